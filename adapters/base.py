@@ -1,0 +1,106 @@
+"""The platform interface every adapter implements, and the values that cross it.
+
+An adapter speaks to one account on one platform. It never touches the store and never reads the
+wall clock for business logic; it translates the platform's errors into ``agent.errors``'
+``PlatformError`` tree at its boundary (``raise RateLimited(reset_at=...) from exc``).
+
+A create call (:meth:`Platform.publish`) is never retried blindly by an adapter: when its outcome
+is unknown the adapter raises :class:`agent.errors.AmbiguousPublish` and the daemon reconciles the
+post through :meth:`Platform.find_recent`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformLimits:
+    """What a platform allows one account to do."""
+
+    max_chars: int  # per post, counted the platform's way
+    posts_per_hour: int  # hard cap the platform enforces (our own caps sit below it)
+    posts_per_day: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedPost:
+    """A post as the platform reports it."""
+
+    platform_post_id: str
+    text: str
+    posted_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostMetrics:
+    """Cumulative public counters of one post at the time it was fetched."""
+
+    platform_post_id: str
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0
+    quotes: int = 0
+    bookmarks: int = 0
+    impressions: int = 0
+    profile_clicks: int = 0
+    url_clicks: int = 0
+
+    @property
+    def engagements(self) -> int:
+        return self.likes + self.reposts + self.replies + self.quotes + self.bookmarks
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountInfo:
+    """The account's public counters at the time they were fetched."""
+
+    handle: str
+    followers: int
+    following: int
+    posts: int
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """One account on one platform."""
+
+    name: str  # "sandbox", "x", "bluesky", ...
+
+    @property
+    def limits(self) -> PlatformLimits: ...
+
+    async def publish(self, text: str, *, idempotency_key: str) -> PublishedPost:
+        """Create a post. Raises a PlatformError; AmbiguousPublish when the outcome is unknown."""
+        ...
+
+    async def fetch_metrics(self, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """Current counters of the given posts; ids the platform no longer knows are omitted."""
+        ...
+
+    async def fetch_account(self) -> AccountInfo:
+        """The account's current follower/following/post counts."""
+        ...
+
+    async def find_recent(self, *, since: datetime, limit: int = 100) -> list[PublishedPost]:
+        """The account's own posts created at or after ``since``, newest first (reconciliation)."""
+        ...
+
+    async def delete(self, post_id: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def text_hash(text: str) -> str:
+    """A stable fingerprint of a post's text, used to find it again during reconciliation.
+
+    Unicode-normalised (NFC) and stripped of surrounding whitespace, because platforms may
+    normalise what they store.
+    """
+    normal = unicodedata.normalize("NFC", text).strip()
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()

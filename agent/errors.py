@@ -1,0 +1,89 @@
+"""growthloop's error tree.
+
+Every error growthloop raises on purpose derives from :class:`GrowthloopError`. Vendor exceptions
+(tweepy, atproto, aiohttp, asyncpg, SQLAlchemy...) are translated at the boundary that meets them
+and never leak into ``agent/`` or ``learning/``::
+
+    GrowthloopError
+    ├── ConfigError                      bad config file, missing secret, unusable data directory
+    ├── StoreError                       the database refused or could not be reached
+    │   └── SchemaOutOfDate              the database schema is behind the code (run `growthloop migrate`)
+    ├── GenerationError                  a generator could not produce a valid draft
+    └── PlatformError                    anything a platform adapter reports
+        ├── TransientPlatformError       worth retrying later (reads are retried with backoff)
+        │   ├── RateLimited(reset_at)    the platform asked us to wait until ``reset_at``
+        │   ├── PlatformUnavailable      5xx, connection refused, DNS...
+        │   └── AmbiguousPublish         a create call whose outcome is unknown (timeout after send):
+        │                                never retried blindly, always reconciled
+        └── PermanentPlatformError       retrying will not help
+            ├── AuthFailed               bad or insufficient credentials (names the permission)
+            ├── DuplicateContent         the platform says this text was already posted
+            └── ContentRejected          too long, refused by the platform's rules
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class GrowthloopError(Exception):
+    """Something went wrong in growthloop."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or self.__class__.__name__).strip())
+
+
+class ConfigError(GrowthloopError):
+    """The configuration is not usable."""
+
+
+class StoreError(GrowthloopError):
+    """The database refused the operation or could not be reached."""
+
+
+class SchemaOutOfDate(StoreError):
+    """The database schema is not at the version this code expects; run `growthloop migrate`."""
+
+
+class GenerationError(GrowthloopError):
+    """The generator could not produce a valid draft."""
+
+
+class PlatformError(GrowthloopError):
+    """A platform adapter reported an error."""
+
+
+class TransientPlatformError(PlatformError):
+    """A platform error that may go away if retried later."""
+
+
+class RateLimited(TransientPlatformError):
+    """The platform rate-limited us."""
+
+    def __init__(self, message: str | None = None, *, reset_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+
+
+class PlatformUnavailable(TransientPlatformError):
+    """The platform could not be reached or answered with a server error."""
+
+
+class AmbiguousPublish(TransientPlatformError):
+    """The publish request may or may not have taken effect; the post must be reconciled."""
+
+
+class PermanentPlatformError(PlatformError):
+    """A platform error that retrying will not fix."""
+
+
+class AuthFailed(PermanentPlatformError):
+    """The platform refused our credentials or they lack a permission."""
+
+
+class DuplicateContent(PermanentPlatformError):
+    """The platform refused the post as a duplicate of an earlier one."""
+
+
+class ContentRejected(PermanentPlatformError):
+    """The platform refused the post's content (too long, against its rules)."""

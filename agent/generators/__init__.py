@@ -1,0 +1,1 @@
+"""Content generators: turn a plan into post text."""
