@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -75,8 +75,14 @@ class Platform(Protocol):
     @property
     def limits(self) -> PlatformLimits: ...
 
-    async def publish(self, text: str, *, idempotency_key: str) -> PublishedPost:
-        """Create a post. Raises a PlatformError; AmbiguousPublish when the outcome is unknown."""
+    async def publish(
+        self, text: str, *, idempotency_key: str, labels: Mapping[str, str] | None = None
+    ) -> PublishedPost:
+        """Create a post. Raises a PlatformError; AmbiguousPublish when the outcome is unknown.
+
+        ``labels`` are the post's arms (content_type, formula, hook, topic). Real platforms ignore
+        them; the simulated platform's audience reacts to them in place of reading the text.
+        """
         ...
 
     async def fetch_metrics(self, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
