@@ -7,13 +7,13 @@ and never leak into ``agent/`` or ``learning/``::
     GrowthloopError
     ├── ConfigError                      bad config file, missing secret, unusable data directory
     ├── StoreError                       the database refused or could not be reached
-    │   └── SchemaOutOfDate              the database schema is behind the code (run `growthloop migrate`)
+    │   └── SchemaOutOfDate              the schema is behind the code (`growthloop migrate`)
     ├── GenerationError                  a generator could not produce a valid draft
     └── PlatformError                    anything a platform adapter reports
         ├── TransientPlatformError       worth retrying later (reads are retried with backoff)
         │   ├── RateLimited(reset_at)    the platform asked us to wait until ``reset_at``
         │   ├── PlatformUnavailable      5xx, connection refused, DNS...
-        │   └── AmbiguousPublish         a create call whose outcome is unknown (timeout after send):
+        │   └── AmbiguousPublish         a create call with an unknown outcome (timeout after send):
         │                                never retried blindly, always reconciled
         └── PermanentPlatformError       retrying will not help
             ├── AuthFailed               bad or insufficient credentials (names the permission)

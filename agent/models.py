@@ -89,3 +89,135 @@ class Draft:
     tokens_out: int = 0
     cost_usd: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewContent:
+    """A content row about to be stored (planned, rejected or failed at generation)."""
+
+    account_id: int
+    status: PostStatus
+    text: str
+    text_hash: str
+    generation_metadata: dict[str, Any]
+    scheduled_for: datetime
+    idempotency_key: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Post:
+    """A row of ``content``."""
+
+    id: int
+    account_id: int
+    status: PostStatus
+    text: str
+    text_hash: str
+    generation_metadata: dict[str, Any]
+    scheduled_for: datetime
+    idempotency_key: str
+    platform_post_id: str | None
+    publish_started_at: datetime | None
+    publish_attempts: int
+    posted_at: datetime | None
+    learned_at: datetime | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def arms(self) -> ArmChoice:
+        meta = self.generation_metadata
+        return ArmChoice(
+            content_type=meta.get("content_type", ""),
+            formula=meta.get("formula", ""),
+            hook=meta.get("hook", ""),
+            topic=meta.get("topic", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DueSnapshot:
+    """A performance snapshot that is due (or overdue) and not yet taken."""
+
+    id: int
+    content_id: int
+    account_id: int
+    platform_post_id: str
+    posted_at: datetime
+    horizon_hours: float
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsSnapshot:
+    """A taken performance snapshot."""
+
+    content_id: int
+    horizon_hours: float
+    due_at: datetime
+    taken_at: datetime
+    hours_since_post: float
+    likes: int
+    reposts: int
+    replies: int
+    quotes: int
+    bookmarks: int
+    impressions: int
+    engagement_rate: float | None
+    followers_at: int | None
+
+    @property
+    def engagements(self) -> int:
+        return self.likes + self.reposts + self.replies + self.quotes + self.bookmarks
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSnapshot:
+    account_id: int
+    taken_at: datetime
+    followers: int
+    following: int
+    posts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attribution:
+    content_id: int
+    attribution_method: str
+    window_hours: float
+    followers_before: float | None
+    followers_after: float | None
+    followers_gained: float
+    confidence_score: float
+    inputs: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArmStat:
+    """Learned statistics of one arm of one dimension for one account."""
+
+    account_id: int
+    dimension: str
+    arm: str
+    posts: int
+    reward_sum: float
+    followers_gained: float
+    likes_sum: int
+    reposts_sum: int
+    replies_sum: int
+    impressions_sum: int
+    engagement_rate_sum: float
+    posterior_family: str
+    thompson_alpha: float
+    thompson_beta: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnItem:
+    """A post whose outcome is complete and not yet learned from."""
+
+    post: Post
+    attribution: Attribution | None
+    final: MetricsSnapshot

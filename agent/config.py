@@ -1,0 +1,356 @@
+"""growthloop's configuration: one YAML file validated by pydantic, secrets from the environment.
+
+The file holds everything that is not secret (accounts, arm catalogues, cadence, polling, learning,
+store, mode). Secrets (API keys, ``DATABASE_URL``) come only from the environment or a ``.env``
+file (see :class:`Secrets`) and are never written to the file, the logs or the database.
+
+Every problem is reported as a :class:`~agent.errors.ConfigError` whose message names the file and
+the key path (``accounts[0].cadence.posts_per_day: must be greater than 0``); unknown keys are
+errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent.errors import ConfigError
+from agent.models import DIMENSIONS, Mode
+
+DEFAULT_CONFIG_PATH = Path("config/growthloop.example.yaml")  # used when no --config is given
+DEFAULT_POSTS_PER_DAY = 4  # per account; conservative so defaults never look like spam
+DEFAULT_MIN_GAP = timedelta(minutes=90)  # between two posts of one account
+DEFAULT_JITTER = timedelta(minutes=10)  # random shift added to each scheduled post, +/-
+DEFAULT_HORIZONS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
+DEFAULT_ACCOUNT_POLL_EVERY = timedelta(minutes=10)  # follower-count snapshots
+DEFAULT_SQLITE_PATH = Path("data/growthloop.db")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept ``90m``, ``1h``, ``30s``, ``1.5d`` or a number of seconds; leave timedeltas alone."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90m, 4h or 1d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    raise ValueError(f"expected a duration such as 90m, 4h or 1d, got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArmEntry(_Section):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
+    description: str = Field(min_length=10)
+
+
+class Catalogues(_Section):
+    content_types: list[ArmEntry] = Field(min_length=2)
+    formulas: list[ArmEntry] = Field(min_length=2)
+    hooks: list[ArmEntry] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Catalogues:
+        for key in ("content_types", "formulas", "hooks"):
+            names = [entry.name for entry in getattr(self, key)]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{key}: duplicate arm names {dupes}")
+        return self
+
+    def arms(self) -> dict[str, list[str]]:
+        """dimension -> arm names, in catalogue order."""
+        return {
+            "content_type": [e.name for e in self.content_types],
+            "formula": [e.name for e in self.formulas],
+            "hook": [e.name for e in self.hooks],
+        }
+
+    def description(self, dimension: str, arm: str) -> str:
+        entries = {
+            "content_type": self.content_types,
+            "formula": self.formulas,
+            "hook": self.hooks,
+        }[dimension]
+        for entry in entries:
+            if entry.name == arm:
+                return entry.description
+        return arm.replace("_", " ")
+
+
+class ActiveHours(_Section):
+    start: time = time(8, 0)
+    end: time = time(22, 0)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)"
+            ) from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Cadence(_Section):
+    posts_per_day: float = Field(DEFAULT_POSTS_PER_DAY, gt=0, le=48)
+    max_posts_per_hour: int = Field(1, ge=1, le=10)
+    min_gap: Duration = DEFAULT_MIN_GAP
+    jitter: Duration = DEFAULT_JITTER
+    active_hours: ActiveHours = ActiveHours()
+
+    @field_validator("min_gap", "jitter")
+    @classmethod
+    def _non_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
+
+
+class Polling(_Section):
+    horizons: list[Duration] = Field(default_factory=lambda: list(DEFAULT_HORIZONS), min_length=1)
+    account_every: Duration = DEFAULT_ACCOUNT_POLL_EVERY
+
+    @field_validator("horizons")
+    @classmethod
+    def _sorted_positive(cls, value: list[timedelta]) -> list[timedelta]:
+        if any(h <= timedelta(0) for h in value):
+            raise ValueError("every horizon must be positive")
+        if len(set(value)) != len(value):
+            raise ValueError("horizons must be distinct")
+        return sorted(value)
+
+    @property
+    def final_horizon(self) -> timedelta:
+        return self.horizons[-1]
+
+
+class Prior(_Section):
+    mean: float = Field(1.0, gt=0)  # expected reward per post before any evidence
+    strength: float = Field(1.0, gt=0)  # worth of the prior in posts
+
+
+class Learning(_Section):
+    objective: Literal["followers", "engagement"] = "followers"
+    prior: Prior = Prior()
+    discount: float = Field(1.0, gt=0, le=1)  # per update; 1.0 = never forget
+    attribution_window: Duration | None = None  # default: the final poll horizon
+
+
+class Store(_Section):
+    sqlite_path: Path = DEFAULT_SQLITE_PATH  # used when DATABASE_URL is not set
+
+
+class Sandbox(_Section):
+    scenario: Path | None = None  # default: bench/scenarios/default.yaml
+    seed: int = 1
+    world_path: Path = Path("data/sandbox-world.db")  # the simulated platform's state (real time)
+
+
+class Server(_Section):
+    port: int = Field(8080, ge=0, le=65535)  # PORT in the environment wins
+    host: str = "0.0.0.0"
+
+
+class Runtime(_Section):
+    tick: Duration = timedelta(seconds=30)  # how often each cycle runs in real time
+    shutdown_grace: Duration = timedelta(seconds=8)
+
+
+PLATFORMS = ("sandbox", "x", "bluesky", "mastodon", "threads")
+
+
+class Account(_Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    platform: Literal["sandbox", "x", "bluesky", "mastodon", "threads"]
+    handle: str | None = None
+    persona: str = Field(min_length=3)
+    niche: str = Field(min_length=2)
+    topics: list[str] = Field(min_length=1)
+    cadence: Cadence | None = None  # overrides the top-level cadence for this account
+    secrets_prefix: str | None = None  # env-var prefix for this account's credentials
+
+    @property
+    def env_prefix(self) -> str:
+        return self.secrets_prefix or re.sub(r"[^A-Z0-9]", "_", self.name.upper())
+
+
+class Config(_Section):
+    mode: Mode = Mode.LIVE
+    accounts: list[Account] = Field(min_length=1)
+    catalogues: Catalogues
+    cadence: Cadence = Cadence()
+    polling: Polling = Polling()
+    learning: Learning = Learning()
+    store: Store = Store()
+    sandbox: Sandbox = Sandbox()
+    server: Server = Server()
+    runtime: Runtime = Runtime()
+
+    @model_validator(mode="after")
+    def _unique_accounts(self) -> Config:
+        names = [a.name for a in self.accounts]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"accounts: duplicate account names {dupes}")
+        return self
+
+    def cadence_for(self, account: Account) -> Cadence:
+        return account.cadence or self.cadence
+
+    def account(self, name: str) -> Account:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
+
+    @property
+    def attribution_window(self) -> timedelta:
+        return self.learning.attribution_window or self.polling.final_horizon
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return DIMENSIONS
+
+
+# Which environment variables each platform needs, per account (prefix + name).
+PLATFORM_SECRETS: dict[str, tuple[str, ...]] = {
+    "sandbox": (),
+    "x": ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"),
+    "bluesky": ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD"),
+    "mastodon": ("MASTODON_ACCESS_TOKEN",),
+    "threads": ("THREADS_ACCESS_TOKEN",),
+}
+
+
+class Secrets(BaseSettings):
+    """Process-wide secrets, from the environment or ``.env``. Never logged, never stored."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+
+
+def account_secret_names(account: Account) -> list[str]:
+    return [f"{account.env_prefix}_{name}" for name in PLATFORM_SECRETS[account.platform]]
+
+
+def check_account_secrets(config: Config, environ: dict[str, str] | None = None) -> None:
+    """Raise ConfigError naming each account whose platform credentials are missing."""
+    env = dict(os.environ) if environ is None else environ
+    env.update({k: v for k, v in _dotenv_values().items() if k not in env and v is not None})
+    problems = []
+    for index, account in enumerate(config.accounts):
+        missing = [name for name in account_secret_names(account) if not env.get(name)]
+        if missing:
+            problems.append(
+                f"accounts[{index}] ({account.name!r}, platform {account.platform}) needs "
+                f"{', '.join(missing)} in the environment or .env"
+            )
+    if problems:
+        raise ConfigError(
+            "Missing secrets: " + "; ".join(problems) + ". Secrets are read only from the "
+            "environment (or a .env file in the working directory), never from the config file."
+        )
+
+
+def _dotenv_values() -> dict[str, str | None]:
+    from dotenv import dotenv_values
+
+    path = Path(".env")
+    return dict(dotenv_values(path)) if path.is_file() else {}
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"function-after", "function-before", "function-plain"} or "[" in str(part):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see docs/configuration.md)"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        lines.append(f"  {_key_path(tuple(error['loc']))}: {_describe(error)}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a config file; every problem becomes a ConfigError naming the key path."""
+    file = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    if not file.is_file():
+        raise ConfigError(
+            f"Config file {file} does not exist. Pass --config PATH (or set GROWTHLOOP_CONFIG); "
+            f"config/growthloop.example.yaml is a commented starting point."
+        )
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"Config file {file} is not valid YAML{where}: {problem}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {file} cannot be read: {exc}.") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"Config file {file} must hold a mapping of keys at the top level.")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        count = exc.error_count()
+        raise ConfigError(
+            f"Config file {file} has {count} problem{'s' if count > 1 else ''}:\n"
+            + format_validation_error(exc)
+        ) from None

@@ -1,0 +1,120 @@
+"""The Agent: the graph of backends every cycle works on, and its in-memory counters.
+
+``Agent(*, config, store, platforms, generator, clock)`` is built by the CLI from the config (or
+by tests with the simulated platform); nothing in it is global. Cycles are plain async functions
+of ``(agent, now)`` in ``agent/cycles/``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from adapters.base import Platform
+from agent.clock import Clock
+from agent.config import Account, Config
+from agent.errors import PlatformError, RateLimited
+from agent.generators.base import Generator
+from agent.store.base import Store
+
+
+def hour_floor(when: datetime) -> datetime:
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class HourCounters:
+    api_calls: int = 0
+    api_errors: int = 0
+    rate_limit_waits: int = 0
+    errors_by_kind: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class Stats:
+    """Counters the store cannot reconstruct (API calls and errors), plus liveness for /healthz."""
+
+    started_at: datetime | None = None
+    last_run: dict[str, datetime] = field(default_factory=dict)
+    last_error: dict[str, str] = field(default_factory=dict)
+    totals: Counter[str] = field(default_factory=Counter)
+    hours: dict[tuple[datetime, int], HourCounters] = field(
+        default_factory=lambda: defaultdict(HourCounters)
+    )
+
+    def pop_hour(self, hour: datetime, account_id: int) -> HourCounters:
+        return self.hours.pop((hour, account_id), HourCounters())
+
+
+@dataclass(kw_only=True, eq=False)
+class Agent:
+    config: Config
+    store: Store
+    platforms: Mapping[str, Platform]  # account name -> adapter
+    generator: Generator
+    clock: Clock
+    seed: int | None = None
+    stats: Stats = field(default_factory=Stats)
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)  # policy sampling
+        self.random = random.Random(self.seed)  # jitter, topics
+        self.account_ids: dict[str, int] = {}
+        self._by_id: dict[int, Account] = {}
+        missing = [a.name for a in self.config.accounts if a.name not in self.platforms]
+        if missing:
+            raise ValueError(f"no platform adapter for accounts {missing}")
+
+    async def setup(self) -> None:
+        """Register every configured account in the store (idempotent)."""
+        now = self.clock.now()
+        self.stats.started_at = self.stats.started_at or now
+        for account in self.config.accounts:
+            account_id = await self.store.ensure_account(
+                name=account.name, platform=account.platform, handle=account.handle, now=now
+            )
+            self.account_ids[account.name] = account_id
+            self._by_id[account_id] = account
+
+    def account(self, account_id: int) -> Account:
+        return self._by_id[account_id]
+
+    def platform_for(self, account_id: int) -> Platform:
+        return self.platforms[self._by_id[account_id].name]
+
+    @asynccontextmanager
+    async def api_call(self, account_id: int, operation: str) -> AsyncIterator[None]:
+        """Count one platform call (and its error, by kind) for the health metrics."""
+        now = self.clock.now()
+        counters = self.stats.hours[(hour_floor(now), account_id)]
+        counters.api_calls += 1
+        self.stats.totals["api_calls"] += 1
+        try:
+            yield
+        except PlatformError as exc:
+            counters.api_errors += 1
+            counters.errors_by_kind[f"{operation}:{type(exc).__name__}"] += 1
+            self.stats.totals["api_errors"] += 1
+            if isinstance(exc, RateLimited):
+                counters.rate_limit_waits += 1
+            raise
+
+    def jitter(self, amount: timedelta) -> timedelta:
+        if amount <= timedelta(0):
+            return timedelta(0)
+        return timedelta(seconds=self.random.uniform(-1, 1) * amount.total_seconds())
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "started_at": self.stats.started_at,
+            "last_run": dict(self.stats.last_run),
+            "last_error": dict(self.stats.last_error),
+            "totals": dict(self.stats.totals),
+        }

@@ -1,0 +1,75 @@
+"""Health: one ``system_health_metrics`` row per account for every hour that has ended.
+
+Most figures are read back from the tables (so an hour the daemon was partly down is still
+summarised); API calls, errors and rate-limit waits come from the in-memory counters, which a
+restart loses (their hours show zero calls rather than invented ones).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from agent.core import Agent, hour_floor
+from agent.logs import log
+
+BACKFILL = timedelta(hours=48)  # hours older than this are not written after a long outage
+
+
+LATE_AFTER = timedelta(minutes=5)  # a poll taken later than this after it fell due is late
+
+
+async def health_cycle(agent: Agent, now: datetime) -> int:
+    current = hour_floor(now)
+    last = await agent.store.last_health_hour()
+    start = (last + timedelta(hours=1)) if last else current - timedelta(hours=1)
+    start = max(start, current - BACKFILL)
+    if agent.stats.started_at and last is None:
+        start = max(start, hour_floor(agent.stats.started_at))
+    written = 0
+    hour = start
+    while hour < current:
+        for account in agent.config.accounts:
+            account_id = agent.account_ids[account.name]
+            row = await _row(agent, account_id, hour, now)
+            await agent.store.write_health(row)
+            written += 1
+        hour += timedelta(hours=1)
+    if written:
+        log.info("health_written", rows=written, through=(current - timedelta(hours=1)).isoformat())
+    return written
+
+
+async def _row(agent: Agent, account_id: int, hour: datetime, now: datetime) -> dict[str, object]:
+    end = hour + timedelta(hours=1)
+    data = await agent.store.health_inputs(account_id, hour, end)
+    counters = agent.stats.pop_hour(hour, account_id)
+    statuses = data["status_counts"]
+    late = sum(1 for due, taken in data["polls_done"] if taken - due > LATE_AFTER)
+    gained = 0.0
+    if data["followers_end"] is not None and data["followers_start"] is not None:
+        gained = float(data["followers_end"] - data["followers_start"])
+    llm = float(data["llm_spend_usd"])
+    platform_spend = 0.0
+    spend = llm + platform_spend
+    return {
+        "hour_start": hour,
+        "account_id": account_id,
+        "posts_attempted": data["posts_attempted"],
+        "posts_succeeded": data["posts_succeeded"],
+        "posts_failed": statuses.get("failed", 0),
+        "posts_rejected": statuses.get("rejected", 0),
+        "polls_due": data["polls_due"],
+        "polls_done": len(data["polls_done"]),
+        "polls_late": late,
+        "api_calls": counters.api_calls,
+        "api_errors": counters.api_errors,
+        "rate_limit_waits": counters.rate_limit_waits,
+        "errors_by_kind": dict(counters.errors_by_kind),
+        "engagement_rate": data["engagement_rate"],
+        "followers_total": data["followers_end"],
+        "followers_gained": gained,
+        "llm_spend_usd": llm,
+        "platform_spend_usd": platform_spend,
+        "cost_per_follower_usd": (spend / gained) if gained > 0 else None,
+        "created_at": now,
+    }

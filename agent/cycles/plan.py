@@ -1,0 +1,157 @@
+"""Plan: choose what to post next (Thompson sampling), write it, check it, queue it.
+
+Each account keeps at most one post queued (``planned``). Its time respects the cadence: posts
+spread over the active hours, never closer than the minimum gap, never more than the daily cap in
+a local day, shifted by random jitter so the account does not post like a metronome.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from adapters.base import text_hash
+from agent import schedule
+from agent.config import Account
+from agent.core import Agent
+from agent.errors import GenerationError
+from agent.logs import log
+from agent.models import ArmChoice, GenerationRequest, NewContent, PostStatus
+from learning.policy import thompson_choose
+from learning.posteriors import GammaPoisson, prior_from_config
+
+RECENT_TEXTS = 50  # how many recent posts the generator and the duplicate check look at
+POLICY_NAME = "thompson_gamma_poisson"
+
+
+def prior(agent: Agent) -> GammaPoisson:
+    p = agent.config.learning.prior
+    return prior_from_config(p.mean, p.strength)
+
+
+async def posteriors(agent: Agent, account_id: int) -> dict[str, dict[str, GammaPoisson]]:
+    out: dict[str, dict[str, GammaPoisson]] = {}
+    for stat in await agent.store.arm_stats(account_id):
+        out.setdefault(stat.dimension, {})[stat.arm] = GammaPoisson(
+            shape=stat.thompson_alpha, rate=stat.thompson_beta
+        )
+    return out
+
+
+async def next_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> datetime:
+    cadence = agent.config.cadence_for(account)
+    active = cadence.active_hours
+    last = await agent.store.latest_scheduled(account_id)
+    base = now if last is None else max(now, last + schedule.spacing(cadence))
+    when = base + agent.jitter(cadence.jitter)
+    if last is not None:
+        when = max(when, last + schedule.minimum_gap(cadence))
+    when = max(when, now)
+    for _ in range(30):  # at most a month ahead
+        when = schedule.next_active_start(when, active)
+        day_start, day_end = schedule.local_day(when, active)
+        if await agent.store.count_scheduled(account_id, day_start, day_end) < schedule.daily_cap(
+            cadence
+        ):
+            return when
+        when = day_end + abs(agent.jitter(cadence.jitter))
+    return when
+
+
+async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
+    account_id = agent.account_ids[account.name]
+    if await agent.store.pending_count(account_id) > 0:
+        return False
+    when = await next_slot(agent, account, account_id, now)
+    catalogues = agent.config.catalogues
+    chosen = thompson_choose(
+        await posteriors(agent, account_id), catalogues.arms(), prior(agent), agent.rng
+    )
+    arms = ArmChoice(topic=agent.random.choice(account.topics), **chosen)
+    platform = agent.platforms[account.name]
+    recent = await agent.store.recent_texts(account_id, RECENT_TEXTS)
+    request = GenerationRequest(
+        arms=arms,
+        persona=account.persona,
+        niche=account.niche,
+        max_chars=platform.limits.max_chars,
+        descriptions={d: catalogues.description(d, arms.arm(d)) for d in agent.config.dimensions},
+        recent_texts=tuple(recent),
+    )
+    metadata = {
+        "content_type": arms.content_type,
+        "formula": arms.formula,
+        "hook": arms.hook,
+        "topic": arms.topic,
+        "policy": POLICY_NAME,
+        "mode": agent.config.mode.value,
+    }
+    status, error, text = PostStatus.PLANNED, None, ""
+    try:
+        draft = await agent.generator.write(request)
+    except GenerationError as exc:
+        status, error = PostStatus.FAILED, f"generation failed: {exc}"
+    else:
+        text = draft.text
+        metadata |= {
+            "generator": draft.generator,
+            "model": draft.model,
+            "prompt_version": draft.prompt_version,
+            "tokens_in": draft.tokens_in,
+            "tokens_out": draft.tokens_out,
+            "cost_usd": draft.cost_usd,
+        }
+        error = check_draft(text, recent, platform.limits.max_chars)
+        if error:
+            status = PostStatus.REJECTED
+    post = await agent.store.add_content(
+        NewContent(
+            account_id=account_id,
+            status=status,
+            text=text,
+            text_hash=text_hash(text),
+            generation_metadata=metadata,
+            scheduled_for=when,
+            idempotency_key=uuid.uuid4().hex,
+            error=error,
+        ),
+        now=now,
+    )
+    if status is PostStatus.PLANNED:
+        log.info(
+            "post_planned",
+            account=account.name,
+            content_id=post.id,
+            scheduled_for=when.isoformat(),
+            content_type=arms.content_type,
+            formula=arms.formula,
+            hook=arms.hook,
+            topic=arms.topic,
+        )
+        agent.stats.totals["posts_planned"] += 1
+        return True
+    log.warning("post_rejected", account=account.name, content_id=post.id, reason=error)
+    agent.stats.totals["posts_rejected"] += 1
+    return False
+
+
+def check_draft(text: str, recent: list[str], max_chars: int) -> str | None:
+    """The basic gate every draft passes: not empty, within the limit, not a repeat."""
+    if not text.strip():
+        return "empty text"
+    if len(text) > max_chars:
+        return f"too long: {len(text)} characters, the platform allows {max_chars}"
+    digest = text_hash(text)
+    if any(text_hash(old) == digest for old in recent):
+        return "exact duplicate of a recent post"
+    return None
+
+
+async def plan_cycle(agent: Agent, now: datetime) -> int:
+    planned = 0
+    for account in agent.config.accounts:
+        planned += await plan_account(agent, account, now)
+    return planned
+
+
+PLAN_AHEAD = timedelta(days=2)  # documentation: a queued post may wait this long at most

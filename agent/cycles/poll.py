@@ -1,0 +1,90 @@
+"""Poll: take every due performance snapshot, and the account's follower count every few minutes.
+
+Snapshot rows are created (due) when a post is published, so no horizon can be missed: a daemon
+that was down past a horizon takes the snapshot when it is back and records its real age in
+``hours_since_post``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from adapters.base import AccountInfo
+from agent.core import Agent
+from agent.errors import PlatformError
+from agent.logs import log
+from agent.models import DueSnapshot
+
+BATCH = 100  # ids per metrics call (X's get_tweets takes at most 100)
+
+
+async def fetch_account(agent: Agent, account_id: int, now: datetime) -> AccountInfo | None:
+    platform = agent.platform_for(account_id)
+    try:
+        async with agent.api_call(account_id, "fetch_account"):
+            info = await platform.fetch_account()
+    except PlatformError as exc:
+        log.warning("account_snapshot_failed", account_id=account_id, error=str(exc))
+        return None
+    await agent.store.add_account_snapshot(account_id, info, taken_at=now)
+    log.debug("account_snapshot_taken", account_id=account_id, followers=info.followers)
+    return info
+
+
+async def _poll_account(
+    agent: Agent, account_id: int, due: list[DueSnapshot], now: datetime
+) -> int:
+    platform = agent.platform_for(account_id)
+    info = await fetch_account(agent, account_id, now)
+    ids = sorted({d.platform_post_id for d in due})
+    metrics = {}
+    for start in range(0, len(ids), BATCH):
+        try:
+            async with agent.api_call(account_id, "fetch_metrics"):
+                metrics.update(await platform.fetch_metrics(ids[start : start + BATCH]))
+        except PlatformError as exc:
+            log.warning("metrics_fetch_failed", account_id=account_id, error=str(exc))
+            return 0  # everything stays due; the next cycle tries again
+    taken = 0
+    for snap in due:
+        found = metrics.get(snap.platform_post_id)
+        age = (now - snap.posted_at).total_seconds() / 3600
+        await agent.store.record_snapshot(
+            snap.id,
+            found,
+            taken_at=now,
+            hours_since_post=age,
+            followers_at=info.followers if info else None,
+            error=None if found else "post not found on the platform",
+        )
+        taken += 1
+        agent.stats.totals["snapshots_taken"] += 1
+        log.info(
+            "snapshot_taken",
+            account=agent.account(account_id).name,
+            content_id=snap.content_id,
+            post_id=snap.platform_post_id,
+            horizon_hours=snap.horizon_hours,
+            hours_since_post=round(age, 3),
+            late_minutes=round((now - snap.due_at).total_seconds() / 60, 1),
+            likes=found.likes if found else None,
+        )
+    return taken
+
+
+async def poll_cycle(agent: Agent, now: datetime) -> int:
+    by_account: dict[int, list[DueSnapshot]] = defaultdict(list)
+    for snap in await agent.store.due_snapshots(now):
+        by_account[snap.account_id].append(snap)
+    done = 0
+    for account_id, due in by_account.items():
+        done += await _poll_account(agent, account_id, due, now)
+    every = agent.config.polling.account_every
+    for account_id in agent.account_ids.values():
+        if account_id in by_account:
+            continue  # just snapshotted with the metrics
+        last = await agent.store.last_account_snapshot(account_id)
+        if last is None or now - last.taken_at >= every:
+            done += (await fetch_account(agent, account_id, now)) is not None
+    return done

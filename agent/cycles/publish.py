@@ -1,0 +1,156 @@
+"""Publish: the exactly-once protocol.
+
+1. ``begin_publish`` commits the post as ``publishing`` (with its idempotency key) before the
+   platform is called.
+2. The adapter publishes, passing the idempotency key where the platform takes one.
+3. Success: ``finish_publish`` marks it ``posted`` with the platform id and creates its due
+   snapshot rows, in one transaction.
+4. A definite failure marks it ``failed``; a rate limit puts it back to ``planned`` after the
+   reset. An ambiguous outcome (timeout after sending, server error, "duplicate", a crash) leaves
+   it ``publishing`` and it is **reconciled**: looked for among the account's recent posts by text
+   hash, then marked ``posted`` - or, when the platform does not have it, queued again (the same
+   idempotency key) up to ``MAX_ATTEMPTS`` times. Nothing is ever re-sent without that look.
+5. On start, every ``publishing`` row is reconciled before anything else runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from adapters.base import PublishedPost, text_hash
+from agent.core import Agent
+from agent.errors import PermanentPlatformError, PlatformError, RateLimited
+from agent.logs import log
+from agent.models import Post, PostStatus
+
+MAX_ATTEMPTS = 3  # publish attempts of one post before it is marked failed
+RECONCILE_MARGIN = timedelta(minutes=10)  # look this far before the attempt for the post
+RETRY_AFTER = timedelta(minutes=5)  # wait before re-sending a post the platform did not get
+
+
+async def _account_snapshot(agent: Agent, post: Post, now: datetime) -> None:
+    """Followers just before the post: the 'before' point of its attribution window."""
+    platform = agent.platform_for(post.account_id)
+    try:
+        async with agent.api_call(post.account_id, "fetch_account"):
+            info = await platform.fetch_account()
+    except PlatformError as exc:
+        log.warning("account_snapshot_failed", account_id=post.account_id, error=str(exc))
+        return
+    await agent.store.add_account_snapshot(post.account_id, info, taken_at=now)
+
+
+async def _mark_posted(agent: Agent, post: Post, published: PublishedPost, now: datetime) -> None:
+    done = await agent.store.finish_publish(
+        post.id,
+        platform_post_id=published.platform_post_id,
+        posted_at=published.posted_at,
+        horizons=agent.config.polling.horizons,
+        now=now,
+    )
+    if done:
+        agent.stats.totals["posts_published"] += 1
+        log.info(
+            "post_published",
+            account=agent.account(post.account_id).name,
+            platform=agent.platform_for(post.account_id).name,
+            content_id=post.id,
+            post_id=published.platform_post_id,
+            content_type=post.generation_metadata.get("content_type"),
+            formula=post.generation_metadata.get("formula"),
+            hook=post.generation_metadata.get("hook"),
+        )
+
+
+async def reconcile_post(agent: Agent, post: Post, now: datetime) -> str:
+    """Resolve a ``publishing`` post by looking for it on the platform. Returns the outcome."""
+    platform = agent.platform_for(post.account_id)
+    since = (post.publish_started_at or post.updated_at) - RECONCILE_MARGIN
+    try:
+        async with agent.api_call(post.account_id, "find_recent"):
+            recent = await platform.find_recent(since=since, limit=100)
+    except PlatformError as exc:
+        log.warning("reconcile_deferred", content_id=post.id, error=str(exc))
+        return "deferred"  # stays publishing; the next cycle tries again
+    match = next((p for p in recent if text_hash(p.text) == post.text_hash), None)
+    if match is not None:
+        await _mark_posted(agent, post, match, now)
+        outcome = "found"
+    elif post.publish_attempts >= MAX_ATTEMPTS:
+        await agent.store.fail_publish(
+            post.id, error=f"not on the platform after {post.publish_attempts} attempts", now=now
+        )
+        agent.stats.totals["posts_failed"] += 1
+        outcome = "failed"
+    else:
+        await agent.store.reschedule(
+            post.id,
+            scheduled_for=now + RETRY_AFTER,
+            error="not on the platform after an interrupted publish; queued again",
+            now=now,
+        )
+        outcome = "requeued"
+    log.info("post_reconciled", content_id=post.id, outcome=outcome)
+    return outcome
+
+
+async def reconcile_cycle(agent: Agent, now: datetime) -> int:
+    """Resolve every in-flight post (run on start, before anything else)."""
+    posts = await agent.store.in_flight()
+    for post in posts:
+        await reconcile_post(agent, post, now)
+    return len(posts)
+
+
+async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
+    account = agent.account(post.account_id)
+    if agent.config.mode.value == "dry_run":
+        await agent.store.fail_publish(
+            post.id, error="dry run: not sent", now=now, status=PostStatus.DRY_RUN
+        )
+        log.info("post_dry_run", account=account.name, content_id=post.id, text=post.text)
+        agent.stats.totals["posts_dry_run"] += 1
+        return
+    await _account_snapshot(agent, post, now)
+    if not await agent.store.begin_publish(post.id, now=now):
+        return  # someone else took it
+    platform = agent.platforms[account.name]
+    arms = post.arms
+    labels = {
+        "content_type": arms.content_type,
+        "formula": arms.formula,
+        "hook": arms.hook,
+        "topic": arms.topic,
+    }
+    try:
+        async with agent.api_call(post.account_id, "publish"):
+            published = await platform.publish(
+                post.text, idempotency_key=post.idempotency_key, labels=labels
+            )
+    except RateLimited as exc:
+        retry_at = max(exc.reset_at or now, now) + abs(agent.jitter(timedelta(minutes=2)))
+        await agent.store.reschedule(post.id, scheduled_for=retry_at, error=str(exc), now=now)
+        log.warning("post_rescheduled", content_id=post.id, retry_at=retry_at.isoformat())
+    except PermanentPlatformError as exc:
+        if type(exc).__name__ == "DuplicateContent":
+            await reconcile_post(agent, await _reload(agent, post), now)
+            return
+        await agent.store.fail_publish(post.id, error=f"{type(exc).__name__}: {exc}", now=now)
+        agent.stats.totals["posts_failed"] += 1
+        log.error("post_publish_failed", content_id=post.id, error=str(exc))
+    except PlatformError as exc:
+        log.warning("post_publish_ambiguous", content_id=post.id, error=str(exc))
+        await reconcile_post(agent, await _reload(agent, post), now)
+    else:
+        await _mark_posted(agent, post, published, now)
+
+
+async def _reload(agent: Agent, post: Post) -> Post:
+    return await agent.store.get_post(post.id) or post
+
+
+async def publish_cycle(agent: Agent, now: datetime) -> int:
+    posts = await agent.store.due_posts(now)
+    for post in posts:
+        await publish_post(agent, post, now)
+    return len(posts)

@@ -1,0 +1,114 @@
+"""The Store Protocol: everything the cycles read and write.
+
+One implementation today (:class:`agent.store.sql.SqlStore`, SQLAlchemy Core over SQLite or
+PostgreSQL). Every method is one transaction; methods that change a post's state are written so
+that they can be retried after a crash without doing the work twice (state checks in the WHERE
+clause, unique keys on snapshot and attribution rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from agent.models import (
+    AccountInfo,
+    AccountSnapshot,
+    ArmStat,
+    Attribution,
+    DueSnapshot,
+    LearnItem,
+    NewContent,
+    Post,
+    PostMetrics,
+    PostStatus,
+)
+
+
+class Store(Protocol):
+    async def ensure_account(
+        self, *, name: str, platform: str, handle: str | None, now: datetime
+    ) -> int: ...
+
+    # content and the exactly-once publish protocol
+    async def add_content(self, new: NewContent, *, now: datetime) -> Post: ...
+    async def get_post(self, content_id: int) -> Post | None: ...
+    async def latest_scheduled(self, account_id: int) -> datetime | None: ...
+    async def count_scheduled(self, account_id: int, start: datetime, end: datetime) -> int: ...
+    async def pending_count(self, account_id: int) -> int: ...
+    async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]: ...
+    async def begin_publish(self, content_id: int, *, now: datetime) -> bool: ...
+    async def finish_publish(
+        self,
+        content_id: int,
+        *,
+        platform_post_id: str,
+        posted_at: datetime,
+        horizons: Sequence[timedelta],
+        now: datetime,
+    ) -> bool: ...
+    async def fail_publish(
+        self, content_id: int, *, error: str, now: datetime, status: PostStatus = ...
+    ) -> None: ...
+    async def reschedule(
+        self, content_id: int, *, scheduled_for: datetime, error: str, now: datetime
+    ) -> None: ...
+    async def in_flight(self) -> list[Post]: ...
+    async def recent_texts(self, account_id: int, limit: int) -> list[str]: ...
+
+    # polling
+    async def due_snapshots(self, now: datetime, limit: int = 500) -> list[DueSnapshot]: ...
+    async def record_snapshot(
+        self,
+        snapshot_id: int,
+        metrics: PostMetrics | None,
+        *,
+        taken_at: datetime,
+        hours_since_post: float,
+        followers_at: int | None,
+        error: str | None = None,
+    ) -> None: ...
+    async def add_account_snapshot(
+        self, account_id: int, info: AccountInfo, *, taken_at: datetime
+    ) -> None: ...
+    async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None: ...
+    async def account_series(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> list[AccountSnapshot]: ...
+
+    # attribution and learning
+    async def posts_to_attribute(
+        self, *, closed_before: datetime, method: str, window_hours: float, limit: int = 200
+    ) -> list[Post]: ...
+    async def posted_between(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> list[tuple[Post, int]]: ...
+    async def add_attribution(self, attribution: Attribution, *, now: datetime) -> None: ...
+    async def posts_to_learn(
+        self, *, method: str, need_attribution: bool, limit: int = 200
+    ) -> list[LearnItem]: ...
+    async def arm_stats(self, account_id: int) -> list[ArmStat]: ...
+    async def apply_learning(
+        self,
+        *,
+        account_id: int,
+        content_id: int,
+        stats: Sequence[ArmStat],
+        evidence: dict[str, Any],
+        updates_applied: dict[str, Any],
+        insights_summary: dict[str, Any],
+        now: datetime,
+    ) -> bool: ...
+
+    # health
+    async def health_inputs(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> dict[str, Any]: ...
+    async def write_health(self, row: dict[str, Any]) -> None: ...
+    async def last_health_hour(self) -> datetime | None: ...
+    async def latest_health(self, limit: int = 24) -> list[dict[str, Any]]: ...
+    async def pending_work(self, now: datetime) -> dict[str, Any]: ...
+    async def counts(self) -> dict[str, int]: ...
+
+    async def close(self) -> None: ...

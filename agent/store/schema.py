@@ -1,0 +1,227 @@
+"""The database schema, as SQLAlchemy Core tables.
+
+This module is the code's expectation of the schema; ``migrations/`` creates it. A test applies
+every migration to an empty SQLite and PostgreSQL database and compares the result with this
+metadata, so drift fails CI instead of production.
+
+All timestamps are stored in UTC (``UTCDateTime``); JSON columns are JSONB on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite has no time zone type)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType: Any = sa.JSON().with_variant(JSONB(), "postgresql")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("platform", sa.String(32), nullable=False),
+    sa.Column("handle", sa.String(200)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+content = sa.Table(
+    "content",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("text_hash", sa.String(64), nullable=False),
+    sa.Column("generation_metadata", JSONType, nullable=False),
+    sa.Column("scheduled_for", UTCDateTime, nullable=False),
+    sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("platform_post_id", sa.String(128)),
+    sa.Column("publish_started_at", UTCDateTime),
+    sa.Column("publish_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("posted_at", UTCDateTime),
+    sa.Column("learned_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "status", "scheduled_for"),
+    sa.Index(None, "account_id", "posted_at"),
+    sa.Index(None, "account_id", "text_hash"),
+)
+
+performance_snapshots = sa.Table(
+    "performance_snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("content.id"), nullable=False),
+    sa.Column("horizon_hours", sa.Float, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("taken_at", UTCDateTime),
+    sa.Column("hours_since_post", sa.Float),
+    sa.Column("likes", sa.Integer),
+    sa.Column("reposts", sa.Integer),
+    sa.Column("replies", sa.Integer),
+    sa.Column("quotes", sa.Integer),
+    sa.Column("bookmarks", sa.Integer),
+    sa.Column("impressions", sa.Integer),
+    sa.Column("profile_clicks", sa.Integer),
+    sa.Column("url_clicks", sa.Integer),
+    sa.Column("engagement_rate", sa.Float),
+    sa.Column("followers_at", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("content_id", "horizon_hours"),
+    sa.Index(None, "taken_at", "due_at"),
+)
+
+account_snapshots = sa.Table(
+    "account_snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("taken_at", UTCDateTime, nullable=False),
+    sa.Column("followers", sa.Integer, nullable=False),
+    sa.Column("following", sa.Integer, nullable=False),
+    sa.Column("posts", sa.Integer, nullable=False),
+    sa.Index(None, "account_id", "taken_at"),
+)
+
+follower_attributions = sa.Table(
+    "follower_attributions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("content.id"), nullable=False),
+    sa.Column("attribution_method", sa.String(32), nullable=False),
+    sa.Column("window_hours", sa.Float, nullable=False),
+    sa.Column("followers_before", sa.Float),
+    sa.Column("followers_after", sa.Float),
+    sa.Column("followers_gained", sa.Float, nullable=False),
+    sa.Column("confidence_score", sa.Float, nullable=False),
+    sa.Column("inputs", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint(
+        "content_id", "attribution_method", "window_hours", name="uq_follower_attributions_once"
+    ),
+)
+
+arm_statistics = sa.Table(
+    "arm_statistics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("dimension", sa.String(32), nullable=False),
+    sa.Column("arm", sa.String(100), nullable=False),
+    sa.Column("posts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reward_sum", sa.Float, nullable=False, server_default="0"),
+    sa.Column("followers_gained", sa.Float, nullable=False, server_default="0"),
+    sa.Column("likes_sum", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reposts_sum", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("replies_sum", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("impressions_sum", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("engagement_rate_sum", sa.Float, nullable=False, server_default="0"),
+    sa.Column("posterior_family", sa.String(32), nullable=False),
+    # Gamma-Poisson: thompson_alpha = shape, thompson_beta = rate (names kept from the seed).
+    sa.Column("thompson_alpha", sa.Float, nullable=False),
+    sa.Column("thompson_beta", sa.Float, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "dimension", "arm"),
+)
+
+learning_updates = sa.Table(
+    "learning_updates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("content.id")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("update_type", sa.String(32), nullable=False),
+    sa.Column("component", sa.String(32), nullable=False),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("updates_applied", JSONType, nullable=False),
+    sa.Column("insights_summary", JSONType, nullable=False),
+    sa.Index(None, "account_id", "created_at"),
+)
+
+system_health_metrics = sa.Table(
+    "system_health_metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("hour_start", UTCDateTime, nullable=False),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("posts_attempted", sa.Integer, nullable=False),
+    sa.Column("posts_succeeded", sa.Integer, nullable=False),
+    sa.Column("posts_failed", sa.Integer, nullable=False),
+    sa.Column("posts_rejected", sa.Integer, nullable=False),
+    sa.Column("polls_due", sa.Integer, nullable=False),
+    sa.Column("polls_done", sa.Integer, nullable=False),
+    sa.Column("polls_late", sa.Integer, nullable=False),
+    sa.Column("api_calls", sa.Integer, nullable=False),
+    sa.Column("api_errors", sa.Integer, nullable=False),
+    sa.Column("rate_limit_waits", sa.Integer, nullable=False),
+    sa.Column("errors_by_kind", JSONType, nullable=False),
+    sa.Column("engagement_rate", sa.Float),
+    sa.Column("followers_total", sa.Integer),
+    sa.Column("followers_gained", sa.Float, nullable=False),
+    sa.Column("llm_spend_usd", sa.Float, nullable=False),
+    sa.Column("platform_spend_usd", sa.Float, nullable=False),
+    sa.Column("cost_per_follower_usd", sa.Float),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("hour_start", "account_id"),
+)
+
+ARM_VIEWS = {
+    "content_type_performance": "content_type",
+    "formula_performance": "formula",
+    "hook_performance": "hook",
+}
+
+
+def arm_view_sql(view: str, dimension: str) -> str:
+    """The seed's per-dimension performance tables, as views over ``arm_statistics``."""
+    return f"""
+CREATE VIEW {view} AS
+SELECT s.account_id, a.name AS account, s.arm AS {dimension}, s.posts AS posts_count,
+       s.reward_sum, s.followers_gained AS total_followers_gained,
+       CASE WHEN s.posts > 0 THEN s.followers_gained / s.posts END AS avg_followers_per_post,
+       CASE WHEN s.posts > 0 THEN 1.0 * s.likes_sum / s.posts END AS avg_likes,
+       CASE WHEN s.posts > 0 THEN 1.0 * s.reposts_sum / s.posts END AS avg_reposts,
+       CASE WHEN s.posts > 0 THEN s.engagement_rate_sum / s.posts END AS avg_engagement_rate,
+       s.thompson_alpha, s.thompson_beta,
+       s.thompson_alpha / s.thompson_beta AS posterior_mean, s.updated_at
+FROM arm_statistics s JOIN accounts a ON a.id = s.account_id
+WHERE s.dimension = '{dimension}'
+"""

@@ -1,0 +1,949 @@
+"""The Store on SQLAlchemy 2 Core (async): SQLite via aiosqlite, PostgreSQL via asyncpg.
+
+Each public method runs in one transaction. State transitions of a post are guarded in their
+WHERE clause (``status = 'planned'`` to begin a publish, ``status = 'publishing'`` to finish it),
+so a retried or concurrent call cannot apply twice; snapshot and attribution rows carry unique
+keys for the same reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from agent.errors import StoreError
+from agent.models import (
+    AccountInfo,
+    AccountSnapshot,
+    ArmStat,
+    Attribution,
+    DueSnapshot,
+    LearnItem,
+    MetricsSnapshot,
+    NewContent,
+    Post,
+    PostMetrics,
+    PostStatus,
+)
+from agent.store.schema import (
+    account_snapshots,
+    accounts,
+    arm_statistics,
+    content,
+    follower_attributions,
+    learning_updates,
+    performance_snapshots,
+    system_health_metrics,
+)
+
+SCHEDULED_STATUSES = (
+    PostStatus.PLANNED,
+    PostStatus.PUBLISHING,
+    PostStatus.POSTED,
+    PostStatus.DRY_RUN,
+)  # statuses that occupy a slot in the account's cadence
+
+
+def _post(row: sa.Row[Any]) -> Post:
+    m = row._mapping
+    return Post(
+        id=m["id"],
+        account_id=m["account_id"],
+        status=PostStatus(m["status"]),
+        text=m["text"],
+        text_hash=m["text_hash"],
+        generation_metadata=dict(m["generation_metadata"] or {}),
+        scheduled_for=m["scheduled_for"],
+        idempotency_key=m["idempotency_key"],
+        platform_post_id=m["platform_post_id"],
+        publish_started_at=m["publish_started_at"],
+        publish_attempts=m["publish_attempts"],
+        posted_at=m["posted_at"],
+        learned_at=m["learned_at"],
+        error=m["error"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _snapshot(m: Any) -> MetricsSnapshot:
+    return MetricsSnapshot(
+        content_id=m["content_id"],
+        horizon_hours=m["horizon_hours"],
+        due_at=m["due_at"],
+        taken_at=m["taken_at"],
+        hours_since_post=m["hours_since_post"],
+        likes=m["likes"] or 0,
+        reposts=m["reposts"] or 0,
+        replies=m["replies"] or 0,
+        quotes=m["quotes"] or 0,
+        bookmarks=m["bookmarks"] or 0,
+        impressions=m["impressions"] or 0,
+        engagement_rate=m["engagement_rate"],
+        followers_at=m["followers_at"],
+    )
+
+
+_ARM_FIELDS = (
+    "posts",
+    "reward_sum",
+    "followers_gained",
+    "likes_sum",
+    "reposts_sum",
+    "replies_sum",
+    "impressions_sum",
+    "engagement_rate_sum",
+    "posterior_family",
+    "thompson_alpha",
+    "thompson_beta",
+)
+
+
+class SqlStore:
+    """growthloop's store on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            async with self.engine.begin() as conn:
+                return await fn(conn, *args, **kwargs)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise StoreError(
+                f"database error: {type(exc).__name__}: {exc}".splitlines()[0]
+            ) from exc
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    async def ensure_account(
+        self, *, name: str, platform: str, handle: str | None, now: datetime
+    ) -> int:
+        async def go(conn: AsyncConnection) -> int:
+            found = await conn.scalar(sa.select(accounts.c.id).where(accounts.c.name == name))
+            if found is not None:
+                await conn.execute(
+                    accounts.update()
+                    .where(accounts.c.id == found)
+                    .values(platform=platform, handle=handle)
+                )
+                return int(found)
+            result = await conn.execute(
+                accounts.insert()
+                .values(name=name, platform=platform, handle=handle, created_at=now)
+                .returning(accounts.c.id)
+            )
+            return int(result.scalar_one())
+
+        return int(await self._run(go))
+
+    # -- content ----------------------------------------------------------------------------
+
+    async def add_content(self, new: NewContent, *, now: datetime) -> Post:
+        async def go(conn: AsyncConnection) -> Post:
+            result = await conn.execute(
+                content.insert()
+                .values(
+                    account_id=new.account_id,
+                    status=new.status.value,
+                    text=new.text,
+                    text_hash=new.text_hash,
+                    generation_metadata=new.generation_metadata,
+                    scheduled_for=new.scheduled_for,
+                    idempotency_key=new.idempotency_key,
+                    error=new.error,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(*content.c)
+            )
+            return _post(result.one())
+
+        post: Post = await self._run(go)
+        return post
+
+    async def get_post(self, content_id: int) -> Post | None:
+        async def go(conn: AsyncConnection) -> Post | None:
+            row = (await conn.execute(sa.select(content).where(content.c.id == content_id))).first()
+            return _post(row) if row else None
+
+        result: Post | None = await self._run(go)
+        return result
+
+    async def latest_scheduled(self, account_id: int) -> datetime | None:
+        async def go(conn: AsyncConnection) -> datetime | None:
+            return await conn.scalar(
+                sa.select(sa.func.max(content.c.scheduled_for)).where(
+                    content.c.account_id == account_id,
+                    content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
+                )
+            )
+
+        value = await self._run(go)
+        return _aware(value)
+
+    async def count_scheduled(self, account_id: int, start: datetime, end: datetime) -> int:
+        async def go(conn: AsyncConnection) -> int:
+            return int(
+                await conn.scalar(
+                    sa.select(sa.func.count()).where(
+                        content.c.account_id == account_id,
+                        content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
+                        content.c.scheduled_for >= start,
+                        content.c.scheduled_for < end,
+                    )
+                )
+                or 0
+            )
+
+        return int(await self._run(go))
+
+    async def pending_count(self, account_id: int) -> int:
+        async def go(conn: AsyncConnection) -> int:
+            return int(
+                await conn.scalar(
+                    sa.select(sa.func.count()).where(
+                        content.c.account_id == account_id,
+                        content.c.status == PostStatus.PLANNED.value,
+                    )
+                )
+                or 0
+            )
+
+        return int(await self._run(go))
+
+    async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
+        async def go(conn: AsyncConnection) -> list[Post]:
+            rows = await conn.execute(
+                sa.select(content)
+                .where(
+                    content.c.status == PostStatus.PLANNED.value,
+                    content.c.scheduled_for <= now,
+                )
+                .order_by(content.c.scheduled_for, content.c.id)
+                .limit(limit)
+            )
+            return [_post(r) for r in rows]
+
+        result: list[Post] = await self._run(go)
+        return result
+
+    async def begin_publish(self, content_id: int, *, now: datetime) -> bool:
+        """planned -> publishing, committed before the platform is called (step 1)."""
+
+        async def go(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                content.update()
+                .where(content.c.id == content_id, content.c.status == PostStatus.PLANNED.value)
+                .values(
+                    status=PostStatus.PUBLISHING.value,
+                    publish_started_at=now,
+                    publish_attempts=content.c.publish_attempts + 1,
+                    updated_at=now,
+                )
+            )
+            return result.rowcount == 1
+
+        return bool(await self._run(go))
+
+    async def finish_publish(
+        self,
+        content_id: int,
+        *,
+        platform_post_id: str,
+        posted_at: datetime,
+        horizons: Sequence[timedelta],
+        now: datetime,
+    ) -> bool:
+        """publishing -> posted, with the due snapshot rows, in one transaction (step 3)."""
+
+        async def go(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                content.update()
+                .where(
+                    content.c.id == content_id,
+                    content.c.status == PostStatus.PUBLISHING.value,
+                )
+                .values(
+                    status=PostStatus.POSTED.value,
+                    platform_post_id=platform_post_id,
+                    posted_at=posted_at,
+                    error=None,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            await conn.execute(
+                performance_snapshots.insert(),
+                [
+                    {
+                        "content_id": content_id,
+                        "horizon_hours": h.total_seconds() / 3600,
+                        "due_at": posted_at + h,
+                    }
+                    for h in horizons
+                ],
+            )
+            return True
+
+        return bool(await self._run(go))
+
+    async def fail_publish(
+        self,
+        content_id: int,
+        *,
+        error: str,
+        now: datetime,
+        status: PostStatus = PostStatus.FAILED,
+    ) -> None:
+        async def go(conn: AsyncConnection) -> None:
+            await conn.execute(
+                content.update()
+                .where(
+                    content.c.id == content_id,
+                    content.c.status.in_([PostStatus.PLANNED.value, PostStatus.PUBLISHING.value]),
+                )
+                .values(status=status.value, error=error[:2000], updated_at=now)
+            )
+
+        await self._run(go)
+
+    async def reschedule(
+        self, content_id: int, *, scheduled_for: datetime, error: str, now: datetime
+    ) -> None:
+        """Back to planned (a definite non-publish such as a rate limit), at a later time."""
+
+        async def go(conn: AsyncConnection) -> None:
+            await conn.execute(
+                content.update()
+                .where(
+                    content.c.id == content_id,
+                    content.c.status.in_([PostStatus.PLANNED.value, PostStatus.PUBLISHING.value]),
+                )
+                .values(
+                    status=PostStatus.PLANNED.value,
+                    scheduled_for=scheduled_for,
+                    publish_started_at=None,
+                    error=error[:2000],
+                    updated_at=now,
+                )
+            )
+
+        await self._run(go)
+
+    async def in_flight(self) -> list[Post]:
+        async def go(conn: AsyncConnection) -> list[Post]:
+            rows = await conn.execute(
+                sa.select(content)
+                .where(content.c.status == PostStatus.PUBLISHING.value)
+                .order_by(content.c.id)
+            )
+            return [_post(r) for r in rows]
+
+        result: list[Post] = await self._run(go)
+        return result
+
+    async def recent_texts(self, account_id: int, limit: int) -> list[str]:
+        async def go(conn: AsyncConnection) -> list[str]:
+            rows = await conn.execute(
+                sa.select(content.c.text)
+                .where(
+                    content.c.account_id == account_id,
+                    content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
+                )
+                .order_by(content.c.id.desc())
+                .limit(limit)
+            )
+            return [r[0] for r in rows]
+
+        result: list[str] = await self._run(go)
+        return result
+
+    # -- polling ----------------------------------------------------------------------------
+
+    async def due_snapshots(self, now: datetime, limit: int = 500) -> list[DueSnapshot]:
+        async def go(conn: AsyncConnection) -> list[DueSnapshot]:
+            ps = performance_snapshots
+            rows = await conn.execute(
+                sa.select(
+                    ps.c.id,
+                    ps.c.content_id,
+                    ps.c.horizon_hours,
+                    ps.c.due_at,
+                    content.c.account_id,
+                    content.c.platform_post_id,
+                    content.c.posted_at,
+                )
+                .join(content, content.c.id == ps.c.content_id)
+                .where(ps.c.taken_at.is_(None), ps.c.due_at <= now)
+                .order_by(ps.c.due_at, ps.c.id)
+                .limit(limit)
+            )
+            return [
+                DueSnapshot(
+                    id=r.id,
+                    content_id=r.content_id,
+                    account_id=r.account_id,
+                    platform_post_id=r.platform_post_id,
+                    posted_at=r.posted_at,
+                    horizon_hours=r.horizon_hours,
+                    due_at=r.due_at,
+                )
+                for r in rows
+            ]
+
+        result: list[DueSnapshot] = await self._run(go)
+        return result
+
+    async def record_snapshot(
+        self,
+        snapshot_id: int,
+        metrics: PostMetrics | None,
+        *,
+        taken_at: datetime,
+        hours_since_post: float,
+        followers_at: int | None,
+        error: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "taken_at": taken_at,
+            "hours_since_post": hours_since_post,
+            "followers_at": followers_at,
+            "error": error,
+        }
+        if metrics is not None:
+            values.update(
+                likes=metrics.likes,
+                reposts=metrics.reposts,
+                replies=metrics.replies,
+                quotes=metrics.quotes,
+                bookmarks=metrics.bookmarks,
+                impressions=metrics.impressions,
+                profile_clicks=metrics.profile_clicks,
+                url_clicks=metrics.url_clicks,
+                engagement_rate=(
+                    metrics.engagements / metrics.impressions if metrics.impressions else None
+                ),
+            )
+
+        async def go(conn: AsyncConnection) -> None:
+            await conn.execute(
+                performance_snapshots.update()
+                .where(
+                    performance_snapshots.c.id == snapshot_id,
+                    performance_snapshots.c.taken_at.is_(None),
+                )
+                .values(**values)
+            )
+
+        await self._run(go)
+
+    async def add_account_snapshot(
+        self, account_id: int, info: AccountInfo, *, taken_at: datetime
+    ) -> None:
+        async def go(conn: AsyncConnection) -> None:
+            await conn.execute(
+                account_snapshots.insert().values(
+                    account_id=account_id,
+                    taken_at=taken_at,
+                    followers=info.followers,
+                    following=info.following,
+                    posts=info.posts,
+                )
+            )
+
+        await self._run(go)
+
+    async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None:
+        async def go(conn: AsyncConnection) -> AccountSnapshot | None:
+            row = (
+                await conn.execute(
+                    sa.select(account_snapshots)
+                    .where(account_snapshots.c.account_id == account_id)
+                    .order_by(account_snapshots.c.taken_at.desc(), account_snapshots.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+            return _account_snapshot(row) if row else None
+
+        result: AccountSnapshot | None = await self._run(go)
+        return result
+
+    async def account_series(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> list[AccountSnapshot]:
+        async def go(conn: AsyncConnection) -> list[AccountSnapshot]:
+            rows = await conn.execute(
+                sa.select(account_snapshots)
+                .where(
+                    account_snapshots.c.account_id == account_id,
+                    account_snapshots.c.taken_at >= start,
+                    account_snapshots.c.taken_at <= end,
+                )
+                .order_by(account_snapshots.c.taken_at, account_snapshots.c.id)
+            )
+            return [_account_snapshot(r) for r in rows]
+
+        result: list[AccountSnapshot] = await self._run(go)
+        return result
+
+    # -- attribution and learning -----------------------------------------------------------
+
+    async def posts_to_attribute(
+        self, *, closed_before: datetime, method: str, window_hours: float, limit: int = 200
+    ) -> list[Post]:
+        """Posted posts whose attribution window closed before ``closed_before``."""
+        fa = follower_attributions
+        window = timedelta(hours=window_hours)
+
+        async def go(conn: AsyncConnection) -> list[Post]:
+            done = sa.exists().where(
+                fa.c.content_id == content.c.id,
+                fa.c.attribution_method == method,
+                fa.c.window_hours == window_hours,
+            )
+            rows = await conn.execute(
+                sa.select(content)
+                .where(
+                    content.c.status == PostStatus.POSTED.value,
+                    content.c.posted_at <= closed_before - window,
+                    ~done,
+                )
+                .order_by(content.c.posted_at)
+                .limit(limit)
+            )
+            return [_post(r) for r in rows]
+
+        result: list[Post] = await self._run(go)
+        return result
+
+    async def posted_between(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> list[tuple[Post, int]]:
+        """Posts of an account posted in [start, end], with their latest engagement count."""
+        ps = performance_snapshots
+
+        async def go(conn: AsyncConnection) -> list[tuple[Post, int]]:
+            rows = (
+                await conn.execute(
+                    sa.select(content)
+                    .where(
+                        content.c.account_id == account_id,
+                        content.c.status == PostStatus.POSTED.value,
+                        content.c.posted_at >= start,
+                        content.c.posted_at <= end,
+                    )
+                    .order_by(content.c.posted_at)
+                )
+            ).all()
+            posts = [_post(r) for r in rows]
+            if not posts:
+                return []
+            engagement = (
+                sa.func.coalesce(ps.c.likes, 0)
+                + sa.func.coalesce(ps.c.reposts, 0)
+                + sa.func.coalesce(ps.c.replies, 0)
+                + sa.func.coalesce(ps.c.quotes, 0)
+                + sa.func.coalesce(ps.c.bookmarks, 0)
+            )
+            latest = await conn.execute(
+                sa.select(ps.c.content_id, sa.func.max(engagement))
+                .where(ps.c.content_id.in_([p.id for p in posts]), ps.c.taken_at.is_not(None))
+                .group_by(ps.c.content_id)
+            )
+            by_id = {cid: int(value or 0) for cid, value in latest}
+            return [(p, by_id.get(p.id, 0)) for p in posts]
+
+        result: list[tuple[Post, int]] = await self._run(go)
+        return result
+
+    async def add_attribution(self, attribution: Attribution, *, now: datetime) -> None:
+        async def go(conn: AsyncConnection) -> None:
+            await conn.execute(
+                follower_attributions.insert().values(
+                    content_id=attribution.content_id,
+                    attribution_method=attribution.attribution_method,
+                    window_hours=attribution.window_hours,
+                    followers_before=attribution.followers_before,
+                    followers_after=attribution.followers_after,
+                    followers_gained=attribution.followers_gained,
+                    confidence_score=attribution.confidence_score,
+                    inputs=attribution.inputs,
+                    created_at=now,
+                )
+            )
+
+        await self._run(go)
+
+    async def posts_to_learn(
+        self, *, method: str, need_attribution: bool, limit: int = 200
+    ) -> list[LearnItem]:
+        """Posted, not learned, final snapshot taken (and attributed, when needed)."""
+        ps = performance_snapshots
+        fa = follower_attributions
+
+        async def go(conn: AsyncConnection) -> list[LearnItem]:
+            final_h = (
+                sa.select(sa.func.max(ps.c.horizon_hours))
+                .where(ps.c.content_id == content.c.id)
+                .scalar_subquery()
+            )
+            query = (
+                sa.select(content, ps, fa)
+                .join(ps, sa.and_(ps.c.content_id == content.c.id, ps.c.horizon_hours == final_h))
+                .outerjoin(
+                    fa, sa.and_(fa.c.content_id == content.c.id, fa.c.attribution_method == method)
+                )
+                .where(
+                    content.c.status == PostStatus.POSTED.value,
+                    content.c.learned_at.is_(None),
+                    ps.c.taken_at.is_not(None),
+                )
+                .order_by(content.c.posted_at)
+                .limit(limit)
+            )
+            if need_attribution:
+                query = query.where(fa.c.id.is_not(None))
+            rows = (await conn.execute(query)).all()
+            items = []
+            for row in rows:
+                m = row._mapping
+                post = _post(_Slice(row, content))
+                snap = _snapshot(_Slice(row, ps))
+                attribution = None
+                if m[fa.c.id] is not None:
+                    attribution = Attribution(
+                        content_id=post.id,
+                        attribution_method=m[fa.c.attribution_method],
+                        window_hours=m[fa.c.window_hours],
+                        followers_before=m[fa.c.followers_before],
+                        followers_after=m[fa.c.followers_after],
+                        followers_gained=m[fa.c.followers_gained],
+                        confidence_score=m[fa.c.confidence_score],
+                        inputs=dict(m[fa.c.inputs] or {}),
+                    )
+                items.append(LearnItem(post=post, attribution=attribution, final=snap))
+            return items
+
+        result: list[LearnItem] = await self._run(go)
+        return result
+
+    async def arm_stats(self, account_id: int) -> list[ArmStat]:
+        async def go(conn: AsyncConnection) -> list[ArmStat]:
+            rows = await conn.execute(
+                sa.select(arm_statistics)
+                .where(arm_statistics.c.account_id == account_id)
+                .order_by(arm_statistics.c.dimension, arm_statistics.c.arm)
+            )
+            return [
+                ArmStat(
+                    account_id=r.account_id,
+                    dimension=r.dimension,
+                    arm=r.arm,
+                    **{f: getattr(r, f) for f in _ARM_FIELDS},
+                )
+                for r in rows
+            ]
+
+        result: list[ArmStat] = await self._run(go)
+        return result
+
+    async def apply_learning(
+        self,
+        *,
+        account_id: int,
+        content_id: int,
+        stats: Sequence[ArmStat],
+        evidence: dict[str, Any],
+        updates_applied: dict[str, Any],
+        insights_summary: dict[str, Any],
+        now: datetime,
+    ) -> bool:
+        """Write new arm statistics, the learning_updates row and mark the post learned, at once.
+
+        Returns False (and writes nothing) when the post was already learned from.
+        """
+        st = arm_statistics
+
+        async def go(conn: AsyncConnection) -> bool:
+            claimed = await conn.execute(
+                content.update()
+                .where(content.c.id == content_id, content.c.learned_at.is_(None))
+                .values(learned_at=now, updated_at=now)
+            )
+            if claimed.rowcount != 1:
+                return False
+            for stat in stats:
+                values = {f: getattr(stat, f) for f in _ARM_FIELDS} | {"updated_at": now}
+                updated = await conn.execute(
+                    st.update()
+                    .where(
+                        st.c.account_id == stat.account_id,
+                        st.c.dimension == stat.dimension,
+                        st.c.arm == stat.arm,
+                    )
+                    .values(**values)
+                )
+                if updated.rowcount == 0:
+                    await conn.execute(
+                        st.insert().values(
+                            account_id=stat.account_id,
+                            dimension=stat.dimension,
+                            arm=stat.arm,
+                            **values,
+                        )
+                    )
+            await conn.execute(
+                learning_updates.insert().values(
+                    account_id=account_id,
+                    content_id=content_id,
+                    created_at=now,
+                    update_type="post_outcome",
+                    component="all",
+                    evidence=evidence,
+                    updates_applied=updates_applied,
+                    insights_summary=insights_summary,
+                )
+            )
+            return True
+
+        return bool(await self._run(go))
+
+    # -- health -----------------------------------------------------------------------------
+
+    async def health_inputs(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> dict[str, Any]:
+        """What happened to one account in [start, end), read back from the tables."""
+        ps = performance_snapshots
+
+        async def go(conn: AsyncConnection) -> dict[str, Any]:
+            def in_hour(col: Any) -> Any:
+                return sa.and_(col >= start, col < end)
+
+            status_counts = dict(
+                (
+                    await conn.execute(
+                        sa.select(content.c.status, sa.func.count())
+                        .where(content.c.account_id == account_id, in_hour(content.c.updated_at))
+                        .group_by(content.c.status)
+                    )
+                ).all()
+            )
+            posted = await conn.scalar(
+                sa.select(sa.func.count()).where(
+                    content.c.account_id == account_id, in_hour(content.c.posted_at)
+                )
+            )
+            attempted = await conn.scalar(
+                sa.select(sa.func.count()).where(
+                    content.c.account_id == account_id, in_hour(content.c.publish_started_at)
+                )
+            )
+            polls = (
+                await conn.execute(
+                    sa.select(
+                        sa.func.count(),
+                        sa.func.count(ps.c.taken_at),
+                        sa.func.avg(ps.c.engagement_rate),
+                    )
+                    .join(content, content.c.id == ps.c.content_id)
+                    .where(content.c.account_id == account_id, in_hour(ps.c.due_at))
+                )
+            ).one()
+            done_rows = (
+                await conn.execute(
+                    sa.select(ps.c.due_at, ps.c.taken_at)
+                    .join(content, content.c.id == ps.c.content_id)
+                    .where(content.c.account_id == account_id, in_hour(ps.c.taken_at))
+                )
+            ).all()
+            spend = (
+                await conn.execute(
+                    sa.select(content.c.generation_metadata).where(
+                        content.c.account_id == account_id, in_hour(content.c.created_at)
+                    )
+                )
+            ).all()
+            series = (
+                await conn.execute(
+                    sa.select(account_snapshots.c.taken_at, account_snapshots.c.followers)
+                    .where(
+                        account_snapshots.c.account_id == account_id,
+                        account_snapshots.c.taken_at < end,
+                    )
+                    .order_by(account_snapshots.c.taken_at.desc())
+                    .limit(1)
+                )
+            ).first()
+            before = (
+                await conn.execute(
+                    sa.select(account_snapshots.c.followers)
+                    .where(
+                        account_snapshots.c.account_id == account_id,
+                        account_snapshots.c.taken_at < start,
+                    )
+                    .order_by(account_snapshots.c.taken_at.desc())
+                    .limit(1)
+                )
+            ).first()
+            return {
+                "status_counts": {str(k): int(v) for k, v in status_counts.items()},
+                "posts_succeeded": int(posted or 0),
+                "posts_attempted": int(attempted or 0),
+                "polls_due": int(polls[0] or 0),
+                "polls_done_of_due": int(polls[1] or 0),
+                "engagement_rate": float(polls[2]) if polls[2] is not None else None,
+                "polls_done": [(_aware(d), _aware(t)) for d, t in done_rows],
+                "llm_spend_usd": sum(
+                    float((meta or {}).get("cost_usd", 0.0) or 0.0) for (meta,) in spend
+                ),
+                "followers_end": int(series[1]) if series else None,
+                "followers_start": int(before[0]) if before else None,
+            }
+
+        result: dict[str, Any] = await self._run(go)
+        return result
+
+    async def write_health(self, row: dict[str, Any]) -> None:
+        async def go(conn: AsyncConnection) -> None:
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(system_health_metrics.insert().values(**row))
+            except IntegrityError:
+                pass  # that hour was already written (another worker, or a retry)
+
+        await self._run(go)
+
+    async def last_health_hour(self) -> datetime | None:
+        async def go(conn: AsyncConnection) -> datetime | None:
+            return await conn.scalar(sa.select(sa.func.max(system_health_metrics.c.hour_start)))
+
+        return _aware(await self._run(go))
+
+    async def latest_health(self, limit: int = 24) -> list[dict[str, Any]]:
+        h = system_health_metrics
+
+        async def go(conn: AsyncConnection) -> list[dict[str, Any]]:
+            rows = await conn.execute(
+                sa.select(h, accounts.c.name.label("account"))
+                .join(accounts, accounts.c.id == h.c.account_id)
+                .order_by(h.c.hour_start.desc(), accounts.c.name)
+                .limit(limit)
+            )
+            return [dict(r._mapping) for r in rows]
+
+        result: list[dict[str, Any]] = await self._run(go)
+        return result
+
+    async def pending_work(self, now: datetime) -> dict[str, Any]:
+        ps = performance_snapshots
+
+        async def go(conn: AsyncConnection) -> dict[str, Any]:
+            due_polls = await conn.scalar(
+                sa.select(sa.func.count()).where(ps.c.taken_at.is_(None), ps.c.due_at <= now)
+            )
+            upcoming = await conn.scalar(
+                sa.select(sa.func.count()).where(ps.c.taken_at.is_(None), ps.c.due_at > now)
+            )
+            next_poll = await conn.scalar(
+                sa.select(sa.func.min(ps.c.due_at)).where(ps.c.taken_at.is_(None))
+            )
+            queued = (
+                await conn.execute(
+                    sa.select(
+                        content.c.status, sa.func.count(), sa.func.min(content.c.scheduled_for)
+                    )
+                    .where(
+                        content.c.status.in_(
+                            [PostStatus.PLANNED.value, PostStatus.PUBLISHING.value]
+                        )
+                    )
+                    .group_by(content.c.status)
+                )
+            ).all()
+            by_status = {str(s): (int(n), _aware(first)) for s, n, first in queued}
+            planned = by_status.get(PostStatus.PLANNED.value, (0, None))
+            return {
+                "polls_due": int(due_polls or 0),
+                "polls_upcoming": int(upcoming or 0),
+                "next_poll_at": _aware(next_poll),
+                "posts_queued": planned[0],
+                "next_post_at": planned[1],
+                "posts_in_flight": by_status.get(PostStatus.PUBLISHING.value, (0, None))[0],
+            }
+
+        result: dict[str, Any] = await self._run(go)
+        return result
+
+    async def counts(self) -> dict[str, int]:
+        async def go(conn: AsyncConnection) -> dict[str, int]:
+            rows = await conn.execute(
+                sa.select(content.c.status, sa.func.count()).group_by(content.c.status)
+            )
+            out = {str(s): int(n) for s, n in rows}
+            out["snapshots_taken"] = int(
+                await conn.scalar(
+                    sa.select(sa.func.count()).where(performance_snapshots.c.taken_at.is_not(None))
+                )
+                or 0
+            )
+            out["learning_updates"] = int(
+                await conn.scalar(sa.select(sa.func.count()).select_from(learning_updates)) or 0
+            )
+            return out
+
+        result: dict[str, int] = await self._run(go)
+        return result
+
+
+class _Slice:
+    """Read one table's columns out of a joined row by column object."""
+
+    def __init__(self, row: sa.Row[Any], table: sa.Table) -> None:
+        self._m = row._mapping
+        self._table = table
+
+    def __getitem__(self, key: str) -> Any:
+        return self._m[self._table.c[key]]
+
+    @property
+    def _mapping(self) -> _Slice:
+        return self
+
+
+def _account_snapshot(row: sa.Row[Any]) -> AccountSnapshot:
+    m = row._mapping
+    return AccountSnapshot(
+        account_id=m["account_id"],
+        taken_at=m["taken_at"],
+        followers=m["followers"],
+        following=m["following"],
+        posts=m["posts"],
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Aggregates (max/min) bypass the column type on SQLite and come back naive or as text."""
+    from datetime import UTC
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
