@@ -1,0 +1,127 @@
+"""Building the real object graph from the configuration (only the CLI and runtimes call this)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Platform
+from agent.clock import Clock
+from agent.config import Config, Secrets, check_account_secrets
+from agent.core import Agent
+from agent.errors import ConfigError
+from agent.generators.template import TemplateGenerator
+from agent.store import migrate
+from agent.store.engine import create_engine, database_url, ensure_writable_dir
+from agent.store.sql import SqlStore
+
+
+@dataclass
+class Built:
+    agent: Agent
+    store: SqlStore
+    world: Any | None  # the sandbox world, when any account is on the sandbox
+
+    async def aclose(self) -> None:
+        for platform in self.agent.platforms.values():
+            await platform.aclose()
+        await self.store.close()
+        if self.world is not None:
+            self.world.close()
+
+
+def store_url(config: Config, *, sqlite_path: Path | None = None) -> str:
+    secrets = Secrets()
+    env_url = secrets.database_url.get_secret_value() if secrets.database_url else None
+    if sqlite_path is not None:
+        env_url = None
+    return database_url(sqlite_path=sqlite_path or config.store.sqlite_path, env_url=env_url)
+
+
+async def open_store(url: str, *, auto_migrate: bool) -> SqlStore:
+    """Open the store; SQLite is migrated automatically, PostgreSQL must already be current."""
+    engine = create_engine(url)
+    store = SqlStore(engine)
+    try:
+        if auto_migrate or url.startswith("sqlite"):
+            await migrate.upgrade(engine)
+        await migrate.ensure_current(engine)
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+def open_world(config: Config, *, start: datetime, in_memory: bool, seed: int | None = None) -> Any:
+    from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+
+    scenario_path = config.sandbox.scenario or default_scenario_path()
+    scenario = Scenario.load(scenario_path)
+    path = None
+    if not in_memory:
+        ensure_writable_dir(config.sandbox.world_path.parent)
+        path = config.sandbox.world_path
+    return SandboxWorld(
+        scenario, seed=config.sandbox.seed if seed is None else seed, start=start, path=path
+    )
+
+
+def build_platforms(
+    config: Config, world: Any, now: Callable[[], datetime]
+) -> dict[str, Platform]:
+    platforms: dict[str, Platform] = {}
+    for index, account in enumerate(config.accounts):
+        if account.platform == "sandbox":
+            platforms[account.name] = world.platform(account.name, now=now)
+        else:
+            raise ConfigError(
+                f"accounts[{index}] ({account.name!r}): the {account.platform} adapter is not "
+                "part of this release yet; use platform: sandbox for now."
+            )
+    return platforms
+
+
+async def build(
+    config: Config,
+    *,
+    clock: Clock,
+    seed: int | None = None,
+    sqlite_path: Path | None = None,
+    world_in_memory: bool = False,
+) -> Built:
+    check_account_secrets(config)
+    url = store_url(config, sqlite_path=sqlite_path)
+    needs_world = any(a.platform == "sandbox" for a in config.accounts)
+    world = open_world(config, start=clock.now(), in_memory=world_in_memory, seed=seed) if (
+        needs_world
+    ) else None
+    try:
+        platforms = build_platforms(config, world, clock.now)
+        store = await open_store(url, auto_migrate=False)
+    except BaseException:
+        if world is not None:
+            world.close()
+        raise
+    agent = Agent(
+        config=config,
+        store=store,
+        platforms=platforms,
+        generator=TemplateGenerator(seed=seed),
+        clock=clock,
+        seed=seed,
+    )
+    return Built(agent=agent, store=store, world=world)
+
+
+def port_from_env(default: int) -> int:
+    value = os.environ.get("PORT")
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"PORT must be a number, got {value!r}.") from None

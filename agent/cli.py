@@ -1,0 +1,234 @@
+"""The `growthloop` command line (Typer). `python -m agent` runs the same thing.
+
+Every option can also come from a ``GROWTHLOOP_*`` environment variable (shown in ``--help``).
+Errors a user can fix (bad config, missing secret, unwritable data directory, schema behind the
+code) print one paragraph and exit with code 2; nothing prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from agent.config import Config, load_config
+from agent.errors import ConfigError, SchemaOutOfDate, StoreError
+
+app = typer.Typer(
+    name="growthloop",
+    help="An autonomous posting agent that learns what grows an account.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="GROWTHLOOP_CONFIG",
+        help="Config file (default: config/growthloop.example.yaml).",
+        show_envvar=True,
+    ),
+]
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]growthloop:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(run: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; user-fixable errors become a paragraph and exit code 2."""
+    try:
+        return asyncio.run(run())
+    except (ConfigError, SchemaOutOfDate) as exc:
+        fail(str(exc), 2)
+    except StoreError as exc:
+        fail(f"The database could not be used: {exc}", 1)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    raise AssertionError("unreachable")
+
+
+def _load(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        raise
+
+
+@config_app.command("check")
+def config_check(
+    path: Annotated[Path | None, typer.Argument(help="The file to check.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Validate a config file (and the secrets its accounts need)."""
+    from agent.config import check_account_secrets
+
+    cfg = _load(path or config)
+    try:
+        check_account_secrets(cfg)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    names = ", ".join(f"{a.name} ({a.platform})" for a in cfg.accounts)
+    out.print(f"[green]ok[/] {path or config or 'config/growthloop.example.yaml'}: {names}")
+
+
+@app.command()
+def migrate(
+    config: ConfigOption = None,
+    sql: Annotated[
+        bool, typer.Option("--sql", help="Print the SQL instead of applying it.")
+    ] = False,
+) -> None:
+    """Apply database migrations (DATABASE_URL, or the SQLite file of the config)."""
+    from agent.bootstrap import store_url
+    from agent.store import migrate as migrations
+    from agent.store.engine import create_engine
+
+    cfg = _load(config)
+
+    async def go() -> None:
+        url = store_url(cfg)
+        if sql:
+            sys.stdout.write(migrations.offline_sql(url.replace("+asyncpg", "")))
+            return
+        engine = create_engine(url)
+        try:
+            before, after = await migrations.upgrade(engine)
+        except Exception as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            await engine.dispose()
+        out.print(f"database at revision [bold]{after}[/] (was {before or 'empty'})")
+
+    guarded(go)
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run the daemon in real time (SIGTERM or Ctrl-C stops it cleanly)."""
+    from agent.bootstrap import build, port_from_env
+    from agent.clock import SystemClock
+    from agent.daemon import Daemon
+    from agent.logs import configure_logging
+
+    cfg = _load(config)
+    configure_logging()
+
+    async def go() -> int:
+        built = await build(cfg, clock=SystemClock(), seed=None)
+        try:
+            daemon = Daemon(built.agent, host=cfg.server.host, port=port_from_env(cfg.server.port))
+            return await daemon.run()
+        finally:
+            await built.aclose()
+
+    code = guarded(go)
+    raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    days: Annotated[float, typer.Option(help="Simulated days to run.", min=0.01)] = 30,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="Scenario file (default: bench/scenarios/default.yaml).", exists=False),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the world and the policy.")] = 1,
+    db: Annotated[
+        Path, typer.Option(help="SQLite file for the run's data (replaced on each run).")
+    ] = Path("data/simulation.db"),
+    config: ConfigOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every event.")] = False,
+) -> None:
+    """Run the cycles in simulated time against the sandbox, then summarise what was learned."""
+    from agent.logs import configure_logging
+
+    cfg = _load(config)
+    accounts = [a.model_copy(update={"platform": "sandbox"}) for a in cfg.accounts]
+    sandbox = cfg.sandbox.model_copy(update={"scenario": scenario} if scenario else {})
+    cfg = cfg.model_copy(update={"accounts": accounts, "sandbox": sandbox})
+    configure_logging(level="debug" if verbose else "warning")
+    if scenario is not None and not scenario.is_file():
+        fail(f"Scenario file {scenario} does not exist.", 2)
+    guarded(lambda: _simulate(cfg, days=days, seed=seed, db=db))
+
+
+async def _simulate(cfg: Config, *, days: float, seed: int, db: Path) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agent.bootstrap import build
+    from agent.clock import VirtualClock
+    from agent.simulator import run_until
+    from agent.store.engine import ensure_writable_dir
+    from agent.summary import print_summary
+
+    ensure_writable_dir(db.parent)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    start = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+    clock = VirtualClock(start)
+    built = await build(cfg, clock=clock, seed=seed, sqlite_path=db, world_in_memory=True)
+    end = start + timedelta(days=days)
+    try:
+        with Progress(
+            TextColumn("[bold]simulating[/]"),
+            BarColumn(),
+            TextColumn("day {task.fields[day]:.1f}/{task.fields[days]:g}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+            disable=not err.is_terminal,
+        ) as progress:
+            task = progress.add_task("sim", total=days, day=0.0, days=days)
+
+            def tick(now: datetime) -> None:
+                elapsed = (now - start).total_seconds() / 86400
+                progress.update(task, completed=elapsed, day=elapsed)
+
+            result = await run_until(built.agent, clock, end, progress=tick)
+            progress.update(task, completed=days, day=days)
+        await print_summary(out, built, result, db=db)
+    finally:
+        await built.aclose()
+
+
+@app.command()
+def health(
+    config: ConfigOption = None,
+    hours: Annotated[int, typer.Option(help="How many hourly rows to show.")] = 12,
+) -> None:
+    """Print the latest health metrics and the pending work from the store."""
+    from agent.bootstrap import open_store, store_url
+    from agent.summary import print_health
+
+    cfg = _load(config)
+
+    async def go() -> None:
+        store = await open_store(store_url(cfg), auto_migrate=False)
+        try:
+            await print_health(out, store, hours=hours, now=datetime.now(UTC))
+        finally:
+            await store.close()
+
+    guarded(go)
+
+
+def main() -> Any:
+    return app()

@@ -1,0 +1,143 @@
+"""Real time: the cycles as APScheduler interval jobs, plus the /healthz endpoint.
+
+``stop()`` only sets an event. Shutdown then stops taking new work (the scheduler is shut down),
+lets cycles in flight finish within the grace period, and closes the store and adapters. A post
+interrupted even so stays ``publishing`` and is reconciled on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from agent.core import Agent
+from agent.cycles import CYCLES, Cycle, reconcile_cycle
+from agent.errors import PlatformError, StoreError
+from agent.logs import log
+
+MAX_CONSECUTIVE_CRASHES = 5  # an unexpected error this many times in a row stops the daemon
+
+
+class Daemon:
+    def __init__(self, agent: Agent, *, host: str = "0.0.0.0", port: int = 8080) -> None:
+        self.agent = agent
+        self.host = host
+        self.port = port
+        self._stop = asyncio.Event()
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._crashes: dict[str, int] = {}
+        self.exit_code = 0
+        self.bound_port: int | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _run_cycle(self, name: str, cycle: Cycle) -> None:
+        if self._stop.is_set():
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        now = self.agent.clock.now()
+        try:
+            done = await cycle(self.agent, now)
+            self.agent.stats.last_run[name] = now
+            self.agent.stats.last_error.pop(name, None)
+            self._crashes[name] = 0
+            if done:
+                log.debug("cycle_done", cycle=name, work=done)
+        except (StoreError, PlatformError) as exc:
+            # expected trouble (database or platform down): keep going, try again next tick
+            self.agent.stats.last_error[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("cycle_failed", cycle=name, error=str(exc), error_type=type(exc).__name__)
+        except Exception as exc:
+            self.agent.stats.last_error[name] = f"{type(exc).__name__}: {exc}"
+            self._crashes[name] = self._crashes.get(name, 0) + 1
+            log.exception("cycle_crashed", cycle=name, consecutive=self._crashes[name])
+            if self._crashes[name] >= MAX_CONSECUTIVE_CRASHES:
+                self.exit_code = 1
+                self.stop()
+        finally:
+            self._in_flight.discard(task)
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        now = self.agent.clock.now()
+        body: dict[str, Any] = {
+            "status": "ok" if not self._stop.is_set() else "stopping",
+            "now": now.isoformat(),
+            "mode": self.agent.config.mode.value,
+            "accounts": [a.name for a in self.agent.config.accounts],
+            "last_run": {k: v.isoformat() for k, v in self.agent.stats.last_run.items()},
+            "last_error": self.agent.stats.last_error,
+            "totals": dict(self.agent.stats.totals),
+        }
+        try:
+            body["pending"] = _jsonable(await self.agent.store.pending_work(now))
+            body["counts"] = await self.agent.store.counts()
+        except StoreError as exc:
+            body["status"] = "degraded"
+            body["store_error"] = str(exc)
+        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+
+    async def run(self, *, install_signals: bool = True) -> int:
+        from agent import signals
+
+        agent = self.agent
+        await agent.setup()
+        reconciled = await reconcile_cycle(agent, agent.clock.now())
+        app = web.Application()
+        app.router.add_get("/healthz", self.healthz)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        remove = signals.install(self.stop) if install_signals else None
+        tick = agent.config.runtime.tick.total_seconds()
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        for name, cycle in CYCLES.items():
+            scheduler.add_job(
+                self._run_cycle,
+                "interval",
+                seconds=tick,
+                args=[name, cycle],
+                id=name,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+                misfire_grace_time=None,
+            )
+        scheduler.start()
+        log.info(
+            "daemon_started",
+            accounts=len(agent.config.accounts),
+            port=self.bound_port,
+            tick_seconds=tick,
+            reconciled=reconciled,
+            mode=agent.config.mode.value,
+        )
+        try:
+            await self._stop.wait()
+        finally:
+            log.info("daemon_stopping", in_flight=len(self._in_flight))
+            scheduler.shutdown(wait=False)
+            grace = agent.config.runtime.shutdown_grace.total_seconds()
+            if self._in_flight:
+                _done, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+                for task in pending:
+                    task.cancel()
+            if remove:
+                remove()
+            await runner.cleanup()
+            log.info("daemon_stopped", exit_code=self.exit_code)
+        return self.exit_code
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}

@@ -1,0 +1,143 @@
+"""Rich tables for people: the simulation summary and `growthloop health`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from agent.cycles.plan import posteriors, prior
+from agent.store.base import Store
+from learning.policy import rank_arms
+
+
+async def simulation_report(built: Any, result: Any) -> dict[str, Any]:
+    """The figures the summary prints, as data (the benchmarks and tests read this too)."""
+    agent = built.agent
+    truth = built.world.ground_truth() if built.world is not None else None
+    report: dict[str, Any] = {"counts": result.counts, "accounts": {}}
+    the_prior = prior(agent)
+    for account in agent.config.accounts:
+        account_id = agent.account_ids[account.name]
+        series = await agent.store.account_series(account_id, result.start, result.end)
+        posts = await agent.store.posted_between(account_id, result.start, result.end)
+        finals = [p for p in posts]
+        gained = (series[-1].followers - series[0].followers) if len(series) > 1 else 0
+        learned = await posteriors(agent, account_id)
+        dims: dict[str, Any] = {}
+        for dimension, arms in agent.config.catalogues.arms().items():
+            ranked = rank_arms(learned.get(dimension, {}), arms, the_prior)
+            true_rank = truth.ranking(dimension, at=result.end) if truth else []
+            dims[dimension] = {
+                "learned": [(r.arm, r.mean, r.low, r.high, r.n_effective) for r in ranked],
+                "true": true_rank,
+            }
+        report["accounts"][account.name] = {
+            "posts": len(finals),
+            "followers_start": series[0].followers if series else None,
+            "followers_end": series[-1].followers if series else None,
+            "followers_gained": gained,
+            "engagements": sum(e for _p, e in posts),
+            "dimensions": dims,
+        }
+    return report
+
+
+async def print_summary(console: Console, built: Any, result: Any, *, db: Path) -> None:
+    report = await simulation_report(built, result)
+    days = (result.end - result.start).total_seconds() / 86400
+    console.print(
+        f"\n[bold]Simulated {days:g} days[/] ({result.steps} steps). Data: {db}\n", highlight=False
+    )
+    overview = Table(title="Accounts")
+    for col in ("account", "posts", "followers start", "followers end", "gained", "eng./post"):
+        overview.add_column(col, justify="right" if col != "account" else "left")
+    for name, acc in report["accounts"].items():
+        overview.add_row(
+            name,
+            str(acc["posts"]),
+            str(acc["followers_start"]),
+            str(acc["followers_end"]),
+            f"{acc['followers_gained']:+d}",
+            f"{acc['engagements'] / acc['posts']:.1f}" if acc["posts"] else "-",
+        )
+    console.print(overview)
+    for name, acc in report["accounts"].items():
+        for dimension, data in acc["dimensions"].items():
+            table = Table(title=f"{name}: {dimension} (posterior mean, 90% interval)")
+            table.add_column("rank", justify="right")
+            table.add_column("learned arm")
+            table.add_column("mean", justify="right")
+            table.add_column("90% interval", justify="right")
+            table.add_column("posts", justify="right")
+            table.add_column("true ranking")
+            true = data["true"]
+            for i, (arm, mean, low, high, n) in enumerate(data["learned"]):
+                table.add_row(
+                    str(i + 1),
+                    f"[bold green]{arm}[/]" if true and arm == true[0] else arm,
+                    f"{mean:.2f}",
+                    f"{low:.2f}-{high:.2f}",
+                    f"{n:.0f}",
+                    true[i] if i < len(true) else "",
+                )
+            console.print(table)
+
+
+async def print_health(console: Console, store: Store, *, hours: int, now: datetime) -> None:
+    pending = await store.pending_work(now)
+    rows = await store.latest_health(limit=hours)
+    table = Table(title="Health (latest hours, per account)")
+    cols = (
+        "hour (UTC)",
+        "account",
+        "posts ok/tried",
+        "polls done/due",
+        "late",
+        "api calls",
+        "errors",
+        "eng. rate",
+        "followers",
+        "gained",
+        "spend $",
+    )
+    for col in cols:
+        table.add_column(col, justify="left" if col in {"hour (UTC)", "account"} else "right")
+    for r in rows:
+        table.add_row(
+            r["hour_start"].strftime("%Y-%m-%d %H:00"),
+            r["account"],
+            f"{r['posts_succeeded']}/{r['posts_attempted']}",
+            f"{r['polls_done']}/{r['polls_due']}",
+            str(r["polls_late"]),
+            str(r["api_calls"]),
+            str(r["api_errors"]),
+            f"{r['engagement_rate']:.2%}" if r["engagement_rate"] is not None else "-",
+            str(r["followers_total"] if r["followers_total"] is not None else "-"),
+            f"{r['followers_gained']:+.0f}",
+            f"{r['llm_spend_usd'] + r['platform_spend_usd']:.4f}",
+        )
+    if rows:
+        console.print(table)
+    else:
+        console.print("No health metrics yet (the first row is written after a full hour).")
+    work = Table(title="Pending work")
+    work.add_column("what")
+    work.add_column("count", justify="right")
+    work.add_column("next", justify="left")
+    work.add_row("polls due now", str(pending["polls_due"]), "")
+    work.add_row(
+        "polls upcoming",
+        str(pending["polls_upcoming"]),
+        pending["next_poll_at"].isoformat() if pending["next_poll_at"] else "",
+    )
+    work.add_row(
+        "posts queued",
+        str(pending["posts_queued"]),
+        pending["next_post_at"].isoformat() if pending["next_post_at"] else "",
+    )
+    work.add_row("posts in flight", str(pending["posts_in_flight"]), "")
+    console.print(work)
