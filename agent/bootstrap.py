@@ -70,9 +70,7 @@ def open_world(config: Config, *, start: datetime, in_memory: bool, seed: int | 
     )
 
 
-def build_platforms(
-    config: Config, world: Any, now: Callable[[], datetime]
-) -> dict[str, Platform]:
+def build_platforms(config: Config, world: Any, now: Callable[[], datetime]) -> dict[str, Platform]:
     platforms: dict[str, Platform] = {}
     for index, account in enumerate(config.accounts):
         if account.platform == "sandbox":
@@ -96,9 +94,11 @@ async def build(
     check_account_secrets(config)
     url = store_url(config, sqlite_path=sqlite_path)
     needs_world = any(a.platform == "sandbox" for a in config.accounts)
-    world = open_world(config, start=clock.now(), in_memory=world_in_memory, seed=seed) if (
-        needs_world
-    ) else None
+    world = (
+        open_world(config, start=clock.now(), in_memory=world_in_memory, seed=seed)
+        if (needs_world)
+        else None
+    )
     try:
         platforms = build_platforms(config, world, clock.now)
         store = await open_store(url, auto_migrate=False)

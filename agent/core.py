@@ -67,6 +67,8 @@ class Agent:
         self.rng = np.random.default_rng(self.seed)  # policy sampling
         self.random = random.Random(self.seed)  # jitter, topics
         self.account_ids: dict[str, int] = {}
+        # when each account's follower count was last stored (a cache of account_snapshots)
+        self.last_account_poll: dict[int, datetime] = {}
         self._by_id: dict[int, Account] = {}
         missing = [a.name for a in self.config.accounts if a.name not in self.platforms]
         if missing:
@@ -82,6 +84,9 @@ class Agent:
             )
             self.account_ids[account.name] = account_id
             self._by_id[account_id] = account
+            last = await self.store.last_account_snapshot(account_id)
+            if last is not None:
+                self.last_account_poll[account_id] = last.taken_at
 
     def account(self, account_id: int) -> Account:
         return self._by_id[account_id]

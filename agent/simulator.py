@@ -27,17 +27,29 @@ class SimulationResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-async def next_event(agent: Agent, now: datetime) -> datetime:
-    pending = await agent.store.pending_work(now)
-    candidates = [hour_floor(now) + timedelta(hours=1)]
-    for key in ("next_post_at", "next_poll_at"):
-        if pending[key] is not None:
-            candidates.append(pending[key])
+# Which cycles a step runs, by what fell due. Every step runs at least "poll".
+STEP_CYCLES = {
+    "post": ("publish", "plan", "poll"),
+    "snapshot": ("poll", "attribute", "learn"),
+    "account": ("poll",),
+    "hour": ("plan", "poll", "attribute", "learn", "health"),
+}
+
+
+async def next_event(agent: Agent, now: datetime) -> tuple[datetime, set[str]]:
+    """When the next thing falls due, and what kinds of thing fall due then."""
+    next_post, next_poll = await agent.store.next_due()
+    candidates: list[tuple[datetime, str]] = [(hour_floor(now) + timedelta(hours=1), "hour")]
+    if next_post is not None:
+        candidates.append((next_post, "post"))
+    if next_poll is not None:
+        candidates.append((next_poll, "snapshot"))
     every = agent.config.polling.account_every
     for account_id in agent.account_ids.values():
-        last = await agent.store.last_account_snapshot(account_id)
-        candidates.append(now if last is None else last.taken_at + every)
-    return max(min(candidates), now + MIN_STEP)
+        last = agent.last_account_poll.get(account_id)
+        candidates.append((now if last is None else last + every, "account"))
+    when = max(min(c[0] for c in candidates), now + MIN_STEP)
+    return when, {kind for at, kind in candidates if at <= when}
 
 
 async def run_until(
@@ -51,14 +63,18 @@ async def run_until(
     await agent.setup()
     await reconcile_cycle(agent, clock.now())
     steps = 0
+    due: set[str] = set(STEP_CYCLES)  # the first step runs everything
     while clock.now() < end:
         now = clock.now()
+        wanted = {name for kind in due for name in STEP_CYCLES[kind]}
         for name, cycle in CYCLES.items():
-            await cycle(agent, now)
-            agent.stats.last_run[name] = now
+            if name in wanted:
+                await cycle(agent, now)
+                agent.stats.last_run[name] = now
         steps += 1
         if progress is not None:
             progress(now)
-        clock.advance_to(min(await next_event(agent, now), end))
+        when, due = await next_event(agent, now)
+        clock.advance_to(min(when, end))
     counts: dict[str, Any] = await agent.store.counts()
     return SimulationResult(start=start, end=clock.now(), steps=steps, counts=counts)

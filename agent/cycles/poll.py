@@ -28,6 +28,7 @@ async def fetch_account(agent: Agent, account_id: int, now: datetime) -> Account
         log.warning("account_snapshot_failed", account_id=account_id, error=str(exc))
         return None
     await agent.store.add_account_snapshot(account_id, info, taken_at=now)
+    agent.last_account_poll[account_id] = now
     log.debug("account_snapshot_taken", account_id=account_id, followers=info.followers)
     return info
 
@@ -84,7 +85,7 @@ async def poll_cycle(agent: Agent, now: datetime) -> int:
     for account_id in agent.account_ids.values():
         if account_id in by_account:
             continue  # just snapshotted with the metrics
-        last = await agent.store.last_account_snapshot(account_id)
-        if last is None or now - last.taken_at >= every:
+        last = agent.last_account_poll.get(account_id)
+        if last is None or now - last >= every:
             done += (await fetch_account(agent, account_id, now)) is not None
     return done

@@ -38,6 +38,7 @@ async def _account_snapshot(agent: Agent, post: Post, now: datetime) -> None:
         log.warning("account_snapshot_failed", account_id=post.account_id, error=str(exc))
         return
     await agent.store.add_account_snapshot(post.account_id, info, taken_at=now)
+    agent.last_account_poll[post.account_id] = now
 
 
 async def _mark_posted(agent: Agent, post: Post, published: PublishedPost, now: datetime) -> None:

@@ -598,13 +598,16 @@ class SqlStore:
         fa = follower_attributions
 
         async def go(conn: AsyncConnection) -> list[LearnItem]:
+            inner = ps.alias("final_horizon")
             final_h = (
-                sa.select(sa.func.max(ps.c.horizon_hours))
-                .where(ps.c.content_id == content.c.id)
+                sa.select(sa.func.max(inner.c.horizon_hours))
+                .where(inner.c.content_id == content.c.id)
+                .correlate(content)
                 .scalar_subquery()
             )
             query = (
                 sa.select(content, ps, fa)
+                .select_from(content)
                 .join(ps, sa.and_(ps.c.content_id == content.c.id, ps.c.horizon_hours == final_h))
                 .outerjoin(
                     fa, sa.and_(fa.c.content_id == content.c.id, fa.c.attribution_method == method)
@@ -889,6 +892,25 @@ class SqlStore:
             }
 
         result: dict[str, Any] = await self._run(go)
+        return result
+
+    async def next_due(self) -> tuple[datetime | None, datetime | None]:
+        """When the next queued post and the next snapshot fall due (None when nothing is)."""
+
+        async def go(conn: AsyncConnection) -> tuple[datetime | None, datetime | None]:
+            post = await conn.scalar(
+                sa.select(sa.func.min(content.c.scheduled_for)).where(
+                    content.c.status == PostStatus.PLANNED.value
+                )
+            )
+            poll = await conn.scalar(
+                sa.select(sa.func.min(performance_snapshots.c.due_at)).where(
+                    performance_snapshots.c.taken_at.is_(None)
+                )
+            )
+            return _aware(post), _aware(poll)
+
+        result: tuple[datetime | None, datetime | None] = await self._run(go)
         return result
 
     async def counts(self) -> dict[str, int]:
