@@ -1,0 +1,92 @@
+"""Config loading: every error names its key path; unknown keys are errors; secrets from env."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent.config import check_account_secrets, load_config, parse_duration
+from agent.errors import ConfigError
+from tests.conftest import EXAMPLE_CONFIG, example_raw, make_config
+
+
+def write(tmp_path: Path, raw: object) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_example_config_is_valid_and_has_real_catalogues() -> None:
+    config = load_config(EXAMPLE_CONFIG)
+    arms = config.catalogues.arms()
+    assert len(arms["content_type"]) >= 6
+    assert len(arms["formula"]) >= 5
+    assert len(arms["hook"]) >= 8
+    descriptions = [e.description for e in config.catalogues.hooks]
+    assert len(set(descriptions)) == len(descriptions)
+    assert config.polling.horizons == [timedelta(hours=h) for h in (1, 4, 24)]
+
+
+def test_unknown_key_is_an_error_naming_its_path(tmp_path: Path) -> None:
+    raw = example_raw()
+    raw["cadence"]["posts_per_dya"] = 3
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, raw))
+    assert "cadence.posts_per_dya: unknown key" in str(err.value)
+
+
+def test_bad_value_names_the_indexed_key_path(tmp_path: Path) -> None:
+    raw = example_raw()
+    raw["accounts"][0]["cadence"] = {"posts_per_day": 0}
+    raw["polling"]["horizons"] = ["1h", "soon"]
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, raw))
+    text = str(err.value)
+    assert "accounts[0].cadence.posts_per_day: Input should be greater than 0" in text
+    assert "polling.horizons[1]: expected a duration" in text
+    assert "2 problems" in text
+
+
+def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("accounts: [\n  - name: x\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_unknown_time_zone_and_duplicate_arms_are_rejected() -> None:
+    with pytest.raises(Exception, match="unknown time zone"):
+        make_config(cadence={"active_hours": {"timezone": "Mars/Olympus"}})
+    raw = example_raw()
+    raw["catalogues"]["hooks"].append(dict(raw["catalogues"]["hooks"][0]))
+    from agent.config import Config
+
+    with pytest.raises(Exception, match="duplicate arm names"):
+        Config.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90m", 5400), ("4h", 14400), ("1d", 86400), ("30s", 30), (2.5, 2.5)]
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+def test_missing_platform_secret_names_account_and_variables() -> None:
+    raw = example_raw()
+    raw["accounts"][0]["platform"] = "x"
+    from agent.config import Config
+
+    config = Config.model_validate(raw)
+    with pytest.raises(ConfigError) as err:
+        check_account_secrets(config, environ={})
+    assert "accounts[0] ('demo', platform x)" in str(err.value)
+    assert "DEMO_X_API_KEY" in str(err.value)
+    env = {f"DEMO_X_{k}": "v" for k in ("API_KEY", "API_SECRET", "ACCESS_TOKEN")}
+    env["DEMO_X_ACCESS_TOKEN_SECRET"] = "v"
+    check_account_secrets(config, environ=env)  # complete: no error

@@ -1,0 +1,230 @@
+"""The cycles end to end in virtual time: a real SQLite store, the in-memory sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from structlog.testing import capture_logs
+
+from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+from agent.clock import VirtualClock
+from agent.core import Agent
+from agent.cycles import CYCLES, reconcile_cycle
+from agent.cycles.poll import poll_cycle
+from agent.cycles.publish import publish_cycle
+from agent.generators.template import TemplateGenerator
+from agent.models import PostStatus
+from agent.simulator import run_until
+from agent.store.engine import create_engine
+from agent.store.migrate import upgrade
+from agent.store.schema import content, performance_snapshots
+from agent.store.sql import SqlStore
+from tests.conftest import T0, make_config
+
+ALWAYS = {"start": "00:00", "end": "00:00", "timezone": "UTC"}
+
+
+class Harness:
+    def __init__(self, agent: Agent, clock: VirtualClock, world: SandboxWorld, store: SqlStore):
+        self.agent, self.clock, self.world, self.store = agent, clock, world, store
+
+    async def run_cycles(self, *names: str) -> None:
+        for name in names or tuple(CYCLES):
+            await CYCLES[name](self.agent, self.clock.now())
+
+    async def rows(self, table: sa.Table) -> list[Any]:
+        async with self.store.engine.connect() as conn:
+            return list((await conn.execute(sa.select(table).order_by(table.c.id))).all())
+
+    def world_posts(self) -> list[tuple[str, str]]:
+        return list(self.world._db.execute("SELECT id, text FROM posts"))  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    config = make_config(
+        cadence={"active_hours": ALWAYS, "jitter": "0s", **overrides.pop("cadence", {})},
+        **overrides,
+    )
+    clock = VirtualClock(T0)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
+    await upgrade(engine)
+    store = SqlStore(engine)
+    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=7, start=T0)
+    platforms = {a.name: world.platform(a.name, now=clock.now) for a in config.accounts}
+    agent = Agent(
+        config=config,
+        store=store,
+        platforms=platforms,
+        generator=TemplateGenerator(seed=7),
+        clock=clock,
+        seed=7,
+    )
+    await agent.setup()
+    yield Harness(agent, clock, world, store)
+    await store.close()
+    world.close()
+
+
+async def test_three_simulated_days_plan_publish_poll_attribute_learn_and_report(
+    harness: Harness,
+) -> None:
+    with capture_logs() as logs:
+        result = await run_until(harness.agent, harness.clock, T0 + timedelta(days=3))
+    events = {entry["event"] for entry in logs}
+    assert {
+        "post_planned",
+        "post_published",
+        "snapshot_taken",
+        "followers_attributed",
+        "posterior_updated",
+        "health_written",
+    } <= events
+    posts = await harness.rows(content)
+    posted = [p for p in posts if p.status == PostStatus.POSTED]
+    assert 15 <= len(posted) <= 19  # 6 a day for 3 days, one may still be queued
+    assert len(harness.world_posts()) == len(posted)  # exactly once: platform == store
+    gaps = [b.posted_at - a.posted_at for a, b in zip(posted, posted[1:], strict=False)]
+    assert min(gaps) >= timedelta(minutes=90)
+    snaps = await harness.rows(performance_snapshots)
+    assert len(snaps) == 3 * len(posted)
+    for snap in snaps:
+        post = next(p for p in posted if p.id == snap.content_id)
+        if snap.due_at.replace(tzinfo=None) < result.end.replace(tzinfo=None):
+            assert snap.taken_at is not None
+            assert snap.hours_since_post == pytest.approx(snap.horizon_hours, abs=0.01)
+    assert result.counts["learning_updates"] >= 10
+    stats = await harness.store.arm_stats(harness.agent.account_ids["demo"])
+    assert sum(s.posts for s in stats if s.dimension == "content_type") == (
+        result.counts["learning_updates"]
+    )
+    health = await harness.store.latest_health(limit=200)
+    assert len(health) >= 70  # one row per hour (per account) that ended
+    assert sum(h["posts_succeeded"] for h in health) >= len(posted) - 1
+
+
+async def test_every_horizon_is_taken_after_the_daemon_was_down_past_it(harness: Harness) -> None:
+    await harness.run_cycles("plan", "publish")
+    (post,) = [p for p in await harness.rows(content) if p.status == PostStatus.POSTED]
+    harness.clock.advance_to(post.posted_at + timedelta(hours=30))  # down for 30 h
+    taken = await poll_cycle(harness.agent, harness.clock.now())
+    assert taken >= 3
+    snaps = [s for s in await harness.rows(performance_snapshots) if s.content_id == post.id]
+    assert sorted(s.horizon_hours for s in snaps) == [1.0, 4.0, 24.0]
+    for snap in snaps:
+        assert snap.taken_at is not None
+        assert snap.hours_since_post == pytest.approx(30.0, abs=0.01)  # its real age
+        assert snap.likes is not None
+
+
+async def test_ambiguous_publish_is_reconciled_not_sent_twice(harness: Harness) -> None:
+    harness.world.inject_fault("publish_ambiguous", count=1)
+    with capture_logs() as logs:
+        await harness.run_cycles("plan", "publish")
+    assert any(e["event"] == "post_reconciled" and e["outcome"] == "found" for e in logs)
+    posts = await harness.rows(content)
+    assert [p.status for p in posts] == [PostStatus.POSTED]
+    world = harness.world_posts()
+    assert len(world) == 1
+    assert posts[0].platform_post_id == str(world[0][0])
+
+
+async def test_timeout_before_sending_requeues_the_same_post_and_publishes_it_once(
+    harness: Harness,
+) -> None:
+    harness.world.inject_fault("publish_timeout_before", count=1)
+    await harness.run_cycles("plan", "publish")
+    (post,) = await harness.rows(content)
+    assert post.status == PostStatus.PLANNED  # not on the platform: queued again
+    assert harness.world_posts() == []
+    harness.clock.advance_to(post.scheduled_for)
+    await harness.run_cycles("publish")
+    (again,) = await harness.rows(content)
+    assert again.status == PostStatus.POSTED
+    assert again.idempotency_key == post.idempotency_key
+    assert again.publish_attempts == 2
+    assert len(harness.world_posts()) == 1
+
+
+async def test_restart_between_intent_and_publish_does_not_post_twice(harness: Harness) -> None:
+    # a crash right after the platform accepted the post, before the store recorded it
+    await harness.run_cycles("plan")
+    (planned,) = await harness.rows(content)
+    harness.clock.advance_to(planned.scheduled_for)
+    assert await harness.store.begin_publish(planned.id, now=harness.clock.now())
+    platform = harness.agent.platforms["demo"]
+    published = await platform.publish(planned.text, idempotency_key=planned.idempotency_key)
+    # ... process dies here; on restart reconciliation runs first
+    assert await reconcile_cycle(harness.agent, harness.clock.now()) == 1
+    await harness.run_cycles("publish")
+    (post,) = await harness.rows(content)
+    assert post.status == PostStatus.POSTED
+    assert post.platform_post_id == published.platform_post_id
+    assert len(harness.world_posts()) == 1
+
+
+async def test_rate_limited_post_waits_for_the_reset(harness: Harness) -> None:
+    harness.world.inject_fault("rate_limit", count=1)
+    with capture_logs() as logs:
+        await harness.run_cycles("plan", "publish")
+    (post,) = await harness.rows(content)
+    assert post.status == PostStatus.PLANNED
+    assert post.scheduled_for.replace(tzinfo=None) > harness.clock.now().replace(tzinfo=None)
+    assert any(e["event"] == "post_rescheduled" for e in logs)
+    assert harness.world_posts() == []
+    counters = harness.agent.stats.hours
+    assert sum(c.rate_limit_waits for c in counters.values()) == 1
+
+
+@pytest.mark.parametrize("harness", [{"mode": "dry_run"}], indirect=True)
+async def test_dry_run_sends_nothing_but_stores_every_would_be_post(harness: Harness) -> None:
+    await run_until(harness.agent, harness.clock, T0 + timedelta(days=1))
+    posts = await harness.rows(content)
+    assert len(posts) >= 5
+    assert {p.status for p in posts} <= {PostStatus.DRY_RUN, PostStatus.PLANNED}
+    assert harness.world_posts() == []
+
+
+@pytest.mark.parametrize(
+    "harness",
+    [
+        {
+            "cadence": {
+                "posts_per_day": 3,
+                "min_gap": "2h",
+                "active_hours": {"start": "09:00", "end": "17:00", "timezone": "Europe/Berlin"},
+            }
+        }
+    ],
+    indirect=True,
+)
+async def test_cadence_keeps_active_hours_gap_and_daily_cap(harness: Harness) -> None:
+    from zoneinfo import ZoneInfo
+
+    await run_until(harness.agent, harness.clock, T0 + timedelta(days=4))
+    posted = [p for p in await harness.rows(content) if p.status == PostStatus.POSTED]
+    assert len(posted) >= 9
+    berlin = ZoneInfo("Europe/Berlin")
+    per_day: dict[object, int] = {}
+    for p in posted:
+        local = p.posted_at.replace(tzinfo=T0.tzinfo).astimezone(berlin)
+        assert 9 <= local.hour < 17
+        per_day[local.date()] = per_day.get(local.date(), 0) + 1
+    assert max(per_day.values()) <= 3
+    times = sorted(p.posted_at for p in posted)
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= timedelta(hours=2)
+
+
+async def test_publish_cycle_does_nothing_before_the_scheduled_time(harness: Harness) -> None:
+    await harness.run_cycles("plan", "publish")
+    harness.clock.advance_to(harness.clock.now() + timedelta(minutes=1))
+    await harness.run_cycles("plan")
+    posts = await harness.rows(content)
+    assert [p.status for p in posts] == [PostStatus.POSTED, PostStatus.PLANNED]
+    assert await publish_cycle(harness.agent, harness.clock.now()) == 0
