@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -51,7 +51,7 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def guarded(run: Callable[[], Awaitable[T]]) -> T:
+def guarded(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine; user-fixable errors become a paragraph and exit code 2."""
     try:
         return asyncio.run(run())
@@ -167,7 +167,20 @@ def simulate(
     configure_logging(level="debug" if verbose else "warning")
     if scenario is not None and not scenario.is_file():
         fail(f"Scenario file {scenario} does not exist.", 2)
+    try:
+        fresh_sqlite_file(db)
+    except ConfigError as exc:
+        fail(str(exc), 2)
     guarded(lambda: _simulate(cfg, days=days, seed=seed, db=db))
+
+
+def fresh_sqlite_file(db: Path) -> None:
+    """Make sure the run starts from an empty database file."""
+    from agent.store.engine import ensure_writable_dir
+
+    ensure_writable_dir(db.parent)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 async def _simulate(cfg: Config, *, days: float, seed: int, db: Path) -> None:
@@ -176,12 +189,8 @@ async def _simulate(cfg: Config, *, days: float, seed: int, db: Path) -> None:
     from agent.bootstrap import build
     from agent.clock import VirtualClock
     from agent.simulator import run_until
-    from agent.store.engine import ensure_writable_dir
     from agent.summary import print_summary
 
-    ensure_writable_dir(db.parent)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
     start = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
     clock = VirtualClock(start)
     built = await build(cfg, clock=clock, seed=seed, sqlite_path=db, world_in_memory=True)

@@ -129,8 +129,8 @@ class ActiveHours(_Section):
 
 
 class Cadence(_Section):
-    posts_per_day: float = Field(DEFAULT_POSTS_PER_DAY, gt=0, le=48)
-    max_posts_per_hour: int = Field(1, ge=1, le=10)
+    posts_per_day: float = Field(default=DEFAULT_POSTS_PER_DAY, gt=0, le=48)
+    max_posts_per_hour: int = Field(default=1, ge=1, le=10)
     min_gap: Duration = DEFAULT_MIN_GAP
     jitter: Duration = DEFAULT_JITTER
     active_hours: ActiveHours = ActiveHours()
@@ -162,14 +162,14 @@ class Polling(_Section):
 
 
 class Prior(_Section):
-    mean: float = Field(1.0, gt=0)  # expected reward per post before any evidence
-    strength: float = Field(1.0, gt=0)  # worth of the prior in posts
+    mean: float = Field(default=1.0, gt=0)  # expected reward per post before any evidence
+    strength: float = Field(default=1.0, gt=0)  # worth of the prior in posts
 
 
 class Learning(_Section):
     objective: Literal["followers", "engagement"] = "followers"
     prior: Prior = Prior()
-    discount: float = Field(1.0, gt=0, le=1)  # per update; 1.0 = never forget
+    discount: float = Field(default=1.0, gt=0, le=1)  # per update; 1.0 = never forget
     attribution_window: Duration | None = None  # default: the final poll horizon
 
 
@@ -184,7 +184,7 @@ class Sandbox(_Section):
 
 
 class Server(_Section):
-    port: int = Field(8080, ge=0, le=65535)  # PORT in the environment wins
+    port: int = Field(default=8080, ge=0, le=65535)  # PORT in the environment wins
     host: str = "0.0.0.0"
 
 
@@ -310,7 +310,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key (check the spelling; see docs/configuration.md)"

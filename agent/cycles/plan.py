@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from adapters.base import text_hash
 from agent import schedule
@@ -78,7 +79,7 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
         descriptions={d: catalogues.description(d, arms.arm(d)) for d in agent.config.dimensions},
         recent_texts=tuple(recent),
     )
-    metadata = {
+    metadata: dict[str, Any] = {
         "content_type": arms.content_type,
         "formula": arms.formula,
         "hook": arms.hook,

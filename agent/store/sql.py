@@ -49,7 +49,7 @@ SCHEDULED_STATUSES = (
 )  # statuses that occupy a slot in the account's cadence
 
 
-def _post(row: sa.Row[Any]) -> Post:
+def _post(row: Any) -> Post:
     m = row._mapping
     return Post(
         id=m["id"],
@@ -739,14 +739,14 @@ class SqlStore:
             def in_hour(col: Any) -> Any:
                 return sa.and_(col >= start, col < end)
 
-            status_counts = dict(
+            status_counts: dict[Any, Any] = dict(
                 (
                     await conn.execute(
                         sa.select(content.c.status, sa.func.count())
                         .where(content.c.account_id == account_id, in_hour(content.c.updated_at))
                         .group_by(content.c.status)
                     )
-                ).all()
+                ).all()  # type: ignore[arg-type]
             )
             posted = await conn.scalar(
                 sa.select(sa.func.count()).where(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +91,19 @@ async def test_three_simulated_days_plan_publish_poll_attribute_learn_and_report
     posted = [p for p in posts if p.status == PostStatus.POSTED]
     assert 15 <= len(posted) <= 19  # 6 a day for 3 days, one may still be queued
     assert len(harness.world_posts()) == len(posted)  # exactly once: platform == store
-    gaps = [b.posted_at - a.posted_at for a, b in zip(posted, posted[1:], strict=False)]
+    gaps = [b.posted_at - a.posted_at for a, b in pairwise(posted)]
     assert min(gaps) >= timedelta(minutes=90)
     snaps = await harness.rows(performance_snapshots)
     assert len(snaps) == 3 * len(posted)
     for snap in snaps:
-        post = next(p for p in posted if p.id == snap.content_id)
         if snap.due_at.replace(tzinfo=None) < result.end.replace(tzinfo=None):
             assert snap.taken_at is not None
             assert snap.hours_since_post == pytest.approx(snap.horizon_hours, abs=0.01)
     assert result.counts["learning_updates"] >= 10
     stats = await harness.store.arm_stats(harness.agent.account_ids["demo"])
-    assert sum(s.posts for s in stats if s.dimension == "content_type") == (
-        result.counts["learning_updates"]
+    assert (
+        sum(s.posts for s in stats if s.dimension == "content_type")
+        == (result.counts["learning_updates"])
     )
     health = await harness.store.latest_health(limit=200)
     assert len(health) >= 70  # one row per hour (per account) that ended
@@ -218,7 +219,7 @@ async def test_cadence_keeps_active_hours_gap_and_daily_cap(harness: Harness) ->
         per_day[local.date()] = per_day.get(local.date(), 0) + 1
     assert max(per_day.values()) <= 3
     times = sorted(p.posted_at for p in posted)
-    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= timedelta(hours=2)
+    assert min(b - a for a, b in pairwise(times)) >= timedelta(hours=2)
 
 
 async def test_publish_cycle_does_nothing_before_the_scheduled_time(harness: Harness) -> None:
