@@ -9,11 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from alembic.util.exc import CommandError
+
 from adapters.base import Platform
 from agent.clock import Clock
 from agent.config import Config, Secrets, check_account_secrets
 from agent.core import Agent
-from agent.errors import ConfigError
+from agent.errors import ConfigError, SchemaOutOfDate
 from agent.generators.template import TemplateGenerator
 from agent.store import migrate
 from agent.store.engine import create_engine, database_url, ensure_writable_dir
@@ -50,6 +52,12 @@ async def open_store(url: str, *, auto_migrate: bool) -> SqlStore:
         if auto_migrate or url.startswith("sqlite"):
             await migrate.upgrade(engine)
         await migrate.ensure_current(engine)
+    except CommandError as exc:
+        await store.close()
+        raise SchemaOutOfDate(
+            f"The database's schema revision is unknown to this version of growthloop ({exc}). "
+            "It was probably migrated by a newer release: run that release, or restore a backup."
+        ) from None
     except BaseException:
         await store.close()
         raise

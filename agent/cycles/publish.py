@@ -26,6 +26,7 @@ from agent.models import Post, PostStatus
 MAX_ATTEMPTS = 3  # publish attempts of one post before it is marked failed
 RECONCILE_MARGIN = timedelta(minutes=10)  # look this far before the attempt for the post
 RETRY_AFTER = timedelta(minutes=5)  # wait before re-sending a post the platform did not get
+STALE_AFTER = timedelta(minutes=2)  # a post still publishing after this was interrupted
 
 
 async def _account_snapshot(agent: Agent, post: Post, now: datetime) -> None:
@@ -151,6 +152,12 @@ async def _reload(agent: Agent, post: Post) -> Post:
 
 
 async def publish_cycle(agent: Agent, now: datetime) -> int:
+    # A publish whose result could not be recorded (the database was down, say) stays
+    # `publishing`; once the store answers again it is reconciled here, not only at start.
+    for stale in await agent.store.in_flight():
+        started = stale.publish_started_at or stale.updated_at
+        if now - started >= STALE_AFTER:
+            await reconcile_post(agent, stale, now)
     posts = await agent.store.due_posts(now)
     for post in posts:
         await publish_post(agent, post, now)

@@ -229,3 +229,37 @@ async def test_publish_cycle_does_nothing_before_the_scheduled_time(harness: Har
     posts = await harness.rows(content)
     assert [p.status for p in posts] == [PostStatus.POSTED, PostStatus.PLANNED]
     assert await publish_cycle(harness.agent, harness.clock.now()) == 0
+
+
+async def test_publish_left_unrecorded_by_a_database_outage_is_reconciled_without_restart(
+    harness: Harness,
+) -> None:
+    await harness.run_cycles("plan")
+    (planned,) = await harness.rows(content)
+    harness.clock.advance_to(planned.scheduled_for)
+    assert await harness.store.begin_publish(planned.id, now=harness.clock.now())
+    await harness.agent.platforms["demo"].publish(
+        planned.text, idempotency_key=planned.idempotency_key
+    )
+    # finish_publish never happened (the database was unreachable at that moment)
+    harness.clock.advance_to(harness.clock.now() + timedelta(minutes=1))
+    await harness.run_cycles("publish")
+    assert (await harness.rows(content))[0].status == PostStatus.PUBLISHING  # too fresh
+    harness.clock.advance_to(harness.clock.now() + timedelta(minutes=2))
+    await harness.run_cycles("publish")
+    (post,) = await harness.rows(content)
+    assert post.status == PostStatus.POSTED
+    assert len(harness.world_posts()) == 1
+
+
+async def test_database_from_a_newer_release_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    from agent.bootstrap import open_store
+    from agent.errors import SchemaOutOfDate
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'newer.db'}"
+    store = await open_store(url, auto_migrate=True)
+    async with store.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    await store.close()
+    with pytest.raises(SchemaOutOfDate, match="unknown to this version"):
+        await open_store(url, auto_migrate=False)
