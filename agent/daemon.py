@@ -8,7 +8,7 @@ interrupted even so stays ``publishing`` and is reconciled on the next start.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -101,7 +101,10 @@ class Daemon:
         remove = signals.install(self.stop) if install_signals else None
         tick = agent.config.runtime.tick.total_seconds()
         scheduler = AsyncIOScheduler(timezone=UTC)
-        for name, cycle in CYCLES.items():
+        first = datetime.now(UTC)
+        # Staggered within a tick, in loop order: a post planned now is published a moment later.
+        offset = tick / len(CYCLES)
+        for index, (name, cycle) in enumerate(CYCLES.items()):
             scheduler.add_job(
                 self._run_cycle,
                 "interval",
@@ -110,7 +113,7 @@ class Daemon:
                 id=name,
                 max_instances=1,
                 coalesce=True,
-                next_run_time=datetime.now(UTC),
+                next_run_time=first + timedelta(seconds=index * offset),
                 misfire_grace_time=None,
             )
         scheduler.start()

@@ -203,6 +203,7 @@ class ArmStat:
     arm: str
     posts: int
     reward_sum: float
+    reward_sq_sum: float
     followers_gained: float
     likes_sum: int
     reposts_sum: int

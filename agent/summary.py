@@ -24,19 +24,24 @@ async def simulation_report(built: Any, result: Any) -> dict[str, Any]:
         account_id = agent.account_ids[account.name]
         series = await agent.store.account_series(account_id, result.start, result.end)
         posts = await agent.store.posted_between(account_id, result.start, result.end)
-        finals = [p for p in posts]
         gained = (series[-1].followers - series[0].followers) if len(series) > 1 else 0
         learned = await posteriors(agent, account_id)
+        posts_per_arm = {
+            (s.dimension, s.arm): s.posts for s in await agent.store.arm_stats(account_id)
+        }
         dims: dict[str, Any] = {}
         for dimension, arms in agent.config.catalogues.arms().items():
             ranked = rank_arms(learned.get(dimension, {}), arms, the_prior)
             true_rank = truth.ranking(dimension, at=result.end) if truth else []
             dims[dimension] = {
-                "learned": [(r.arm, r.mean, r.low, r.high, r.n_effective) for r in ranked],
+                "learned": [
+                    (r.arm, r.mean, r.low, r.high, posts_per_arm.get((dimension, r.arm), 0))
+                    for r in ranked
+                ],
                 "true": true_rank,
             }
         report["accounts"][account.name] = {
-            "posts": len(finals),
+            "posts": len(posts),
             "followers_start": series[0].followers if series else None,
             "followers_end": series[-1].followers if series else None,
             "followers_gained": gained,
@@ -72,7 +77,7 @@ async def print_summary(console: Console, built: Any, result: Any, *, db: Path) 
             table.add_column("learned arm")
             table.add_column("mean", justify="right")
             table.add_column("90% interval", justify="right")
-            table.add_column("posts", justify="right")
+            table.add_column("posts learned from", justify="right")
             table.add_column("true ranking")
             true = data["true"]
             for i, (arm, mean, low, high, n) in enumerate(data["learned"]):

@@ -15,10 +15,10 @@ follower-count series (``account_snapshots``) around each post. For a target pos
    every few hours never has any, since follower gains lag for a day or more - organic growth
    cannot be told apart from the posts' effects: ``r = 0`` (every gain is credited to some post)
    and only the noise level is taken from all stretches ("covered"); with less history than
-   that, ``r = 0`` too ("none"). Consecutive stretches are pooled into chunks of at least ``BASELINE_CHUNK_HOURS``
-   with rates ``r_i = c_i / d_i``; chunks further than ``OUTLIER_Z`` robust standard deviations
-   from the duration-weighted median (viral bursts, unfollow waves) are dropped and
-   ``r = sum c_i / sum d_i`` over the rest. The noise of the process per hour is
+   that, ``r = 0`` too ("none"). Consecutive stretches are pooled into chunks of at least
+   ``BASELINE_CHUNK_HOURS`` with rates ``r_i = c_i / d_i``; chunks further than ``OUTLIER_Z``
+   robust standard deviations from the duration-weighted median (viral bursts, unfollow waves)
+   are dropped and ``r = sum c_i / sum d_i`` over the rest. The noise of the process per hour is
    ``v = max(sum d_i (r_i - r)^2 / (n - 1), |r|)`` (never below Poisson).
 3. **Excess.** ``raw_excess = D - r * span``.
 4. **Sharing.** Every post ``q`` whose window overlaps ``p``'s by a fraction

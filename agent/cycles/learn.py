@@ -19,7 +19,7 @@ from agent.cycles.plan import posteriors, prior
 from agent.logs import log
 from agent.models import ArmStat, LearnItem
 from learning.policy import rank_arms, update_posteriors
-from learning.posteriors import GammaPoisson
+from learning.posteriors import GammaPoisson, dispersion
 from learning.reward import reward
 
 FAMILY = "gamma_poisson"
@@ -32,6 +32,7 @@ def _blank(account_id: int, dimension: str, arm: str, p: GammaPoisson) -> ArmSta
         arm=arm,
         posts=0,
         reward_sum=0.0,
+        reward_sq_sum=0.0,
         followers_gained=0.0,
         likes_sum=0,
         reposts_sum=0,
@@ -52,6 +53,14 @@ async def learn_from(agent: Agent, item: LearnItem, now: datetime) -> bool:
     value = reward(objective, followers_gained=followers, engagements=float(final.engagements))
     the_prior = prior(agent)
     current = await posteriors(agent, account_id)
+    old = {(s.dimension, s.arm): s for s in await agent.store.arm_stats(account_id)}
+    # every post is counted once per dimension: pool the first dimension's sums
+    pooled = [s for s in old.values() if s.dimension == agent.config.dimensions[0]]
+    phi = dispersion(
+        sum(s.posts for s in pooled),
+        sum(s.reward_sum for s in pooled),
+        sum(s.reward_sq_sum for s in pooled),
+    )
     arms = post.arms
     chosen = {d: arms.arm(d) for d in agent.config.dimensions if arms.arm(d)}
     updated, changes = update_posteriors(
@@ -60,8 +69,8 @@ async def learn_from(agent: Agent, item: LearnItem, now: datetime) -> bool:
         value,
         prior=the_prior,
         discount=agent.config.learning.discount,
+        weight=1.0 / phi,
     )
-    old = {(s.dimension, s.arm): s for s in await agent.store.arm_stats(account_id)}
     stats = []
     for dimension, by_arm in updated.items():
         if dimension not in chosen:
@@ -78,6 +87,7 @@ async def learn_from(agent: Agent, item: LearnItem, now: datetime) -> bool:
                     stat,
                     posts=stat.posts + 1,
                     reward_sum=stat.reward_sum + value,
+                    reward_sq_sum=stat.reward_sq_sum + value * value,
                     followers_gained=stat.followers_gained + followers,
                     likes_sum=stat.likes_sum + final.likes,
                     reposts_sum=stat.reposts_sum + final.reposts,
@@ -105,6 +115,8 @@ async def learn_from(agent: Agent, item: LearnItem, now: datetime) -> bool:
         "impressions": final.impressions,
         "hours_since_post": final.hours_since_post,
         "arms": chosen,
+        "dispersion": phi,
+        "update_weight": 1.0 / phi,
     }
     applied = {"family": FAMILY, "changes": [c.as_dict() for c in changes]}
     done = await agent.store.apply_learning(

@@ -147,6 +147,7 @@ arm_statistics = sa.Table(
     sa.Column("arm", sa.String(100), nullable=False),
     sa.Column("posts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("reward_sum", sa.Float, nullable=False, server_default="0"),
+    sa.Column("reward_sq_sum", sa.Float, nullable=False, server_default="0"),
     sa.Column("followers_gained", sa.Float, nullable=False, server_default="0"),
     sa.Column("likes_sum", sa.Integer, nullable=False, server_default="0"),
     sa.Column("reposts_sum", sa.Integer, nullable=False, server_default="0"),

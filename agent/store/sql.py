@@ -92,6 +92,7 @@ def _snapshot(m: Any) -> MetricsSnapshot:
 _ARM_FIELDS = (
     "posts",
     "reward_sum",
+    "reward_sq_sum",
     "followers_gained",
     "likes_sum",
     "reposts_sum",
