@@ -12,6 +12,9 @@ The audience behind it, its formulas and the scenario files that configure it ar
   (``DuplicateContent``). Then the post is created and committed, and only then may a
   ``publish_ambiguous`` fault raise ``AmbiguousPublish`` - the post exists, the caller must
   reconcile it with ``find_recent``.
+- ``platform.publish_delay_before_s`` / ``publish_delay_after_s`` (crash-test aids, real
+  seconds, default 0) make ``publish`` sleep before it writes anything, or after the new post is
+  committed but before it returns.
 - ``fetch_metrics`` returns counters accrued up to the caller's ``now()`` (monotone in time);
   deleted and unknown ids are omitted. ``fetch_account`` returns followers at ``now()``.
 - Deleting a post hides it from reads; the followers it brought stay (as on real platforms), and
@@ -30,6 +33,7 @@ deterministically per (seed, account, kind, call number of this process).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sqlite3
@@ -397,10 +401,13 @@ class SandboxPlatform:
     ) -> PublishedPost:
         """Create a post (see the module docstring for the order of checks)."""
         world = self._world
+        spec = world._scenario.platform
+        if spec.publish_delay_before_s > 0:  # crash-test aid: nothing is written yet
+            await asyncio.sleep(spec.publish_delay_before_s)
         now_us, account = self._begin(
             ("auth_failed", "rate_limit", "publish_error", "publish_timeout_before")
         )
-        max_chars = world._scenario.platform.max_chars
+        max_chars = spec.max_chars
         length = len(unicodedata.normalize("NFC", text))
         if not text.strip():
             raise ContentRejected("sandbox: the post is empty")
@@ -420,6 +427,8 @@ class SandboxPlatform:
             self._check_caps(account, now_us)
             self._check_duplicate(account, text, now_us)
             post = self._create(account, text, idempotency_key, dict(labels or {}), now_us)
+        if spec.publish_delay_after_s > 0:  # crash-test aid: the post is committed, not returned
+            await asyncio.sleep(spec.publish_delay_after_s)
         with world._guard():
             ambiguous = world._fault(account.name, "publish_ambiguous")
         if ambiguous:

@@ -49,6 +49,12 @@ linearly over ``ramp_days``). A post uses the multipliers in force when it is pu
 Time. Sandbox time runs ``time_scale`` times faster than the clock passed in: an age of
 ``(now - posted_at) * time_scale`` seconds. Rate limits, the duplicate window and fault reset
 times are also sandbox durations (``reset_at`` is converted back to the caller's clock).
+
+Crash-test aids. ``platform.publish_delay_before_s`` and ``platform.publish_delay_after_s``
+(default 0) make ``publish`` wait that many REAL seconds before it writes anything, or after the
+post is durably committed but before ``publish`` returns, so a test or a demo can kill the daemon
+inside the exactly-once protocol (see :class:`PlatformSpec`). Like every scenario key they are
+stored in a world file when it is created. They are not part of any audience model.
 """
 
 from __future__ import annotations
@@ -131,12 +137,22 @@ class AccountSpec(_Section):
 
 
 class PlatformSpec(_Section):
-    """The platform's rules (durations are sandbox hours)."""
+    """The platform's rules (durations are sandbox hours, except the ``publish_delay_*_s``).
+
+    ``publish_delay_before_s`` and ``publish_delay_after_s`` are test and demo aids for crash
+    testing, in REAL seconds (``asyncio.sleep``, not scaled by ``time_scale``, not skipped by a
+    virtual clock): ``publish`` waits that long before it touches the world at all ("before"), or
+    after the new post is durably committed to the world but before it returns ("after"). Killing
+    the process inside either window reproduces a crash between ``publishing`` and ``posted``.
+    Leave them at 0 anywhere else.
+    """
 
     max_chars: int = Field(default=280, ge=1)
     posts_per_hour: int = Field(default=10, ge=1)  # sliding window
     posts_per_day: int = Field(default=50, ge=1)  # sliding 24 h window
     duplicate_window_hours: Rate = 168.0  # same text again within this -> DuplicateContent
+    publish_delay_before_s: Rate = 0.0  # real seconds; crash-test aid (see the docstring)
+    publish_delay_after_s: Rate = 0.0  # real seconds; crash-test aid (see the docstring)
 
 
 class Rates(_Section):
