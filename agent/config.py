@@ -171,6 +171,7 @@ class Learning(_Section):
     prior: Prior = Prior()
     discount: float = Field(default=1.0, gt=0, le=1)  # per update; 1.0 = never forget
     attribution_window: Duration | None = None  # default: the final poll horizon
+    attribution_method: Literal["deconvolution", "time_window"] = "deconvolution"
 
 
 class Store(_Section):

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from agent.core import Agent
-from agent.cycles.attribute import METHOD
 from agent.cycles.plan import posteriors, prior
 from agent.logs import log
 from agent.models import ArmStat, LearnItem
@@ -143,7 +142,8 @@ async def learn_from(agent: Agent, item: LearnItem, now: datetime) -> bool:
 
 async def learn_cycle(agent: Agent, now: datetime) -> int:
     items = await agent.store.posts_to_learn(
-        method=METHOD, need_attribution=agent.config.learning.objective == "followers"
+        method=agent.config.learning.attribution_method,
+        need_attribution=agent.config.learning.objective == "followers",
     )
     learned = 0
     for item in items:
