@@ -90,3 +90,8 @@ def test_missing_platform_secret_names_account_and_variables() -> None:
     env = {f"DEMO_X_{k}": "v" for k in ("API_KEY", "API_SECRET", "ACCESS_TOKEN")}
     env["DEMO_X_ACCESS_TOKEN_SECRET"] = "v"
     check_account_secrets(config, environ=env)  # complete: no error
+
+
+def test_example_config_embeds_exactly_the_catalogue_file() -> None:
+    catalogue_file = yaml.safe_load((EXAMPLE_CONFIG.parent / "catalogues.yaml").read_text())
+    assert example_raw()["catalogues"] == catalogue_file["catalogues"]
