@@ -29,16 +29,23 @@ class SimulationResult:
 
 # Which cycles a step runs, by what fell due. Every step runs at least "poll".
 STEP_CYCLES = {
-    "post": ("publish", "plan", "poll"),
+    "post": ("publish", "plan"),
     "snapshot": ("poll", "attribute", "learn"),
-    "account": ("poll",),
-    "hour": ("plan", "poll", "attribute", "learn", "health"),
+    "account": ("followers",),
+    "hour": ("plan", "poll", "followers", "attribute", "learn", "health"),
 }
+ORDER = ("publish", "plan", "poll", "followers", "attribute", "learn", "health")  # in one step
+QUEUE_CHANGERS = {"plan", "publish", "poll"}  # cycles that can move the next post or snapshot
 
 
-async def next_event(agent: Agent, now: datetime) -> tuple[datetime, set[str]]:
-    """When the next thing falls due, and what kinds of thing fall due then."""
-    next_post, next_poll = await agent.store.next_due()
+async def next_event(
+    agent: Agent, now: datetime, queue: tuple[datetime | None, datetime | None] | None = None
+) -> tuple[datetime, set[str]]:
+    """When the next thing falls due, and what kinds of thing fall due then.
+
+    ``queue``: the store's (next post, next snapshot) when the caller knows them unchanged.
+    """
+    next_post, next_poll = queue if queue is not None else await agent.store.next_due()
     candidates: list[tuple[datetime, str]] = [(hour_floor(now) + timedelta(hours=1), "hour")]
     if next_post is not None:
         candidates.append((next_post, "post"))
@@ -64,17 +71,20 @@ async def run_until(
     await reconcile_cycle(agent, clock.now())
     steps = 0
     due: set[str] = set(STEP_CYCLES)  # the first step runs everything
+    queue: tuple[datetime | None, datetime | None] | None = None
     while clock.now() < end:
         now = clock.now()
         wanted = {name for kind in due for name in STEP_CYCLES[kind]}
-        for name, cycle in CYCLES.items():
+        for name in ORDER:
             if name in wanted:
-                await cycle(agent, now)
+                await CYCLES[name](agent, now)
                 agent.stats.last_run[name] = now
         steps += 1
         if progress is not None:
             progress(now)
-        when, due = await next_event(agent, now)
+        if wanted & QUEUE_CHANGERS:
+            queue = await agent.store.next_due()
+        when, due = await next_event(agent, now, queue)
         clock.advance_to(min(when, end))
     counts: dict[str, Any] = await agent.store.counts()
     return SimulationResult(start=start, end=clock.now(), steps=steps, counts=counts)

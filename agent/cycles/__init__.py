@@ -14,7 +14,7 @@ from agent.cycles.attribute import attribute_cycle
 from agent.cycles.health import health_cycle
 from agent.cycles.learn import learn_cycle
 from agent.cycles.plan import plan_cycle
-from agent.cycles.poll import poll_cycle
+from agent.cycles.poll import followers_cycle, poll_cycle
 from agent.cycles.publish import publish_cycle, reconcile_cycle
 
 Cycle = Callable[[Agent, datetime], Awaitable[int]]
@@ -23,6 +23,7 @@ CYCLES: dict[str, Cycle] = {
     "plan": plan_cycle,
     "publish": publish_cycle,
     "poll": poll_cycle,
+    "followers": followers_cycle,
     "attribute": attribute_cycle,
     "learn": learn_cycle,
     "health": health_cycle,

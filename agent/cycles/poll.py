@@ -1,4 +1,4 @@
-"""Poll: take every due performance snapshot, and the account's follower count every few minutes.
+"""Poll: take every due performance snapshot; read follower counts every few minutes.
 
 Snapshot rows are created (due) when a post is published, so no horizon can be missed: a daemon
 that was down past a horizon takes the snapshot when it is back and records its real age in
@@ -81,10 +81,16 @@ async def poll_cycle(agent: Agent, now: datetime) -> int:
     done = 0
     for account_id, due in by_account.items():
         done += await _poll_account(agent, account_id, due, now)
+    return done
+
+
+async def followers_cycle(agent: Agent, now: datetime) -> int:
+    """Read each account's follower count every ``polling.account_every``: the series
+    attribution works from (publish adds a reading just before each post, poll one with every
+    batch of snapshots)."""
     every = agent.config.polling.account_every
+    done = 0
     for account_id in agent.account_ids.values():
-        if account_id in by_account:
-            continue  # just snapshotted with the metrics
         last = agent.last_account_poll.get(account_id)
         if last is None or now - last >= every:
             done += (await fetch_account(agent, account_id, now)) is not None

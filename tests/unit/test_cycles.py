@@ -263,3 +263,10 @@ async def test_database_from_a_newer_release_is_refused_with_a_clear_error(tmp_p
     await store.close()
     with pytest.raises(SchemaOutOfDate, match="unknown to this version"):
         await open_store(url, auto_migrate=False)
+
+
+def test_the_simulator_runs_every_cycle_of_the_daemon() -> None:
+    from agent.simulator import ORDER, STEP_CYCLES
+
+    assert sorted(ORDER) == sorted(CYCLES)
+    assert set().union(*STEP_CYCLES.values()) == set(CYCLES)
