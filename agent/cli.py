@@ -30,8 +30,9 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-out = Console()
-err = Console(stderr=True)
+# Off a terminal (pipes, logs, CI) rich would wrap tables at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 T = TypeVar("T")
 
 ConfigOption = Annotated[
