@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agent.cycles.plan import decision_posteriors
+from agent.cycles.plan import posteriors, prior
 from agent.store.base import Store
 from learning.policy import rank_arms
 
@@ -19,18 +19,19 @@ async def simulation_report(built: Any, result: Any) -> dict[str, Any]:
     agent = built.agent
     truth = built.world.ground_truth() if built.world is not None else None
     report: dict[str, Any] = {"counts": result.counts, "accounts": {}}
+    the_prior = prior(agent)
     for account in agent.config.accounts:
         account_id = agent.account_ids[account.name]
         series = await agent.store.account_series(account_id, result.start, result.end)
         posts = await agent.store.posted_between(account_id, result.start, result.end)
         gained = (series[-1].followers - series[0].followers) if len(series) > 1 else 0
-        learned, centred = await decision_posteriors(agent, account_id)
+        learned = await posteriors(agent, account_id)
         posts_per_arm = {
             (s.dimension, s.arm): s.posts for s in await agent.store.arm_stats(account_id)
         }
         dims: dict[str, Any] = {}
         for dimension, arms in agent.config.catalogues.arms().items():
-            ranked = rank_arms(learned.get(dimension, {}), arms, centred)
+            ranked = rank_arms(learned.get(dimension, {}), arms, the_prior)
             true_rank = truth.ranking(dimension, at=result.end) if truth else []
             dims[dimension] = {
                 "learned": [

@@ -251,28 +251,3 @@ def dispersion(n: int, total: float, total_sq: float) -> float:
     mean = total / n
     variance = max(0.0, (total_sq - n * mean * mean) / (n - 1))
     return float(min(MAX_DISPERSION, max(1.0, variance / mean)))
-
-
-def empirical_prior(prior: GammaPoisson, n: int, total: float) -> GammaPoisson:
-    """The configured prior re-centred on the account's own average reward (empirical Bayes).
-
-    A fixed prior mean far below what the account's posts really earn makes every untried or
-    unlucky arm look worse than any tried one, and Thompson sampling starves it. Re-centring the
-    prior on the pooled posterior mean ``(a0 + total) / (b0 + n)`` of all the account's posts,
-    with the configured strength, shrinks each arm toward the account's average instead.
-    """
-    if n <= 0:
-        return prior
-    mean = (prior.shape + total) / (prior.rate + n)
-    return GammaPoisson(shape=mean * prior.strength, rate=prior.strength)
-
-
-def with_prior(posterior: GammaPoisson, old: GammaPoisson, new: GammaPoisson) -> GammaPoisson:
-    """Swap the prior inside a posterior: its evidence (``posterior - old``) on top of ``new``.
-
-    Exact for conjugate updates and for discounting toward ``old`` (which scales the evidence).
-    """
-    return GammaPoisson(
-        shape=max(posterior.shape - old.shape, 0.0) + new.shape,
-        rate=max(posterior.rate - old.rate, 0.0) + new.rate,
-    )

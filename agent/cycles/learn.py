@@ -18,7 +18,7 @@ from agent.cycles.plan import posteriors, prior
 from agent.logs import log
 from agent.models import ArmStat, LearnItem
 from learning.policy import rank_arms, update_posteriors
-from learning.posteriors import GammaPoisson, dispersion, empirical_prior, with_prior
+from learning.posteriors import GammaPoisson, dispersion
 from learning.reward import reward
 
 FAMILY = "gamma_poisson"
@@ -97,16 +97,8 @@ async def learn_from(agent: Agent, item: LearnItem, now: datetime) -> bool:
             stats.append(stat)
     catalogue = agent.config.catalogues.arms()
     leaders: dict[str, Any] = {}
-    centred = empirical_prior(
-        the_prior,
-        sum(s.posts for s in pooled) + 1,
-        sum(s.reward_sum for s in pooled) + value,
-    )
     for dimension in chosen:
-        reported = {
-            a: with_prior(p, the_prior, centred) for a, p in updated.get(dimension, {}).items()
-        }
-        ranked = rank_arms(reported, catalogue[dimension], centred)
+        ranked = rank_arms(updated.get(dimension, {}), catalogue[dimension], the_prior)
         top = ranked[0]
         leaders[dimension] = {
             "arm": top.arm,

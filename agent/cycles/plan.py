@@ -19,7 +19,7 @@ from agent.errors import GenerationError
 from agent.logs import log
 from agent.models import ArmChoice, GenerationRequest, NewContent, PostStatus
 from learning.policy import thompson_choose
-from learning.posteriors import GammaPoisson, empirical_prior, prior_from_config, with_prior
+from learning.posteriors import GammaPoisson, prior_from_config
 
 RECENT_TEXTS = 50  # how many recent posts the generator and the duplicate check look at
 POLICY_NAME = "thompson_gamma_poisson"
@@ -38,23 +38,6 @@ async def posteriors(agent: Agent, account_id: int) -> dict[str, dict[str, Gamma
             shape=stat.thompson_alpha, rate=stat.thompson_beta
         )
     return out
-
-
-async def decision_posteriors(
-    agent: Agent, account_id: int
-) -> tuple[dict[str, dict[str, GammaPoisson]], GammaPoisson]:
-    """Posteriors to decide and report with: the prior re-centred on the account's average."""
-    stats = await agent.store.arm_stats(account_id)
-    pooled = [s for s in stats if s.dimension == agent.config.dimensions[0]]
-    configured = prior(agent)
-    centred = empirical_prior(
-        configured, sum(s.posts for s in pooled), sum(s.reward_sum for s in pooled)
-    )
-    out: dict[str, dict[str, GammaPoisson]] = {}
-    for stat in stats:
-        stored = GammaPoisson(shape=stat.thompson_alpha, rate=stat.thompson_beta)
-        out.setdefault(stat.dimension, {})[stat.arm] = with_prior(stored, configured, centred)
-    return out, centred
 
 
 async def next_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> datetime:
@@ -83,8 +66,9 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
         return False
     when = await next_slot(agent, account, account_id, now)
     catalogues = agent.config.catalogues
-    current, centred = await decision_posteriors(agent, account_id)
-    chosen = thompson_choose(current, catalogues.arms(), centred, agent.rng)
+    chosen = thompson_choose(
+        await posteriors(agent, account_id), catalogues.arms(), prior(agent), agent.rng
+    )
     arms = ArmChoice(topic=agent.random.choice(account.topics), **chosen)
     platform = agent.platforms[account.name]
     recent = await agent.store.recent_texts(account_id, RECENT_TEXTS)

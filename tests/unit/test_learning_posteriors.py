@@ -175,19 +175,3 @@ def test_dispersion_defaults_until_enough_posts_and_is_never_below_poisson() -> 
     assert ratio == pytest.approx(26.3157 / 5, rel=1e-3)
     steady = [5.0] * 20  # less spread than Poisson
     assert dispersion(20, sum(steady), sum(r * r for r in steady)) == 1.0
-
-
-def test_empirical_prior_recentres_on_the_accounts_average_and_with_prior_swaps_it() -> None:
-    from learning.posteriors import GammaPoisson, empirical_prior, with_prior
-
-    configured = GammaPoisson(shape=2.0, rate=1.0)
-    assert empirical_prior(configured, 0, 0.0) == configured
-    centred = empirical_prior(configured, 9, 58.0)  # nine posts averaging ~6.4
-    assert centred.mean == pytest.approx(6.0)
-    assert centred.rate == configured.rate  # same strength, new centre
-    arm = configured.updated(10.0).updated(8.0)  # two posts on this arm
-    swapped = with_prior(arm, configured, centred)
-    assert swapped.rate == pytest.approx(3.0)
-    assert swapped.shape == pytest.approx(18.0 + 6.0)
-    # an arm never tried is the centred prior itself
-    assert with_prior(configured, configured, centred) == centred
