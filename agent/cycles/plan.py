@@ -8,7 +8,7 @@ a local day, shifted by random jitter so the account does not post like a metron
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from adapters.base import text_hash
@@ -154,6 +154,3 @@ async def plan_cycle(agent: Agent, now: datetime) -> int:
     for account in agent.config.accounts:
         planned += await plan_account(agent, account, now)
     return planned
-
-
-PLAN_AHEAD = timedelta(days=2)  # documentation: a queued post may wait this long at most
