@@ -4,13 +4,16 @@ Each public method runs in one transaction. State transitions of a post are guar
 WHERE clause (``status = 'planned'`` to begin a publish, ``status = 'publishing'`` to finish it),
 so a retried or concurrent call cannot apply twice; snapshot and attribution rows carry unique
 keys for the same reason.
+
+Row-to-value-object conversion lives in :mod:`agent.store.rows`; the read-only health and
+reporting queries live in :mod:`agent.store.reports` and are delegated to from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -24,11 +27,19 @@ from agent.models import (
     Attribution,
     DueSnapshot,
     LearnItem,
-    MetricsSnapshot,
     NewContent,
     Post,
     PostMetrics,
     PostStatus,
+)
+from agent.store import reports
+from agent.store.rows import (
+    ARM_FIELDS,
+    TableSlice,
+    account_snapshot_from_row,
+    aware_utc,
+    post_from_row,
+    snapshot_from_row,
 )
 from agent.store.schema import (
     account_snapshots,
@@ -41,68 +52,15 @@ from agent.store.schema import (
     system_health_metrics,
 )
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
 SCHEDULED_STATUSES = (
     PostStatus.PLANNED,
     PostStatus.PUBLISHING,
     PostStatus.POSTED,
     PostStatus.DRY_RUN,
 )  # statuses that occupy a slot in the account's cadence
-
-
-def _post(row: Any) -> Post:
-    m = row._mapping
-    return Post(
-        id=m["id"],
-        account_id=m["account_id"],
-        status=PostStatus(m["status"]),
-        text=m["text"],
-        text_hash=m["text_hash"],
-        generation_metadata=dict(m["generation_metadata"] or {}),
-        scheduled_for=m["scheduled_for"],
-        idempotency_key=m["idempotency_key"],
-        platform_post_id=m["platform_post_id"],
-        publish_started_at=m["publish_started_at"],
-        publish_attempts=m["publish_attempts"],
-        posted_at=m["posted_at"],
-        learned_at=m["learned_at"],
-        error=m["error"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
-
-
-def _snapshot(m: Any) -> MetricsSnapshot:
-    return MetricsSnapshot(
-        content_id=m["content_id"],
-        horizon_hours=m["horizon_hours"],
-        due_at=m["due_at"],
-        taken_at=m["taken_at"],
-        hours_since_post=m["hours_since_post"],
-        likes=m["likes"] or 0,
-        reposts=m["reposts"] or 0,
-        replies=m["replies"] or 0,
-        quotes=m["quotes"] or 0,
-        bookmarks=m["bookmarks"] or 0,
-        impressions=m["impressions"] or 0,
-        engagement_rate=m["engagement_rate"],
-        followers_at=m["followers_at"],
-    )
-
-
-_ARM_FIELDS = (
-    "posts",
-    "reward_sum",
-    "reward_sq_sum",
-    "followers_gained",
-    "likes_sum",
-    "reposts_sum",
-    "replies_sum",
-    "impressions_sum",
-    "engagement_rate_sum",
-    "posterior_family",
-    "thompson_alpha",
-    "thompson_beta",
-)
 
 
 class SqlStore:
@@ -118,7 +76,12 @@ class SqlStore:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _run(
+        self,
+        fn: Callable[Concatenate[AsyncConnection, _P], Awaitable[_T]],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
         try:
             async with self.engine.begin() as conn:
                 return await fn(conn, *args, **kwargs)
@@ -172,7 +135,7 @@ class SqlStore:
                 )
                 .returning(*content.c)
             )
-            return _post(result.one())
+            return post_from_row(result.one())
 
         post: Post = await self._run(go)
         return post
@@ -180,7 +143,7 @@ class SqlStore:
     async def get_post(self, content_id: int) -> Post | None:
         async def go(conn: AsyncConnection) -> Post | None:
             row = (await conn.execute(sa.select(content).where(content.c.id == content_id))).first()
-            return _post(row) if row else None
+            return post_from_row(row) if row else None
 
         result: Post | None = await self._run(go)
         return result
@@ -195,7 +158,7 @@ class SqlStore:
             )
 
         value = await self._run(go)
-        return _aware(value)
+        return aware_utc(value)
 
     async def count_scheduled(self, account_id: int, start: datetime, end: datetime) -> int:
         async def go(conn: AsyncConnection) -> int:
@@ -238,7 +201,7 @@ class SqlStore:
                 .order_by(content.c.scheduled_for, content.c.id)
                 .limit(limit)
             )
-            return [_post(r) for r in rows]
+            return [post_from_row(r) for r in rows]
 
         result: list[Post] = await self._run(go)
         return result
@@ -354,7 +317,7 @@ class SqlStore:
                 .where(content.c.status == PostStatus.PUBLISHING.value)
                 .order_by(content.c.id)
             )
-            return [_post(r) for r in rows]
+            return [post_from_row(r) for r in rows]
 
         result: list[Post] = await self._run(go)
         return result
@@ -480,7 +443,7 @@ class SqlStore:
                     .limit(1)
                 )
             ).first()
-            return _account_snapshot(row) if row else None
+            return account_snapshot_from_row(row) if row else None
 
         result: AccountSnapshot | None = await self._run(go)
         return result
@@ -498,7 +461,7 @@ class SqlStore:
                 )
                 .order_by(account_snapshots.c.taken_at, account_snapshots.c.id)
             )
-            return [_account_snapshot(r) for r in rows]
+            return [account_snapshot_from_row(r) for r in rows]
 
         result: list[AccountSnapshot] = await self._run(go)
         return result
@@ -528,7 +491,7 @@ class SqlStore:
                 .order_by(content.c.posted_at)
                 .limit(limit)
             )
-            return [_post(r) for r in rows]
+            return [post_from_row(r) for r in rows]
 
         result: list[Post] = await self._run(go)
         return result
@@ -552,7 +515,7 @@ class SqlStore:
                     .order_by(content.c.posted_at)
                 )
             ).all()
-            posts = [_post(r) for r in rows]
+            posts = [post_from_row(r) for r in rows]
             if not posts:
                 return []
             engagement = (
@@ -627,8 +590,8 @@ class SqlStore:
             items = []
             for row in rows:
                 m = row._mapping
-                post = _post(_Slice(row, content))
-                snap = _snapshot(_Slice(row, ps))
+                post = post_from_row(TableSlice(row, content))
+                snap = snapshot_from_row(TableSlice(row, ps))
                 attribution = None
                 if m[fa.c.id] is not None:
                     attribution = Attribution(
@@ -659,7 +622,7 @@ class SqlStore:
                     account_id=r.account_id,
                     dimension=r.dimension,
                     arm=r.arm,
-                    **{f: getattr(r, f) for f in _ARM_FIELDS},
+                    **{f: getattr(r, f) for f in ARM_FIELDS},
                 )
                 for r in rows
             ]
@@ -693,7 +656,7 @@ class SqlStore:
             if claimed.rowcount != 1:
                 return False
             for stat in stats:
-                values = {f: getattr(stat, f) for f in _ARM_FIELDS} | {"updated_at": now}
+                values = {f: getattr(stat, f) for f in ARM_FIELDS} | {"updated_at": now}
                 updated = await conn.execute(
                     st.update()
                     .where(
@@ -734,95 +697,7 @@ class SqlStore:
         self, account_id: int, start: datetime, end: datetime
     ) -> dict[str, Any]:
         """What happened to one account in [start, end), read back from the tables."""
-        ps = performance_snapshots
-
-        async def go(conn: AsyncConnection) -> dict[str, Any]:
-            def in_hour(col: Any) -> Any:
-                return sa.and_(col >= start, col < end)
-
-            status_counts: dict[Any, Any] = dict(
-                (
-                    await conn.execute(
-                        sa.select(content.c.status, sa.func.count())
-                        .where(content.c.account_id == account_id, in_hour(content.c.updated_at))
-                        .group_by(content.c.status)
-                    )
-                ).all()  # type: ignore[arg-type]
-            )
-            posted = await conn.scalar(
-                sa.select(sa.func.count()).where(
-                    content.c.account_id == account_id, in_hour(content.c.posted_at)
-                )
-            )
-            attempted = await conn.scalar(
-                sa.select(sa.func.count()).where(
-                    content.c.account_id == account_id, in_hour(content.c.publish_started_at)
-                )
-            )
-            polls = (
-                await conn.execute(
-                    sa.select(
-                        sa.func.count(),
-                        sa.func.count(ps.c.taken_at),
-                        sa.func.avg(ps.c.engagement_rate),
-                    )
-                    .join(content, content.c.id == ps.c.content_id)
-                    .where(content.c.account_id == account_id, in_hour(ps.c.due_at))
-                )
-            ).one()
-            done_rows = (
-                await conn.execute(
-                    sa.select(ps.c.due_at, ps.c.taken_at)
-                    .join(content, content.c.id == ps.c.content_id)
-                    .where(content.c.account_id == account_id, in_hour(ps.c.taken_at))
-                )
-            ).all()
-            spend = (
-                await conn.execute(
-                    sa.select(content.c.generation_metadata).where(
-                        content.c.account_id == account_id, in_hour(content.c.created_at)
-                    )
-                )
-            ).all()
-            series = (
-                await conn.execute(
-                    sa.select(account_snapshots.c.taken_at, account_snapshots.c.followers)
-                    .where(
-                        account_snapshots.c.account_id == account_id,
-                        account_snapshots.c.taken_at < end,
-                    )
-                    .order_by(account_snapshots.c.taken_at.desc())
-                    .limit(1)
-                )
-            ).first()
-            before = (
-                await conn.execute(
-                    sa.select(account_snapshots.c.followers)
-                    .where(
-                        account_snapshots.c.account_id == account_id,
-                        account_snapshots.c.taken_at < start,
-                    )
-                    .order_by(account_snapshots.c.taken_at.desc())
-                    .limit(1)
-                )
-            ).first()
-            return {
-                "status_counts": {str(k): int(v) for k, v in status_counts.items()},
-                "posts_succeeded": int(posted or 0),
-                "posts_attempted": int(attempted or 0),
-                "polls_due": int(polls[0] or 0),
-                "polls_done_of_due": int(polls[1] or 0),
-                "engagement_rate": float(polls[2]) if polls[2] is not None else None,
-                "polls_done": [(_aware(d), _aware(t)) for d, t in done_rows],
-                "llm_spend_usd": sum(
-                    float((meta or {}).get("cost_usd", 0.0) or 0.0) for (meta,) in spend
-                ),
-                "followers_end": int(series[1]) if series else None,
-                "followers_start": int(before[0]) if before else None,
-            }
-
-        result: dict[str, Any] = await self._run(go)
-        return result
+        return await self._run(reports.health_inputs, account_id, start, end)
 
     async def write_health(self, row: dict[str, Any]) -> None:
         async def go(conn: AsyncConnection) -> None:
@@ -835,138 +710,17 @@ class SqlStore:
         await self._run(go)
 
     async def last_health_hour(self) -> datetime | None:
-        async def go(conn: AsyncConnection) -> datetime | None:
-            return await conn.scalar(sa.select(sa.func.max(system_health_metrics.c.hour_start)))
-
-        return _aware(await self._run(go))
+        return await self._run(reports.last_health_hour)
 
     async def latest_health(self, limit: int = 24) -> list[dict[str, Any]]:
-        h = system_health_metrics
-
-        async def go(conn: AsyncConnection) -> list[dict[str, Any]]:
-            rows = await conn.execute(
-                sa.select(h, accounts.c.name.label("account"))
-                .join(accounts, accounts.c.id == h.c.account_id)
-                .order_by(h.c.hour_start.desc(), accounts.c.name)
-                .limit(limit)
-            )
-            return [dict(r._mapping) for r in rows]
-
-        result: list[dict[str, Any]] = await self._run(go)
-        return result
+        return await self._run(reports.latest_health, limit)
 
     async def pending_work(self, now: datetime) -> dict[str, Any]:
-        ps = performance_snapshots
-
-        async def go(conn: AsyncConnection) -> dict[str, Any]:
-            due_polls = await conn.scalar(
-                sa.select(sa.func.count()).where(ps.c.taken_at.is_(None), ps.c.due_at <= now)
-            )
-            upcoming = await conn.scalar(
-                sa.select(sa.func.count()).where(ps.c.taken_at.is_(None), ps.c.due_at > now)
-            )
-            next_poll = await conn.scalar(
-                sa.select(sa.func.min(ps.c.due_at)).where(ps.c.taken_at.is_(None))
-            )
-            queued = (
-                await conn.execute(
-                    sa.select(
-                        content.c.status, sa.func.count(), sa.func.min(content.c.scheduled_for)
-                    )
-                    .where(
-                        content.c.status.in_(
-                            [PostStatus.PLANNED.value, PostStatus.PUBLISHING.value]
-                        )
-                    )
-                    .group_by(content.c.status)
-                )
-            ).all()
-            by_status = {str(s): (int(n), _aware(first)) for s, n, first in queued}
-            planned = by_status.get(PostStatus.PLANNED.value, (0, None))
-            return {
-                "polls_due": int(due_polls or 0),
-                "polls_upcoming": int(upcoming or 0),
-                "next_poll_at": _aware(next_poll),
-                "posts_queued": planned[0],
-                "next_post_at": planned[1],
-                "posts_in_flight": by_status.get(PostStatus.PUBLISHING.value, (0, None))[0],
-            }
-
-        result: dict[str, Any] = await self._run(go)
-        return result
+        return await self._run(reports.pending_work, now)
 
     async def next_due(self) -> tuple[datetime | None, datetime | None]:
         """When the next queued post and the next snapshot fall due (None when nothing is)."""
-
-        async def go(conn: AsyncConnection) -> tuple[datetime | None, datetime | None]:
-            post = await conn.scalar(
-                sa.select(sa.func.min(content.c.scheduled_for)).where(
-                    content.c.status == PostStatus.PLANNED.value
-                )
-            )
-            poll = await conn.scalar(
-                sa.select(sa.func.min(performance_snapshots.c.due_at)).where(
-                    performance_snapshots.c.taken_at.is_(None)
-                )
-            )
-            return _aware(post), _aware(poll)
-
-        result: tuple[datetime | None, datetime | None] = await self._run(go)
-        return result
+        return await self._run(reports.next_due)
 
     async def counts(self) -> dict[str, int]:
-        async def go(conn: AsyncConnection) -> dict[str, int]:
-            rows = await conn.execute(
-                sa.select(content.c.status, sa.func.count()).group_by(content.c.status)
-            )
-            out = {str(s): int(n) for s, n in rows}
-            out["snapshots_taken"] = int(
-                await conn.scalar(
-                    sa.select(sa.func.count()).where(performance_snapshots.c.taken_at.is_not(None))
-                )
-                or 0
-            )
-            out["learning_updates"] = int(
-                await conn.scalar(sa.select(sa.func.count()).select_from(learning_updates)) or 0
-            )
-            return out
-
-        result: dict[str, int] = await self._run(go)
-        return result
-
-
-class _Slice:
-    """Read one table's columns out of a joined row by column object."""
-
-    def __init__(self, row: sa.Row[Any], table: sa.Table) -> None:
-        self._m = row._mapping
-        self._table = table
-
-    def __getitem__(self, key: str) -> Any:
-        return self._m[self._table.c[key]]
-
-    @property
-    def _mapping(self) -> _Slice:
-        return self
-
-
-def _account_snapshot(row: sa.Row[Any]) -> AccountSnapshot:
-    m = row._mapping
-    return AccountSnapshot(
-        account_id=m["account_id"],
-        taken_at=m["taken_at"],
-        followers=m["followers"],
-        following=m["following"],
-        posts=m["posts"],
-    )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """Aggregates (max/min) bypass the column type on SQLite and come back naive or as text."""
-    from datetime import UTC
-
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return await self._run(reports.counts)
