@@ -163,7 +163,8 @@ class Polling(_Section):
 
 class Prior(_Section):
     mean: float = Field(default=1.0, gt=0)  # expected reward per post before any evidence
-    strength: float = Field(default=1.0, gt=0)  # worth of the prior in posts
+    # weight in pseudo-observations; a post adds 1/dispersion of the rewards (~0.1 for followers)
+    strength: float = Field(default=0.1, gt=0)
 
 
 class Learning(_Section):
