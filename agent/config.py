@@ -207,6 +207,7 @@ class Account(_Section):
     topics: list[str] = Field(min_length=1)
     cadence: Cadence | None = None  # overrides the top-level cadence for this account
     secrets_prefix: str | None = None  # env-var prefix for this account's credentials
+    api_base_url: str | None = None  # the platform's API host; default: the official one
 
     @property
     def env_prefix(self) -> str:
@@ -272,6 +273,18 @@ class Secrets(BaseSettings):
 
 def account_secret_names(account: Account) -> list[str]:
     return [f"{account.env_prefix}_{name}" for name in PLATFORM_SECRETS[account.platform]]
+
+
+def account_secrets(account: Account, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The account's credentials by their unprefixed names (``X_API_KEY``...), from the
+    environment or ``.env``; check_account_secrets has already said what is missing."""
+    env = dict(os.environ) if environ is None else dict(environ)
+    env.update({k: v for k, v in _dotenv_values().items() if k not in env and v is not None})
+    return {
+        name: env[f"{account.env_prefix}_{name}"]
+        for name in PLATFORM_SECRETS[account.platform]
+        if env.get(f"{account.env_prefix}_{name}")
+    }
 
 
 def check_account_secrets(config: Config, environ: dict[str, str] | None = None) -> None:
