@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from alembic.util.exc import CommandError
 
 from adapters.base import Platform
 from agent.clock import Clock
-from agent.config import Config, Secrets, check_account_secrets
+from agent.config import Config, Secrets, account_secrets, check_account_secrets
 from agent.core import Agent
 from agent.errors import ConfigError, SchemaOutOfDate
 from agent.generators.template import TemplateGenerator
@@ -78,16 +79,36 @@ def open_world(config: Config, *, start: datetime, in_memory: bool, seed: int | 
     )
 
 
+# Each real platform's module exposes
+#   from_config(*, account: str, secrets: Mapping[str, str], base_url: str | None,
+#               now: Callable[[], datetime]) -> Platform
+ADAPTER_MODULES = {
+    "x": "adapters.x",
+    "bluesky": "adapters.bluesky",
+    "mastodon": "adapters.mastodon",
+    "threads": "adapters.threads",
+}
+
+
 def build_platforms(config: Config, world: Any, now: Callable[[], datetime]) -> dict[str, Platform]:
     platforms: dict[str, Platform] = {}
     for index, account in enumerate(config.accounts):
         if account.platform == "sandbox":
             platforms[account.name] = world.platform(account.name, now=now)
-        else:
+            continue
+        try:
+            module = importlib.import_module(ADAPTER_MODULES[account.platform])
+        except ModuleNotFoundError:
             raise ConfigError(
                 f"accounts[{index}] ({account.name!r}): the {account.platform} adapter is not "
                 "part of this release yet; use platform: sandbox for now."
-            )
+            ) from None
+        platforms[account.name] = module.from_config(
+            account=account.name,
+            secrets=account_secrets(account),
+            base_url=account.api_base_url,
+            now=now,
+        )
     return platforms
 
 
