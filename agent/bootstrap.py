@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from alembic.util.exc import CommandError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from adapters.base import Platform
 from agent.clock import Clock
 from agent.config import Config, Secrets, account_secrets, check_account_secrets
 from agent.core import Agent
-from agent.errors import ConfigError, SchemaOutOfDate
+from agent.errors import ConfigError, SchemaOutOfDate, StoreError
 from agent.generators.template import TemplateGenerator
+from agent.logs import redact_text
 from agent.store import migrate
 from agent.store.engine import create_engine, database_url, ensure_writable_dir
 from agent.store.sql import SqlStore
@@ -45,22 +48,45 @@ def store_url(config: Config, *, sqlite_path: Path | None = None) -> str:
     return database_url(sqlite_path=sqlite_path or config.store.sqlite_path, env_url=env_url)
 
 
-async def open_store(url: str, *, auto_migrate: bool) -> SqlStore:
-    """Open the store; SQLite is migrated automatically, PostgreSQL must already be current."""
+def _unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, OSError | OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+async def open_store(url: str, *, auto_migrate: bool, wait: float = 0.0) -> SqlStore:
+    """Open the store; SQLite is migrated automatically, PostgreSQL must already be current.
+
+    A database that cannot be reached is retried with backoff for up to ``wait`` seconds (the
+    daemon waits for a database that is still starting), then reported as a StoreError.
+    """
     engine = create_engine(url)
     store = SqlStore(engine)
     try:
-        if auto_migrate or url.startswith("sqlite"):
-            await migrate.upgrade(engine)
-        await migrate.ensure_current(engine)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_unreachable),
+            wait=wait_exponential_jitter(initial=0.5, max=10),
+            stop=stop_after_delay(wait),
+            reraise=True,
+        ):
+            with attempt:
+                if auto_migrate or url.startswith("sqlite"):
+                    await migrate.upgrade(engine)
+                await migrate.ensure_current(engine)
     except CommandError as exc:
         await store.close()
         raise SchemaOutOfDate(
             f"The database's schema revision is unknown to this version of growthloop ({exc}). "
             "It was probably migrated by a newer release: run that release, or restore a backup."
         ) from None
-    except BaseException:
+    except BaseException as exc:
         await store.close()
+        if _unreachable(exc):
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreError(
+                f"cannot reach the database ({type(exc).__name__}: {redact_text(detail)}). "
+                "Check DATABASE_URL and that the server is up."
+            ) from None
         raise
     return store
 
@@ -119,6 +145,7 @@ async def build(
     seed: int | None = None,
     sqlite_path: Path | None = None,
     world_in_memory: bool = False,
+    store_wait: float = 0.0,
 ) -> Built:
     check_account_secrets(config)
     url = store_url(config, sqlite_path=sqlite_path)
@@ -130,7 +157,7 @@ async def build(
     )
     try:
         platforms = build_platforms(config, world, clock.now)
-        store = await open_store(url, auto_migrate=False)
+        store = await open_store(url, auto_migrate=False, wait=store_wait)
     except BaseException:
         if world is not None:
             world.close()

@@ -34,6 +34,7 @@ app.add_typer(config_app, name="config")
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 T = TypeVar("T")
+STORE_WAIT = 60.0  # seconds `run` waits for a database that cannot be reached yet
 
 ConfigOption = Annotated[
     Path | None,
@@ -133,7 +134,7 @@ def run(config: ConfigOption = None) -> None:
     configure_logging()
 
     async def go() -> int:
-        built = await build(cfg, clock=SystemClock(), seed=None)
+        built = await build(cfg, clock=SystemClock(), seed=None, store_wait=STORE_WAIT)
         try:
             daemon = Daemon(built.agent, host=cfg.server.host, port=port_from_env(cfg.server.port))
             return await daemon.run()
