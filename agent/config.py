@@ -193,6 +193,8 @@ class Server(_Section):
 class Runtime(_Section):
     tick: Duration = timedelta(seconds=30)  # how often each cycle runs in real time
     shutdown_grace: Duration = timedelta(seconds=8)
+    # wait before re-sending a post that reconciliation showed the platform never got
+    publish_retry_after: Duration = timedelta(minutes=5)
 
 
 PLATFORMS = ("sandbox", "x", "bluesky", "mastodon", "threads")

@@ -25,7 +25,6 @@ from agent.models import Post, PostStatus
 
 MAX_ATTEMPTS = 3  # publish attempts of one post before it is marked failed
 RECONCILE_MARGIN = timedelta(minutes=10)  # look this far before the attempt for the post
-RETRY_AFTER = timedelta(minutes=5)  # wait before re-sending a post the platform did not get
 STALE_AFTER = timedelta(minutes=2)  # a post still publishing after this was interrupted
 
 
@@ -87,7 +86,7 @@ async def reconcile_post(agent: Agent, post: Post, now: datetime) -> str:
     else:
         await agent.store.reschedule(
             post.id,
-            scheduled_for=now + RETRY_AFTER,
+            scheduled_for=now + agent.config.runtime.publish_retry_after,
             error="not on the platform after an interrupted publish; queued again",
             now=now,
         )

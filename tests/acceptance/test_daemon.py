@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from agent.config import Runtime
 from agent.cycles import CYCLES
-from agent.cycles.publish import RETRY_AFTER
 from tests.acceptance.conftest import (
     HORIZONS_S,
     STORE,
@@ -184,13 +184,13 @@ def test_restart_after_sigkill_mid_publish_does_not_post_twice_or_lose_the_post(
 
 
 def _fast_forward_requeue(cwd: Path, content_id: int) -> None:
-    """Let the requeued post's RETRY_AFTER pass, as the clock would while the daemon is down."""
+    """Let the requeued post's retry wait pass, as the clock would while the daemon is down."""
     db = sqlite3.connect(cwd / STORE)
     try:
         (value,) = db.execute(
             "SELECT scheduled_for FROM content WHERE id = ?", (content_id,)
         ).fetchone()
-        earlier = (store_time(value) - RETRY_AFTER).replace(tzinfo=None)
+        earlier = (store_time(value) - Runtime().publish_retry_after).replace(tzinfo=None)
         with db:
             db.execute(
                 "UPDATE content SET scheduled_for = ? WHERE id = ?",
