@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from adapters.base import Platform
 from agent.clock import Clock
@@ -65,7 +65,7 @@ async def open_store(url: str, *, auto_migrate: bool, wait: float = 0.0) -> SqlS
     try:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_unreachable),
-            wait=wait_exponential_jitter(initial=0.5, max=10),
+            wait=wait_random_exponential(multiplier=0.5, max=10),
             stop=stop_after_delay(wait),
             reraise=True,
         ):

@@ -22,6 +22,7 @@ from agent.clock import Clock
 from agent.config import Account, Config
 from agent.errors import PlatformError, RateLimited
 from agent.generators.base import Generator
+from agent.logs import log
 from agent.store.base import Store
 
 
@@ -87,6 +88,12 @@ class Agent:
             last = await self.store.last_account_snapshot(account_id)
             if last is not None:
                 self.last_account_poll[account_id] = last.taken_at
+            load_limits = getattr(self.platforms[account.name], "load_limits", None)
+            if load_limits is not None:  # e.g. a Mastodon instance's own character limit
+                try:
+                    await load_limits()
+                except PlatformError as exc:
+                    log.warning("limits_unavailable", account=account.name, error=str(exc))
 
     def account(self, account_id: int) -> Account:
         return self._by_id[account_id]

@@ -1,0 +1,58 @@
+"""The daemon builds real adapters from the config and the environment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.mastodon import MastodonPlatform
+from adapters.x import XPlatform
+from agent.bootstrap import build_platforms
+from agent.errors import ConfigError
+from tests.conftest import example_raw
+
+
+def config_with(accounts: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    from agent.config import Config
+
+    raw = example_raw()
+    base = raw["accounts"][0]
+    raw["accounts"] = [{**base, **a} for a in accounts]
+    return Config.model_validate(raw)
+
+
+def now() -> datetime:
+    return datetime(2026, 1, 5, tzinfo=UTC)
+
+
+async def test_x_and_mastodon_accounts_get_their_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET"):
+        monkeypatch.setenv(f"ON_X_X_{name}", f"value-{name}")
+    monkeypatch.setenv("ON_MASTO_MASTODON_ACCESS_TOKEN", "token")
+    config = config_with(
+        [
+            {"name": "on_x", "platform": "x", "api_base_url": "http://127.0.0.1:9"},
+            {"name": "on_masto", "platform": "mastodon", "api_base_url": "http://127.0.0.1:9"},
+        ]
+    )
+    platforms = build_platforms(config, world=None, now=now)
+    assert isinstance(platforms["on_x"], XPlatform)
+    assert isinstance(platforms["on_masto"], MastodonPlatform)
+    for platform in platforms.values():
+        await platform.aclose()
+
+
+def test_mastodon_without_an_instance_url_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("M_MASTODON_ACCESS_TOKEN", "token")
+    config = config_with([{"name": "m", "platform": "mastodon"}])
+    with pytest.raises(ConfigError, match="'m'"):
+        build_platforms(config, world=None, now=now)
+
+
+def test_a_platform_without_an_adapter_yet_is_a_config_error() -> None:
+    config = config_with([{"name": "b", "platform": "bluesky"}])
+    with pytest.raises(ConfigError, match="bluesky adapter is not part of this release"):
+        build_platforms(config, world=None, now=now)

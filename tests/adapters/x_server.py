@@ -1,0 +1,349 @@
+"""A local stand-in for X's API v2, enough for the X adapter: posts kept in memory, the response
+shapes of the real API (templates: tweepy's recorded cassettes and X's OpenAPI spec) and
+switchable failure modes.
+
+Endpoints: ``POST /2/tweets``, ``DELETE /2/tweets/{id}``, ``GET /2/tweets``, ``GET /2/users/me``,
+``GET /2/users/{id}/tweets``. Every request must carry an OAuth 1.0a ``Authorization`` header.
+
+Failure modes are queued per route with :meth:`XServer.fail` and consumed one per request:
+
+- ``rate_limit``: 429 with ``x-rate-limit-reset`` (``reset=`` epoch seconds);
+- ``unavailable``: 503;
+- ``duplicate``: 403 with X's duplicate-content problem (also happens naturally for a repeat);
+- ``unauthorized``: 401; ``read_only``: 403 "oauth1 app permissions" (a read-only app);
+- ``malformed``: 200 with a truncated JSON body;
+- ``slow_after_store`` (POST /2/tweets): the post is stored, then the answer waits ``delay=``
+  seconds (longer than the client's timeout).
+
+``restrict_private_metrics = True`` makes GET /2/tweets answer requests for
+``non_public_metrics``/``organic_metrics`` like X does for posts older than 30 days: HTTP 200, the
+posts left out of ``data`` and a "Field Authorization Error" per post in ``errors[]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+USER_ID = "1072250532645998596"  # the account of tweepy's recordings (cassettes/get_me.yaml)
+USERNAME = "TweepyDev"
+FIRST_ID = 1522929456142245888  # cassettes/create_and_delete_tweet.yaml
+
+DUPLICATE = {
+    "detail": "You are not allowed to create a Tweet with duplicate content.",
+    "type": "about:blank",
+    "title": "Forbidden",
+    "status": 403,
+}
+READ_ONLY = {
+    "title": "Forbidden",
+    "detail": "Your client app is not configured with the appropriate oauth1 app permissions for "
+    "this endpoint.",
+    "type": "https://api.twitter.com/2/problems/oauth1-permissions",
+    "status": 403,
+}
+UNAUTHORIZED = {
+    "title": "Unauthorized",
+    "type": "about:blank",
+    "status": 401,
+    "detail": "Unauthorized",
+}
+TOO_MANY = {
+    "title": "Too Many Requests",
+    "detail": "Too Many Requests",
+    "type": "about:blank",
+    "status": 429,
+}
+UNAVAILABLE = {
+    "title": "Service Unavailable",
+    "detail": "Service Unavailable",
+    "type": "about:blank",
+    "status": 503,
+}
+PRIVATE_FIELDS = ("non_public_metrics", "organic_metrics")
+
+
+@dataclass
+class Fault:
+    kind: str
+    reset: int | None = None  # rate_limit: epoch seconds
+    delay: float = 0.0  # slow_after_store: seconds
+
+
+@dataclass
+class StoredPost:
+    id: str
+    text: str
+    created_at: datetime
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0
+    quotes: int = 0
+    bookmarks: int = 0
+    impressions: int = 0
+    profile_clicks: int = 0
+    url_clicks: int = 0
+    deleted: bool = False
+
+
+@dataclass
+class XServer:
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    repost_field: str = "repost_count"  # the newer schemas' name; live responses: retweet_count
+    followers: int = 321
+    restrict_private_metrics: bool = False
+    posts: dict[str, StoredPost] = field(default_factory=dict)
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    responses: list[tuple[str, int, Any]] = field(default_factory=list)  # (route, status, json)
+    base_url: str = ""
+    _runner: web.AppRunner | None = None
+    _next_id: int = FIRST_ID
+
+    # -- lifecycle --
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/2/tweets", self._create)
+        app.router.add_delete("/2/tweets/{id}", self._delete)
+        app.router.add_get("/2/tweets", self._lookup)
+        app.router.add_get("/2/users/me", self._me)
+        app.router.add_get("/2/users/{id}/tweets", self._timeline)
+        self._runner = web.AppRunner(app, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def fail(self, route: str, kind: str, *, times: int = 1, **options: Any) -> None:
+        """Queue ``times`` failures of ``kind`` for ``route`` (e.g. ``"POST /2/tweets"``)."""
+        self.faults.setdefault(route, []).extend(Fault(kind, **options) for _ in range(times))
+
+    def add_post(self, text: str, *, created_at: datetime | None = None, **counters: int) -> str:
+        post_id = str(self._next_id)
+        self._next_id += 1
+        self.posts[post_id] = StoredPost(
+            id=post_id, text=text, created_at=created_at or self.now(), **counters
+        )
+        return post_id
+
+    # -- plumbing --
+
+    def _respond(
+        self, route: str, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        self.responses.append((route, status, body))
+        reset = str(int(time.time()) + 900)
+        return web.Response(
+            status=status,
+            text=json.dumps(body, separators=(",", ":")),
+            content_type="application/json",
+            charset="utf-8",
+            headers={
+                "x-rate-limit-limit": "200",
+                "x-rate-limit-remaining": "199",
+                "x-rate-limit-reset": reset,
+                "x-access-level": "read-write",
+                **(headers or {}),
+            },
+        )
+
+    def _gate(self, route: str, request: web.Request) -> tuple[web.Response | None, Fault | None]:
+        """Check auth and pop a queued fault; a response to send instead, or the fault to apply."""
+        self.requests.append((request.method, request.path, dict(request.query)))
+        auth = request.headers.get("Authorization", "")
+        if not (auth.startswith("OAuth ") and "oauth_signature=" in auth):
+            return self._respond(route, 401, UNAUTHORIZED), None
+        queue = self.faults.get(route)
+        fault = queue.pop(0) if queue else None
+        if fault is None:
+            return None, None
+        if fault.kind == "rate_limit":
+            reset = str(fault.reset if fault.reset is not None else int(time.time()) + 900)
+            return self._respond(
+                route, 429, TOO_MANY, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}
+            ), None
+        if fault.kind == "unavailable":
+            return self._respond(route, 503, UNAVAILABLE), None
+        if fault.kind == "duplicate":
+            return self._respond(route, 403, DUPLICATE), None
+        if fault.kind == "unauthorized":
+            return self._respond(route, 401, UNAUTHORIZED), None
+        if fault.kind == "read_only":
+            return self._respond(route, 403, READ_ONLY, {"x-access-level": "read"}), None
+        if fault.kind == "malformed":
+            self.responses.append((route, 200, None))
+            return web.Response(
+                status=200, text='{"data":{"id":"15229', content_type="application/json"
+            ), None
+        return None, fault
+
+    def _post_json(self, post: StoredPost, fields: set[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": post.id,
+            "text": post.text,
+            "edit_history_tweet_ids": [post.id],
+        }
+        if "created_at" in fields:
+            body["created_at"] = post.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        if "public_metrics" in fields:
+            body["public_metrics"] = {
+                self.repost_field: post.reposts,
+                "reply_count": post.replies,
+                "like_count": post.likes,
+                "quote_count": post.quotes,
+                "bookmark_count": post.bookmarks,
+                "impression_count": post.impressions,
+            }
+        if "non_public_metrics" in fields:
+            body["non_public_metrics"] = {
+                "impression_count": post.impressions,
+                "user_profile_clicks": post.profile_clicks,
+                "url_link_clicks": post.url_clicks,
+            }
+        if "organic_metrics" in fields:
+            body["organic_metrics"] = {
+                "impression_count": post.impressions,
+                "like_count": post.likes,
+                "reply_count": post.replies,
+                "retweet_count": post.reposts,
+                "user_profile_clicks": post.profile_clicks,
+                "url_link_clicks": post.url_clicks,
+            }
+        return body
+
+    def _live(self) -> list[StoredPost]:
+        return [p for p in self.posts.values() if not p.deleted]
+
+    # -- endpoints --
+
+    async def _create(self, request: web.Request) -> web.Response:
+        route = "POST /2/tweets"
+        answer, fault = self._gate(route, request)
+        if answer is not None:
+            return answer
+        payload = await request.json()
+        text = payload.get("text")
+        if not isinstance(text, str) or not text:
+            body = {"errors": [{"message": "text is required"}], "title": "Invalid Request"}
+            return self._respond(route, 400, body)
+        if any(p.text == text for p in self._live()):
+            return self._respond(route, 403, DUPLICATE)
+        post_id = self.add_post(text)
+        if fault is not None and fault.kind == "slow_after_store":
+            await asyncio.sleep(fault.delay)
+        body = {"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}}
+        return self._respond(route, 201, body, {"location": f"{self.base_url}/2/tweets/{post_id}"})
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        route = "DELETE /2/tweets/:id"
+        answer, _ = self._gate(route, request)
+        if answer is not None:
+            return answer
+        post = self.posts.get(request.match_info["id"])
+        if post is None or post.deleted:
+            return self._respond(route, 200, {"data": {"deleted": False}})
+        post.deleted = True
+        return self._respond(route, 200, {"data": {"deleted": True}})
+
+    async def _lookup(self, request: web.Request) -> web.Response:
+        route = "GET /2/tweets"
+        answer, _ = self._gate(route, request)
+        if answer is not None:
+            return answer
+        ids = [i for i in request.query.get("ids", "").split(",") if i]
+        fields = set(request.query.get("tweet.fields", "").split(","))
+        data: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        refused = sorted(fields & set(PRIVATE_FIELDS)) if self.restrict_private_metrics else []
+        for post_id in ids:
+            post = self.posts.get(post_id)
+            if post is None or post.deleted:
+                errors.append(
+                    {
+                        "value": post_id,
+                        "detail": f"Could not find tweet with ids: [{post_id}].",
+                        "title": "Not Found Error",
+                        "resource_type": "tweet",
+                        "parameter": "ids",
+                        "resource_id": post_id,
+                        "type": "https://api.x.com/2/problems/resource-not-found",
+                    }
+                )
+            elif refused:
+                errors.extend(
+                    {
+                        "value": name,
+                        "detail": f"Sorry, you are not authorized to access '{name}' on a "
+                        "Tweet when using the current authentication.",
+                        "title": "Field Authorization Error",
+                        "resource_type": "tweet",
+                        "parameter": "tweet.fields",
+                        "field": name,
+                        "resource_id": post_id,
+                        "type": "https://api.x.com/2/problems/not-authorized-for-field",
+                    }
+                    for name in refused
+                )
+            else:
+                data.append(self._post_json(post, fields))
+        body: dict[str, Any] = {}
+        if data:
+            body["data"] = data
+        if errors:
+            body["errors"] = errors
+        return self._respond(route, 200, body)
+
+    async def _me(self, request: web.Request) -> web.Response:
+        route = "GET /2/users/me"
+        answer, _ = self._gate(route, request)
+        if answer is not None:
+            return answer
+        user: dict[str, Any] = {"id": USER_ID, "name": "Tweepy Testing", "username": USERNAME}
+        if "public_metrics" in request.query.get("user.fields", ""):
+            user["public_metrics"] = {
+                "followers_count": self.followers,
+                "following_count": 12,
+                "post_count": len(self._live()),
+                "listed_count": 0,
+            }
+        return self._respond(route, 200, {"data": user})
+
+    async def _timeline(self, request: web.Request) -> web.Response:
+        route = "GET /2/users/:id/tweets"
+        answer, _ = self._gate(route, request)
+        if answer is not None:
+            return answer
+        if request.match_info["id"] != USER_ID:
+            return self._respond(route, 200, {"meta": {"result_count": 0}})
+        query = request.query
+        fields = set(query.get("tweet.fields", "").split(","))
+        posts = sorted(self._live(), key=lambda p: (p.created_at, p.id), reverse=True)
+        if "start_time" in query:
+            start = datetime.fromisoformat(query["start_time"].replace("Z", "+00:00"))
+            posts = [p for p in posts if p.created_at >= start]
+        size = int(query.get("max_results", "10"))
+        offset = int(query.get("pagination_token", "0"))
+        page = posts[offset : offset + size]
+        meta: dict[str, Any] = {"result_count": len(page)}
+        if page:
+            meta.update(newest_id=page[0].id, oldest_id=page[-1].id)
+        if offset + size < len(posts):
+            meta["next_token"] = str(offset + size)
+        body: dict[str, Any] = {"meta": meta}
+        if page:
+            body["data"] = [self._post_json(p, fields) for p in page]
+        return self._respond(route, 200, body)
