@@ -38,6 +38,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -86,6 +87,22 @@ TIERS: dict[str, PlatformLimits] = {
     "free": PlatformLimits(max_chars=MAX_CHARS, posts_per_hour=17, posts_per_day=17),
 }
 DEFAULT_TIER = "pay_per_use"
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """What X charges per call, in US dollars (pay-per-use; the other tiers bill monthly)."""
+
+    post: float = 0.0
+    post_with_url: float = 0.0
+    owned_read: float = 0.0  # per post or user object read back
+
+
+PRICES: dict[str, Prices] = {
+    "pay_per_use": Prices(post=0.015, post_with_url=0.20, owned_read=0.001),
+    "basic": Prices(),
+    "free": Prices(),
+}
 
 
 # --- Weighted length (twitter-text v3 configuration) -----------------------------------------
@@ -403,6 +420,8 @@ class XPlatform:
         )
         self._now = now
         self._limits = TIERS[tier]
+        self._prices = PRICES[tier]
+        self.spend_usd = 0.0  # what this session's calls cost, by PRICES (read by the daemon)
         self._read_attempts = read_attempts
         self._read_backoff = read_backoff
         self._metric_fields = PRIVATE_METRIC_FIELDS
@@ -427,7 +446,10 @@ class XPlatform:
             raise ContentRejected(f"X counts {length} characters; the limit is {MAX_CHARS}")
         try:
             body = await self._client.create_tweet(text=text, user_auth=True)
-            return parse_post(body["data"], default_time=self._now())
+            published = parse_post(body["data"], default_time=self._now())
+            prices = self._prices
+            self.spend_usd += prices.post_with_url if _URL.search(text) else prices.post
+            return published
         except Exception as exc:
             raise translate(exc, publishing=True) from exc
 
@@ -443,6 +465,7 @@ class XPlatform:
             for obj in body.get("data") or ():
                 metrics = self._parsed(parse_metrics, obj)
                 out[metrics.platform_post_id] = metrics
+                self.spend_usd += self._prices.owned_read
         return out
 
     async def fetch_account(self) -> AccountInfo:
@@ -451,6 +474,7 @@ class XPlatform:
         )
         account: AccountInfo = self._parsed(parse_account, body["data"])
         self._user_id = str(body["data"]["id"])
+        self.spend_usd += self._prices.owned_read
         return account
 
     async def find_recent(self, *, since: datetime, limit: int = 100) -> list[PublishedPost]:
@@ -470,7 +494,9 @@ class XPlatform:
                     user_auth=True,
                 )
             )
-            posts.extend(self._parsed(parse_post, obj) for obj in body.get("data") or ())
+            page = [self._parsed(parse_post, obj) for obj in body.get("data") or ()]
+            self.spend_usd += self._prices.owned_read * len(page)
+            posts.extend(page)
             token = (body.get("meta") or {}).get("next_token")
             if not token:
                 break
@@ -554,6 +580,7 @@ def from_config(
     secrets: Mapping[str, str],
     base_url: str | None,
     now: Callable[[], datetime],
+    tier: str | None = None,
 ) -> XPlatform:
     """Build the adapter from the account's ``X_*`` secrets (OAuth 1.0a user context)."""
     missing = [name for name in SECRET_NAMES if not secrets.get(name)]
@@ -566,4 +593,5 @@ def from_config(
         access_token_secret=secrets["X_ACCESS_TOKEN_SECRET"],
         base_url=base_url,
         now=now,
+        tier=tier or DEFAULT_TIER,
     )

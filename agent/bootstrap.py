@@ -129,11 +129,13 @@ def build_platforms(config: Config, world: Any, now: Callable[[], datetime]) -> 
                 f"accounts[{index}] ({account.name!r}): the {account.platform} adapter is not "
                 "part of this release yet; use platform: sandbox for now."
             ) from None
+        options = {"tier": account.tier} if account.tier else {}
         platforms[account.name] = module.from_config(
             account=account.name,
             secrets=account_secrets(account),
             base_url=account.api_base_url,
             now=now,
+            **options,
         )
     return platforms
 

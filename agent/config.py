@@ -210,6 +210,13 @@ class Account(_Section):
     cadence: Cadence | None = None  # overrides the top-level cadence for this account
     secrets_prefix: str | None = None  # env-var prefix for this account's credentials
     api_base_url: str | None = None  # the platform's API host; default: the official one
+    tier: Literal["pay_per_use", "basic", "free"] | None = None  # X API access tier (X only)
+
+    @model_validator(mode="after")
+    def _tier_only_for_x(self) -> Account:
+        if self.tier is not None and self.platform != "x":
+            raise ValueError("tier applies to platform x only")
+        return self
 
     @property
     def env_prefix(self) -> str:

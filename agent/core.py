@@ -35,6 +35,7 @@ class HourCounters:
     api_calls: int = 0
     api_errors: int = 0
     rate_limit_waits: int = 0
+    platform_spend_usd: float = 0.0
     errors_by_kind: Counter[str] = field(default_factory=Counter)
 
 
@@ -108,6 +109,8 @@ class Agent:
         counters = self.stats.hours[(hour_floor(now), account_id)]
         counters.api_calls += 1
         self.stats.totals["api_calls"] += 1
+        platform = self.platform_for(account_id)
+        spent_before = float(getattr(platform, "spend_usd", 0.0))
         try:
             yield
         except PlatformError as exc:
@@ -117,6 +120,9 @@ class Agent:
             if isinstance(exc, RateLimited):
                 counters.rate_limit_waits += 1
             raise
+        finally:
+            # adapters that bill per call (X's pay-per-use) keep a running spend_usd
+            counters.platform_spend_usd += float(getattr(platform, "spend_usd", 0.0)) - spent_before
 
     def jitter(self, amount: timedelta) -> timedelta:
         if amount <= timedelta(0):

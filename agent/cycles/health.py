@@ -49,7 +49,7 @@ async def _row(agent: Agent, account_id: int, hour: datetime, now: datetime) -> 
     if data["followers_end"] is not None and data["followers_start"] is not None:
         gained = float(data["followers_end"] - data["followers_start"])
     llm = float(data["llm_spend_usd"])
-    platform_spend = 0.0
+    platform_spend = counters.platform_spend_usd
     spend = llm + platform_spend
     return {
         "hour_start": hour,

@@ -13,7 +13,7 @@ from typing import Any
 
 from adapters.base import text_hash
 from agent import schedule
-from agent.config import Account
+from agent.config import Account, Cadence
 from agent.core import Agent
 from agent.errors import GenerationError
 from agent.logs import log
@@ -40,8 +40,20 @@ async def posteriors(agent: Agent, account_id: int) -> dict[str, dict[str, Gamma
     return out
 
 
-async def next_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> datetime:
+def effective_cadence(agent: Agent, account: Account) -> Cadence:
+    """The account's cadence, never above what its platform allows."""
     cadence = agent.config.cadence_for(account)
+    limits = agent.platforms[account.name].limits
+    return cadence.model_copy(
+        update={
+            "posts_per_day": min(cadence.posts_per_day, float(limits.posts_per_day)),
+            "max_posts_per_hour": min(cadence.max_posts_per_hour, limits.posts_per_hour),
+        }
+    )
+
+
+async def next_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> datetime:
+    cadence = effective_cadence(agent, account)
     active = cadence.active_hours
     last = await agent.store.latest_scheduled(account_id)
     base = now if last is None else max(now, last + schedule.spacing(cadence))

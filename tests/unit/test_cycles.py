@@ -270,3 +270,34 @@ def test_the_simulator_runs_every_cycle_of_the_daemon() -> None:
 
     assert sorted(ORDER) == sorted(CYCLES)
     assert set().union(*STEP_CYCLES.values()) == set(CYCLES)
+
+
+async def test_planner_stays_within_the_platforms_own_daily_cap(tmp_path: Path) -> None:
+    scenario = Scenario.load(default_scenario_path())
+    tight = scenario.model_copy(
+        update={"platform": scenario.platform.model_copy(update={"posts_per_day": 2})}
+    )
+    config = make_config(cadence={"active_hours": ALWAYS, "jitter": "0s", "posts_per_day": 6})
+    clock = VirtualClock(T0)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'cap.db'}")
+    await upgrade(engine)
+    store = SqlStore(engine)
+    world = SandboxWorld(tight, seed=3, start=T0)
+    agent = Agent(
+        config=config,
+        store=store,
+        platforms={a.name: world.platform(a.name, now=clock.now) for a in config.accounts},
+        generator=TemplateGenerator(seed=3),
+        clock=clock,
+        seed=3,
+    )
+    try:
+        with capture_logs() as logs:
+            await run_until(agent, clock, T0 + timedelta(hours=23))
+        async with store.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(content.c.status))).all()
+        assert sum(1 for (status,) in rows if status == PostStatus.POSTED) == 2
+        assert not any(e["event"] == "post_rescheduled" for e in logs)  # never hit the wall
+    finally:
+        await store.close()
+        world.close()
