@@ -29,6 +29,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+accounts_app = typer.Typer(help="Check the configured accounts.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
 
 # Off a terminal (pipes, logs, CI) rich would wrap tables at 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 140)
@@ -89,6 +91,21 @@ def config_check(
         fail(str(exc), 2)
     names = ", ".join(f"{a.name} ({a.platform})" for a in cfg.accounts)
     out.print(f"[green]ok[/] {path or config or 'config/growthloop.example.yaml'}: {names}")
+
+
+@accounts_app.command("check")
+def accounts_check(config: ConfigOption = None) -> None:
+    """Verify every account's credentials without posting; print limits and followers."""
+    from agent.accounts import check_accounts, print_checks
+
+    cfg = _load(config)
+
+    async def go() -> int:
+        results = await check_accounts(cfg)
+        print_checks(out, results)
+        return 0 if all(r.ok for r in results) else 1
+
+    raise typer.Exit(guarded(go))
 
 
 @app.command()
