@@ -71,6 +71,8 @@ class Agent:
         self.account_ids: dict[str, int] = {}
         # when each account's follower count was last stored (a cache of account_snapshots)
         self.last_account_poll: dict[int, datetime] = {}
+        # reads the platform rate-limited: no read of that account before this time
+        self.reads_blocked_until: dict[int, datetime] = {}
         self._by_id: dict[int, Account] = {}
         missing = [a.name for a in self.config.accounts if a.name not in self.platforms]
         if missing:
@@ -119,10 +121,17 @@ class Agent:
             self.stats.totals["api_errors"] += 1
             if isinstance(exc, RateLimited):
                 counters.rate_limit_waits += 1
+                if operation != "publish" and exc.reset_at is not None:
+                    self.reads_blocked_until[account_id] = exc.reset_at
             raise
         finally:
             # adapters that bill per call (X's pay-per-use) keep a running spend_usd
             counters.platform_spend_usd += float(getattr(platform, "spend_usd", 0.0)) - spent_before
+
+    def reads_blocked(self, account_id: int, now: datetime) -> bool:
+        """True while the platform has asked us to wait before reading this account again."""
+        until = self.reads_blocked_until.get(account_id)
+        return until is not None and now < until
 
     def jitter(self, amount: timedelta) -> timedelta:
         if amount <= timedelta(0):

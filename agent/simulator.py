@@ -54,7 +54,9 @@ async def next_event(
     every = agent.config.polling.account_every
     for account_id in agent.account_ids.values():
         last = agent.last_account_poll.get(account_id)
-        candidates.append((now if last is None else last + every, "account"))
+        due_at = now if last is None else last + every
+        blocked = agent.reads_blocked_until.get(account_id)
+        candidates.append((max(due_at, blocked) if blocked else due_at, "account"))
     when = max(min(c[0] for c in candidates), now + MIN_STEP)
     return when, {kind for at, kind in candidates if at <= when}
 

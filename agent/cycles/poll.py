@@ -20,6 +20,8 @@ BATCH = 100  # ids per metrics call (X's get_tweets takes at most 100)
 
 
 async def fetch_account(agent: Agent, account_id: int, now: datetime) -> AccountInfo | None:
+    if agent.reads_blocked(account_id, now):
+        return None
     platform = agent.platform_for(account_id)
     try:
         async with agent.api_call(account_id, "fetch_account"):
@@ -80,6 +82,8 @@ async def poll_cycle(agent: Agent, now: datetime) -> int:
         by_account[snap.account_id].append(snap)
     done = 0
     for account_id, due in by_account.items():
+        if agent.reads_blocked(account_id, now):
+            continue  # the platform asked us to wait; the snapshots stay due (and late)
         done += await _poll_account(agent, account_id, due, now)
     return done
 

@@ -30,6 +30,8 @@ STALE_AFTER = timedelta(minutes=2)  # a post still publishing after this was int
 
 async def _account_snapshot(agent: Agent, post: Post, now: datetime) -> None:
     """Followers just before the post: the 'before' point of its attribution window."""
+    if agent.reads_blocked(post.account_id, now):
+        return
     platform = agent.platform_for(post.account_id)
     try:
         async with agent.api_call(post.account_id, "fetch_account"):
@@ -130,7 +132,9 @@ async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
             )
     except RateLimited as exc:
         retry_at = max(exc.reset_at or now, now) + abs(agent.jitter(timedelta(minutes=2)))
-        await agent.store.reschedule(post.id, scheduled_for=retry_at, error=str(exc), now=now)
+        await agent.store.reschedule(
+            post.id, scheduled_for=retry_at, error=str(exc), now=now, sent=False
+        )
         log.warning("post_rescheduled", content_id=post.id, retry_at=retry_at.isoformat())
     except PermanentPlatformError as exc:
         if type(exc).__name__ == "DuplicateContent":

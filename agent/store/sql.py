@@ -288,9 +288,23 @@ class SqlStore:
         await self._run(go)
 
     async def reschedule(
-        self, content_id: int, *, scheduled_for: datetime, error: str, now: datetime
+        self,
+        content_id: int,
+        *,
+        scheduled_for: datetime,
+        error: str,
+        now: datetime,
+        sent: bool = True,
     ) -> None:
-        """Back to planned (a definite non-publish such as a rate limit), at a later time."""
+        """Back to planned, at a later time.
+
+        ``sent=False`` (a definite "no" such as a rate limit: nothing reached the platform) gives
+        back the attempt ``begin_publish`` counted, so waiting out a 429 storm does not use up
+        the post's publish attempts.
+        """
+        attempts: Any = content.c.publish_attempts
+        if not sent:
+            attempts = sa.case((attempts > 0, attempts - 1), else_=0)
 
         async def go(conn: AsyncConnection) -> None:
             await conn.execute(
@@ -303,6 +317,7 @@ class SqlStore:
                     status=PostStatus.PLANNED.value,
                     scheduled_for=scheduled_for,
                     publish_started_at=None,
+                    publish_attempts=attempts,
                     error=error[:2000],
                     updated_at=now,
                 )

@@ -52,7 +52,13 @@ def test_mastodon_without_an_instance_url_is_a_config_error(
         build_platforms(config, world=None, now=now)
 
 
-def test_a_platform_without_an_adapter_yet_is_a_config_error() -> None:
-    config = config_with([{"name": "b", "platform": "bluesky"}])
-    with pytest.raises(ConfigError, match="bluesky adapter is not part of this release"):
+def test_a_platform_without_an_adapter_module_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent import bootstrap
+
+    monkeypatch.setitem(bootstrap.ADAPTER_MODULES, "threads", "adapters.not_written_yet")
+    monkeypatch.setenv("T_THREADS_ACCESS_TOKEN", "token")
+    config = config_with([{"name": "t", "platform": "threads"}])
+    with pytest.raises(ConfigError, match="threads adapter is not part of this release"):
         build_platforms(config, world=None, now=now)

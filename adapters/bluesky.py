@@ -1,0 +1,483 @@
+"""Bluesky: one account on its PDS, through atproto's async client (:class:`BlueskyPlatform`).
+
+The adapter logs in lazily, on its first call, with ``com.atproto.server.createSession`` (handle +
+app password) and then REUSES that session: createSession is rate-limited per account (30 per
+5 minutes, 300 per day), so it is never called per request. atproto refreshes the access token
+with ``refreshSession`` shortly before it expires; when the PDS still answers ``ExpiredToken`` /
+``InvalidToken`` (revoked, clock skew) the adapter refreshes once - or logs in again when the
+refresh token is refused too - and repeats the call, which is safe even for a create because a
+refused token means the PDS did nothing. The session is kept in memory only
+(:attr:`BlueskyPlatform.session_string`, atproto's export format).
+
+Errors are translated here, and only here, into ``agent.errors``:
+
+============================================  =================================================
+atproto / HTTP                                growthloop
+============================================  =================================================
+429 (``RateLimitExceededError``)              ``RateLimited(reset_at=...)`` from ``ratelimit-reset``
+                                              (epoch seconds)
+401, 403, invalid identifier or password      ``AuthFailed`` naming ``BLUESKY_APP_PASSWORD``
+400 on publish (InvalidRequest, too long)     ``ContentRejected``; 413 too
+other 4xx                                     ``PermanentPlatformError``
+5xx, timeout, reset, unreadable 2xx body      ``AmbiguousPublish`` on publish (the request left;
+                                              the post may exist), ``PlatformUnavailable`` on reads
+connection refused / connect timeout          ``PlatformUnavailable`` (nothing was sent)
+============================================  =================================================
+
+Exactly-once: Bluesky has no idempotency key for createRecord, so the daemon reconciles an
+``AmbiguousPublish`` through :meth:`BlueskyPlatform.find_recent` (the author feed, whose
+``record.text`` is exactly the text that was sent).
+
+Limits: a post's text is at most 300 graphemes (and 3000 UTF-8 bytes); longer texts are refused
+with ``ContentRejected`` before any request. Bluesky's write budget is 5000 points per hour and
+35000 per day per account, a create costing 3 points (about 1666/hour, 11666/day); our caps sit
+far below that, at a pace that does not look like spam.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import httpx
+from atproto import AsyncClient, AsyncRequest
+from atproto_client import exceptions as atexc
+from atproto_client import models
+from atproto_core.exceptions import AtProtocolError
+
+from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
+from agent.errors import (
+    AmbiguousPublish,
+    AuthFailed,
+    ConfigError,
+    ContentRejected,
+    PermanentPlatformError,
+    PlatformError,
+    PlatformUnavailable,
+    RateLimited,
+)
+
+__all__ = ["BlueskyPlatform", "from_config", "grapheme_count"]
+
+SECRET_HANDLE = "BLUESKY_HANDLE"
+SECRET_APP_PASSWORD = "BLUESKY_APP_PASSWORD"
+DEFAULT_BASE_URL = "https://bsky.social"  # the PDS that hosts most accounts (an entryway)
+MAX_GRAPHEMES = 300  # per post (app.bsky.feed.post lexicon: text maxGraphemes)
+MAX_TEXT_BYTES = 3000  # per post, UTF-8 (lexicon: text maxLength)
+DEFAULT_REQUEST_TIMEOUT_S = 30.0  # seconds, per HTTP request
+DEFAULT_CONNECT_TIMEOUT_S = 10.0  # seconds, to open a connection
+# Far below Bluesky's write budget (5000 points/hour, 35000/day; a create costs 3 points).
+DEFAULT_POSTS_PER_HOUR = 30
+DEFAULT_POSTS_PER_DAY = 300
+DEFAULT_RATELIMIT_WAIT = timedelta(minutes=5)  # when a 429 carries no ratelimit-reset
+GET_POSTS_BATCH = 25  # the most uris app.bsky.feed.getPosts accepts
+FEED_PAGE_SIZE = 100  # the most items app.bsky.feed.getAuthorFeed returns per page
+_TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
+
+T = TypeVar("T")
+
+
+class BlueskyPlatform:
+    """An :class:`adapters.base.Platform` for one Bluesky account."""
+
+    name = "bluesky"
+
+    def __init__(
+        self,
+        *,
+        handle: str,
+        app_password: str,
+        base_url: str,
+        now: Callable[[], datetime],
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
+        posts_per_hour: int = DEFAULT_POSTS_PER_HOUR,
+        posts_per_day: int = DEFAULT_POSTS_PER_DAY,
+    ) -> None:
+        self._handle = handle
+        self._app_password = app_password
+        self._now = now
+        timeout = httpx.Timeout(
+            request_timeout, connect=min(request_timeout, DEFAULT_CONNECT_TIMEOUT_S)
+        )
+        self._client = AsyncClient(base_url=base_url, request=AsyncRequest(timeout=timeout))
+        self._client.on_session_change(self._remember_session)
+        self._posts_per_hour = posts_per_hour
+        self._posts_per_day = posts_per_day
+        self._session_string: str | None = None
+        self._did: str | None = None
+
+    @property
+    def limits(self) -> PlatformLimits:
+        return PlatformLimits(
+            max_chars=MAX_GRAPHEMES,
+            posts_per_hour=self._posts_per_hour,
+            posts_per_day=self._posts_per_day,
+        )
+
+    @property
+    def session_string(self) -> str | None:
+        """The current session in atproto's export format (in memory only), once logged in."""
+        return self._session_string
+
+    @property
+    def base_url(self) -> str:
+        """The XRPC endpoint in use (atproto may switch to the account's PDS from its DID doc)."""
+        return str(self._client._base_url)
+
+    # -- Platform -------------------------------------------------------------------------------
+
+    async def publish(
+        self, text: str, *, idempotency_key: str, labels: Mapping[str, str] | None = None
+    ) -> PublishedPost:
+        count = grapheme_count(text)
+        if count > MAX_GRAPHEMES:
+            raise ContentRejected(
+                f"Bluesky posts are at most {MAX_GRAPHEMES} graphemes; this one has {count}."
+            )
+        if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+            raise ContentRejected(f"Bluesky posts are at most {MAX_TEXT_BYTES} bytes of UTF-8.")
+        if not text.strip():
+            raise ContentRejected("Bluesky posts need some text.")
+        did = await self._login()  # nothing is posted if this fails
+        created = await self._call(self._client.send_post, text, profile_identify=did, publish=True)
+        try:
+            uri = str(created.uri)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise AmbiguousPublish(f"Bluesky answered publish unreadably: {exc!r}") from exc
+        return PublishedPost(platform_post_id=uri, text=text, posted_at=_aware(self._now()))
+
+    async def fetch_metrics(self, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        uris = [p for p in dict.fromkeys(post_ids) if p.startswith("at://")]
+        metrics: dict[str, PostMetrics] = {}
+        for start in range(0, len(uris), GET_POSTS_BATCH):
+            batch = uris[start : start + GET_POSTS_BATCH]
+            response = await self._call(
+                self._client.app.bsky.feed.get_posts, models.AppBskyFeedGetPosts.Params(uris=batch)
+            )
+            for post in _read(partial(_field, response, "posts"), what="getPosts"):
+                found = _read(partial(_metrics, post), what="post")
+                metrics[found.platform_post_id] = found
+        return metrics
+
+    async def fetch_account(self) -> AccountInfo:
+        did = await self._login()
+        profile = await self._call(
+            self._client.app.bsky.actor.get_profile, models.AppBskyActorGetProfile.Params(actor=did)
+        )
+        return _read(partial(_account, profile), what="profile")
+
+    async def find_recent(self, *, since: datetime, limit: int = 100) -> list[PublishedPost]:
+        did = await self._login()
+        since = _aware(since)
+        found: list[PublishedPost] = []
+        cursor: str | None = None
+        while len(found) < limit:
+            page = await self._call(
+                self._client.app.bsky.feed.get_author_feed,
+                models.AppBskyFeedGetAuthorFeed.Params(
+                    actor=did, limit=FEED_PAGE_SIZE, cursor=cursor
+                ),
+            )
+            items = _read(partial(_field, page, "feed"), what="getAuthorFeed")
+            if not items:
+                break
+            oldest: datetime | None = None
+            for item in items:
+                if getattr(item, "reason", None) is not None:
+                    continue  # a repost of someone else's post
+                post = _read(partial(_published, item.post), what="feed item")
+                if str(getattr(getattr(item.post, "author", None), "did", "")) != did:
+                    continue
+                oldest = post.posted_at if oldest is None else min(oldest, post.posted_at)
+                if post.posted_at >= since:
+                    found.append(post)
+            cursor = getattr(page, "cursor", None)
+            # Newest first: once a page reaches before ``since`` there is nothing older to want.
+            if cursor is None or (oldest is not None and oldest < since):
+                break
+        return found[:limit]
+
+    async def delete(self, post_id: str) -> None:
+        if not post_id.startswith("at://"):
+            raise PermanentPlatformError(f"Not a Bluesky post uri: {post_id!r}")
+        await self._login()
+        await self._call(self._client.delete_post, post_id)  # idempotent on the PDS
+
+    async def aclose(self) -> None:
+        await self._client.request.close()
+
+    # -- session --------------------------------------------------------------------------------
+
+    def _remember_session(self, event: Any, session: Any) -> None:
+        self._session_string = session.export()
+        self._did = str(session.did)
+
+    async def _login(self) -> str:
+        """The account's DID, creating the session on first use (never again while it lives)."""
+        if self._did is None:
+            await self._create_session()
+        assert self._did is not None
+        return self._did
+
+    async def _create_session(self) -> None:
+        try:
+            await self._client.login(self._handle, self._app_password, fetch_bsky_profile=False)
+        except (AtProtocolError, httpx.HTTPError, ValueError) as exc:
+            if isinstance(exc, atexc.UnauthorizedError | atexc.BadRequestError):
+                raise AuthFailed(
+                    f"Bluesky refused the login of {self._handle!r}: check {SECRET_APP_PASSWORD} "
+                    f"(an app password from Settings > Privacy and security > App passwords, not "
+                    f"the account password). {_detail(exc)}"
+                ) from exc
+            raise self._translate(exc, publish=False) from exc
+
+    async def _refresh_session(self) -> None:
+        """Refresh the access token, or log in again when the refresh token is refused too."""
+        try:
+            await self._client._refresh_and_set_session()
+        except (atexc.UnauthorizedError, atexc.BadRequestError, atexc.LoginRequiredError):
+            await self._create_session()
+        except (AtProtocolError, httpx.HTTPError, ValueError) as exc:
+            raise self._translate(exc, publish=False) from exc
+
+    def _session_expiring(self) -> bool:
+        try:
+            return bool(self._client._should_refresh_session())
+        except (AtProtocolError, ValueError):
+            return False  # a token without an expiry: let the PDS say when it is refused
+
+    async def _call(
+        self, func: Callable[..., Awaitable[T]], *args: Any, publish: bool = False, **kwargs: Any
+    ) -> T:
+        """Run one XRPC call, translating atproto's errors; refresh a refused token once."""
+        await self._login()
+        if self._session_expiring():
+            # Refresh here rather than inside atproto's call, so that a failed refresh is not
+            # mistaken for a failed (possibly ambiguous) create.
+            await self._refresh_session()
+        for attempt in (1, 2):
+            try:
+                return await func(*args, **kwargs)
+            except (AtProtocolError, httpx.HTTPError, ValueError) as exc:
+                if attempt == 1 and _token_refused(exc):
+                    # The PDS refused the token, so it did nothing: repeating is safe.
+                    await self._refresh_session()
+                    continue
+                raise self._translate(exc, publish=publish) from exc
+        raise AssertionError("unreachable")
+
+    # -- error translation ----------------------------------------------------------------------
+
+    def _translate(self, exc: Exception, *, publish: bool) -> PlatformError:
+        unknown = AmbiguousPublish if publish else PlatformUnavailable
+        if isinstance(exc, atexc.RateLimitExceededError):
+            reset_at = exc.reset_at or _aware(self._now()) + DEFAULT_RATELIMIT_WAIT
+            return RateLimited(
+                f"Bluesky rate limit hit; resets at {reset_at.isoformat()}.", reset_at=reset_at
+            )
+        if isinstance(exc, atexc.UnauthorizedError) or _token_refused(exc):
+            return AuthFailed(
+                f"Bluesky refused the session of {self._handle!r}: check "
+                f"{SECRET_APP_PASSWORD} (an app password with access to the account). "
+                f"{_detail(exc)}"
+            )
+        if isinstance(exc, atexc.LoginRequiredError):
+            return AuthFailed(f"Bluesky needs a login: check {SECRET_APP_PASSWORD}.")
+        if _never_sent(exc):
+            return PlatformUnavailable(f"Bluesky could not be reached: {_detail(exc)}")
+        status = _status(exc)
+        if status is None:
+            # Timeout, dropped connection after sending, or a 2xx body that is not what it should
+            # be (malformed JSON, missing fields): a create may have happened.
+            return unknown(f"Bluesky answered unreadably or not at all: {_detail(exc)}")
+        if status == 400 or status == 413:
+            if publish:
+                return ContentRejected(f"Bluesky rejected the post: {_detail(exc)}")
+            return PermanentPlatformError(f"Bluesky refused the request: {_detail(exc)}")
+        if status >= 500:
+            return unknown(f"Bluesky answered HTTP {status}: {_detail(exc)}")
+        return PermanentPlatformError(
+            f"Bluesky refused the request (HTTP {status}): {_detail(exc)}"
+        )
+
+
+def from_config(
+    *,
+    account: str,
+    secrets: Mapping[str, str],
+    base_url: str | None,
+    now: Callable[[], datetime],
+) -> BlueskyPlatform:
+    """Build the adapter for one configured account (see ``agent.bootstrap``)."""
+    handle = secrets.get(SECRET_HANDLE)
+    password = secrets.get(SECRET_APP_PASSWORD)
+    for name, value in ((SECRET_HANDLE, handle), (SECRET_APP_PASSWORD, password)):
+        if not value:
+            raise ConfigError(f"account {account!r}: the secret {name} is not set.")
+    assert handle is not None and password is not None
+    return BlueskyPlatform(
+        handle=handle.lstrip("@"),
+        app_password=password,
+        base_url=base_url or DEFAULT_BASE_URL,
+        now=now,
+    )
+
+
+# -- grapheme clusters ----------------------------------------------------------------------------
+
+
+def _extends(char: str) -> bool:
+    """Whether ``char`` continues the grapheme cluster before it (UAX #29 Extend/SpacingMark)."""
+    code = ord(char)
+    return (
+        unicodedata.category(char) in ("Mn", "Mc", "Me")
+        or 0x1F3FB <= code <= 0x1F3FF  # emoji skin-tone modifiers
+        or 0xE0020 <= code <= 0xE007F  # emoji tag sequences (subdivision flags)
+        or 0xFE00 <= code <= 0xFE0F  # variation selectors
+        or code == 0x200D  # zero width joiner
+    )
+
+
+def _hangul(char: str) -> str:
+    code = ord(char)
+    if 0x1100 <= code <= 0x115F or 0xA960 <= code <= 0xA97C:
+        return "L"
+    if 0x1160 <= code <= 0x11A7 or 0xD7B0 <= code <= 0xD7C6:
+        return "V"
+    if 0x11A8 <= code <= 0x11FF or 0xD7CB <= code <= 0xD7FB:
+        return "T"
+    if 0xAC00 <= code <= 0xD7A3:
+        return "LV" if (code - 0xAC00) % 28 == 0 else "LVT"
+    return ""
+
+
+_HANGUL_JOINS = {
+    ("L", "L"), ("L", "V"), ("L", "LV"), ("L", "LVT"),
+    ("LV", "V"), ("LV", "T"), ("V", "V"), ("V", "T"),
+    ("LVT", "T"), ("T", "T"),
+}  # fmt: skip
+
+
+def grapheme_count(text: str) -> int:
+    """The number of user-perceived characters, as Bluesky counts them (Intl.Segmenter).
+
+    A compact take on UAX #29's extended grapheme clusters: CR LF, combining marks, variation
+    selectors, skin tones, ZWJ emoji sequences, regional-indicator pairs (flags), tag sequences
+    and Hangul syllable sequences each count once. The standard library has no segmenter and a
+    dependency is not worth it for this.
+    """
+    count = 0
+    previous = ""
+    after_zwj = False
+    regional_run = 0
+    for char in text:
+        code = ord(char)
+        hangul = _hangul(char)
+        regional = 0x1F1E6 <= code <= 0x1F1FF
+        joins = bool(previous) and (
+            (previous == "\r" and char == "\n")
+            or (_extends(char) and previous not in "\r\n")
+            or (after_zwj and unicodedata.category(char) == "So")
+            or (regional and regional_run % 2 == 1)
+            or (_hangul(previous), hangul) in _HANGUL_JOINS
+        )
+        if not joins:
+            count += 1
+        regional_run = regional_run + 1 if regional else 0
+        after_zwj = code == 0x200D
+        previous = char
+    return count
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _read(func: Callable[[], T], *, what: str) -> T:
+    """Read a field out of a response, turning a surprising shape into PlatformUnavailable."""
+    try:
+        return func()
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise PlatformUnavailable(f"Bluesky sent an unreadable {what}: {exc!r}") from exc
+
+
+def _field(response: Any, name: str) -> list[Any]:
+    return list(getattr(response, name))
+
+
+def _account(profile: Any) -> AccountInfo:
+    return AccountInfo(
+        handle=str(profile.handle),
+        followers=int(profile.followers_count or 0),
+        following=int(profile.follows_count or 0),
+        posts=int(profile.posts_count or 0),
+    )
+
+
+def _metrics(post: Any) -> PostMetrics:
+    return PostMetrics(
+        platform_post_id=str(post.uri),
+        likes=int(post.like_count or 0),
+        reposts=int(post.repost_count or 0),
+        replies=int(post.reply_count or 0),
+        quotes=int(getattr(post, "quote_count", 0) or 0),
+    )
+
+
+def _published(post: Any) -> PublishedPost:
+    record = post.record
+    if isinstance(record, Mapping):
+        text, created = record.get("text"), record.get("createdAt")
+    else:
+        text, created = getattr(record, "text", None), getattr(record, "created_at", None)
+    return PublishedPost(
+        platform_post_id=str(post.uri),
+        text=str(text or ""),
+        posted_at=_as_datetime(created or post.indexed_at),
+    )
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return _aware(value)
+    return _aware(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _error_name(exc: BaseException) -> str | None:
+    content = getattr(getattr(exc, "response", None), "content", None)
+    name = getattr(content, "error", None)
+    return name if isinstance(name, str) else None
+
+
+def _token_refused(exc: BaseException) -> bool:
+    return _error_name(exc) in _TOKEN_ERRORS
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether the failure happened before the request left (nothing can have been created)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _detail(exc: BaseException) -> str:
+    content = getattr(getattr(exc, "response", None), "content", None)
+    error, message = getattr(content, "error", None), getattr(content, "message", None)
+    if error or message:
+        return f"{error or 'Error'}: {message or ''}".strip()
+    return str(exc) or type(exc).__name__
