@@ -206,6 +206,23 @@ class BlueskyPlatform:
         await self._login()
         await self._call(self._client.delete_post, post_id)  # idempotent on the PDS
 
+    async def check_write_access(self) -> str:
+        """Whether the account may post, asked without posting (``growthloop accounts check``).
+
+        Every app password may create records (a privileged one only adds DMs), so a session
+        that ``com.atproto.server.getSession`` accepts may post unless the PDS says the account
+        is not active (taken down, suspended, deactivated). A refused login is ``AuthFailed``
+        naming ``BLUESKY_APP_PASSWORD``.
+        """
+        session = await self._call(self._client.com.atproto.server.get_session)
+        if getattr(session, "active", None) is False:
+            status = getattr(session, "status", None) or "no reason given"
+            raise AuthFailed(
+                f"Bluesky account {self._handle!r} is not active ({status}): it cannot post "
+                f"whatever {SECRET_APP_PASSWORD} allows."
+            )
+        return "session ok (app passwords may post)"
+
     async def aclose(self) -> None:
         await self._client.request.close()
 

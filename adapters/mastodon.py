@@ -71,6 +71,7 @@ DEFAULT_POSTS_PER_HOUR = 10
 DEFAULT_POSTS_PER_DAY = 100
 DEFAULT_RATELIMIT_WAIT = timedelta(minutes=5)  # Mastodon's window, when no reset header came
 PAGE_SIZE = 40  # the most statuses Mastodon returns per page
+WRITE_SCOPES = frozenset({"write", "write:statuses"})  # either lets a token post statuses
 
 T = TypeVar("T")
 
@@ -206,6 +207,26 @@ class MastodonPlatform:
             await self._call(self._client.status_delete, post_id, scope="write:statuses")
         except _NotFound:
             return  # already gone: deleting is idempotent
+
+    async def check_write_access(self) -> str:
+        """Whether the token may post, asked without posting (``growthloop accounts check``).
+
+        ``GET /api/v1/apps/verify_credentials`` lists ``scopes`` since Mastodon 4.3; older
+        instances do not, and then the answer is "unknown". Those are the scopes of the token's
+        application, which bound the token's own: an application without ``write`` or
+        ``write:statuses`` cannot have issued a token that posts.
+        """
+        app = await self._call(self._client.app_verify_credentials, scope="write:statuses")
+        scopes = _parse(partial(_scopes, app), what="application")
+        if scopes is None:
+            return "unknown (the instance does not list the token's scopes)"
+        if not scopes & WRITE_SCOPES:
+            listed = " ".join(sorted(scopes)) or "none"
+            raise AuthFailed(
+                f"Mastodon token lacks write:statuses (its scopes: {listed}); create a token "
+                "with the write:statuses (or write) scope to publish."
+            )
+        return "write:statuses granted"
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._client.session.close)
@@ -371,6 +392,18 @@ def _max_characters(instance: Mapping[str, Any]) -> int:
         return int(value) if int(value) > 0 else DEFAULT_MAX_CHARS
     except (KeyError, TypeError, ValueError):
         return DEFAULT_MAX_CHARS
+
+
+def _scopes(app: Mapping[str, Any]) -> set[str] | None:
+    """The application's scopes (a list; a space-separated string tolerated), None if unlisted."""
+    value = app.get("scopes")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return set(value.split())
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"scopes is not a list: {value!r}")
+    return {str(scope) for scope in value}
 
 
 def _parse(build: Callable[[], T], *, what: str) -> T:

@@ -114,6 +114,7 @@ PERMISSIONS = ("threads_basic", "threads_content_publish", "threads_manage_insig
 
 class _Step(StrEnum):
     READ = "read"
+    QUOTA = "quota"  # GET /me/threads_publishing_limit: needs the publishing permission
     CREATE = "create"  # POST /me/threads: a container, not yet a post
     PUBLISH = "publish"  # POST /me/threads_publish: the post appears
     DELETE = "delete"
@@ -121,6 +122,7 @@ class _Step(StrEnum):
 
 _NEEDS = {
     _Step.READ: "threads_basic and threads_manage_insights",
+    _Step.QUOTA: "threads_basic and threads_content_publish",
     _Step.CREATE: "threads_basic and threads_content_publish",
     _Step.PUBLISH: "threads_basic and threads_content_publish",
     _Step.DELETE: "threads_basic and threads_delete",
@@ -265,6 +267,17 @@ class ThreadsPlatform:
         except _NotFound:
             return  # already gone: deleting is idempotent
 
+    async def check_write_access(self) -> str:
+        """Whether the token may publish, asked without posting (``growthloop accounts check``).
+
+        ``GET /me/threads_publishing_limit`` needs ``threads_content_publish``: a permission error
+        (code 10, 200-299 or 190) is ``AuthFailed`` naming it. Success reports the posts left in
+        the rolling 24 h quota.
+        """
+        used, total = await self._quota()
+        remaining = max(total - used, 0)
+        return f"threads_content_publish granted ({remaining} of {total} posts left today)"
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -272,9 +285,12 @@ class ThreadsPlatform:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    async def _check_quota(self) -> None:
+    async def _quota(self) -> tuple[int, int]:
+        """Posts used and allowed in the rolling 24 h (``GET /me/threads_publishing_limit``)."""
         body = await self._read(
-            "me/threads_publishing_limit", params={"fields": "quota_usage,config"}
+            "me/threads_publishing_limit",
+            params={"fields": "quota_usage,config"},
+            step=_Step.QUOTA,
         )
 
         def usage() -> tuple[int, int]:
@@ -282,7 +298,11 @@ class ThreadsPlatform:
             config = entry.get("config") or {}
             return int(entry["quota_usage"]), int(config.get("quota_total", POSTS_PER_DAY))
 
-        used, total = _parsed(usage, what="publishing limit")
+        quota: tuple[int, int] = _parsed(usage, what="publishing limit")
+        return quota
+
+    async def _check_quota(self) -> None:
+        used, total = await self._quota()
         if used >= total:
             reset_at = _aware(self._now()) + QUOTA_RECHECK
             raise RateLimited(
@@ -291,8 +311,10 @@ class ThreadsPlatform:
                 reset_at=reset_at,
             )
 
-    async def _read(self, path: str, *, params: Mapping[str, str]) -> dict[str, Any]:
-        return await self._retrying(lambda: self._call("GET", path, step=_Step.READ, params=params))
+    async def _read(
+        self, path: str, *, params: Mapping[str, str], step: _Step = _Step.READ
+    ) -> dict[str, Any]:
+        return await self._retrying(lambda: self._call("GET", path, step=step, params=params))
 
     async def _retrying(self, call: Callable[[], Any]) -> dict[str, Any]:
         """Run an idempotent call, retrying ``PlatformUnavailable`` (never used for a post)."""

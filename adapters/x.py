@@ -26,6 +26,17 @@ Reads (and delete, which is idempotent) are retried with jittered exponential ba
 away; a publish is never retried (the daemon reconciles an ``AmbiguousPublish`` through
 :meth:`XPlatform.find_recent`). X takes no idempotency key, so ``idempotency_key`` is unused.
 
+Threads: :meth:`XPlatform.publish_thread` length-checks every part before sending anything, then
+posts a reply chain (each part ``in_reply_to_tweet_id`` the previous one). Errors are translated as
+in ``publish`` and never retried; every error it raises carries ``posted``, the list of parts X
+accepted before the failure (in order, possibly empty), so the caller reconciles the rest (after an
+``AmbiguousPublish`` the failed part itself may exist too: look for it with ``find_recent``) and
+never re-posts those parts. :func:`thread_posted` reads that attribute.
+
+Write access: :meth:`XPlatform.check_write_access` asks ``GET /2/users/me`` (nothing is posted)
+and reads the ``x-access-level`` header X sends on user-context responses (``read``,
+``read-write``, ``read-write-directmessages``); ``read`` raises ``AuthFailed`` naming the fix.
+
 Metrics: ``non_public_metrics`` / ``organic_metrics`` are asked for first; X answers a disallowed
 field with HTTP 200 and a "Field Authorization Error" in ``errors[]`` (posts older than 30 days,
 apps without user context), so the adapter then asks again with ``public_metrics`` only and keeps
@@ -74,6 +85,7 @@ MAX_RATE_LIMIT_WAIT = timedelta(seconds=60)  # a read waits for a reset at most 
 METRICS_BATCH = 100  # ids per GET /2/tweets (the API's maximum)
 MAX_CHARS = 280  # weighted characters per post
 
+WRITE_ACCESS_LEVELS = ("read-write", "read-write-directmessages")  # x-access-level values
 PRIVATE_METRIC_FIELDS = ["public_metrics", "non_public_metrics", "organic_metrics"]
 PUBLIC_METRIC_FIELDS = ["public_metrics"]
 
@@ -439,19 +451,74 @@ class XPlatform:
     async def publish(
         self, text: str, *, idempotency_key: str, labels: Mapping[str, str] | None = None
     ) -> PublishedPost:
-        if not text.strip():
-            raise ContentRejected("an X post needs some text")
-        length = x_length(text)
-        if length > self._limits.max_chars:
-            raise ContentRejected(f"X counts {length} characters; the limit is {MAX_CHARS}")
+        self._check_text(text)
+        return await self._create(text)
+
+    async def publish_thread(
+        self, parts: Sequence[str], *, idempotency_key: str
+    ) -> list[PublishedPost]:
+        """Post ``parts`` as a reply chain; the posts in order.
+
+        Every part is checked (non-empty, ``x_length`` within the limit) before anything is sent;
+        a bad part raises ``ContentRejected`` naming it ("part 2 of 3"). The first part is a normal
+        post, each next one replies to the previous one. Nothing is retried. Any error raised
+        carries ``posted`` (see :func:`thread_posted`): the parts X accepted before the failure,
+        which must not be posted again. Each part is charged as one post in ``spend_usd``.
+        """
+        texts = list(parts)
+        posted: list[PublishedPost] = []
         try:
-            body = await self._client.create_tweet(text=text, user_auth=True)
-            published = parse_post(body["data"], default_time=self._now())
-            prices = self._prices
-            self.spend_usd += prices.post_with_url if _URL.search(text) else prices.post
-            return published
-        except Exception as exc:
-            raise translate(exc, publishing=True) from exc
+            if not texts:
+                raise ContentRejected("an X thread needs at least one part")
+            for index, text in enumerate(texts):
+                try:
+                    self._check_text(text)
+                except ContentRejected as exc:
+                    raise ContentRejected(
+                        f"thread part {index + 1} of {len(texts)} (index {index}): {exc}"
+                    ) from None
+            for index, text in enumerate(texts):
+                reply_to = posted[-1].platform_post_id if posted else None
+                try:
+                    posted.append(await self._create(text, reply_to=reply_to))
+                except PlatformError as exc:
+                    exc.add_note(
+                        f"X thread part {index + 1} of {len(texts)} failed; "
+                        f"{len(posted)} earlier part(s) were posted (see .posted)"
+                    )
+                    raise
+        except PlatformError as exc:
+            exc.posted = list(posted)  # type: ignore[attr-defined]
+            raise
+        return posted
+
+    async def check_write_access(self) -> str:
+        """Whether these credentials may post, without posting; a short description if so.
+
+        Reads the ``x-access-level`` header of ``GET /2/users/me``: ``read-write`` and
+        ``read-write-directmessages`` return e.g. ``"read-write (x-access-level)"``; ``read``
+        raises ``AuthFailed`` with the fix; no header returns
+        ``"unknown (X did not send x-access-level)"``. Charged as one owned read.
+        """
+        answer = await self._read(self._me_with_headers)
+        self.spend_usd += self._prices.owned_read
+        body, headers = answer["body"], answer["headers"]
+        if isinstance(body, dict) and isinstance(body.get("data"), dict) and "id" in body["data"]:
+            self._user_id = str(body["data"]["id"])
+        level = headers.get("x-access-level")
+        if level is None:
+            return "unknown (X did not send x-access-level)"
+        level = level.strip().lower()
+        if level == "read":
+            raise AuthFailed(
+                "X reports x-access-level 'read': the app has read-only access; set the App "
+                "permissions to Read and Write (or Read and write and Direct message) under the "
+                "app's User authentication settings in the developer portal and regenerate the "
+                "access token and secret (X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET)"
+            )
+        if level in WRITE_ACCESS_LEVELS:
+            return f"{level} (x-access-level)"
+        return f"unknown (X sent x-access-level {level!r})"
 
     async def fetch_metrics(self, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
         ids = list(dict.fromkeys(str(i) for i in post_ids))
@@ -518,6 +585,31 @@ class XPlatform:
 
     # -- helpers --
 
+    def _check_text(self, text: str) -> None:
+        if not text.strip():
+            raise ContentRejected("an X post needs some text")
+        length = x_length(text)
+        if length > self._limits.max_chars:
+            raise ContentRejected(f"X counts {length} characters; the limit is {MAX_CHARS}")
+
+    async def _create(self, text: str, *, reply_to: str | None = None) -> PublishedPost:
+        """One POST /2/tweets (a reply to ``reply_to`` if given), translated, never retried."""
+        try:
+            body = await self._client.create_tweet(
+                text=text, in_reply_to_tweet_id=reply_to, user_auth=True
+            )
+            published = parse_post(body["data"], default_time=self._now())
+            prices = self._prices
+            self.spend_usd += prices.post_with_url if _URL.search(text) else prices.post
+            return published
+        except Exception as exc:
+            raise translate(exc, publishing=True) from exc
+
+    async def _me_with_headers(self) -> dict[str, Any]:
+        """GET /2/users/me through ``_XClient.request``: the JSON body and the headers."""
+        response = await self._client.request("GET", "/2/users/me", user_auth=True)
+        return {"body": await response.json(), "headers": response.headers}
+
     async def _own_id(self) -> str:
         if self._user_id is None:
             body = await self._read(lambda: self._client.get_me(user_auth=True))
@@ -569,6 +661,12 @@ class XPlatform:
             with attempt:
                 return await once()
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def thread_posted(exc: BaseException) -> list[PublishedPost]:
+    """The parts of a thread X accepted before ``exc`` (raised by ``publish_thread``), else []."""
+    posted = getattr(exc, "posted", None)
+    return list(posted) if isinstance(posted, list) else []
 
 
 SECRET_NAMES = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")

@@ -78,6 +78,8 @@ class BlueskyServer:
     follows: int = 7
     access_ttl: timedelta = timedelta(hours=2)  # like the PDS; atproto refreshes 15 min before
     max_graphemes: int = 300
+    active: bool = True  # getSession's ``active``; False with ``account_status`` as the reason
+    account_status: str | None = None  # "takendown", "suspended", "deactivated"
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)  # rkey -> PostView
     order: list[str] = field(default_factory=list)  # rkeys, oldest first
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -296,7 +298,10 @@ class BlueskyServer:
         return web.json_response(self._tokens())
 
     async def _get_session(self, request: web.Request) -> web.Response:
-        return web.json_response({"handle": self.handle, "did": self.did, "active": True})
+        body: dict[str, Any] = {"handle": self.handle, "did": self.did, "active": self.active}
+        if not self.active and self.account_status is not None:
+            body["status"] = self.account_status
+        return web.json_response(body)
 
     async def _create_record(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -6,7 +6,9 @@ official API docs (Status, Account, Instance v1/v2, errors as ``{"error": "..."}
 - ``POST /api/v1/statuses`` (honours ``Idempotency-Key``: the same key returns the same status),
   ``GET|DELETE /api/v1/statuses/:id``, ``GET /api/v1/accounts/verify_credentials``,
   ``GET /api/v1/accounts/:id/statuses`` (``limit``, ``max_id``), ``GET /api/v1/instance`` and
-  ``/api/v2/instance`` (Mastodon.py asks with and without a trailing slash).
+  ``/api/v2/instance`` (Mastodon.py asks with and without a trailing slash),
+  ``GET /api/v1/apps/verify_credentials`` (an Application entity; ``list_app_scopes=False``
+  answers as before Mastodon 4.3, without ``scopes``).
 - Every request but the instance ones needs ``Authorization: Bearer <token>``; ``scopes`` decides
   whether a token may write (403 otherwise, as Mastodon does).
 - Every response carries ``X-RateLimit-Limit/Remaining/Reset``.
@@ -53,6 +55,7 @@ class MastodonServer:
     token: str = "test-token"
     max_characters: int = 500
     scopes: set[str] = field(default_factory=lambda: {"read", "write"})
+    list_app_scopes: bool = True  # apps/verify_credentials lists ``scopes`` (Mastodon >= 4.3)
     username: str = "growthbot"
     followers: int = 42
     following: int = 7
@@ -80,6 +83,7 @@ class MastodonServer:
         app.router.add_delete("/api/v1/statuses/{id}", self._delete_status)
         app.router.add_get("/api/v1/accounts/verify_credentials", self._verify_credentials)
         app.router.add_get("/api/v1/accounts/{id}/statuses", self._account_statuses)
+        app.router.add_get("/api/v1/apps/verify_credentials", self._app_credentials)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -269,6 +273,22 @@ class MastodonServer:
         account = self._account()
         account["source"] = {"privacy": "public", "sensitive": False, "language": "en", "note": ""}
         return web.json_response(account)
+
+    async def _app_credentials(self, request: web.Request) -> web.Response:
+        # The Application entity as Mastodon 4.3 renders it for a token (no client_secret).
+        app: dict[str, Any] = {
+            "id": "1",
+            "name": "growthloop",
+            "website": None,
+            "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+            "redirect_uris": ["urn:ietf:wg:oauth:2.0:oob"],
+            "client_id": "client-id",
+            "vapid_key": "BFakeVapidKeyForTests0000000000000000000000=",
+            "scopes": sorted(self.scopes),
+        }
+        if not self.list_app_scopes:  # before 4.3: name, website, vapid_key only
+            app = {k: app[k] for k in ("name", "website", "vapid_key")}
+        return web.json_response(app)
 
     async def _account_statuses(self, request: web.Request) -> web.Response:
         if request.match_info["id"] != self.account_id:

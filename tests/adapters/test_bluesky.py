@@ -337,3 +337,50 @@ async def test_from_config_needs_both_secrets() -> None:
     )
     assert urlsplit(p.base_url).hostname == "127.0.0.1"
     await p.aclose()
+
+
+# -- check_write_access (growthloop accounts check) ----------------------------------------------
+
+
+async def test_check_write_access_reuses_the_session_without_posting(
+    server: BlueskyServer, platform: BlueskyPlatform
+) -> None:
+    assert await platform.check_write_access() == "session ok (app passwords may post)"
+    assert await platform.check_write_access() == "session ok (app passwords may post)"
+    assert server.create_sessions == 1
+    assert [nsid for _, nsid in server.requests] == [
+        "com.atproto.server.createSession",
+        "com.atproto.server.getSession",
+        "com.atproto.server.getSession",
+    ]
+    assert server.posts == {}
+
+
+async def test_check_write_access_with_a_refused_login_names_the_app_password(
+    server: BlueskyServer, make_platform: Callable[..., BlueskyPlatform]
+) -> None:
+    p = make_platform(app_password="wrong")
+    try:
+        with pytest.raises(AuthFailed, match="BLUESKY_APP_PASSWORD"):
+            await p.check_write_access()
+    finally:
+        await p.aclose()
+    assert server.posts == {}
+
+
+async def test_check_write_access_of_an_inactive_account_is_auth_failed(
+    server: BlueskyServer, platform: BlueskyPlatform
+) -> None:
+    server.active, server.account_status = False, "suspended"
+    with pytest.raises(AuthFailed, match="not active \\(suspended\\)"):
+        await platform.check_write_access()
+
+
+async def test_check_write_access_translates_other_failures(
+    server: BlueskyServer, platform: BlueskyPlatform
+) -> None:
+    server.fail("unavailable", path="com.atproto.server.getSession")
+    with pytest.raises(PlatformUnavailable):
+        await platform.check_write_access()
+    server.expire_access_tokens()  # refused token: refreshed once, then the call repeated
+    assert await platform.check_write_access() == "session ok (app passwords may post)"

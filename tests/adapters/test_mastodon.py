@@ -365,3 +365,56 @@ def test_html_to_text_on_real_mastodon_markup() -> None:
         '<span class="invisible"></span></a></p><p>bye &amp; thanks</p>'
     )
     assert html_to_text(content) == "Hi @bob see https://example.com/x\n\nbye & thanks"
+
+
+# -- check_write_access (growthloop accounts check) ----------------------------------------------
+
+
+async def test_check_write_access_reads_the_app_scopes_without_posting(
+    server: MastodonServer, platform: MastodonPlatform
+) -> None:
+    assert await platform.check_write_access() == "write:statuses granted"
+    server.scopes = {"read", "write:statuses"}
+    assert await platform.check_write_access() == "write:statuses granted"
+    assert server.requests == [("GET", "/api/v1/apps/verify_credentials")] * 2
+    assert server.statuses == {}
+
+
+async def test_check_write_access_without_a_write_scope_is_auth_failed(
+    server: MastodonServer, platform: MastodonPlatform
+) -> None:
+    server.scopes = {"read", "write:favourites"}
+    with pytest.raises(AuthFailed, match="lacks write:statuses"):
+        await platform.check_write_access()
+    assert server.statuses == {}
+
+
+async def test_check_write_access_is_unknown_before_mastodon_4_3(
+    server: MastodonServer, platform: MastodonPlatform
+) -> None:
+    server.list_app_scopes = False
+    assert await platform.check_write_access() == (
+        "unknown (the instance does not list the token's scopes)"
+    )
+
+
+async def test_check_write_access_with_a_refused_token_is_auth_failed(
+    server: MastodonServer, make_platform: Callable[..., MastodonPlatform]
+) -> None:
+    platform = make_platform(access_token="wrong-token")
+    try:
+        with pytest.raises(AuthFailed, match="write:statuses"):
+            await platform.check_write_access()
+    finally:
+        await platform.aclose()
+
+
+async def test_check_write_access_translates_other_failures(
+    server: MastodonServer, platform: MastodonPlatform
+) -> None:
+    server.fail("unavailable", path="/api/v1/apps")
+    with pytest.raises(PlatformUnavailable):
+        await platform.check_write_access()
+    server.fail("rate_limit", path="/api/v1/apps")
+    with pytest.raises(RateLimited):
+        await platform.check_write_access()

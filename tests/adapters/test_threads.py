@@ -381,3 +381,57 @@ async def test_from_config_defaults_to_graph_threads_net(server: ThreadsServer) 
 )
 def test_threads_length_counts_emojis_as_utf8_bytes(text: str, length: int) -> None:
     assert threads_length(text) == length
+
+
+# -- check_write_access (growthloop accounts check) ----------------------------------------------
+
+
+async def test_check_write_access_reads_the_publishing_limit_without_posting(
+    server: ThreadsServer, platform: ThreadsPlatform
+) -> None:
+    server.quota_usage = 3
+    assert await platform.check_write_access() == (
+        "threads_content_publish granted (247 of 250 posts left today)"
+    )
+    assert server.paths() == ["GET /v1.0/me/threads_publishing_limit"]
+    assert server.containers == {} and server.posts == {}
+
+
+@pytest.mark.parametrize("code", [10, 200])
+async def test_check_write_access_without_the_publish_permission_is_auth_failed(
+    server: ThreadsServer, platform: ThreadsPlatform, code: int
+) -> None:
+    server.publish_denied_code = code
+    with pytest.raises(AuthFailed, match="threads_content_publish") as info:
+        await platform.check_write_access()
+    assert f"code {code}" in str(info.value)
+    assert server.token not in str(info.value)
+    with pytest.raises(AuthFailed, match="threads_content_publish"):
+        await platform.publish("refused", idempotency_key="k-denied")
+    assert server.containers == {} and server.posts == {}
+
+
+async def test_check_write_access_with_a_refused_token_is_auth_failed(
+    server: ThreadsServer, make_platform: Callable[..., ThreadsPlatform]
+) -> None:
+    platform = make_platform(access_token="wrong-token")
+    try:
+        with pytest.raises(AuthFailed, match="threads_content_publish"):
+            await platform.check_write_access()
+    finally:
+        await platform.aclose()
+
+
+async def test_check_write_access_translates_other_failures(
+    server: ThreadsServer, platform: ThreadsPlatform
+) -> None:
+    server.fail("rate_limit", path="/threads_publishing_limit")
+    with pytest.raises(RateLimited):
+        await platform.check_write_access()
+    server.fail("unavailable", path="/threads_publishing_limit", times=3)  # every attempt
+    with pytest.raises(PlatformUnavailable):
+        await platform.check_write_access()
+    server.quota_usage = 250  # used up: still writable, nothing left today
+    assert await platform.check_write_access() == (
+        "threads_content_publish granted (0 of 250 posts left today)"
+    )

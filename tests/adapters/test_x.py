@@ -14,18 +14,21 @@ from urllib.parse import urlsplit
 import aiohttp
 import jsonschema
 import pytest
+import tweepy
 import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from adapters.base import Platform
 from adapters.x import (
+    PRICES,
     XPlatform,
     from_config,
     has_field_authorization_error,
     parse_account,
     parse_metrics,
     parse_post,
+    thread_posted,
     x_length,
 )
 from agent.errors import (
@@ -351,6 +354,125 @@ async def test_over_long_text_is_rejected_before_any_request(server: XServer, x:
     assert await x.publish("a" * 256 + " https://example.com/" + "b" * 60, idempotency_key="k")
 
 
+# --- threads ---------------------------------------------------------------------------------
+
+
+async def test_thread_is_posted_as_a_reply_chain(server: XServer, x: XPlatform) -> None:
+    parts = ["1/3 the start", "2/3 the middle", "3/3 the end https://example.com/more"]
+    posts = await x.publish_thread(parts, idempotency_key="t1")
+    assert [p.text for p in posts] == parts
+    ids = [p.platform_post_id for p in posts]
+    assert [server.posts[i].reply_to for i in ids] == [None, ids[0], ids[1]]
+    assert "reply" not in server.create_bodies[0]
+    assert [b["reply"] for b in server.create_bodies[1:]] == [
+        {"in_reply_to_tweet_id": ids[0]},
+        {"in_reply_to_tweet_id": ids[1]},
+    ]
+    price = PRICES["pay_per_use"]
+    assert x.spend_usd == pytest.approx(2 * price.post + price.post_with_url)  # one per part
+    # as X reports it: referenced_tweets, asked for through tweepy
+    body = await x._client.get_tweets(ids, tweet_fields=["referenced_tweets"], user_auth=True)
+    refs = {item["id"]: item.get("referenced_tweets") for item in body["data"]}
+    assert refs == {
+        ids[0]: None,
+        ids[1]: [{"type": "replied_to", "id": ids[0]}],
+        ids[2]: [{"type": "replied_to", "id": ids[1]}],
+    }
+
+
+async def test_thread_with_an_over_long_part_sends_nothing(server: XServer, x: XPlatform) -> None:
+    with pytest.raises(ContentRejected, match=r"part 2 of 3 \(index 1\).*281") as info:
+        await x.publish_thread(["fine", "a" * 281, "also fine"], idempotency_key="t")
+    assert thread_posted(info.value) == []
+    with pytest.raises(ContentRejected, match="part 3 of 3"):
+        await x.publish_thread(["fine", "fine too", "  "], idempotency_key="t")
+    with pytest.raises(ContentRejected):
+        await x.publish_thread([], idempotency_key="t")
+    assert server.requests == [] and server.posts == {}
+    assert x.spend_usd == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("unavailable", AmbiguousPublish),
+        ("duplicate", DuplicateContent),
+        ("rate_limit", RateLimited),
+        ("read_only", AuthFailed),
+    ],
+)
+async def test_thread_failing_on_part_2_reports_part_1_and_never_reposts_it(
+    server: XServer, x: XPlatform, kind: str, error: type[PlatformError]
+) -> None:
+    server.fail("POST /2/tweets", "none")  # part 1 goes through
+    server.fail("POST /2/tweets", kind)  # part 2 fails
+    with pytest.raises(error) as info:
+        await x.publish_thread(["first", "second", "third"], idempotency_key="t")
+    exc = info.value
+    posted = exc.posted  # type: ignore[attr-defined]
+    assert [p.text for p in posted] == ["first"]
+    assert thread_posted(exc) == posted
+    assert posted[0].platform_post_id in server.posts
+    assert any("part 2 of 3" in note for note in getattr(exc, "__notes__", []))
+    assert [p.text for p in server.posts.values()] == ["first"]  # part 1 once, part 3 never
+    assert [b["text"] for b in server.create_bodies] == ["first"]  # part 2 met the fault
+    assert [m for m, _, _ in server.requests] == ["POST", "POST"]  # part 3 never sent
+    assert x.spend_usd == pytest.approx(PRICES["pay_per_use"].post)
+
+
+async def test_thread_failing_on_part_1_reports_nothing_posted(
+    server: XServer, x: XPlatform
+) -> None:
+    server.fail("POST /2/tweets", "unavailable")
+    with pytest.raises(AmbiguousPublish) as info:
+        await x.publish_thread(["first", "second"], idempotency_key="t")
+    assert thread_posted(info.value) == []
+    assert [m for m, _, _ in server.requests] == ["POST"]  # part 2 never sent
+
+
+async def test_server_refuses_a_reply_to_a_missing_post(server: XServer, x: XPlatform) -> None:
+    with pytest.raises(tweepy.Forbidden, match="deleted or not visible"):
+        await x._client.create_tweet(text="orphan", in_reply_to_tweet_id="1", user_auth=True)
+    assert server.posts == {}
+
+
+# --- write access ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["read-write", "read-write-directmessages"])
+async def test_check_write_access_reads_the_access_level(
+    server: XServer, x: XPlatform, level: str
+) -> None:
+    server.access_level = level
+    assert await x.check_write_access() == f"{level} (x-access-level)"
+    assert [(m, p) for m, p, _ in server.requests] == [("GET", "/2/users/me")]  # nothing posted
+    assert server.posts == {}
+
+
+async def test_check_write_access_refuses_a_read_only_app(server: XServer, x: XPlatform) -> None:
+    server.access_level = "read"
+    with pytest.raises(AuthFailed, match=r"read-only access.*Read and Write.*regenerate"):
+        await x.check_write_access()
+    assert server.posts == {}
+    with pytest.raises(AuthFailed, match="Read and Write"):  # what a post would have met
+        await x.publish("hi", idempotency_key="k")
+
+
+async def test_check_write_access_without_the_header_is_unknown(
+    server: XServer, x: XPlatform
+) -> None:
+    server.access_level = None
+    assert await x.check_write_access() == "unknown (X did not send x-access-level)"
+
+
+async def test_check_write_access_translates_errors(server: XServer, x: XPlatform) -> None:
+    server.fail("GET /2/users/me", "unauthorized")
+    with pytest.raises(AuthFailed, match="X_API_KEY"):
+        await x.check_write_access()
+    server.fail("GET /2/users/me", "unavailable")
+    assert await x.check_write_access() == "read-write (x-access-level)"  # a read: retried
+
+
 # --- x_length --------------------------------------------------------------------------------
 
 
@@ -389,13 +511,21 @@ RESPONSE_SCHEMAS = {
 }
 
 
-def validator_for(path: str, method: str, status: str) -> jsonschema.protocols.Validator:
-    content = SPEC["paths"][path][method]["responses"][status]["content"]
-    ref = content["application/json"]["schema"]["$ref"]
+def _validator(ref: str) -> jsonschema.protocols.Validator:
     registry: Registry = Registry().with_resource(
         "urn:x-openapi", Resource.from_contents(SPEC, default_specification=DRAFT202012)
     )
     return jsonschema.Draft202012Validator({"$ref": "urn:x-openapi" + ref}, registry=registry)
+
+
+def validator_for(path: str, method: str, status: str) -> jsonschema.protocols.Validator:
+    content = SPEC["paths"][path][method]["responses"][status]["content"]
+    return _validator(content["application/json"]["schema"]["$ref"])
+
+
+def schema_validator(name: str) -> jsonschema.protocols.Validator:
+    """A validator for ``#/components/schemas/<name>`` of X's spec."""
+    return _validator(f"#/components/schemas/{name}")
 
 
 async def test_server_responses_match_the_openapi_spec(server: XServer, x: XPlatform) -> None:
@@ -406,19 +536,38 @@ async def test_server_responses_match_the_openapi_spec(server: XServer, x: XPlat
     server.restrict_private_metrics = True
     await x.fetch_metrics([post.platform_post_id])  # a Field Authorization Error response
     await x.fetch_account()
+    assert await x.check_write_access() == "read-write (x-access-level)"
+    thread = await x.publish_thread(["schema 1/2", "schema 2/2"], idempotency_key="t")
+    ids = [p.platform_post_id for p in thread]
+    await x._client.get_tweets(ids, tweet_fields=["referenced_tweets"], user_auth=True)
     await x.delete(post.platform_post_id)
     seen = set()
+    references = 0
     for route, status, body in server.responses:
         key = (route, status)
         assert key in RESPONSE_SCHEMAS, key
         validator_for(*RESPONSE_SCHEMAS[key]).validate(body)
         seen.add(key)
+        # the spec names the field referenced_posts and leaves extra fields open; X sends
+        # referenced_tweets (the name tweet.fields asks for): check its items' shape explicitly
+        for item in body.get("data") if isinstance(body.get("data"), list) else ():
+            if "referenced_tweets" in item:
+                schema_validator("PostReferencedPosts").validate(item["referenced_tweets"])
+                references += 1
     assert seen == set(RESPONSE_SCHEMAS)
+    assert references == 1
+    for request_body in server.create_bodies:  # what tweepy sent, replies included
+        schema_validator("CreatePostsRequest").validate(request_body)
+    assert server.create_bodies[-1]["reply"] == {"in_reply_to_tweet_id": ids[0]}
 
 
 def test_the_spec_validator_can_fail() -> None:
     with pytest.raises(jsonschema.ValidationError):
         validator_for("/2/tweets", "post", "201").validate({"data": {"id": "not a number"}})
+    with pytest.raises(jsonschema.ValidationError):
+        schema_validator("CreatePostsRequest").validate({"text": "x", "reply": {"id": "1"}})
+    with pytest.raises(jsonschema.ValidationError):
+        schema_validator("PostReferencedPosts").validate([{"type": "replied", "id": "1"}])
 
 
 def cassette_bodies() -> list[tuple[str, str, str, Any]]:

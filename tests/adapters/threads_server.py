@@ -11,6 +11,8 @@ Threads API docs: ``{"id": ...}`` for creates, ``{"data": [...], "paging": {"cur
   ``GET /me/threads_insights``, ``GET /{media-id}/insights``, ``DELETE /{media-id}``.
 - ``access_token`` is required, in the query string or the form body; a wrong one answers
   HTTP 400 with code 190 (``OAuthException``), as the Graph API does.
+- ``publish_denied_code`` (10, or 200-299) makes the token lack ``threads_content_publish``: the
+  publishing-limit and create-container endpoints answer HTTP 400 with that permission error.
 
 Faults are queued with :meth:`ThreadsServer.fail` and consumed by the first matching request:
 
@@ -67,6 +69,7 @@ class ThreadsServer:
     followers: int = 42
     quota_usage: int = 0
     quota_total: int = 250
+    publish_denied_code: int | None = None  # e.g. 10 or 200: no threads_content_publish
     max_chars: int = MAX_CHARS
     containers: dict[str, str] = field(default_factory=dict)  # container id -> text
     published: set[str] = field(default_factory=set)  # container ids already published
@@ -196,7 +199,18 @@ class ThreadsServer:
         }
         return web.json_response({k: v for k, v in user.items() if k in fields or k == "id"})
 
+    def _publish_denied(self) -> web.Response | None:
+        if self.publish_denied_code is None:
+            return None
+        if self.publish_denied_code == 10:
+            message = "Application does not have permission for this action"
+        else:
+            message = "Permissions error: threads_content_publish is required"
+        return graph_error(400, self.publish_denied_code, message)
+
     async def _publishing_limit(self, request: web.Request) -> web.Response:
+        if (denied := self._publish_denied()) is not None:
+            return denied
         entry: dict[str, Any] = {}
         fields = request.query.get("fields", "quota_usage").split(",")
         if "quota_usage" in fields:
@@ -206,6 +220,8 @@ class ThreadsServer:
         return web.json_response({"data": [entry]})
 
     async def _create_container(self, request: web.Request) -> web.Response:
+        if (denied := self._publish_denied()) is not None:
+            return denied
         params = {**request.query, **(await request.post())}
         if params.get("media_type") != "TEXT":
             return graph_error(400, 100, "The parameter media_type is required.")
@@ -297,7 +313,9 @@ def graph_error(
 ) -> web.Response:
     error: dict[str, Any] = {
         "message": message,
-        "type": "OAuthException" if code in (4, 10, 100, 190) else "THApiException",
+        "type": "OAuthException"
+        if code in (4, 10, 100, 190) or 200 <= code < 300
+        else "THApiException",
         "code": code,
         "fbtrace_id": "AbCdEfGhIjKlMnOp",
     }

@@ -5,6 +5,16 @@ switchable failure modes.
 Endpoints: ``POST /2/tweets``, ``DELETE /2/tweets/{id}``, ``GET /2/tweets``, ``GET /2/users/me``,
 ``GET /2/users/{id}/tweets``. Every request must carry an OAuth 1.0a ``Authorization`` header.
 
+Replies: ``POST /2/tweets`` takes ``reply: {"in_reply_to_tweet_id": ...}`` (what tweepy sends for
+``in_reply_to_tweet_id``); the parent must exist (else 403, as X answers a reply to a deleted or
+invisible post), is stored as ``StoredPost.reply_to`` and comes back as ``referenced_tweets``
+(``[{"type": "replied_to", "id": ...}]``) when ``tweet.fields`` asks for it. Every POST body is
+kept in ``XServer.create_bodies``.
+
+Access level: every authenticated response carries ``x-access-level: <XServer.access_level>``
+(``"read-write"`` by default); ``"read"`` also makes POST and DELETE answer the read-only 403, and
+``None`` leaves the header out.
+
 Failure modes are queued per route with :meth:`XServer.fail` and consumed one per request:
 
 - ``rate_limit``: 429 with ``x-rate-limit-reset`` (``reset=`` epoch seconds);
@@ -14,6 +24,8 @@ Failure modes are queued per route with :meth:`XServer.fail` and consumed one pe
 - ``malformed``: 200 with a truncated JSON body;
 - ``slow_after_store`` (POST /2/tweets): the post is stored, then the answer waits ``delay=``
   seconds (longer than the client's timeout).
+- ``none``: no failure; queued first, it makes the next fault hit a later request (e.g. the second
+  part of a thread).
 
 ``restrict_private_metrics = True`` makes GET /2/tweets answer requests for
 ``non_public_metrics``/``organic_metrics`` like X does for posts older than 30 days: HTTP 200, the
@@ -67,6 +79,12 @@ UNAVAILABLE = {
     "type": "about:blank",
     "status": 503,
 }
+REPLY_TO_MISSING = {
+    "detail": "You attempted to reply to a Tweet that is deleted or not visible to you.",
+    "type": "about:blank",
+    "title": "Forbidden",
+    "status": 403,
+}
 PRIVATE_FIELDS = ("non_public_metrics", "organic_metrics")
 
 
@@ -91,6 +109,7 @@ class StoredPost:
     profile_clicks: int = 0
     url_clicks: int = 0
     deleted: bool = False
+    reply_to: str | None = None  # the parent's id, for a reply
 
 
 @dataclass
@@ -99,10 +118,12 @@ class XServer:
     repost_field: str = "repost_count"  # the newer schemas' name; live responses: retweet_count
     followers: int = 321
     restrict_private_metrics: bool = False
+    access_level: str | None = "read-write"  # x-access-level; None: the header is left out
     posts: dict[str, StoredPost] = field(default_factory=dict)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     responses: list[tuple[str, int, Any]] = field(default_factory=list)  # (route, status, json)
+    create_bodies: list[Any] = field(default_factory=list)  # JSON bodies of POST /2/tweets
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _next_id: int = FIRST_ID
@@ -132,12 +153,23 @@ class XServer:
         """Queue ``times`` failures of ``kind`` for ``route`` (e.g. ``"POST /2/tweets"``)."""
         self.faults.setdefault(route, []).extend(Fault(kind, **options) for _ in range(times))
 
-    def add_post(self, text: str, *, created_at: datetime | None = None, **counters: int) -> str:
+    def add_post(
+        self,
+        text: str,
+        *,
+        created_at: datetime | None = None,
+        reply_to: str | None = None,
+        **counters: int,
+    ) -> str:
         post_id = str(self._next_id)
         self._next_id += 1
         self.posts[post_id] = StoredPost(
-            id=post_id, text=text, created_at=created_at or self.now(), **counters
+            id=post_id,
+            text=text,
+            created_at=created_at or self.now(),
+            **counters,  # type: ignore[arg-type]  # the int counters only
         )
+        self.posts[post_id].reply_to = reply_to
         return post_id
 
     # -- plumbing --
@@ -147,18 +179,19 @@ class XServer:
     ) -> web.Response:
         self.responses.append((route, status, body))
         reset = str(int(time.time()) + 900)
+        base = {
+            "x-rate-limit-limit": "200",
+            "x-rate-limit-remaining": "199",
+            "x-rate-limit-reset": reset,
+        }
+        if self.access_level is not None:
+            base["x-access-level"] = self.access_level
         return web.Response(
             status=status,
             text=json.dumps(body, separators=(",", ":")),
             content_type="application/json",
             charset="utf-8",
-            headers={
-                "x-rate-limit-limit": "200",
-                "x-rate-limit-remaining": "199",
-                "x-rate-limit-reset": reset,
-                "x-access-level": "read-write",
-                **(headers or {}),
-            },
+            headers={**base, **(headers or {})},
         )
 
     def _gate(self, route: str, request: web.Request) -> tuple[web.Response | None, Fault | None]:
@@ -167,9 +200,11 @@ class XServer:
         auth = request.headers.get("Authorization", "")
         if not (auth.startswith("OAuth ") and "oauth_signature=" in auth):
             return self._respond(route, 401, UNAUTHORIZED), None
+        if self.access_level == "read" and request.method in {"POST", "DELETE"}:
+            return self._respond(route, 403, READ_ONLY), None
         queue = self.faults.get(route)
         fault = queue.pop(0) if queue else None
-        if fault is None:
+        if fault is None or fault.kind == "none":
             return None, None
         if fault.kind == "rate_limit":
             reset = str(fault.reset if fault.reset is not None else int(time.time()) + 900)
@@ -199,6 +234,8 @@ class XServer:
         }
         if "created_at" in fields:
             body["created_at"] = post.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        if "referenced_tweets" in fields and post.reply_to is not None:
+            body["referenced_tweets"] = [{"type": "replied_to", "id": post.reply_to}]
         if "public_metrics" in fields:
             body["public_metrics"] = {
                 self.repost_field: post.reposts,
@@ -236,13 +273,29 @@ class XServer:
         if answer is not None:
             return answer
         payload = await request.json()
+        self.create_bodies.append(payload)
         text = payload.get("text")
         if not isinstance(text, str) or not text:
-            body = {"errors": [{"message": "text is required"}], "title": "Invalid Request"}
+            body: dict[str, Any] = {
+                "errors": [{"message": "text is required"}],
+                "title": "Invalid Request",
+            }
             return self._respond(route, 400, body)
+        reply = payload.get("reply")
+        reply_to = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+        if reply is not None and not isinstance(reply_to, str):
+            body = {
+                "errors": [{"message": "reply.in_reply_to_tweet_id is required"}],
+                "title": "Invalid Request",
+            }
+            return self._respond(route, 400, body)
+        if reply_to is not None:
+            parent = self.posts.get(reply_to)
+            if parent is None or parent.deleted:
+                return self._respond(route, 403, REPLY_TO_MISSING)
         if any(p.text == text for p in self._live()):
             return self._respond(route, 403, DUPLICATE)
-        post_id = self.add_post(text)
+        post_id = self.add_post(text, reply_to=reply_to)
         if fault is not None and fault.kind == "slow_after_store":
             await asyncio.sleep(fault.delay)
         body = {"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}}
