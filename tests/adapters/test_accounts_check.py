@@ -45,5 +45,6 @@ async def test_accounts_check_reads_each_account_and_names_the_one_that_fails(
     assert [r.account for r in failed] == ["first_x"]  # accounts are checked in config order
     assert "AuthFailed" in (failed[0].problem or "")
     assert results["second_x"].ok and results["second_x"].limits is not None
+    assert results["second_x"].write_access.startswith("read-write")
     assert results["second_x"].limits.max_chars == 280
     assert not [r for r in server.responses if r[0].startswith("POST")]  # nothing was posted
