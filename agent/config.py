@@ -175,6 +175,14 @@ class Learning(_Section):
     attribution_method: Literal["deconvolution", "time_window"] = "deconvolution"
 
 
+class Gate(_Section):
+    """The quality gate every draft passes before it is queued."""
+
+    near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # similarity that rejects
+    recent_posts: int = Field(default=50, ge=1, le=1000)  # how many recent posts to compare with
+    blocklist: list[str] = Field(default_factory=list)  # words/phrases never to post (any case)
+
+
 class Store(_Section):
     sqlite_path: Path = DEFAULT_SQLITE_PATH  # used when DATABASE_URL is not set
 
@@ -230,6 +238,7 @@ class Config(_Section):
     cadence: Cadence = Cadence()
     polling: Polling = Polling()
     learning: Learning = Learning()
+    gate: Gate = Gate()
     store: Store = Store()
     sandbox: Sandbox = Sandbox()
     server: Server = Server()
