@@ -258,5 +258,63 @@ def health(
     guarded(go)
 
 
+def _operator() -> str:
+    """Who flipped the switch, for ``runtime_state.updated_by``."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"
+
+
+def _set_paused(cfg: Config, *, paused: bool, reason: str) -> tuple[bool, str | None]:
+    """Flip the kill switch in the store; returns the state before."""
+    from agent.bootstrap import open_store, store_url
+
+    async def go() -> tuple[bool, str | None]:
+        store = await open_store(store_url(cfg), auto_migrate=False)
+        try:
+            before = await store.paused()
+            await store.set_paused(paused, reason=reason, by=_operator(), now=datetime.now(UTC))
+            return before
+        finally:
+            await store.close()
+
+    return guarded(go)
+
+
+@app.command()
+def pause(
+    config: ConfigOption = None,
+    reason: Annotated[
+        str,
+        typer.Option(
+            help="Why publishing stops (shown in the log and /healthz).",
+            envvar="GROWTHLOOP_PAUSE_REASON",
+            show_envvar=True,
+        ),
+    ] = "paused from the command line",
+) -> None:
+    """Stop every worker on this database from publishing (from its next publish cycle)."""
+    cfg = _load(config)
+    was_paused, was_reason = _set_paused(cfg, paused=True, reason=reason)
+    before = f"already paused: {was_reason}" if was_paused else "was publishing"
+    out.print(f"[bold yellow]publishing paused[/] ({reason}); {before}", highlight=False)
+
+
+@app.command()
+def resume(config: ConfigOption = None) -> None:
+    """Let the workers publish again (queued posts that fell due go out on the next cycle)."""
+    cfg = _load(config)
+    was_paused, was_reason = _set_paused(cfg, paused=False, reason="resumed")
+    if was_paused:
+        out.print(f"[bold green]publishing resumed[/]; was paused: {was_reason}", highlight=False)
+    else:
+        out.print("publishing was not paused; nothing changed", highlight=False)
+
+
 def main() -> Any:
     return app()

@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from agent.core import Agent
 from agent.cycles import CYCLES, Cycle, reconcile_cycle
+from agent.cycles.publish import env_pause_reason, pause_reason
 from agent.errors import PlatformError, StoreError
 from agent.logs import log
 
@@ -75,9 +76,13 @@ class Daemon:
             "last_error": self.agent.stats.last_error,
             "totals": dict(self.agent.stats.totals),
         }
+        env_reason = env_pause_reason()  # still reported when the store is unreachable
+        body["paused"], body["pause_reason"] = env_reason is not None, env_reason
         try:
             body["pending"] = _jsonable(await self.agent.store.pending_work(now))
             body["counts"] = await self.agent.store.counts()
+            reason = await pause_reason(self.agent)
+            body["paused"], body["pause_reason"] = reason is not None, reason
         except StoreError as exc:
             body["status"] = "degraded"
             body["store_error"] = str(exc)

@@ -11,10 +11,16 @@
    hash, then marked ``posted`` - or, when the platform does not have it, queued again (the same
    idempotency key) up to ``MAX_ATTEMPTS`` times. Nothing is ever re-sent without that look.
 5. On start, every ``publishing`` row is reconciled before anything else runs.
+
+The kill switch: ``growthloop pause`` (a row in the store, seen by every worker) or
+``GROWTHLOOP_NO_PUBLISH=1`` in a worker's environment stops the publish cycle from sending
+anything; queued posts stay ``planned`` and in-flight posts are still reconciled (which only
+looks, never sends).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from adapters.base import PublishedPost, text_hash
@@ -26,6 +32,25 @@ from agent.models import Post, PostStatus
 MAX_ATTEMPTS = 3  # publish attempts of one post before it is marked failed
 RECONCILE_MARGIN = timedelta(minutes=10)  # look this far before the attempt for the post
 STALE_AFTER = timedelta(minutes=2)  # a post still publishing after this was interrupted
+NO_PUBLISH_ENV = "GROWTHLOOP_NO_PUBLISH"  # set to 1 to keep this worker from publishing
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def env_pause_reason() -> str | None:
+    """The reason when this worker's environment forbids publishing (read on every call)."""
+    if os.environ.get(NO_PUBLISH_ENV, "").strip().lower() in _TRUE:
+        return f"{NO_PUBLISH_ENV} is set"
+    return None
+
+
+async def pause_reason(agent: Agent) -> str | None:
+    """Why publishing is stopped right now (the environment, then the store), or None."""
+    if (reason := env_pause_reason()) is not None:
+        return reason
+    paused, reason = await agent.store.paused()
+    if paused:
+        return reason or "paused"
+    return None
 
 
 async def _account_snapshot(agent: Agent, post: Post, now: datetime) -> None:
@@ -155,13 +180,18 @@ async def _reload(agent: Agent, post: Post) -> Post:
 
 
 async def publish_cycle(agent: Agent, now: datetime) -> int:
+    paused = await pause_reason(agent)
     # A publish whose result could not be recorded (the database was down, say) stays
     # `publishing`; once the store answers again it is reconciled here, not only at start.
+    # Reconciling only looks at the platform, so it runs while paused too.
     for stale in await agent.store.in_flight():
         started = stale.publish_started_at or stale.updated_at
         if now - started >= STALE_AFTER:
             await reconcile_post(agent, stale, now)
     posts = await agent.store.due_posts(now)
+    if paused is not None:
+        log.info("publishing_paused", reason=paused, due=len(posts))
+        return 0
     for post in posts:
         await publish_post(agent, post, now)
     return len(posts)

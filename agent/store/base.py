@@ -107,6 +107,10 @@ class Store(Protocol):
         now: datetime,
     ) -> bool: ...
 
+    # runtime state: the kill switch every worker reads at the start of a publish cycle
+    async def set_paused(self, paused: bool, *, reason: str, by: str, now: datetime) -> None: ...
+    async def paused(self) -> tuple[bool, str | None]: ...
+
     # health
     async def health_inputs(
         self, account_id: int, start: datetime, end: datetime

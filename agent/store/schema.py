@@ -204,6 +204,17 @@ system_health_metrics = sa.Table(
     sa.UniqueConstraint("hour_start", "account_id"),
 )
 
+# Operator switches that every worker reads from the database (one row per key), e.g. the kill
+# switch: key "paused", value {"paused": bool, "reason": str}.
+runtime_state = sa.Table(
+    "runtime_state",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+)
+
 ARM_VIEWS = {
     "content_type_performance": "content_type",
     "formula_performance": "formula",

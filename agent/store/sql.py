@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -49,6 +51,7 @@ from agent.store.schema import (
     follower_attributions,
     learning_updates,
     performance_snapshots,
+    runtime_state,
     system_health_metrics,
 )
 
@@ -61,6 +64,7 @@ SCHEDULED_STATUSES = (
     PostStatus.POSTED,
     PostStatus.DRY_RUN,
 )  # statuses that occupy a slot in the account's cadence
+PAUSED_KEY = "paused"  # the runtime_state row of the kill switch
 
 
 class SqlStore:
@@ -705,6 +709,42 @@ class SqlStore:
             return True
 
         return bool(await self._run(go))
+
+    # -- runtime state (the kill switch) ----------------------------------------------------
+
+    async def set_paused(self, paused: bool, *, reason: str, by: str, now: datetime) -> None:
+        """Pause or resume publishing for every worker on this database (an upsert)."""
+        insert = sqlite_insert if self.backend == "sqlite" else postgresql_insert
+        values = {
+            "key": PAUSED_KEY,
+            "value": {"paused": paused, "reason": reason},
+            "updated_at": now,
+            "updated_by": by,
+        }
+        statement = insert(runtime_state).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[runtime_state.c.key],
+            set_={k: statement.excluded[k] for k in ("value", "updated_at", "updated_by")},
+        )
+
+        async def go(conn: AsyncConnection) -> None:
+            await conn.execute(statement)
+
+        await self._run(go)
+
+    async def paused(self) -> tuple[bool, str | None]:
+        """(paused, the reason given) - (False, None) when publishing runs."""
+
+        async def go(conn: AsyncConnection) -> Any:
+            return await conn.scalar(
+                sa.select(runtime_state.c.value).where(runtime_state.c.key == PAUSED_KEY)
+            )
+
+        value = await self._run(go)
+        if not isinstance(value, dict) or not value.get("paused"):
+            return False, None
+        reason = value.get("reason")
+        return True, str(reason) if reason is not None else None
 
     # -- health -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.store.migrate import head_revision
 from tests.acceptance.conftest import cli_env, run_cli, write_config
 from tests.conftest import fresh_pg_database
 
@@ -26,7 +27,7 @@ async def test_run_refuses_an_unmigrated_postgres_then_migrate_health_and_sql(
 
         migrated = run_cli("migrate", "--config", config, cwd=tmp_path, env=env)
         assert migrated.returncode == 0, migrated.stderr
-        assert "revision 0001" in migrated.stdout
+        assert f"revision {head_revision()}" in migrated.stdout
 
         health = run_cli("health", "--config", config, cwd=tmp_path, env=env)
         assert health.returncode == 0, health.stderr

@@ -1027,3 +1027,39 @@ async def test_naive_datetimes_are_refused(store: SqlStore) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         await planned(store, acc, scheduled_for=naive)
     assert await count(store, content) == 0
+
+
+# -- runtime state: the kill switch ---------------------------------------------------------
+
+
+async def test_publishing_is_not_paused_until_someone_pauses_it(store: SqlStore) -> None:
+    assert await store.paused() == (False, None)
+
+
+async def test_set_paused_then_resume_keeps_one_row_with_who_and_when(store: SqlStore) -> None:
+    from agent.store.schema import runtime_state
+
+    await store.set_paused(True, reason="maintenance", by="cli:ops@host", now=T0)
+    assert await store.paused() == (True, "maintenance")
+
+    later = T0 + HOUR
+    await store.set_paused(True, reason="still broken", by="cli:ops@host", now=later)
+    assert await store.paused() == (True, "still broken")
+
+    await store.set_paused(False, reason="resumed", by="cli:other@host", now=later + HOUR)
+    assert await store.paused() == (False, None)
+
+    async with store.engine.connect() as conn:
+        (row,) = (await conn.execute(sa.select(runtime_state))).all()
+    assert row.key == "paused"
+    assert row.value == {"paused": False, "reason": "resumed"}
+    assert row.updated_by == "cli:other@host"
+    assert row.updated_at == later + HOUR
+
+
+async def test_concurrent_pauses_leave_one_consistent_row(store: SqlStore) -> None:
+    await asyncio.gather(
+        *(store.set_paused(True, reason=f"r{i}", by="w", now=T0) for i in range(5))
+    )
+    paused, reason = await store.paused()
+    assert paused and reason in {f"r{i}" for i in range(5)}
