@@ -7,12 +7,14 @@ a local day, shifted by random jitter so the account does not post like a metron
 
 from __future__ import annotations
 
+import importlib
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from adapters.base import text_hash
-from agent import schedule
+from agent import gate, schedule
 from agent.config import Account, Cadence
 from agent.core import Agent
 from agent.errors import GenerationError
@@ -21,7 +23,7 @@ from agent.models import ArmChoice, GenerationRequest, NewContent, PostStatus
 from learning.policy import thompson_choose
 from learning.posteriors import GammaPoisson, prior_from_config
 
-RECENT_TEXTS = 50  # how many recent posts the generator and the duplicate check look at
+RECENT_TEXTS = 50  # how many recent posts the generator sees (the gate: gate.recent_posts)
 POLICY_NAME = "thompson_gamma_poisson"
 
 
@@ -83,14 +85,15 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
     )
     arms = ArmChoice(topic=agent.random.choice(account.topics), **chosen)
     platform = agent.platforms[account.name]
-    recent = await agent.store.recent_texts(account_id, RECENT_TEXTS)
+    gate_config = agent.config.gate
+    recent = await agent.store.recent_texts(account_id, max(RECENT_TEXTS, gate_config.recent_posts))
     request = GenerationRequest(
         arms=arms,
         persona=account.persona,
         niche=account.niche,
         max_chars=platform.limits.max_chars,
         descriptions={d: catalogues.description(d, arms.arm(d)) for d in agent.config.dimensions},
-        recent_texts=tuple(recent),
+        recent_texts=tuple(recent[:RECENT_TEXTS]),
     )
     metadata: dict[str, Any] = {
         "content_type": arms.content_type,
@@ -115,7 +118,13 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
             "tokens_out": draft.tokens_out,
             "cost_usd": draft.cost_usd,
         }
-        error = check_draft(text, recent, platform.limits.max_chars)
+        error = gate.check(
+            text,
+            recent=recent[: gate_config.recent_posts],
+            max_chars=platform.limits.max_chars,
+            gate=gate_config,
+            length=platform_length(account.platform),
+        )
         if error:
             status = PostStatus.REJECTED
     post = await agent.store.add_content(
@@ -149,16 +158,24 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
     return False
 
 
-def check_draft(text: str, recent: list[str], max_chars: int) -> str | None:
-    """The basic gate every draft passes: not empty, within the limit, not a repeat."""
-    if not text.strip():
-        return "empty text"
-    if len(text) > max_chars:
-        return f"too long: {len(text)} characters, the platform allows {max_chars}"
-    digest = text_hash(text)
-    if any(text_hash(old) == digest for old in recent):
-        return "exact duplicate of a recent post"
-    return None
+# Platforms that count a post's length their own way, by the adapter's own counting function.
+_LENGTH_FUNCTIONS = {
+    "x": ("adapters.x", "x_length"),  # weighted: URLs 23, CJK and emoji 2
+    "bluesky": ("adapters.bluesky", "grapheme_count"),
+    "threads": ("adapters.threads", "threads_length"),  # emoji count their UTF-8 bytes
+}
+
+
+def platform_length(platform: str) -> Callable[[str], int]:
+    """How ``platform`` counts a post's characters (code points unless it has its own rule).
+
+    Imported lazily so that an account's adapter SDK is loaded only when that platform is used.
+    """
+    if platform not in _LENGTH_FUNCTIONS:
+        return len
+    module, name = _LENGTH_FUNCTIONS[platform]
+    function: Callable[[str], int] = getattr(importlib.import_module(module), name)
+    return function
 
 
 async def plan_cycle(agent: Agent, now: datetime) -> int:
