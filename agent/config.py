@@ -175,6 +175,41 @@ class Learning(_Section):
     attribution_method: Literal["deconvolution", "time_window"] = "deconvolution"
 
 
+class TokenPrice(_Section):
+    input_per_million: float = Field(ge=0)  # US dollars per million prompt tokens
+    output_per_million: float = Field(ge=0)  # US dollars per million completion tokens
+
+
+DEFAULT_TOKEN_PRICES = {
+    "gpt-4o-mini": TokenPrice(input_per_million=0.15, output_per_million=0.60),
+    "gpt-4o": TokenPrice(input_per_million=2.50, output_per_million=10.00),
+    "gpt-4.1-mini": TokenPrice(input_per_million=0.40, output_per_million=1.60),
+}
+
+
+class GeneratorSettings(_Section):
+    """Who writes the posts: the offline template generator or an OpenAI-compatible model."""
+
+    kind: Literal["template", "openai"] = "template"
+    model: str = "gpt-4o-mini"
+    temperature: float = Field(default=0.9, ge=0, le=2)
+    base_url: str | None = None  # any OpenAI-compatible server; default: OpenAI's
+    max_attempts: int = Field(default=3, ge=1, le=10)  # invalid/over-long output is retried
+    timeout: Duration = timedelta(seconds=30)
+    prices: dict[str, TokenPrice] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_PRICES))
+
+
+class Budget(_Section):
+    """Daily spend caps on the LLM; when reached, planning pauses (it does not fail)."""
+
+    llm_daily_usd_per_account: float = Field(default=1.0, ge=0)
+    llm_daily_usd_total: float = Field(default=5.0, ge=0)
+
+
+class Approval(_Section):
+    draft_expiry: Duration = timedelta(hours=24)  # an unapproved draft is dropped after this
+
+
 class Gate(_Section):
     """The quality gate every draft passes before it is queued."""
 
@@ -239,6 +274,9 @@ class Config(_Section):
     polling: Polling = Polling()
     learning: Learning = Learning()
     gate: Gate = Gate()
+    generator: GeneratorSettings = GeneratorSettings()
+    budget: Budget = Budget()
+    approval: Approval = Approval()
     store: Store = Store()
     sandbox: Sandbox = Sandbox()
     server: Server = Server()

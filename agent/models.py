@@ -35,11 +35,13 @@ class PostStatus(StrEnum):
     FAILED = "failed"  # definitely not on the platform
     REJECTED = "rejected"  # refused by the quality gate; never sent
     DRY_RUN = "dry_run"  # went through the whole pipeline but was only logged
+    DRAFT = "draft"  # approve mode: written and checked, waiting for a person's approval
 
 
 class Mode(StrEnum):
     LIVE = "live"
     DRY_RUN = "dry_run"
+    APPROVE = "approve"  # drafts wait for `growthloop drafts approve ID`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
