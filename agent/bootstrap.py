@@ -19,6 +19,7 @@ from agent.clock import Clock
 from agent.config import Config, Secrets, account_secrets, check_account_secrets
 from agent.core import Agent
 from agent.errors import ConfigError, SchemaOutOfDate, StoreError
+from agent.generators.base import Generator
 from agent.generators.template import TemplateGenerator
 from agent.logs import redact_text
 from agent.store import migrate
@@ -140,6 +141,31 @@ def build_platforms(config: Config, world: Any, now: Callable[[], datetime]) -> 
     return platforms
 
 
+def build_generator(config: Config, *, seed: int | None = None) -> Generator:
+    """The generator ``config.generator.kind`` names; the OpenAI one needs OPENAI_API_KEY."""
+    settings = config.generator
+    if settings.kind == "template":
+        return TemplateGenerator(seed=seed)
+    key = Secrets().openai_api_key
+    if key is None or not key.get_secret_value().strip():
+        raise ConfigError(
+            "generator.kind is 'openai' but OPENAI_API_KEY is not set. Put the API key of your "
+            "OpenAI account (or of the OpenAI-compatible server named by generator.base_url) in "
+            "the environment or in .env, or set generator.kind: template to write posts offline."
+        )
+    from agent.generators.llm import OpenAIGenerator  # loads the openai SDK only when used
+
+    return OpenAIGenerator(
+        api_key=key.get_secret_value(),
+        model=settings.model,
+        temperature=settings.temperature,
+        base_url=settings.base_url,
+        max_attempts=settings.max_attempts,
+        timeout=settings.timeout.total_seconds(),
+        prices=settings.prices,
+    )
+
+
 async def build(
     config: Config,
     *,
@@ -150,6 +176,7 @@ async def build(
     store_wait: float = 0.0,
 ) -> Built:
     check_account_secrets(config)
+    generator = build_generator(config, seed=seed)
     url = store_url(config, sqlite_path=sqlite_path)
     needs_world = any(a.platform == "sandbox" for a in config.accounts)
     world = (
@@ -168,7 +195,7 @@ async def build(
         config=config,
         store=store,
         platforms=platforms,
-        generator=TemplateGenerator(seed=seed),
+        generator=generator,
         clock=clock,
         seed=seed,
     )

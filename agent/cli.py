@@ -11,6 +11,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -31,6 +32,11 @@ config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 accounts_app = typer.Typer(help="Check the configured accounts.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
+drafts_app = typer.Typer(
+    help="The approval queue (approve mode): list, approve, reject or edit drafts.",
+    no_args_is_help=True,
+)
+app.add_typer(drafts_app, name="drafts")
 
 # Off a terminal (pipes, logs, CI) rich would wrap tables at 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 140)
@@ -162,6 +168,13 @@ def run(config: ConfigOption = None) -> None:
     raise typer.Exit(code)
 
 
+class GeneratorKind(StrEnum):
+    """``simulate --generator``: overrides the config's generator.kind."""
+
+    template = "template"
+    openai = "openai"
+
+
 @app.command()
 def simulate(
     days: Annotated[float, typer.Option(help="Simulated days to run.", min=0.01)] = 30,
@@ -175,6 +188,15 @@ def simulate(
     ] = Path("data/simulation.db"),
     config: ConfigOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every event.")] = False,
+    generator: Annotated[
+        GeneratorKind | None,
+        typer.Option(
+            help="Who writes the posts (default: the config's generator.kind).",
+            case_sensitive=False,
+            envvar="GROWTHLOOP_GENERATOR",
+            show_envvar=True,
+        ),
+    ] = None,
 ) -> None:
     """Run the cycles in simulated time against the sandbox, then summarise what was learned."""
     from agent.logs import configure_logging
@@ -182,8 +204,12 @@ def simulate(
     cfg = _load(config)
     accounts = [a.model_copy(update={"platform": "sandbox"}) for a in cfg.accounts]
     sandbox = cfg.sandbox.model_copy(update={"scenario": scenario} if scenario else {})
-    cfg = cfg.model_copy(update={"accounts": accounts, "sandbox": sandbox})
-    configure_logging(level="debug" if verbose else "warning")
+    update: dict[str, Any] = {"accounts": accounts, "sandbox": sandbox}
+    if generator is not None:
+        update["generator"] = cfg.generator.model_copy(update={"kind": generator.value})
+    cfg = cfg.model_copy(update=update)
+    # the summary reports rejected drafts; per-event logs only with --verbose
+    configure_logging(level="debug" if verbose else "error")
     if scenario is not None and not scenario.is_file():
         fail(f"Scenario file {scenario} does not exist.", 2)
     try:
@@ -314,6 +340,101 @@ def resume(config: ConfigOption = None) -> None:
         out.print(f"[bold green]publishing resumed[/]; was paused: {was_reason}", highlight=False)
     else:
         out.print("publishing was not paused; nothing changed", highlight=False)
+
+
+DraftId = Annotated[int, typer.Argument(help="The draft's id (see `growthloop drafts list`).")]
+
+
+def _with_store(cfg: Config, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work(store)`` on the config's store; a draft error prints and exits with code 2."""
+    from agent.bootstrap import open_store, store_url
+    from agent.drafts import DraftError
+
+    async def go() -> T:
+        store = await open_store(store_url(cfg), auto_migrate=False)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return guarded(go)
+    except DraftError as exc:
+        fail(str(exc), 2)
+        raise
+
+
+@drafts_app.command("list")
+def drafts_list(config: ConfigOption = None) -> None:
+    """List the drafts waiting for approval, oldest first."""
+    from agent.drafts import print_drafts
+
+    async def work(store: Any) -> None:
+        print_drafts(out, await store.drafts(), await store.account_names())
+
+    _with_store(_load(config), work)
+
+
+@drafts_app.command("show")
+def drafts_show(content_id: DraftId, config: ConfigOption = None) -> None:
+    """Show one draft in full."""
+    from agent.drafts import get_draft, print_draft
+
+    async def work(store: Any) -> None:
+        post = await get_draft(store, content_id)
+        names = await store.account_names()
+        print_draft(out, post, names.get(post.account_id, str(post.account_id)))
+
+    _with_store(_load(config), work)
+
+
+@drafts_app.command("approve")
+def drafts_approve(content_id: DraftId, config: ConfigOption = None) -> None:
+    """Queue a draft: it is published at its slot (at once if the slot has passed)."""
+    from agent.drafts import approve
+
+    async def work(store: Any) -> Any:
+        return await approve(store, content_id, now=datetime.now(UTC))
+
+    post = _with_store(_load(config), work)
+    when = post.scheduled_for.strftime("%Y-%m-%d %H:%M")
+    out.print(f"[green]approved[/] draft {content_id}; queued for {when} UTC", highlight=False)
+
+
+@drafts_app.command("reject")
+def drafts_reject(
+    content_id: DraftId,
+    config: ConfigOption = None,
+    reason: Annotated[str, typer.Option(help="Why (stored with the post).")] = (
+        "rejected by a person"
+    ),
+) -> None:
+    """Drop a draft (never sent); the planner writes the next one."""
+    from agent.drafts import reject
+
+    async def work(store: Any) -> Any:
+        return await reject(store, content_id, reason=reason, now=datetime.now(UTC))
+
+    _with_store(_load(config), work)
+    out.print(f"[yellow]rejected[/] draft {content_id} ({reason})", highlight=False)
+
+
+@drafts_app.command("edit")
+def drafts_edit(
+    content_id: DraftId,
+    text: Annotated[str, typer.Option(help="The new text (checked by the quality gate).")],
+    config: ConfigOption = None,
+) -> None:
+    """Replace a draft's text; the quality gate checks it first and refuses with the reason."""
+    from agent.drafts import edit
+
+    cfg = _load(config)
+
+    async def work(store: Any) -> Any:
+        return await edit(store, cfg, content_id, text=text, now=datetime.now(UTC))
+
+    _with_store(cfg, work)
+    out.print(f"[green]edited[/] draft {content_id}; still waiting for approval", highlight=False)
 
 
 def main() -> Any:

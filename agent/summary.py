@@ -54,8 +54,13 @@ async def simulation_report(built: Any, result: Any) -> dict[str, Any]:
 async def print_summary(console: Console, built: Any, result: Any, *, db: Path) -> None:
     report = await simulation_report(built, result)
     days = (result.end - result.start).total_seconds() / 86400
+    counts = result.counts
     console.print(
-        f"\n[bold]Simulated {days:g} days[/] ({result.steps} steps). Data: {db}\n", highlight=False
+        f"\n[bold]Simulated {days:g} days[/] ({result.steps} steps). Data: {db}\n"
+        f"Drafts rejected by the quality gate: {counts.get('rejected', 0)}; "
+        f"failed: {counts.get('failed', 0)}; "
+        f"learning updates: {counts.get('learning_updates', 0)}\n",
+        highlight=False,
     )
     overview = Table(title="Accounts")
     for col in ("account", "posts", "followers start", "followers end", "gained", "eng./post"):

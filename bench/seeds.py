@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    configure_logging(level="warning")
+    configure_logging(level="error")
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         run = asyncio.run(one(args.config, args.scenario, seed, args.days))

@@ -3,6 +3,10 @@
 Each account keeps at most one post queued (``planned``). Its time respects the cadence: posts
 spread over the active hours, never closer than the minimum gap, never more than the daily cap in
 a local day, shifted by random jitter so the account does not post like a metronome.
+
+In approve mode a draft that passes the gate is stored as ``draft`` and waits for a person
+(``growthloop drafts``, :mod:`agent.drafts`); it counts as the account's queued post, and one
+nobody approved within ``approval.draft_expiry`` is rejected at the start of the cycle.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import importlib
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.base import text_hash
@@ -19,7 +23,7 @@ from agent.config import Account, Cadence
 from agent.core import Agent
 from agent.errors import GenerationError
 from agent.logs import log
-from agent.models import ArmChoice, GenerationRequest, NewContent, PostStatus
+from agent.models import ArmChoice, GenerationRequest, Mode, NewContent, PostStatus
 from learning.policy import thompson_choose
 from learning.posteriors import GammaPoisson, prior_from_config
 
@@ -74,9 +78,42 @@ async def next_slot(agent: Agent, account: Account, account_id: int, now: dateti
     return when
 
 
+async def over_budget(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
+    """Whether today's (UTC) LLM spend has reached the account's or the overall daily budget.
+
+    Spend is the cost_usd the generators recorded on the content rows created today. The offline
+    template generator costs nothing and is not checked (a budget of 0 must not stop it).
+    """
+    if agent.generator.name == "template":
+        return False
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_end = day_start + timedelta(days=1)
+    spent: dict[int, float] = {}
+    for other in agent.account_ids.values():
+        inputs = await agent.store.health_inputs(other, day_start, day_end)
+        spent[other] = float(inputs["llm_spend_usd"])
+    budget = agent.config.budget
+    for scope, used, limit in (
+        ("account", spent[account_id], budget.llm_daily_usd_per_account),
+        ("total", sum(spent.values()), budget.llm_daily_usd_total),
+    ):
+        if used >= limit:
+            log.warning(
+                "planning_paused_budget",
+                account=account.name,
+                scope=scope,
+                spent=round(used, 6),
+                budget=limit,
+            )
+            return True
+    return False
+
+
 async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
     account_id = agent.account_ids[account.name]
     if await agent.store.pending_count(account_id) > 0:
+        return False
+    if await over_budget(agent, account, account_id, now):
         return False
     when = await next_slot(agent, account, account_id, now)
     catalogues = agent.config.catalogues
@@ -127,6 +164,8 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
         )
         if error:
             status = PostStatus.REJECTED
+        elif agent.config.mode is Mode.APPROVE:
+            status = PostStatus.DRAFT  # waits for `growthloop drafts approve ID`
     post = await agent.store.add_content(
         NewContent(
             account_id=account_id,
@@ -153,6 +192,16 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
         )
         agent.stats.totals["posts_planned"] += 1
         return True
+    if status is PostStatus.DRAFT:
+        log.info(
+            "draft_written",
+            account=account.name,
+            content_id=post.id,
+            scheduled_for=when.isoformat(),
+            content_type=arms.content_type,
+        )
+        agent.stats.totals["drafts_written"] += 1
+        return True
     log.warning("post_rejected", account=account.name, content_id=post.id, reason=error)
     agent.stats.totals["posts_rejected"] += 1
     return False
@@ -178,8 +227,25 @@ def platform_length(platform: str) -> Callable[[str], int]:
     return function
 
 
+async def expire_drafts(agent: Agent, now: datetime) -> int:
+    """Reject the drafts nobody approved within ``approval.draft_expiry``."""
+    expired = await agent.store.expire_drafts(now - agent.config.approval.draft_expiry, now)
+    if expired:
+        log.info("draft_expired", count=expired)
+        agent.stats.totals["drafts_expired"] += expired
+    return expired
+
+
+async def awaiting_approval(agent: Agent, account: Account) -> bool:
+    """Whether the account has a draft waiting (it counts as its one queued post)."""
+    return bool(await agent.store.drafts(agent.account_ids[account.name]))
+
+
 async def plan_cycle(agent: Agent, now: datetime) -> int:
+    await expire_drafts(agent, now)
     planned = 0
     for account in agent.config.accounts:
+        if await awaiting_approval(agent, account):
+            continue
         planned += await plan_account(agent, account, now)
     return planned

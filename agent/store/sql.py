@@ -779,3 +779,101 @@ class SqlStore:
 
     async def counts(self) -> dict[str, int]:
         return await self._run(reports.counts)
+
+    # -- approval queue (approve mode) ------------------------------------------------------
+
+    async def drafts(self, account_id: int | None = None) -> list[Post]:
+        """Drafts waiting for a person's approval, oldest first (of one account, or all)."""
+
+        async def go(conn: AsyncConnection) -> list[Post]:
+            query = sa.select(content).where(content.c.status == PostStatus.DRAFT.value)
+            if account_id is not None:
+                query = query.where(content.c.account_id == account_id)
+            rows = await conn.execute(query.order_by(content.c.created_at, content.c.id))
+            return [post_from_row(r) for r in rows]
+
+        result: list[Post] = await self._run(go)
+        return result
+
+    async def approve_draft(
+        self, content_id: int, *, now: datetime, scheduled_for: datetime | None = None
+    ) -> bool:
+        """draft -> planned, due at the later of ``now`` and ``scheduled_for`` (default: its own
+        slot). False when the post is not (or no longer) a draft."""
+
+        async def go(conn: AsyncConnection) -> bool:
+            slot = aware_utc(
+                await conn.scalar(
+                    sa.select(content.c.scheduled_for).where(
+                        content.c.id == content_id, content.c.status == PostStatus.DRAFT.value
+                    )
+                )
+            )
+            if slot is None:
+                return False
+            when = max(now, scheduled_for if scheduled_for is not None else slot)
+            result = await conn.execute(
+                content.update()
+                .where(content.c.id == content_id, content.c.status == PostStatus.DRAFT.value)
+                .values(status=PostStatus.PLANNED.value, scheduled_for=when, updated_at=now)
+            )
+            return result.rowcount == 1
+
+        return bool(await self._run(go))
+
+    async def reject_draft(self, content_id: int, *, reason: str, now: datetime) -> bool:
+        """draft -> rejected (never sent). False when the post is not a draft."""
+
+        async def go(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                content.update()
+                .where(content.c.id == content_id, content.c.status == PostStatus.DRAFT.value)
+                .values(status=PostStatus.REJECTED.value, error=reason[:2000], updated_at=now)
+            )
+            return result.rowcount == 1
+
+        return bool(await self._run(go))
+
+    async def edit_draft(
+        self, content_id: int, *, text: str, text_hash: str, now: datetime
+    ) -> bool:
+        """Replace a draft's text (the caller has checked it). False when it is not a draft."""
+
+        async def go(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                content.update()
+                .where(content.c.id == content_id, content.c.status == PostStatus.DRAFT.value)
+                .values(text=text, text_hash=text_hash, updated_at=now)
+            )
+            return result.rowcount == 1
+
+        return bool(await self._run(go))
+
+    async def expire_drafts(self, older_than: datetime, now: datetime) -> int:
+        """Reject every draft created before ``older_than``; returns how many."""
+
+        async def go(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                content.update()
+                .where(
+                    content.c.status == PostStatus.DRAFT.value,
+                    content.c.created_at < older_than,
+                )
+                .values(status=PostStatus.REJECTED.value, error=EXPIRED_DRAFT_ERROR, updated_at=now)
+            )
+            return int(result.rowcount)
+
+        return int(await self._run(go))
+
+    async def account_names(self) -> dict[int, str]:
+        """Every stored account's id and name."""
+
+        async def go(conn: AsyncConnection) -> dict[int, str]:
+            rows = await conn.execute(sa.select(accounts.c.id, accounts.c.name))
+            return {int(r.id): str(r.name) for r in rows}
+
+        result: dict[int, str] = await self._run(go)
+        return result
+
+
+EXPIRED_DRAFT_ERROR = "expired unapproved"  # the error of a draft nobody approved in time

@@ -1063,3 +1063,110 @@ async def test_concurrent_pauses_leave_one_consistent_row(store: SqlStore) -> No
     )
     paused, reason = await store.paused()
     assert paused and reason in {f"r{i}" for i in range(5)}
+
+
+# -- approval queue -------------------------------------------------------------------------
+
+
+async def draft(store: SqlStore, account_id: int, *, now: datetime = T0, **overrides: Any) -> Post:
+    return await store.add_content(
+        new_content(account_id, status=PostStatus.DRAFT, **overrides), now=now
+    )
+
+
+async def test_drafts_lists_only_drafts_oldest_first_per_account_or_all(store: SqlStore) -> None:
+    a, b = await account(store, "a"), await account(store, "b")
+    older = await draft(store, a, now=T0)
+    other = await draft(store, b, now=T0 + HOUR)
+    newer = await draft(store, a, now=T0 + 2 * HOUR)
+    await planned(store, a)
+    assert [p.id for p in await store.drafts()] == [older.id, other.id, newer.id]
+    assert [p.id for p in await store.drafts(a)] == [older.id, newer.id]
+    assert [p.id for p in await store.drafts(b)] == [other.id]
+    assert all(p.status is PostStatus.DRAFT for p in await store.drafts())
+    assert await store.account_names() == {a: "a", b: "b"}
+
+
+async def test_drafts_do_not_occupy_a_cadence_slot_or_fall_due(store: SqlStore) -> None:
+    a = await account(store)
+    await draft(store, a, scheduled_for=T0)
+    assert await store.due_posts(T0 + HOUR) == []
+    assert await store.latest_scheduled(a) is None
+    assert await store.begin_publish((await store.drafts(a))[0].id, now=T0) is False
+
+
+async def test_approve_draft_queues_it_at_the_later_of_now_and_its_slot(store: SqlStore) -> None:
+    a = await account(store)
+    early, late = await draft(store, a), await draft(store, a, scheduled_for=T0 + 5 * HOUR)
+    now = T0 + HOUR
+    assert await store.approve_draft(early.id, now=now)
+    assert await store.approve_draft(late.id, now=now)
+    got_early, got_late = await store.get_post(early.id), await store.get_post(late.id)
+    assert got_early is not None and got_late is not None
+    assert (got_early.status, got_early.scheduled_for) == (PostStatus.PLANNED, now)
+    assert (got_late.status, got_late.scheduled_for) == (PostStatus.PLANNED, T0 + 5 * HOUR)
+    assert got_early.updated_at == now
+    assert [p.id for p in await store.due_posts(now)] == [early.id]
+    assert await store.approve_draft(early.id, now=now) is False  # only once
+
+
+async def test_approve_draft_takes_an_explicit_slot(store: SqlStore) -> None:
+    post = await draft(store, await account(store))
+    assert await store.approve_draft(post.id, now=T0, scheduled_for=T0 + 3 * HOUR)
+    got = await store.get_post(post.id)
+    assert got is not None and got.scheduled_for == T0 + 3 * HOUR
+
+
+async def test_draft_transitions_refuse_posts_that_are_not_drafts(store: SqlStore) -> None:
+    a = await account(store)
+    queued = await planned(store, a)
+    for content_id in (queued.id, 424242):
+        assert await store.approve_draft(content_id, now=T0) is False
+        assert await store.reject_draft(content_id, reason="no", now=T0) is False
+        assert (
+            await store.edit_draft(content_id, text="new", text_hash=text_hash("new"), now=T0)
+            is False
+        )
+    got = await store.get_post(queued.id)
+    assert got is not None and (got.status, got.text) == (PostStatus.PLANNED, queued.text)
+
+
+async def test_reject_draft_keeps_the_reason(store: SqlStore) -> None:
+    post = await draft(store, await account(store))
+    assert await store.reject_draft(post.id, reason="off topic", now=T0 + HOUR)
+    got = await store.get_post(post.id)
+    assert got is not None
+    assert (got.status, got.error, got.updated_at) == (PostStatus.REJECTED, "off topic", T0 + HOUR)
+    assert await store.drafts() == []
+    assert await store.approve_draft(post.id, now=T0 + HOUR) is False
+
+
+async def test_edit_draft_replaces_text_and_hash_while_it_is_a_draft(store: SqlStore) -> None:
+    post = await draft(store, await account(store))
+    assert await store.edit_draft(post.id, text="better", text_hash=text_hash("better"), now=T0)
+    got = await store.get_post(post.id)
+    assert got is not None
+    assert (got.status, got.text, got.text_hash) == (
+        PostStatus.DRAFT,
+        "better",
+        text_hash("better"),
+    )
+    assert got.idempotency_key == post.idempotency_key
+
+
+async def test_expire_drafts_rejects_only_drafts_created_before_the_cutoff(
+    store: SqlStore,
+) -> None:
+    a = await account(store)
+    old = await draft(store, a, now=T0)
+    young = await draft(store, a, now=T0 + 2 * HOUR)
+    queued = await store.add_content(new_content(a), now=T0)
+    now = T0 + 30 * HOUR
+    assert await store.expire_drafts(T0 + HOUR, now) == 1
+    assert await store.expire_drafts(T0 + HOUR, now) == 0  # once
+    got_old, got_young = await store.get_post(old.id), await store.get_post(young.id)
+    got_queued = await store.get_post(queued.id)
+    assert got_old is not None and got_young is not None and got_queued is not None
+    assert (got_old.status, got_old.error) == (PostStatus.REJECTED, "expired unapproved")
+    assert got_young.status is PostStatus.DRAFT
+    assert got_queued.status is PostStatus.PLANNED

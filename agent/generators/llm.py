@@ -1,0 +1,246 @@
+"""The LLM generator: asks an OpenAI-compatible chat-completions API to write the post.
+
+One request per attempt. The prompt carries the account's persona and niche, the chosen arms
+(content type, formula, hook, topic) with their catalogue descriptions, the platform's character
+limit and the account's latest posts (so the model does not repeat itself). The answer is forced
+into a JSON schema (structured output, ``strict``)::
+
+    {"text": "<the post>", "rationale": "<one sentence: why this should work>"}
+
+A draft is accepted when its text is non-empty, fits ``max_chars`` (code points; the plan cycle's
+gate then applies the platform's own counting) and is not one of the recent posts. A refusal, a
+malformed answer or an invalid draft is retried (the reason is told to the model) up to
+``max_attempts`` times, then reported as :class:`~agent.errors.GenerationError`. API errors
+(rate limits, 5xx, timeouts, connection failures) become a GenerationError at once: the plan cycle
+stores a failed row and tries again at its next tick.
+
+Every attempt is billed, so the draft's tokens and cost cover all attempts of the request. The
+cost is computed from the configured per-model prices; a model with no price costs 0 and the
+draft's ``extra`` says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONSchema
+
+from agent.config import TokenPrice
+from agent.errors import GenerationError
+from agent.models import Draft, GenerationRequest
+
+__all__ = ["PROMPT_VERSION", "OpenAIGenerator", "build_messages"]
+
+PROMPT_VERSION = "openai-v1"  # bump when the prompt or the schema changes
+RECENT_IN_PROMPT = 10  # latest posts shown to the model; more costs tokens for little gain
+RECENT_MAX_CHARS = 300  # each shown post is cut to this many characters
+DEFAULT_MAX_RETRIES = 2  # the client's own retries of 429/5xx/connection errors per attempt
+
+RESPONSE_FORMAT: ResponseFormatJSONSchema = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "post",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "text": {"type": "string", "description": "The post, exactly as published."},
+                "rationale": {"type": "string", "description": "One sentence: why it works."},
+            },
+            "required": ["text", "rationale"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+SYSTEM_PROMPT = """\
+You write social media posts for one account.
+Persona: {persona}
+Niche: {niche}
+Write as this person, in the first person where natural. No preamble, no quotation marks around
+the post, no hashtags unless they add something. Answer with JSON: "text" is the post exactly as
+it will be published, "rationale" one sentence on why it should work."""
+
+
+def build_messages(request: GenerationRequest) -> list[ChatCompletionMessageParam]:
+    """The chat messages for ``request`` (first attempt)."""
+    arms = request.arms
+    lines = [
+        "Write one post.",
+        "",
+        _arm_line("Content type", arms.content_type, request.descriptions.get("content_type")),
+        _arm_line("Formula", arms.formula, request.descriptions.get("formula")),
+        _arm_line("Hook", arms.hook, request.descriptions.get("hook")),
+        f"- Topic: {arms.topic}",
+        "",
+        f"Hard limit: at most {request.max_chars} characters, spaces and line breaks included.",
+    ]
+    recent = [_shorten(t) for t in request.recent_texts[:RECENT_IN_PROMPT] if t.strip()]
+    if recent:
+        lines += ["", "The account's latest posts, newest first. Do not repeat or paraphrase them:"]
+        lines += [f"{i}. {text}" for i, text in enumerate(recent, start=1)]
+    system = SYSTEM_PROMPT.format(persona=request.persona.strip(), niche=request.niche.strip())
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "\n".join(lines)},
+    ]
+
+
+class OpenAIGenerator:
+    """Writes posts with an OpenAI-compatible model; see the module docstring."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        temperature: float,
+        base_url: str | None = None,
+        max_attempts: int = 3,
+        timeout: float = 30.0,
+        prices: Mapping[str, TokenPrice] | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._api_key = api_key
+        self.model = model
+        self.temperature = temperature
+        self.base_url = base_url
+        self.max_attempts = max_attempts
+        self.timeout = timeout
+        self.prices = dict(prices or {})
+        self.max_retries = max_retries
+
+    async def write(self, request: GenerationRequest) -> Draft:
+        """Write one post for ``request``; raise GenerationError when no valid draft comes back."""
+        messages = build_messages(request)
+        tokens_in = tokens_out = 0
+        reason = ""
+        # A client per request: posts are minutes apart, and nothing stays bound to an event loop
+        # or needs closing when the agent stops.
+        async with AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        ) as client:
+            for _ in range(self.max_attempts):
+                completion = await self._complete(client, messages)
+                if completion.usage is not None:
+                    tokens_in += completion.usage.prompt_tokens
+                    tokens_out += completion.usage.completion_tokens
+                text, rationale, reason, raw = _read(completion, request)
+                if not reason:
+                    return self._draft(
+                        text,
+                        tokens_in=tokens_in,
+                        tokens_out=tokens_out,
+                        extra={"rationale": rationale, "response_model": completion.model},
+                    )
+                if raw is not None:
+                    messages = [*messages, {"role": "assistant", "content": raw}]
+                messages = [*messages, {"role": "user", "content": f"Rejected: {reason}. Retry."}]
+        raise GenerationError(
+            f"openai: no valid draft from {self.model} after {self.max_attempts} attempts "
+            f"(last: {reason})"
+        )
+
+    async def _complete(
+        self, client: AsyncOpenAI, messages: Sequence[ChatCompletionMessageParam]
+    ) -> ChatCompletion:
+        """One API call; vendor errors are translated here and go no further."""
+        try:
+            return await client.chat.completions.create(
+                model=self.model,
+                messages=list(messages),
+                temperature=self.temperature,
+                response_format=RESPONSE_FORMAT,
+            )
+        except openai.RateLimitError as exc:
+            after = exc.response.headers.get("retry-after")
+            wait = f"; retry after {after}s" if after else ""
+            raise GenerationError(f"openai: rate limited (HTTP 429){wait}") from exc
+        except openai.APIStatusError as exc:
+            kind = "server error" if exc.status_code >= 500 else "request refused"
+            raise GenerationError(
+                f"openai: {kind} (HTTP {exc.status_code}): {_short(exc.message)}"
+            ) from exc
+        except openai.APITimeoutError as exc:
+            raise GenerationError(f"openai: no answer within {self.timeout:g}s") from exc
+        except openai.APIConnectionError as exc:
+            where = self.base_url or "the OpenAI API"
+            raise GenerationError(f"openai: cannot reach {where}: {_short(str(exc))}") from exc
+        except openai.OpenAIError as exc:
+            raise GenerationError(f"openai: {type(exc).__name__}: {_short(str(exc))}") from exc
+
+    def _draft(self, text: str, *, tokens_in: int, tokens_out: int, extra: dict[str, Any]) -> Draft:
+        price = self.prices.get(self.model)
+        cost = 0.0
+        if price is None:
+            extra["cost_note"] = f"no price configured for model {self.model!r}: cost recorded as 0"
+        else:
+            cost = (
+                tokens_in * price.input_per_million + tokens_out * price.output_per_million
+            ) / 1_000_000
+        return Draft(
+            text=text,
+            generator=self.name,
+            model=self.model,
+            prompt_version=PROMPT_VERSION,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost_usd=cost,
+            extra=extra,
+        )
+
+
+def _read(
+    completion: ChatCompletion, request: GenerationRequest
+) -> tuple[str, str, str, str | None]:
+    """(text, rationale, reason it is unusable or "", raw content) of one answer."""
+    if not completion.choices:
+        return "", "", "the answer had no choices", None
+    message = completion.choices[0].message
+    if message.refusal:
+        return "", "", f"the model refused: {_short(message.refusal)}", None
+    raw = message.content
+    if not raw:
+        return "", "", "the answer was empty", None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return "", "", "the answer was not valid JSON", raw
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        return "", "", "the answer did not match the schema (no string 'text')", raw
+    text = data["text"].strip()
+    rationale = data.get("rationale")
+    rationale = rationale if isinstance(rationale, str) else ""
+    if not text:
+        return "", "", "the post was empty", raw
+    if len(text) > request.max_chars:
+        return "", "", f"the post had {len(text)} characters, the limit is {request.max_chars}", raw
+    if text in {t.strip() for t in request.recent_texts}:
+        return "", "", "the post repeated a recent post word for word", raw
+    return text, rationale, "", raw
+
+
+def _arm_line(label: str, arm: str, description: str | None) -> str:
+    return f"- {label}: {arm}" + (f" ({description})" if description else "")
+
+
+def _shorten(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= RECENT_MAX_CHARS else flat[: RECENT_MAX_CHARS - 1] + "…"
+
+
+def _short(message: str, limit: int = 200) -> str:
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,0 +1,294 @@
+"""Approve mode in virtual time: drafts wait for a person, then go out (or never do).
+
+The cycles run on a real SQLite store and the in-memory sandbox, as in ``test_cycles.py``; the
+last tests drive ``growthloop drafts`` as a user would, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from structlog.testing import capture_logs
+
+from adapters.base import text_hash
+from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+from agent import drafts
+from agent.clock import VirtualClock
+from agent.core import Agent
+from agent.cycles import CYCLES
+from agent.generators.template import TemplateGenerator
+from agent.models import NewContent, Post, PostStatus
+from agent.simulator import run_until
+from agent.store.engine import create_engine
+from agent.store.migrate import upgrade
+from agent.store.schema import content
+from agent.store.sql import SqlStore
+from tests.acceptance.conftest import run_cli, write_config
+from tests.conftest import T0, example_raw, make_config
+
+ALWAYS = {"start": "00:00", "end": "00:00", "timezone": "UTC"}
+SECOND_ACCOUNT = {
+    **example_raw()["accounts"][0],
+    "name": "demo2",
+    "handle": "@growthloop_demo2",
+}
+EDITED = "Edited by a person: ship the smallest useful version first, then listen to the users."
+
+
+class Harness:
+    def __init__(self, agent: Agent, clock: VirtualClock, world: SandboxWorld, store: SqlStore):
+        self.agent, self.clock, self.world, self.store = agent, clock, world, store
+
+    async def run_cycles(self, *names: str) -> None:
+        for name in names or tuple(CYCLES):
+            await CYCLES[name](self.agent, self.clock.now())
+
+    async def posts(self) -> list[Any]:
+        async with self.store.engine.connect() as conn:
+            return list((await conn.execute(sa.select(content).order_by(content.c.id))).all())
+
+    async def with_status(self, status: PostStatus) -> list[Any]:
+        return [p for p in await self.posts() if p.status == status]
+
+    def world_texts(self) -> list[str]:
+        rows = self.world._db.execute("SELECT text FROM posts")  # type: ignore[attr-defined]
+        return [r[0] for r in rows]
+
+    async def publish_when_due(self, post: Post) -> None:
+        self.clock.advance_to(post.scheduled_for)
+        await self.run_cycles("publish")
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    overrides: dict[str, Any] = dict(getattr(request, "param", {}))
+    config = make_config(
+        mode="approve",
+        cadence={"active_hours": ALWAYS, "jitter": "0s", **overrides.pop("cadence", {})},
+        **overrides,
+    )
+    clock = VirtualClock(T0)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
+    await upgrade(engine)
+    store = SqlStore(engine)
+    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=7, start=T0)
+    platforms = {a.name: world.platform(a.name, now=clock.now) for a in config.accounts}
+    agent = Agent(
+        config=config,
+        store=store,
+        platforms=platforms,
+        generator=TemplateGenerator(seed=7),
+        clock=clock,
+        seed=7,
+    )
+    await agent.setup()
+    yield Harness(agent, clock, world, store)
+    await store.close()
+    world.close()
+
+
+TWO_ACCOUNTS = {"accounts": [example_raw()["accounts"][0], SECOND_ACCOUNT]}
+
+
+async def test_nothing_is_published_over_a_day_while_drafts_wait(harness: Harness) -> None:
+    with capture_logs() as logs:
+        await run_until(harness.agent, harness.clock, T0 + timedelta(hours=23))
+    posts = await harness.posts()
+    assert [p.status for p in posts] == [PostStatus.DRAFT]  # one draft, and planning waits on it
+    assert harness.world_texts() == []
+    events = {entry["event"] for entry in logs}
+    assert "draft_written" in events
+    assert not events & {"post_planned", "post_published"}
+
+
+@pytest.mark.parametrize("harness", [TWO_ACCOUNTS], indirect=True)
+async def test_approving_a_draft_publishes_it_and_only_it(harness: Harness) -> None:
+    await harness.run_cycles("plan")
+    first, second = await harness.store.drafts()
+    assert first.account_id != second.account_id
+
+    approved = await drafts.approve(harness.store, first.id, now=harness.clock.now())
+    assert approved.status is PostStatus.PLANNED
+    assert approved.scheduled_for == max(harness.clock.now(), first.scheduled_for)
+    await harness.publish_when_due(approved)
+    harness.clock.advance_to(harness.clock.now() + timedelta(hours=6))
+    await harness.run_cycles("publish")
+
+    assert harness.world_texts() == [first.text]
+    assert [p.id for p in await harness.with_status(PostStatus.POSTED)] == [first.id]
+    assert [p.id for p in await harness.store.drafts()] == [second.id]
+
+
+async def test_rejecting_a_draft_lets_the_next_one_be_planned(harness: Harness) -> None:
+    await harness.run_cycles("plan")
+    (first,) = await harness.store.drafts()
+    await harness.run_cycles("plan")
+    assert [p.id for p in await harness.store.drafts()] == [first.id]  # waits on the first
+
+    rejected = await drafts.reject(harness.store, first.id, reason="off topic", now=T0)
+    assert (rejected.status, rejected.error) == (PostStatus.REJECTED, "off topic")
+    await harness.run_cycles("plan")
+    (second,) = await harness.store.drafts()
+    assert second.id != first.id
+    assert harness.world_texts() == []
+
+
+async def test_an_edited_draft_is_published_with_the_edited_text(harness: Harness) -> None:
+    await harness.run_cycles("plan")
+    (draft,) = await harness.store.drafts()
+    config = harness.agent.config
+    edited = await drafts.edit(harness.store, config, draft.id, text=EDITED, now=T0)
+    assert (edited.status, edited.text, edited.text_hash) == (
+        PostStatus.DRAFT,
+        EDITED,
+        text_hash(EDITED),
+    )
+    approved = await drafts.approve(harness.store, draft.id, now=T0)
+    await harness.publish_when_due(approved)
+    assert harness.world_texts() == [EDITED]
+    (posted,) = await harness.with_status(PostStatus.POSTED)
+    assert posted.text == EDITED
+
+
+async def test_an_edit_the_gate_refuses_keeps_the_draft_as_it_was(harness: Harness) -> None:
+    await harness.run_cycles("plan")
+    (draft,) = await harness.store.drafts()
+    config = harness.agent.config
+    with pytest.raises(drafts.DraftRefused, match="too long"):
+        await drafts.edit(harness.store, config, draft.id, text="x" * 1000, now=T0)
+    with pytest.raises(drafts.DraftRefused, match="empty"):
+        await drafts.edit(harness.store, config, draft.id, text="   ", now=T0)
+    assert (await drafts.get_draft(harness.store, draft.id)).text == draft.text
+
+
+async def test_unknown_or_non_draft_ids_are_refused(harness: Harness) -> None:
+    await harness.run_cycles("plan")
+    (draft,) = await harness.store.drafts()
+    await drafts.approve(harness.store, draft.id, now=T0)
+    for content_id in (draft.id, 9999):
+        with pytest.raises(drafts.UnknownDraft):
+            await drafts.approve(harness.store, content_id, now=T0)
+        with pytest.raises(drafts.UnknownDraft):
+            await drafts.reject(harness.store, content_id, now=T0)
+        with pytest.raises(drafts.UnknownDraft):
+            await drafts.edit(harness.store, harness.agent.config, content_id, text=EDITED, now=T0)
+
+
+async def test_an_unapproved_draft_expires_and_is_never_published(harness: Harness) -> None:
+    expiry = harness.agent.config.approval.draft_expiry
+    await harness.run_cycles("plan")
+    (draft,) = await harness.store.drafts()
+    harness.clock.advance_to(T0 + expiry - timedelta(minutes=1))
+    await harness.run_cycles("plan", "publish")
+    assert [p.id for p in await harness.store.drafts()] == [draft.id]  # not yet
+
+    harness.clock.advance_to(T0 + expiry + timedelta(minutes=1))
+    with capture_logs() as logs:
+        await harness.run_cycles("plan", "publish")
+    assert {"event": "draft_expired", "count": 1, "log_level": "info"} in logs
+    expired = await harness.store.get_post(draft.id)
+    assert expired is not None
+    assert (expired.status, expired.error) == (PostStatus.REJECTED, "expired unapproved")
+    with pytest.raises(drafts.UnknownDraft):
+        await drafts.approve(harness.store, draft.id, now=harness.clock.now())
+    (fresh,) = await harness.store.drafts()  # planning resumed with a new draft
+    assert fresh.id != draft.id
+
+    await run_until(harness.agent, harness.clock, harness.clock.now() + timedelta(days=2))
+    assert draft.text not in harness.world_texts()
+    assert harness.world_texts() == []
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+async def _seed_drafts(db: Path, texts: list[str]) -> list[int]:
+    db.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    await upgrade(engine)
+    store = SqlStore(engine)
+    try:
+        account_id = await store.ensure_account(
+            name="demo", platform="sandbox", handle="@growthloop_demo", now=T0
+        )
+        ids = []
+        for text in texts:
+            post = await store.add_content(
+                NewContent(
+                    account_id=account_id,
+                    status=PostStatus.DRAFT,
+                    text=text,
+                    text_hash=text_hash(text),
+                    generation_metadata={"content_type": "tip", "formula": "list", "hook": "x"},
+                    scheduled_for=T0,
+                    idempotency_key=uuid.uuid4().hex,
+                ),
+                now=T0,
+            )
+            ids.append(post.id)
+        return ids
+    finally:
+        await store.close()
+
+
+async def _status(db: Path, content_id: int) -> tuple[str, str | None]:
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(content.c.status, content.c.error).where(content.c.id == content_id)
+                )
+            ).one()
+            return str(row.status), row.error
+    finally:
+        await engine.dispose()
+
+
+async def test_drafts_cli_lists_approves_rejects_and_refuses_unknown_ids(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "growthloop.db"
+    first, second = await _seed_drafts(
+        db,
+        [
+            "Ship the smallest useful version first; everything else is a guess.",
+            "Tests that need the network are tests of the network.",
+        ],
+    )
+    cfg = write_config(tmp_path / "g.yaml", mode="approve", store={"sqlite_path": str(db)})
+
+    listed = run_cli("drafts", "list", "--config", cfg, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "Drafts waiting for approval (2)" in listed.stdout
+    assert "demo" in listed.stdout and "Ship the smallest" in listed.stdout
+
+    shown = run_cli("drafts", "show", str(second), "--config", cfg, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "Tests that need the network are tests of the network." in shown.stdout
+
+    approved = run_cli("drafts", "approve", str(first), "--config", cfg, cwd=tmp_path)
+    assert approved.returncode == 0, approved.stderr
+    assert f"approved draft {first}" in approved.stdout
+    assert await _status(db, first) == ("planned", None)
+
+    refused = run_cli("drafts", "edit", str(second), "--text", " ", "--config", cfg, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "quality gate refused" in refused.stderr and "empty text" in refused.stderr
+
+    rejected = run_cli(
+        "drafts", "reject", str(second), "--reason", "off topic", "--config", cfg, cwd=tmp_path
+    )
+    assert rejected.returncode == 0, rejected.stderr
+    assert await _status(db, second) == ("rejected", "off topic")
+
+    for content_id in (first, 999):  # no longer a draft; never existed
+        unknown = run_cli("drafts", "approve", str(content_id), "--config", cfg, cwd=tmp_path)
+        assert unknown.returncode == 2
+        assert "Traceback" not in unknown.stderr
+        assert str(content_id) in unknown.stderr
+    assert "no drafts waiting" in run_cli("drafts", "list", "--config", cfg, cwd=tmp_path).stdout
