@@ -9,6 +9,7 @@ and never leak into ``agent/`` or ``learning/``::
     ├── StoreError                       the database refused or could not be reached
     │   └── SchemaOutOfDate              the schema is behind the code (`growthloop migrate`)
     ├── GenerationError                  a generator could not produce a valid draft
+    ├── DraftError (agent/drafts.py)     UnknownDraft, DraftRefused: `growthloop drafts` refusals
     └── PlatformError                    anything a platform adapter reports
         ├── TransientPlatformError       worth retrying later (reads are retried with backoff)
         │   ├── RateLimited(reset_at)    the platform asked us to wait until ``reset_at``
