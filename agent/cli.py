@@ -270,14 +270,16 @@ def health(
 ) -> None:
     """Print the latest health metrics and the pending work from the store."""
     from agent.bootstrap import open_store, store_url
-    from agent.summary import print_health
+    from agent.summary import print_controls, print_health
 
     cfg = _load(config)
 
     async def go() -> None:
         store = await open_store(store_url(cfg), auto_migrate=False)
         try:
-            await print_health(out, store, hours=hours, now=datetime.now(UTC))
+            now = datetime.now(UTC)
+            await print_health(out, store, hours=hours, now=now)
+            await print_controls(out, store, cfg, now=now)
         finally:
             await store.close()
 

@@ -151,3 +151,36 @@ async def print_health(console: Console, store: Store, *, hours: int, now: datet
     )
     work.add_row("posts in flight", str(pending["posts_in_flight"]), "")
     console.print(work)
+
+
+async def print_controls(console: Console, store: Any, config: Any, *, now: datetime) -> None:
+    """Publishing state (kill switch) and today's LLM spend against the budgets."""
+    import os
+
+    paused, reason = await store.paused()
+    if os.environ.get("GROWTHLOOP_NO_PUBLISH") == "1":
+        console.print("Publishing: [red]off[/] (GROWTHLOOP_NO_PUBLISH=1 in this environment)")
+    elif paused:
+        console.print(f"Publishing: [red]paused[/] ({reason or 'no reason given'})")
+    else:
+        console.print("Publishing: [green]on[/]")
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    budget = config.budget
+    table = Table(title="LLM spend today (UTC)")
+    for column in ("account", "spent $", "budget $", "planning"):
+        table.add_column(column, justify="left" if column == "account" else "right")
+    rows = []
+    for account_id, name in sorted((await store.account_names()).items()):
+        spent = float((await store.health_inputs(account_id, day_start, now))["llm_spend_usd"])
+        rows.append((name, spent))
+    total = sum(spent for _name, spent in rows)
+    for name, spent in rows:
+        over = spent >= budget.llm_daily_usd_per_account or total >= budget.llm_daily_usd_total
+        table.add_row(
+            name,
+            f"{spent:.4f}",
+            f"{budget.llm_daily_usd_per_account:.2f}",
+            "[red]paused (budget)[/]" if over and config.generator.kind != "template" else "on",
+        )
+    table.add_row("all accounts", f"{total:.4f}", f"{budget.llm_daily_usd_total:.2f}", "")
+    console.print(table)

@@ -185,11 +185,20 @@ async def test_rate_limited_post_waits_for_the_reset(harness: Harness) -> None:
 
 @pytest.mark.parametrize("harness", [{"mode": "dry_run"}], indirect=True)
 async def test_dry_run_sends_nothing_but_stores_every_would_be_post(harness: Harness) -> None:
-    await run_until(harness.agent, harness.clock, T0 + timedelta(days=1))
+    with capture_logs() as logs:
+        await run_until(harness.agent, harness.clock, T0 + timedelta(days=7))  # a simulated week
     posts = await harness.rows(content)
-    assert len(posts) >= 5
-    assert {p.status for p in posts} <= {PostStatus.DRY_RUN, PostStatus.PLANNED}
-    assert harness.world_posts() == []
+    would_be = [p for p in posts if p.status == PostStatus.DRY_RUN]
+    assert len(would_be) >= 35  # 6 a day, less the odd draft the gate turned down
+    assert {p.status for p in posts} <= {
+        PostStatus.DRY_RUN,
+        PostStatus.PLANNED,
+        PostStatus.REJECTED,
+    }
+    assert all(p.text and p.generation_metadata.get("content_type") for p in would_be)
+    assert harness.world_posts() == []  # nothing reached the platform
+    logged = [e for e in logs if e["event"] == "post_dry_run"]
+    assert len(logged) == len(would_be)
 
 
 @pytest.mark.parametrize(
