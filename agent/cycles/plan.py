@@ -162,7 +162,15 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
             gate=gate_config,
             length=platform_length(account.platform),
         )
-        if error:
+        moderate = getattr(agent.generator, "moderate", None)
+        if not error and moderate is not None:
+            try:
+                error = await moderate(text)  # None, or why the moderation endpoint flagged it
+            except GenerationError as exc:
+                status, error = PostStatus.FAILED, f"moderation failed: {exc}"
+        if status is PostStatus.FAILED:
+            pass  # no unchecked post goes out: stored failed, tried again at the next tick
+        elif error:
             status = PostStatus.REJECTED
         elif agent.config.mode is Mode.APPROVE:
             status = PostStatus.DRAFT  # waits for `growthloop drafts approve ID`

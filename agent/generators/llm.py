@@ -17,6 +17,11 @@ stores a failed row and tries again at its next tick.
 Every attempt is billed, so the draft's tokens and cost cover all attempts of the request. The
 cost is computed from the configured per-model prices; a model with no price costs 0 and the
 draft's ``extra`` says so.
+
+:meth:`OpenAIGenerator.moderate` asks the moderation endpoint (``omni-moderation-latest``, free of
+charge) about a draft that passed the gate: the plan cycle rejects a flagged draft with the
+flagged categories as its reason. Its API errors are GenerationErrors too, so an outage stores a
+failed row instead of letting an unchecked post through.
 """
 
 from __future__ import annotations
@@ -34,12 +39,13 @@ from agent.config import TokenPrice
 from agent.errors import GenerationError
 from agent.models import Draft, GenerationRequest
 
-__all__ = ["PROMPT_VERSION", "OpenAIGenerator", "build_messages"]
+__all__ = ["MODERATION_MODEL", "PROMPT_VERSION", "OpenAIGenerator", "build_messages"]
 
 PROMPT_VERSION = "openai-v1"  # bump when the prompt or the schema changes
 RECENT_IN_PROMPT = 10  # latest posts shown to the model; more costs tokens for little gain
 RECENT_MAX_CHARS = 300  # each shown post is cut to this many characters
 DEFAULT_MAX_RETRIES = 2  # the client's own retries of 429/5xx/connection errors per attempt
+MODERATION_MODEL = "omni-moderation-latest"
 
 RESPONSE_FORMAT: ResponseFormatJSONSchema = {
     "type": "json_schema",
@@ -153,6 +159,37 @@ class OpenAIGenerator:
             f"(last: {reason})"
         )
 
+    async def moderate(self, text: str) -> str | None:
+        """None when the moderation endpoint does not flag ``text``, else the reason to reject it.
+
+        Raise GenerationError when the endpoint cannot answer: the caller must not publish an
+        unchecked post.
+        """
+        async with AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        ) as client:
+            try:
+                response = await client.moderations.create(model=MODERATION_MODEL, input=text)
+            except openai.OpenAIError as exc:
+                raise self._api_error(exc, "moderation") from exc
+        if not response.results:
+            raise GenerationError("openai: moderation: the answer had no results")
+        flagged = [r for r in response.results if r.flagged]
+        if not flagged:
+            return None
+        categories = sorted(
+            {
+                name
+                for result in flagged
+                for name, hit in result.categories.model_dump(by_alias=True).items()
+                if hit
+            }
+        )
+        return "flagged by moderation: " + (", ".join(categories) or "no category given")
+
     async def _complete(
         self, client: AsyncOpenAI, messages: Sequence[ChatCompletionMessageParam]
     ) -> ChatCompletion:
@@ -164,22 +201,27 @@ class OpenAIGenerator:
                 temperature=self.temperature,
                 response_format=RESPONSE_FORMAT,
             )
-        except openai.RateLimitError as exc:
+        except openai.OpenAIError as exc:
+            raise self._api_error(exc) from exc
+
+    def _api_error(self, exc: openai.OpenAIError, what: str = "") -> GenerationError:
+        """The GenerationError that stands for a vendor error (``what``: which call failed)."""
+        prefix = f"openai: {what}: " if what else "openai: "
+        if isinstance(exc, openai.RateLimitError):
             after = exc.response.headers.get("retry-after")
             wait = f"; retry after {after}s" if after else ""
-            raise GenerationError(f"openai: rate limited (HTTP 429){wait}") from exc
-        except openai.APIStatusError as exc:
+            return GenerationError(f"{prefix}rate limited (HTTP 429){wait}")
+        if isinstance(exc, openai.APIStatusError):
             kind = "server error" if exc.status_code >= 500 else "request refused"
-            raise GenerationError(
-                f"openai: {kind} (HTTP {exc.status_code}): {_short(exc.message)}"
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise GenerationError(f"openai: no answer within {self.timeout:g}s") from exc
-        except openai.APIConnectionError as exc:
+            return GenerationError(
+                f"{prefix}{kind} (HTTP {exc.status_code}): {_short(exc.message)}"
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return GenerationError(f"{prefix}no answer within {self.timeout:g}s")
+        if isinstance(exc, openai.APIConnectionError):
             where = self.base_url or "the OpenAI API"
-            raise GenerationError(f"openai: cannot reach {where}: {_short(str(exc))}") from exc
-        except openai.OpenAIError as exc:
-            raise GenerationError(f"openai: {type(exc).__name__}: {_short(str(exc))}") from exc
+            return GenerationError(f"{prefix}cannot reach {where}: {_short(str(exc))}")
+        return GenerationError(f"{prefix}{type(exc).__name__}: {_short(str(exc))}")
 
     def _draft(self, text: str, *, tokens_in: int, tokens_out: int, extra: dict[str, Any]) -> Draft:
         price = self.prices.get(self.model)

@@ -13,6 +13,12 @@ Modes are queued with :meth:`OpenAIServer.queue` and consumed one per request (t
 - ``refusal``: 200 with ``message.refusal`` set and no content;
 - ``rate_limit``: 429 with ``retry-after`` and ``x-ratelimit-*`` headers and OpenAI's error body;
 - ``server_error``: 500 with OpenAI's error body.
+
+``POST /v1/moderations`` answers like the real moderation endpoint (``id``, ``model``,
+``results[0]`` with ``flagged``, ``categories``, ``category_scores`` and
+``category_applied_input_types``). A text containing ``flag_word`` (case-insensitive) is flagged
+for ``flag_categories``; ``moderation_error`` makes it answer 500. Its request bodies are kept in
+``OpenAIServer.moderation_requests``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,21 @@ from aiohttp import web
 
 PROMPT_TOKENS = 412
 COMPLETION_TOKENS = 57
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
 WORDS = (
     "shipping small batches beats planning big launches because feedback arrives while the "
     "context is still fresh and cheap to act on so every team should measure cycle time weekly "
@@ -41,6 +62,10 @@ class OpenAIServer:
     modes: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     too_long_length: int = 5_000
+    moderation_requests: list[dict[str, Any]] = field(default_factory=list)
+    flag_word: str | None = None  # a text containing it is flagged by /v1/moderations
+    flag_categories: tuple[str, ...] = ("harassment", "violence")
+    moderation_error: bool = False  # /v1/moderations answers 500
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -49,6 +74,7 @@ class OpenAIServer:
         """Serve on a free port of 127.0.0.1; return the base URL the client takes (``.../v1``)."""
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_post("/v1/moderations", self._moderations)
         self._runner = web.AppRunner(app, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -113,6 +139,40 @@ class OpenAIServer:
                 },
                 "service_tier": "default",
                 "system_fingerprint": "fp_local",
+            }
+        )
+
+    async def _moderations(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.moderation_requests.append(body)
+        if self.moderation_error:
+            return web.json_response(
+                _error("The server had an error while processing your request.", None, None),
+                status=500,
+            )
+        inputs = body.get("input", "")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        results = []
+        for text in texts:
+            hit = self.flag_word is not None and self.flag_word.lower() in str(text).lower()
+            flagged = set(self.flag_categories) if hit else set()
+            results.append(
+                {
+                    "flagged": hit,
+                    "categories": {c: c in flagged for c in MODERATION_CATEGORIES},
+                    "category_scores": {
+                        c: 0.93 if c in flagged else 0.0001 for c in MODERATION_CATEGORIES
+                    },
+                    "category_applied_input_types": {
+                        c: ["text"] if c in flagged else [] for c in MODERATION_CATEGORIES
+                    },
+                }
+            )
+        return web.json_response(
+            {
+                "id": f"modr-local{len(self.moderation_requests)}",
+                "model": body.get("model", "omni-moderation-latest"),
+                "results": results,
             }
         )
 

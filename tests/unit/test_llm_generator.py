@@ -23,7 +23,7 @@ from agent.config import DEFAULT_TOKEN_PRICES
 from agent.core import Agent
 from agent.cycles.plan import plan_account
 from agent.errors import ConfigError, GenerationError
-from agent.generators.llm import PROMPT_VERSION, OpenAIGenerator
+from agent.generators.llm import MODERATION_MODEL, PROMPT_VERSION, OpenAIGenerator
 from agent.models import ArmChoice, GenerationRequest, PostStatus
 from agent.simulator import run_until
 from agent.store.engine import create_engine
@@ -184,6 +184,26 @@ async def test_unknown_model_costs_nothing_and_says_why(server: OpenAIServer) ->
     assert "no price configured" in draft.extra["cost_note"]
 
 
+async def test_moderation_of_a_clean_text_is_none(server: OpenAIServer) -> None:
+    server.flag_word = "forbidden"
+    assert await generator(server).moderate("Ship small batches.") is None
+    (body,) = server.moderation_requests
+    assert body == {"model": MODERATION_MODEL, "input": "Ship small batches."}
+
+
+async def test_moderation_of_a_flagged_text_names_its_categories(server: OpenAIServer) -> None:
+    server.flag_word = "forbidden"
+    server.flag_categories = ("violence", "harassment/threatening")
+    reason = await generator(server).moderate("A FORBIDDEN thought.")
+    assert reason == "flagged by moderation: harassment/threatening, violence"
+
+
+async def test_moderation_outage_is_a_generation_error(server: OpenAIServer) -> None:
+    server.moderation_error = True
+    with pytest.raises(GenerationError, match=r"openai: moderation: server error \(HTTP 500\)"):
+        await generator(server).moderate("Ship small batches.")
+
+
 def test_openai_generator_without_api_key_is_a_config_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -264,6 +284,68 @@ async def test_budget_pauses_planning_for_the_rest_of_the_utc_day(
 
         await run_until(agent, clock, T0 + timedelta(hours=30))  # a new UTC day: budget renewed
         assert len(await content_rows(agent)) > 3
+    finally:
+        await close_agent(agent)
+
+
+async def published(agent: Agent) -> list[Any]:
+    return [r for r in await content_rows(agent) if r.status == PostStatus.POSTED.value]
+
+
+async def test_flagged_draft_is_rejected_with_the_categories_and_never_published(
+    tmp_path: Path, server: OpenAIServer
+) -> None:
+    server.flag_word = " "  # every post has a space: every draft is flagged
+    agent = await make_agent(tmp_path, server)
+    clock: VirtualClock = agent.clock  # type: ignore[assignment]
+    try:
+        with capture_logs() as logs:
+            await run_until(agent, clock, T0 + timedelta(hours=6))
+        rows = await content_rows(agent)
+        assert rows and all(r.status == PostStatus.REJECTED.value for r in rows)
+        assert all(r.error == "flagged by moderation: harassment, violence" for r in rows)
+        assert len(server.moderation_requests) == len(rows)
+        assert {b["input"] for b in server.moderation_requests} == {r.text for r in rows}
+        assert not await published(agent) and agent.stats.totals["posts_published"] == 0
+        rejected = [e for e in logs if e["event"] == "post_rejected"]
+        assert len(rejected) == len(rows) and "harassment" in rejected[0]["reason"]
+    finally:
+        await close_agent(agent)
+
+
+async def test_clean_draft_passes_moderation_and_is_published(
+    tmp_path: Path, server: OpenAIServer
+) -> None:
+    server.flag_word = "forbidden"  # never in the server's posts
+    agent = await make_agent(tmp_path, server)
+    clock: VirtualClock = agent.clock  # type: ignore[assignment]
+    try:
+        await run_until(agent, clock, T0 + timedelta(hours=6))
+        rows = await content_rows(agent)
+        assert server.moderation_requests
+        assert not [r for r in rows if r.status == PostStatus.REJECTED.value]
+        assert await published(agent)
+    finally:
+        await close_agent(agent)
+
+
+async def test_moderation_outage_stores_a_failed_row_and_publishes_nothing(
+    tmp_path: Path, server: OpenAIServer
+) -> None:
+    server.moderation_error = True
+    agent = await make_agent(tmp_path, server)
+    clock: VirtualClock = agent.clock  # type: ignore[assignment]
+    try:
+        account = agent.config.accounts[0]
+        assert await plan_account(agent, account, T0) is False
+        (row,) = await content_rows(agent)
+        assert row.status == PostStatus.FAILED.value
+        assert row.error.startswith("moderation failed: openai: moderation: server error")
+        assert "HTTP 500" in row.error
+        await run_until(agent, clock, T0 + timedelta(hours=6))
+        rows = await content_rows(agent)
+        assert len(rows) > 1 and all(r.status == PostStatus.FAILED.value for r in rows)
+        assert not await published(agent) and agent.stats.totals["posts_published"] == 0
     finally:
         await close_agent(agent)
 
