@@ -197,6 +197,9 @@ class GeneratorSettings(_Section):
     max_attempts: int = Field(default=3, ge=1, le=10)  # invalid/over-long output is retried
     timeout: Duration = timedelta(seconds=30)
     prices: dict[str, TokenPrice] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_PRICES))
+    # check every OpenAI-written draft with the moderation endpoint (turn off only for
+    # OpenAI-compatible servers without /v1/moderations)
+    moderation: bool = True
 
 
 class Budget(_Section):

@@ -163,6 +163,8 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
             length=platform_length(account.platform),
         )
         moderate = getattr(agent.generator, "moderate", None)
+        if not agent.config.generator.moderation:
+            moderate = None
         if not error and moderate is not None:
             try:
                 error = await moderate(text)  # None, or why the moderation endpoint flagged it
