@@ -5,8 +5,9 @@ WHERE clause (``status = 'planned'`` to begin a publish, ``status = 'publishing'
 so a retried or concurrent call cannot apply twice; snapshot and attribution rows carry unique
 keys for the same reason.
 
-Row-to-value-object conversion lives in :mod:`agent.store.rows`; the read-only health and
-reporting queries live in :mod:`agent.store.reports` and are delegated to from here.
+Row-to-value-object conversion lives in :mod:`agent.store.rows`; the read-only queries the
+cycles use live in :mod:`agent.store.queries`, and the health and reporting ones in
+:mod:`agent.store.reports`; both are delegated to from here.
 """
 
 from __future__ import annotations
@@ -34,14 +35,11 @@ from agent.models import (
     PostMetrics,
     PostStatus,
 )
-from agent.store import reports
+from agent.store import queries, reports
 from agent.store.rows import (
     ARM_FIELDS,
-    TableSlice,
-    account_snapshot_from_row,
     aware_utc,
     post_from_row,
-    snapshot_from_row,
 )
 from agent.store.schema import (
     account_snapshots,
@@ -58,13 +56,8 @@ from agent.store.schema import (
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-SCHEDULED_STATUSES = (
-    PostStatus.PLANNED,
-    PostStatus.PUBLISHING,
-    PostStatus.POSTED,
-    PostStatus.DRY_RUN,
-)  # statuses that occupy a slot in the account's cadence
-PAUSED_KEY = "paused"  # the runtime_state row of the kill switch
+SCHEDULED_STATUSES = queries.SCHEDULED_STATUSES  # re-exported from agent.store.queries
+PAUSED_KEY = queries.PAUSED_KEY  # re-exported from agent.store.queries
 
 
 class SqlStore:
@@ -145,70 +138,19 @@ class SqlStore:
         return post
 
     async def get_post(self, content_id: int) -> Post | None:
-        async def go(conn: AsyncConnection) -> Post | None:
-            row = (await conn.execute(sa.select(content).where(content.c.id == content_id))).first()
-            return post_from_row(row) if row else None
-
-        result: Post | None = await self._run(go)
-        return result
+        return await self._run(queries.get_post, content_id)
 
     async def latest_scheduled(self, account_id: int) -> datetime | None:
-        async def go(conn: AsyncConnection) -> datetime | None:
-            return await conn.scalar(
-                sa.select(sa.func.max(content.c.scheduled_for)).where(
-                    content.c.account_id == account_id,
-                    content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
-                )
-            )
-
-        value = await self._run(go)
-        return aware_utc(value)
+        return await self._run(queries.latest_scheduled, account_id)
 
     async def count_scheduled(self, account_id: int, start: datetime, end: datetime) -> int:
-        async def go(conn: AsyncConnection) -> int:
-            return int(
-                await conn.scalar(
-                    sa.select(sa.func.count()).where(
-                        content.c.account_id == account_id,
-                        content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
-                        content.c.scheduled_for >= start,
-                        content.c.scheduled_for < end,
-                    )
-                )
-                or 0
-            )
-
-        return int(await self._run(go))
+        return await self._run(queries.count_scheduled, account_id, start, end)
 
     async def pending_count(self, account_id: int) -> int:
-        async def go(conn: AsyncConnection) -> int:
-            return int(
-                await conn.scalar(
-                    sa.select(sa.func.count()).where(
-                        content.c.account_id == account_id,
-                        content.c.status == PostStatus.PLANNED.value,
-                    )
-                )
-                or 0
-            )
-
-        return int(await self._run(go))
+        return await self._run(queries.pending_count, account_id)
 
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
-        async def go(conn: AsyncConnection) -> list[Post]:
-            rows = await conn.execute(
-                sa.select(content)
-                .where(
-                    content.c.status == PostStatus.PLANNED.value,
-                    content.c.scheduled_for <= now,
-                )
-                .order_by(content.c.scheduled_for, content.c.id)
-                .limit(limit)
-            )
-            return [post_from_row(r) for r in rows]
-
-        result: list[Post] = await self._run(go)
-        return result
+        return await self._run(queries.due_posts, now, limit)
 
     async def begin_publish(self, content_id: int, *, now: datetime) -> bool:
         """planned -> publishing, committed before the platform is called (step 1)."""
@@ -330,68 +272,15 @@ class SqlStore:
         await self._run(go)
 
     async def in_flight(self) -> list[Post]:
-        async def go(conn: AsyncConnection) -> list[Post]:
-            rows = await conn.execute(
-                sa.select(content)
-                .where(content.c.status == PostStatus.PUBLISHING.value)
-                .order_by(content.c.id)
-            )
-            return [post_from_row(r) for r in rows]
-
-        result: list[Post] = await self._run(go)
-        return result
+        return await self._run(queries.in_flight)
 
     async def recent_texts(self, account_id: int, limit: int) -> list[str]:
-        async def go(conn: AsyncConnection) -> list[str]:
-            rows = await conn.execute(
-                sa.select(content.c.text)
-                .where(
-                    content.c.account_id == account_id,
-                    content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
-                )
-                .order_by(content.c.id.desc())
-                .limit(limit)
-            )
-            return [r[0] for r in rows]
-
-        result: list[str] = await self._run(go)
-        return result
+        return await self._run(queries.recent_texts, account_id, limit)
 
     # -- polling ----------------------------------------------------------------------------
 
     async def due_snapshots(self, now: datetime, limit: int = 500) -> list[DueSnapshot]:
-        async def go(conn: AsyncConnection) -> list[DueSnapshot]:
-            ps = performance_snapshots
-            rows = await conn.execute(
-                sa.select(
-                    ps.c.id,
-                    ps.c.content_id,
-                    ps.c.horizon_hours,
-                    ps.c.due_at,
-                    content.c.account_id,
-                    content.c.platform_post_id,
-                    content.c.posted_at,
-                )
-                .join(content, content.c.id == ps.c.content_id)
-                .where(ps.c.taken_at.is_(None), ps.c.due_at <= now)
-                .order_by(ps.c.due_at, ps.c.id)
-                .limit(limit)
-            )
-            return [
-                DueSnapshot(
-                    id=r.id,
-                    content_id=r.content_id,
-                    account_id=r.account_id,
-                    platform_post_id=r.platform_post_id,
-                    posted_at=r.posted_at,
-                    horizon_hours=r.horizon_hours,
-                    due_at=r.due_at,
-                )
-                for r in rows
-            ]
-
-        result: list[DueSnapshot] = await self._run(go)
-        return result
+        return await self._run(queries.due_snapshots, now, limit)
 
     async def record_snapshot(
         self,
@@ -453,37 +342,12 @@ class SqlStore:
         await self._run(go)
 
     async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None:
-        async def go(conn: AsyncConnection) -> AccountSnapshot | None:
-            row = (
-                await conn.execute(
-                    sa.select(account_snapshots)
-                    .where(account_snapshots.c.account_id == account_id)
-                    .order_by(account_snapshots.c.taken_at.desc(), account_snapshots.c.id.desc())
-                    .limit(1)
-                )
-            ).first()
-            return account_snapshot_from_row(row) if row else None
-
-        result: AccountSnapshot | None = await self._run(go)
-        return result
+        return await self._run(queries.last_account_snapshot, account_id)
 
     async def account_series(
         self, account_id: int, start: datetime, end: datetime
     ) -> list[AccountSnapshot]:
-        async def go(conn: AsyncConnection) -> list[AccountSnapshot]:
-            rows = await conn.execute(
-                sa.select(account_snapshots)
-                .where(
-                    account_snapshots.c.account_id == account_id,
-                    account_snapshots.c.taken_at >= start,
-                    account_snapshots.c.taken_at <= end,
-                )
-                .order_by(account_snapshots.c.taken_at, account_snapshots.c.id)
-            )
-            return [account_snapshot_from_row(r) for r in rows]
-
-        result: list[AccountSnapshot] = await self._run(go)
-        return result
+        return await self._run(queries.account_series, account_id, start, end)
 
     # -- attribution and learning -----------------------------------------------------------
 
@@ -491,69 +355,19 @@ class SqlStore:
         self, *, closed_before: datetime, method: str, window_hours: float, limit: int = 200
     ) -> list[Post]:
         """Posted posts whose attribution window closed before ``closed_before``."""
-        fa = follower_attributions
-        window = timedelta(hours=window_hours)
-
-        async def go(conn: AsyncConnection) -> list[Post]:
-            done = sa.exists().where(
-                fa.c.content_id == content.c.id,
-                fa.c.attribution_method == method,
-                fa.c.window_hours == window_hours,
-            )
-            rows = await conn.execute(
-                sa.select(content)
-                .where(
-                    content.c.status == PostStatus.POSTED.value,
-                    content.c.posted_at <= closed_before - window,
-                    ~done,
-                )
-                .order_by(content.c.posted_at)
-                .limit(limit)
-            )
-            return [post_from_row(r) for r in rows]
-
-        result: list[Post] = await self._run(go)
-        return result
+        return await self._run(
+            queries.posts_to_attribute,
+            closed_before=closed_before,
+            method=method,
+            window_hours=window_hours,
+            limit=limit,
+        )
 
     async def posted_between(
         self, account_id: int, start: datetime, end: datetime
     ) -> list[tuple[Post, int]]:
         """Posts of an account posted in [start, end], with their latest engagement count."""
-        ps = performance_snapshots
-
-        async def go(conn: AsyncConnection) -> list[tuple[Post, int]]:
-            rows = (
-                await conn.execute(
-                    sa.select(content)
-                    .where(
-                        content.c.account_id == account_id,
-                        content.c.status == PostStatus.POSTED.value,
-                        content.c.posted_at >= start,
-                        content.c.posted_at <= end,
-                    )
-                    .order_by(content.c.posted_at)
-                )
-            ).all()
-            posts = [post_from_row(r) for r in rows]
-            if not posts:
-                return []
-            engagement = (
-                sa.func.coalesce(ps.c.likes, 0)
-                + sa.func.coalesce(ps.c.reposts, 0)
-                + sa.func.coalesce(ps.c.replies, 0)
-                + sa.func.coalesce(ps.c.quotes, 0)
-                + sa.func.coalesce(ps.c.bookmarks, 0)
-            )
-            latest = await conn.execute(
-                sa.select(ps.c.content_id, sa.func.max(engagement))
-                .where(ps.c.content_id.in_([p.id for p in posts]), ps.c.taken_at.is_not(None))
-                .group_by(ps.c.content_id)
-            )
-            by_id = {cid: int(value or 0) for cid, value in latest}
-            return [(p, by_id.get(p.id, 0)) for p in posts]
-
-        result: list[tuple[Post, int]] = await self._run(go)
-        return result
+        return await self._run(queries.posted_between, account_id, start, end)
 
     async def add_attribution(self, attribution: Attribution, *, now: datetime) -> None:
         async def go(conn: AsyncConnection) -> None:
@@ -577,77 +391,12 @@ class SqlStore:
         self, *, method: str, need_attribution: bool, limit: int = 200
     ) -> list[LearnItem]:
         """Posted, not learned, final snapshot taken (and attributed, when needed)."""
-        ps = performance_snapshots
-        fa = follower_attributions
-
-        async def go(conn: AsyncConnection) -> list[LearnItem]:
-            inner = ps.alias("final_horizon")
-            final_h = (
-                sa.select(sa.func.max(inner.c.horizon_hours))
-                .where(inner.c.content_id == content.c.id)
-                .correlate(content)
-                .scalar_subquery()
-            )
-            query = (
-                sa.select(content, ps, fa)
-                .select_from(content)
-                .join(ps, sa.and_(ps.c.content_id == content.c.id, ps.c.horizon_hours == final_h))
-                .outerjoin(
-                    fa, sa.and_(fa.c.content_id == content.c.id, fa.c.attribution_method == method)
-                )
-                .where(
-                    content.c.status == PostStatus.POSTED.value,
-                    content.c.learned_at.is_(None),
-                    ps.c.taken_at.is_not(None),
-                )
-                .order_by(content.c.posted_at)
-                .limit(limit)
-            )
-            if need_attribution:
-                query = query.where(fa.c.id.is_not(None))
-            rows = (await conn.execute(query)).all()
-            items = []
-            for row in rows:
-                m = row._mapping
-                post = post_from_row(TableSlice(row, content))
-                snap = snapshot_from_row(TableSlice(row, ps))
-                attribution = None
-                if m[fa.c.id] is not None:
-                    attribution = Attribution(
-                        content_id=post.id,
-                        attribution_method=m[fa.c.attribution_method],
-                        window_hours=m[fa.c.window_hours],
-                        followers_before=m[fa.c.followers_before],
-                        followers_after=m[fa.c.followers_after],
-                        followers_gained=m[fa.c.followers_gained],
-                        confidence_score=m[fa.c.confidence_score],
-                        inputs=dict(m[fa.c.inputs] or {}),
-                    )
-                items.append(LearnItem(post=post, attribution=attribution, final=snap))
-            return items
-
-        result: list[LearnItem] = await self._run(go)
-        return result
+        return await self._run(
+            queries.posts_to_learn, method=method, need_attribution=need_attribution, limit=limit
+        )
 
     async def arm_stats(self, account_id: int) -> list[ArmStat]:
-        async def go(conn: AsyncConnection) -> list[ArmStat]:
-            rows = await conn.execute(
-                sa.select(arm_statistics)
-                .where(arm_statistics.c.account_id == account_id)
-                .order_by(arm_statistics.c.dimension, arm_statistics.c.arm)
-            )
-            return [
-                ArmStat(
-                    account_id=r.account_id,
-                    dimension=r.dimension,
-                    arm=r.arm,
-                    **{f: getattr(r, f) for f in ARM_FIELDS},
-                )
-                for r in rows
-            ]
-
-        result: list[ArmStat] = await self._run(go)
-        return result
+        return await self._run(queries.arm_stats, account_id)
 
     async def apply_learning(
         self,
@@ -734,17 +483,7 @@ class SqlStore:
 
     async def paused(self) -> tuple[bool, str | None]:
         """(paused, the reason given) - (False, None) when publishing runs."""
-
-        async def go(conn: AsyncConnection) -> Any:
-            return await conn.scalar(
-                sa.select(runtime_state.c.value).where(runtime_state.c.key == PAUSED_KEY)
-            )
-
-        value = await self._run(go)
-        if not isinstance(value, dict) or not value.get("paused"):
-            return False, None
-        reason = value.get("reason")
-        return True, str(reason) if reason is not None else None
+        return await self._run(queries.paused)
 
     # -- health -----------------------------------------------------------------------------
 
@@ -784,16 +523,7 @@ class SqlStore:
 
     async def drafts(self, account_id: int | None = None) -> list[Post]:
         """Drafts waiting for a person's approval, oldest first (of one account, or all)."""
-
-        async def go(conn: AsyncConnection) -> list[Post]:
-            query = sa.select(content).where(content.c.status == PostStatus.DRAFT.value)
-            if account_id is not None:
-                query = query.where(content.c.account_id == account_id)
-            rows = await conn.execute(query.order_by(content.c.created_at, content.c.id))
-            return [post_from_row(r) for r in rows]
-
-        result: list[Post] = await self._run(go)
-        return result
+        return await self._run(queries.drafts, account_id)
 
     async def approve_draft(
         self, content_id: int, *, now: datetime, scheduled_for: datetime | None = None
@@ -867,13 +597,7 @@ class SqlStore:
 
     async def account_names(self) -> dict[int, str]:
         """Every stored account's id and name."""
-
-        async def go(conn: AsyncConnection) -> dict[int, str]:
-            rows = await conn.execute(sa.select(accounts.c.id, accounts.c.name))
-            return {int(r.id): str(r.name) for r in rows}
-
-        result: dict[int, str] = await self._run(go)
-        return result
+        return await self._run(queries.account_names)
 
 
 EXPIRED_DRAFT_ERROR = "expired unapproved"  # the error of a draft nobody approved in time

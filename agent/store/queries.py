@@ -1,0 +1,340 @@
+"""Read-only queries behind the cycles: the queue, polling, attribution, learning, drafts.
+
+Each function takes an open :class:`~sqlalchemy.ext.asyncio.AsyncConnection` and only reads;
+:class:`agent.store.sql.SqlStore` runs them in a transaction of their own (``SqlStore._run``) and
+exposes them as the Store's methods of the same name. Datetimes come back aware, in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agent.models import (
+    AccountSnapshot,
+    ArmStat,
+    Attribution,
+    DueSnapshot,
+    LearnItem,
+    Post,
+    PostStatus,
+)
+from agent.store.rows import (
+    ARM_FIELDS,
+    TableSlice,
+    account_snapshot_from_row,
+    aware_utc,
+    post_from_row,
+    snapshot_from_row,
+)
+from agent.store.schema import (
+    account_snapshots,
+    accounts,
+    arm_statistics,
+    content,
+    follower_attributions,
+    performance_snapshots,
+    runtime_state,
+)
+
+SCHEDULED_STATUSES = (
+    PostStatus.PLANNED,
+    PostStatus.PUBLISHING,
+    PostStatus.POSTED,
+    PostStatus.DRY_RUN,
+)  # statuses that occupy a slot in the account's cadence
+PAUSED_KEY = "paused"  # the runtime_state row of the kill switch
+
+
+async def get_post(conn: AsyncConnection, content_id: int) -> Post | None:
+    row = (await conn.execute(sa.select(content).where(content.c.id == content_id))).first()
+    return post_from_row(row) if row else None
+
+
+async def latest_scheduled(conn: AsyncConnection, account_id: int) -> datetime | None:
+    value = await conn.scalar(
+        sa.select(sa.func.max(content.c.scheduled_for)).where(
+            content.c.account_id == account_id,
+            content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
+        )
+    )
+    return aware_utc(value)
+
+
+async def count_scheduled(
+    conn: AsyncConnection, account_id: int, start: datetime, end: datetime
+) -> int:
+    return int(
+        await conn.scalar(
+            sa.select(sa.func.count()).where(
+                content.c.account_id == account_id,
+                content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
+                content.c.scheduled_for >= start,
+                content.c.scheduled_for < end,
+            )
+        )
+        or 0
+    )
+
+
+async def pending_count(conn: AsyncConnection, account_id: int) -> int:
+    return int(
+        await conn.scalar(
+            sa.select(sa.func.count()).where(
+                content.c.account_id == account_id,
+                content.c.status == PostStatus.PLANNED.value,
+            )
+        )
+        or 0
+    )
+
+
+async def due_posts(conn: AsyncConnection, now: datetime, limit: int) -> list[Post]:
+    rows = await conn.execute(
+        sa.select(content)
+        .where(
+            content.c.status == PostStatus.PLANNED.value,
+            content.c.scheduled_for <= now,
+        )
+        .order_by(content.c.scheduled_for, content.c.id)
+        .limit(limit)
+    )
+    return [post_from_row(r) for r in rows]
+
+
+async def in_flight(conn: AsyncConnection) -> list[Post]:
+    rows = await conn.execute(
+        sa.select(content)
+        .where(content.c.status == PostStatus.PUBLISHING.value)
+        .order_by(content.c.id)
+    )
+    return [post_from_row(r) for r in rows]
+
+
+async def recent_texts(conn: AsyncConnection, account_id: int, limit: int) -> list[str]:
+    rows = await conn.execute(
+        sa.select(content.c.text)
+        .where(
+            content.c.account_id == account_id,
+            content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
+        )
+        .order_by(content.c.id.desc())
+        .limit(limit)
+    )
+    return [r[0] for r in rows]
+
+
+async def due_snapshots(conn: AsyncConnection, now: datetime, limit: int) -> list[DueSnapshot]:
+    ps = performance_snapshots
+    rows = await conn.execute(
+        sa.select(
+            ps.c.id,
+            ps.c.content_id,
+            ps.c.horizon_hours,
+            ps.c.due_at,
+            content.c.account_id,
+            content.c.platform_post_id,
+            content.c.posted_at,
+        )
+        .join(content, content.c.id == ps.c.content_id)
+        .where(ps.c.taken_at.is_(None), ps.c.due_at <= now)
+        .order_by(ps.c.due_at, ps.c.id)
+        .limit(limit)
+    )
+    return [
+        DueSnapshot(
+            id=r.id,
+            content_id=r.content_id,
+            account_id=r.account_id,
+            platform_post_id=r.platform_post_id,
+            posted_at=r.posted_at,
+            horizon_hours=r.horizon_hours,
+            due_at=r.due_at,
+        )
+        for r in rows
+    ]
+
+
+async def last_account_snapshot(conn: AsyncConnection, account_id: int) -> AccountSnapshot | None:
+    row = (
+        await conn.execute(
+            sa.select(account_snapshots)
+            .where(account_snapshots.c.account_id == account_id)
+            .order_by(account_snapshots.c.taken_at.desc(), account_snapshots.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return account_snapshot_from_row(row) if row else None
+
+
+async def account_series(
+    conn: AsyncConnection, account_id: int, start: datetime, end: datetime
+) -> list[AccountSnapshot]:
+    rows = await conn.execute(
+        sa.select(account_snapshots)
+        .where(
+            account_snapshots.c.account_id == account_id,
+            account_snapshots.c.taken_at >= start,
+            account_snapshots.c.taken_at <= end,
+        )
+        .order_by(account_snapshots.c.taken_at, account_snapshots.c.id)
+    )
+    return [account_snapshot_from_row(r) for r in rows]
+
+
+async def posts_to_attribute(
+    conn: AsyncConnection, *, closed_before: datetime, method: str, window_hours: float, limit: int
+) -> list[Post]:
+    """Posted posts whose attribution window closed before ``closed_before``."""
+    fa = follower_attributions
+    window = timedelta(hours=window_hours)
+
+    done = sa.exists().where(
+        fa.c.content_id == content.c.id,
+        fa.c.attribution_method == method,
+        fa.c.window_hours == window_hours,
+    )
+    rows = await conn.execute(
+        sa.select(content)
+        .where(
+            content.c.status == PostStatus.POSTED.value,
+            content.c.posted_at <= closed_before - window,
+            ~done,
+        )
+        .order_by(content.c.posted_at)
+        .limit(limit)
+    )
+    return [post_from_row(r) for r in rows]
+
+
+async def posted_between(
+    conn: AsyncConnection, account_id: int, start: datetime, end: datetime
+) -> list[tuple[Post, int]]:
+    """Posts of an account posted in [start, end], with their latest engagement count."""
+    ps = performance_snapshots
+
+    rows = (
+        await conn.execute(
+            sa.select(content)
+            .where(
+                content.c.account_id == account_id,
+                content.c.status == PostStatus.POSTED.value,
+                content.c.posted_at >= start,
+                content.c.posted_at <= end,
+            )
+            .order_by(content.c.posted_at)
+        )
+    ).all()
+    posts = [post_from_row(r) for r in rows]
+    if not posts:
+        return []
+    engagement = (
+        sa.func.coalesce(ps.c.likes, 0)
+        + sa.func.coalesce(ps.c.reposts, 0)
+        + sa.func.coalesce(ps.c.replies, 0)
+        + sa.func.coalesce(ps.c.quotes, 0)
+        + sa.func.coalesce(ps.c.bookmarks, 0)
+    )
+    latest = await conn.execute(
+        sa.select(ps.c.content_id, sa.func.max(engagement))
+        .where(ps.c.content_id.in_([p.id for p in posts]), ps.c.taken_at.is_not(None))
+        .group_by(ps.c.content_id)
+    )
+    by_id = {cid: int(value or 0) for cid, value in latest}
+    return [(p, by_id.get(p.id, 0)) for p in posts]
+
+
+async def posts_to_learn(
+    conn: AsyncConnection, *, method: str, need_attribution: bool, limit: int
+) -> list[LearnItem]:
+    """Posted, not learned, final snapshot taken (and attributed, when needed)."""
+    ps = performance_snapshots
+    fa = follower_attributions
+
+    inner = ps.alias("final_horizon")
+    final_h = (
+        sa.select(sa.func.max(inner.c.horizon_hours))
+        .where(inner.c.content_id == content.c.id)
+        .correlate(content)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(content, ps, fa)
+        .select_from(content)
+        .join(ps, sa.and_(ps.c.content_id == content.c.id, ps.c.horizon_hours == final_h))
+        .outerjoin(fa, sa.and_(fa.c.content_id == content.c.id, fa.c.attribution_method == method))
+        .where(
+            content.c.status == PostStatus.POSTED.value,
+            content.c.learned_at.is_(None),
+            ps.c.taken_at.is_not(None),
+        )
+        .order_by(content.c.posted_at)
+        .limit(limit)
+    )
+    if need_attribution:
+        query = query.where(fa.c.id.is_not(None))
+    rows = (await conn.execute(query)).all()
+    items = []
+    for row in rows:
+        m = row._mapping
+        post = post_from_row(TableSlice(row, content))
+        snap = snapshot_from_row(TableSlice(row, ps))
+        attribution = None
+        if m[fa.c.id] is not None:
+            attribution = Attribution(
+                content_id=post.id,
+                attribution_method=m[fa.c.attribution_method],
+                window_hours=m[fa.c.window_hours],
+                followers_before=m[fa.c.followers_before],
+                followers_after=m[fa.c.followers_after],
+                followers_gained=m[fa.c.followers_gained],
+                confidence_score=m[fa.c.confidence_score],
+                inputs=dict(m[fa.c.inputs] or {}),
+            )
+        items.append(LearnItem(post=post, attribution=attribution, final=snap))
+    return items
+
+
+async def arm_stats(conn: AsyncConnection, account_id: int) -> list[ArmStat]:
+    rows = await conn.execute(
+        sa.select(arm_statistics)
+        .where(arm_statistics.c.account_id == account_id)
+        .order_by(arm_statistics.c.dimension, arm_statistics.c.arm)
+    )
+    return [
+        ArmStat(
+            account_id=r.account_id,
+            dimension=r.dimension,
+            arm=r.arm,
+            **{f: getattr(r, f) for f in ARM_FIELDS},
+        )
+        for r in rows
+    ]
+
+
+async def drafts(conn: AsyncConnection, account_id: int | None) -> list[Post]:
+    """Drafts waiting for a person's approval, oldest first (of one account, or all)."""
+    query = sa.select(content).where(content.c.status == PostStatus.DRAFT.value)
+    if account_id is not None:
+        query = query.where(content.c.account_id == account_id)
+    rows = await conn.execute(query.order_by(content.c.created_at, content.c.id))
+    return [post_from_row(r) for r in rows]
+
+
+async def account_names(conn: AsyncConnection) -> dict[int, str]:
+    """Every stored account's id and name."""
+    rows = await conn.execute(sa.select(accounts.c.id, accounts.c.name))
+    return {int(r.id): str(r.name) for r in rows}
+
+
+async def paused(conn: AsyncConnection) -> tuple[bool, str | None]:
+    """(paused, the reason given) - (False, None) when publishing runs."""
+    value = await conn.scalar(
+        sa.select(runtime_state.c.value).where(runtime_state.c.key == PAUSED_KEY)
+    )
+    if not isinstance(value, dict) or not value.get("paused"):
+        return False, None
+    reason = value.get("reason")
+    return True, str(reason) if reason is not None else None
