@@ -10,29 +10,23 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from adapters.base import text_hash
-from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
 from agent import drafts
-from agent.clock import VirtualClock
-from agent.core import Agent
-from agent.cycles import CYCLES
-from agent.generators.template import TemplateGenerator
-from agent.models import NewContent, Post, PostStatus
+from agent.models import NewContent, PostStatus
 from agent.simulator import run_until
 from agent.store.engine import create_engine
 from agent.store.migrate import upgrade
 from agent.store.schema import content
 from agent.store.sql import SqlStore
 from tests.acceptance.conftest import run_cli, write_config
-from tests.conftest import T0, example_raw, make_config
+from tests.conftest import T0, example_raw
+from tests.unit.vt_harness import Harness, make_harness
 
-ALWAYS = {"start": "00:00", "end": "00:00", "timezone": "UTC"}
 SECOND_ACCOUNT = {
     **example_raw()["accounts"][0],
     "name": "demo2",
@@ -41,56 +35,10 @@ SECOND_ACCOUNT = {
 EDITED = "Edited by a person: ship the smallest useful version first, then listen to the users."
 
 
-class Harness:
-    def __init__(self, agent: Agent, clock: VirtualClock, world: SandboxWorld, store: SqlStore):
-        self.agent, self.clock, self.world, self.store = agent, clock, world, store
-
-    async def run_cycles(self, *names: str) -> None:
-        for name in names or tuple(CYCLES):
-            await CYCLES[name](self.agent, self.clock.now())
-
-    async def posts(self) -> list[Any]:
-        async with self.store.engine.connect() as conn:
-            return list((await conn.execute(sa.select(content).order_by(content.c.id))).all())
-
-    async def with_status(self, status: PostStatus) -> list[Any]:
-        return [p for p in await self.posts() if p.status == status]
-
-    def world_texts(self) -> list[str]:
-        rows = self.world._db.execute("SELECT text FROM posts")  # type: ignore[attr-defined]
-        return [r[0] for r in rows]
-
-    async def publish_when_due(self, post: Post) -> None:
-        self.clock.advance_to(post.scheduled_for)
-        await self.run_cycles("publish")
-
-
 @pytest.fixture
 async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    overrides: dict[str, Any] = dict(getattr(request, "param", {}))
-    config = make_config(
-        mode="approve",
-        cadence={"active_hours": ALWAYS, "jitter": "0s", **overrides.pop("cadence", {})},
-        **overrides,
-    )
-    clock = VirtualClock(T0)
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
-    await upgrade(engine)
-    store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=7, start=T0)
-    platforms = {a.name: world.platform(a.name, now=clock.now) for a in config.accounts}
-    agent = Agent(
-        config=config,
-        store=store,
-        platforms=platforms,
-        generator=TemplateGenerator(seed=7),
-        clock=clock,
-        seed=7,
-    )
-    await agent.setup()
-    yield Harness(agent, clock, world, store)
-    await store.close()
-    world.close()
+    async with make_harness(tmp_path, mode="approve", **getattr(request, "param", {})) as h:
+        yield h
 
 
 TWO_ACCOUNTS = {"accounts": [example_raw()["accounts"][0], SECOND_ACCOUNT]}

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,51 +25,13 @@ from agent.store.migrate import upgrade
 from agent.store.schema import content, performance_snapshots
 from agent.store.sql import SqlStore
 from tests.conftest import T0, make_config
-
-ALWAYS = {"start": "00:00", "end": "00:00", "timezone": "UTC"}
-
-
-class Harness:
-    def __init__(self, agent: Agent, clock: VirtualClock, world: SandboxWorld, store: SqlStore):
-        self.agent, self.clock, self.world, self.store = agent, clock, world, store
-
-    async def run_cycles(self, *names: str) -> None:
-        for name in names or tuple(CYCLES):
-            await CYCLES[name](self.agent, self.clock.now())
-
-    async def rows(self, table: sa.Table) -> list[Any]:
-        async with self.store.engine.connect() as conn:
-            return list((await conn.execute(sa.select(table).order_by(table.c.id))).all())
-
-    def world_posts(self) -> list[tuple[str, str]]:
-        return list(self.world._db.execute("SELECT id, text FROM posts"))  # type: ignore[attr-defined]
+from tests.unit.vt_harness import ALWAYS, Harness, make_harness
 
 
 @pytest.fixture
 async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    overrides: dict[str, Any] = getattr(request, "param", {})
-    config = make_config(
-        cadence={"active_hours": ALWAYS, "jitter": "0s", **overrides.pop("cadence", {})},
-        **overrides,
-    )
-    clock = VirtualClock(T0)
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
-    await upgrade(engine)
-    store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=7, start=T0)
-    platforms = {a.name: world.platform(a.name, now=clock.now) for a in config.accounts}
-    agent = Agent(
-        config=config,
-        store=store,
-        platforms=platforms,
-        generator=TemplateGenerator(seed=7),
-        clock=clock,
-        seed=7,
-    )
-    await agent.setup()
-    yield Harness(agent, clock, world, store)
-    await store.close()
-    world.close()
+    async with make_harness(tmp_path, **getattr(request, "param", {})) as h:
+        yield h
 
 
 async def test_three_simulated_days_plan_publish_poll_attribute_learn_and_report(

@@ -10,23 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
 from agent import gate
-from agent.clock import VirtualClock
 from agent.config import Gate
-from agent.core import Agent
 from agent.cycles.plan import platform_length
 from agent.generators.template import TemplateGenerator
 from agent.models import ArmChoice, GenerationRequest, PostStatus
 from agent.simulator import run_until
-from agent.store.engine import create_engine
-from agent.store.migrate import upgrade
 from agent.store.schema import content
-from agent.store.sql import SqlStore
 from tests.conftest import T0, make_config
+from tests.unit.vt_harness import Harness, make_harness
 
 DEFAULT = Gate()
 
@@ -216,45 +210,13 @@ def test_blocklist_matches_whole_words_and_phrases_in_any_case(
 
 # --- end to end in virtual time ------------------------------------------------------------------
 
-ALWAYS = {"start": "00:00", "end": "00:00", "timezone": "UTC"}
 BLOCKED = "testing"  # a word of the topic "automated testing"
-
-
-class Harness:
-    def __init__(self, agent: Agent, clock: VirtualClock, world: SandboxWorld, store: SqlStore):
-        self.agent, self.clock, self.world, self.store = agent, clock, world, store
-
-    async def rows(self, table: sa.Table) -> list[Any]:
-        async with self.store.engine.connect() as conn:
-            return list((await conn.execute(sa.select(table).order_by(table.c.id))).all())
-
-    def world_posts(self) -> list[tuple[str, str]]:
-        return list(self.world._db.execute("SELECT id, text FROM posts"))  # type: ignore[attr-defined]
 
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    config = make_config(
-        cadence={"active_hours": ALWAYS, "jitter": "0s"}, gate={"blocklist": [BLOCKED]}
-    )
-    clock = VirtualClock(T0)
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
-    await upgrade(engine)
-    store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=7, start=T0)
-    platforms = {a.name: world.platform(a.name, now=clock.now) for a in config.accounts}
-    agent = Agent(
-        config=config,
-        store=store,
-        platforms=platforms,
-        generator=TemplateGenerator(seed=7),
-        clock=clock,
-        seed=7,
-    )
-    await agent.setup()
-    yield Harness(agent, clock, world, store)
-    await store.close()
-    world.close()
+    async with make_harness(tmp_path, gate={"blocklist": [BLOCKED]}) as h:
+        yield h
 
 
 async def test_blocklisted_topic_word_rejects_its_drafts_and_they_are_never_published(

@@ -13,66 +13,21 @@ import sqlalchemy as sa
 from aiohttp import web
 from structlog.testing import capture_logs
 
-from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
 from agent.bootstrap import open_store
-from agent.clock import VirtualClock
-from agent.core import Agent
-from agent.cycles import CYCLES
 from agent.cycles.publish import NO_PUBLISH_ENV, STALE_AFTER, publish_cycle
 from agent.daemon import Daemon
-from agent.generators.template import TemplateGenerator
 from agent.models import PostStatus
-from agent.store.engine import create_engine
-from agent.store.migrate import upgrade
 from agent.store.schema import content, runtime_state
-from agent.store.sql import SqlStore
 from tests.acceptance.conftest import STORE, run_cli, write_config
-from tests.conftest import T0, make_config
-
-ALWAYS = {"start": "00:00", "end": "00:00", "timezone": "UTC"}
-
-
-class Harness:
-    def __init__(self, agent: Agent, clock: VirtualClock, world: SandboxWorld, store: SqlStore):
-        self.agent, self.clock, self.world, self.store = agent, clock, world, store
-
-    async def run_cycles(self, *names: str) -> None:
-        for name in names or tuple(CYCLES):
-            await CYCLES[name](self.agent, self.clock.now())
-
-    async def rows(self, table: sa.Table) -> list[Any]:
-        async with self.store.engine.connect() as conn:
-            return list((await conn.execute(sa.select(table).order_by(table.c.id))).all())
-
-    def world_posts(self) -> list[tuple[str, str]]:
-        return list(self.world._db.execute("SELECT id, text FROM posts"))  # type: ignore[attr-defined]
-
-    async def statuses(self) -> list[str]:
-        return [p.status for p in await self.rows(content)]
+from tests.conftest import T0
+from tests.unit.vt_harness import Harness, make_harness
 
 
 @pytest.fixture
 async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
     monkeypatch.delenv(NO_PUBLISH_ENV, raising=False)
-    config = make_config(cadence={"active_hours": ALWAYS, "jitter": "0s"})
-    clock = VirtualClock(T0)
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
-    await upgrade(engine)
-    store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=7, start=T0)
-    platforms = {a.name: world.platform(a.name, now=clock.now) for a in config.accounts}
-    agent = Agent(
-        config=config,
-        store=store,
-        platforms=platforms,
-        generator=TemplateGenerator(seed=7),
-        clock=clock,
-        seed=7,
-    )
-    await agent.setup()
-    yield Harness(agent, clock, world, store)
-    await store.close()
-    world.close()
+    async with make_harness(tmp_path) as h:
+        yield h
 
 
 async def test_paused_publish_cycle_sends_nothing_and_resume_publishes(harness: Harness) -> None:
