@@ -224,3 +224,21 @@ class LearnItem:
     post: Post
     attribution: Attribution | None
     final: MetricsSnapshot
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """What the learner knows about one published post (``Store.learning_history``).
+
+    ``engagements`` and ``hours_observed`` come from the latest snapshot taken (None/0 before the
+    first); ``followers`` is the attributed follower gain by the requested method (None until
+    attributed); ``learned`` is whether the learn cycle has finalised the post.
+    """
+
+    content_id: int
+    posted_at: datetime
+    arms: ArmChoice
+    engagements: int
+    hours_observed: float | None
+    followers: float | None
+    learned: bool

@@ -20,6 +20,7 @@ from agent.models import (
     DueSnapshot,
     LearnItem,
     NewContent,
+    Observation,
     Post,
     PostMetrics,
     PostStatus,
@@ -95,6 +96,9 @@ class Store(Protocol):
         self, *, method: str, need_attribution: bool, limit: int = 200
     ) -> list[LearnItem]: ...
     async def arm_stats(self, account_id: int) -> list[ArmStat]: ...
+    async def learning_history(
+        self, account_id: int, *, method: str, since: datetime | None = None
+    ) -> list[Observation]: ...
     async def apply_learning(
         self,
         *,

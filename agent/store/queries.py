@@ -18,6 +18,7 @@ from agent.models import (
     Attribution,
     DueSnapshot,
     LearnItem,
+    Observation,
     Post,
     PostStatus,
 )
@@ -295,6 +296,66 @@ async def posts_to_learn(
             )
         items.append(LearnItem(post=post, attribution=attribution, final=snap))
     return items
+
+
+async def learning_history(
+    conn: AsyncConnection, account_id: int, method: str, since: datetime | None
+) -> list[Observation]:
+    """Every posted post of the account (since ``since``), with what is known of its outcome."""
+    ps = performance_snapshots
+    fa = follower_attributions
+    query = sa.select(content).where(
+        content.c.account_id == account_id, content.c.status == PostStatus.POSTED.value
+    )
+    if since is not None:
+        query = query.where(content.c.posted_at >= since)
+    posts = [post_from_row(r) for r in (await conn.execute(query.order_by(content.c.posted_at)))]
+    if not posts:
+        return []
+    ids = [p.id for p in posts]
+    engagement = (
+        sa.func.coalesce(ps.c.likes, 0)
+        + sa.func.coalesce(ps.c.reposts, 0)
+        + sa.func.coalesce(ps.c.replies, 0)
+        + sa.func.coalesce(ps.c.quotes, 0)
+        + sa.func.coalesce(ps.c.bookmarks, 0)
+    )
+    latest: dict[int, tuple[int, float]] = {}
+    snaps = await conn.execute(
+        sa.select(ps.c.content_id, engagement, ps.c.hours_since_post)
+        .where(
+            ps.c.content_id.in_(ids),
+            ps.c.taken_at.is_not(None),
+            ps.c.hours_since_post.is_not(None),
+        )
+        .order_by(ps.c.content_id, ps.c.horizon_hours)
+    )
+    for content_id, value, hours in snaps:
+        latest[content_id] = (int(value or 0), float(hours))  # the last (longest) horizon wins
+    gained: dict[int, float] = {
+        int(cid): float(value)
+        for cid, value in await conn.execute(
+            sa.select(fa.c.content_id, fa.c.followers_gained).where(
+                fa.c.content_id.in_(ids), fa.c.attribution_method == method
+            )
+        )
+    }
+    out = []
+    for post in posts:
+        assert post.posted_at is not None
+        value, hours = latest.get(post.id, (0, -1.0))
+        out.append(
+            Observation(
+                content_id=post.id,
+                posted_at=post.posted_at,
+                arms=post.arms,
+                engagements=value,
+                hours_observed=None if hours < 0 else hours,
+                followers=gained.get(post.id),
+                learned=post.learned_at is not None,
+            )
+        )
+    return out
 
 
 async def arm_stats(conn: AsyncConnection, account_id: int) -> list[ArmStat]:

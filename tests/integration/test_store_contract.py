@@ -698,6 +698,37 @@ async def test_posts_to_learn_waits_for_the_final_snapshot_and_attribution(
     assert await store.posts_to_learn(method=METHOD, need_attribution=True, limit=0) == []
 
 
+async def test_learning_history_shows_each_posted_post_with_its_latest_outcome(
+    store: SqlStore,
+) -> None:
+    acc = await account(store)
+    other = await account(store, "second")
+    first = await posted(store, acc, posted_at=T0)
+    second = await posted(store, acc, posted_at=T0 + 2 * HOUR)
+    await posted(store, other, posted_at=T0)  # another account's post is not in the history
+    await take(store, first.id, HOUR, T0 + HOUR, likes=3, reposts=1, replies=0)
+    await take(store, first.id, 24 * HOUR, T0 + 25 * HOUR, likes=30, reposts=2, replies=1)
+    await store.add_attribution(attribution(first.id, followers_gained=4.5), now=T0 + 25 * HOUR)
+    await learn(store, acc, first.id, now=T0 + 26 * HOUR)
+
+    old, new = await store.learning_history(acc, method=METHOD)
+
+    assert (old.content_id, new.content_id) == (first.id, second.id)
+    assert old.posted_at == T0 and old.arms == first.arms
+    assert (old.engagements, old.hours_observed) == (33, pytest.approx(25.0))
+    assert (old.followers, old.learned) == (4.5, True)
+    assert (new.engagements, new.hours_observed, new.followers, new.learned) == (
+        0,
+        None,
+        None,
+        False,
+    )
+    [only] = await store.learning_history(acc, method=METHOD, since=T0 + HOUR)
+    assert only.content_id == second.id
+    [unattributed, _] = await store.learning_history(acc, method="other")
+    assert unattributed.followers is None
+
+
 async def test_apply_learning_writes_everything_once(store: SqlStore) -> None:
     acc = await account(store)
     post = await posted(store, acc, posted_at=T0)
