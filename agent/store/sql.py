@@ -31,6 +31,7 @@ from agent.models import (
     DueSnapshot,
     LearnItem,
     NewContent,
+    Observation,
     Post,
     PostMetrics,
     PostStatus,
@@ -397,6 +398,11 @@ class SqlStore:
 
     async def arm_stats(self, account_id: int) -> list[ArmStat]:
         return await self._run(queries.arm_stats, account_id)
+
+    async def learning_history(
+        self, account_id: int, *, method: str, since: datetime | None = None
+    ) -> list[Observation]:
+        return await self._run(queries.learning_history, account_id, method, since)
 
     async def apply_learning(
         self,
