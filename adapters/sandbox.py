@@ -174,7 +174,9 @@ class SandboxWorld:
 
     def ground_truth(self) -> GroundTruth:
         """The hidden truth of the audience and of every post so far (benchmarks only)."""
-        rows = self._query("SELECT id, labels, follows, expected_follows FROM posts ORDER BY rowid")
+        rows = self._query(
+            "SELECT id, labels, follows, expected_follows, posted_us FROM posts ORDER BY rowid"
+        )
         model = self._model
         ref = reference_followers(self._scenario)
         return GroundTruth(
@@ -197,6 +199,7 @@ class SandboxWorld:
             followers_caused={row[0]: float(row[2]) for row in rows},
             expected_followers_caused={row[0]: float(row[3]) for row in rows},
             post_arms={row[0]: json.loads(row[1]) for row in rows},
+            post_days={row[0]: model.hours(int(row[4])) / 24.0 for row in rows},
             reference_followers=ref,
             _model=model,
         )
@@ -426,7 +429,10 @@ class SandboxPlatform:
                 )
             self._check_caps(account, now_us)
             self._check_duplicate(account, text, now_us)
-            post = self._create(account, text, idempotency_key, dict(labels or {}), now_us)
+            # the audience's daily rhythm: the UTC hour of posting is a label the scenario can
+            # give effects to (dimension "hour", arms "00".."23"), whatever the caller sent
+            arms = {**(labels or {}), "hour": f"{from_us(now_us).hour:02d}"}
+            post = self._create(account, text, idempotency_key, arms, now_us)
         if spec.publish_delay_after_s > 0:  # crash-test aid: the post is committed, not returned
             await asyncio.sleep(spec.publish_delay_after_s)
         with world._guard():

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -244,6 +245,30 @@ class Faults(_Section):
     rate_limit_reset_minutes: float = Field(default=15.0, gt=0.0)  # sandbox minutes until reset_at
 
 
+class Interaction(_Section):
+    """A multiplier on top of the arms' own when a post uses all of ``arms`` together."""
+
+    arms: dict[str, str]  # dimension -> arm, e.g. {formula: listicle, hook: surprising_stat}
+    reach: Rate = 1.0
+    engagement: Rate = 1.0
+    follow: Rate = 1.0
+
+    @field_validator("arms")
+    @classmethod
+    def _two_or_more(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) < 2:
+            raise ValueError("an interaction names at least two dimensions")
+        _check_dimensions({d: {} for d in value})
+        return value
+
+
+class BenchSpec(_Section):
+    """How the learning benchmark drives an agent in this world (ignored by the sandbox)."""
+
+    posts_per_day: float = Field(default=4.0, gt=0, le=48)
+    days: float = Field(default=90.0, gt=0)
+
+
 class Scenario(_Section):
     """A simulated platform and its audience, as read from a scenario file."""
 
@@ -258,6 +283,8 @@ class Scenario(_Section):
     effects: Effects = Field(default_factory=dict)
     drift: list[DriftStep] = Field(default_factory=list)
     faults: Faults = Field(default_factory=Faults)
+    interactions: list[Interaction] = Field(default_factory=list)
+    bench: BenchSpec = Field(default_factory=BenchSpec)
 
     @field_validator("drift")
     @classmethod
@@ -463,6 +490,13 @@ class AudienceModel:
         for dim in self.arms:
             r, e, f = self.effect(dim, labels.get(dim), day)
             reach, engagement, follow = reach * r, engagement * e, follow * f
+        for pair in self.scenario.interactions:
+            if all(labels.get(d) == a for d, a in pair.arms.items()):
+                reach, engagement, follow = (
+                    reach * pair.reach,
+                    engagement * pair.engagement,
+                    follow * pair.follow,
+                )
         return reach, engagement, follow
 
     # draws
@@ -549,13 +583,31 @@ class AudienceModel:
         else:
             base, pick = sum(getattr(rates, k) for k in ENGAGEMENT_KINDS), 1
         value = self.base_reach(followers) * self.expected_viral * base
-        for dim, row in self.table_at(day).items():
+        table = self.table_at(day)
+        coupled = {d for pair in self.scenario.interactions for d in pair.arms} - set(arms)
+        for dim, row in table.items():
             if dim in arms:
                 triple = row.get(arms[dim], NEUTRAL)
                 value *= triple[0] * triple[pick]
-            elif row:
+            elif row and dim not in coupled:
                 value *= sum(t[0] * t[pick] for t in row.values()) / len(row)
-        return value
+        if not self.scenario.interactions:
+            return value
+        # dimensions an interaction couples and the caller left open: average over their arms
+        open_dims = sorted(d for d in coupled if table.get(d))
+        total = 0.0
+        combos = list(itertools.product(*(list(table[d]) for d in open_dims)))
+        for combo in combos:
+            labels = {**arms, **dict(zip(open_dims, combo, strict=True))}
+            term = 1.0
+            for dim, arm in zip(open_dims, combo, strict=True):
+                triple = table[dim][arm]
+                term *= triple[0] * triple[pick]
+            for pair in self.scenario.interactions:
+                if all(labels.get(d) == a for d, a in pair.arms.items()):
+                    term *= pair.reach * (pair.follow if pick == 2 else pair.engagement)
+            total += term
+        return value * total / len(combos)
 
 
 def _negbin(rng: np.random.Generator, mean: float, shape: float) -> int:
@@ -601,6 +653,7 @@ class GroundTruth:
     followers_caused: Mapping[str, float]  # platform_post_id -> followers it really caused
     expected_followers_caused: Mapping[str, float]  # platform_post_id -> their expectation
     post_arms: Mapping[str, Mapping[str, str]]  # platform_post_id -> labels it was published with
+    post_days: Mapping[str, float]  # platform_post_id -> sandbox days since the start it was posted
     reference_followers: float
     _model: AudienceModel = field(repr=False, compare=False)
 
@@ -633,6 +686,18 @@ class GroundTruth:
         if not ranking:
             raise KeyError(f"the scenario has no arms for dimension {dimension!r}")
         return ranking[0]
+
+    def expected_on_day(
+        self, arms: Mapping[str, str], day: float, *, metric: str = "followers"
+    ) -> float:
+        """Expected ``metric`` of one post with these arms on sandbox ``day`` (reference size)."""
+        return self._model.expected(
+            arms, day=day, followers=self.reference_followers, metric=metric
+        )
+
+    def coupled_dimensions(self) -> set[str]:
+        """Dimensions some interaction couples (their best arms must be chosen together)."""
+        return {d for pair in self._model.scenario.interactions for d in pair.arms}
 
     def expected_followers(
         self, arms: Mapping[str, str], at: datetime | None = None, *, followers: float | None = None

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -21,16 +21,24 @@ from agent.core import Agent
 from agent.errors import ConfigError, SchemaOutOfDate, StoreError
 from agent.generators.base import Generator
 from agent.generators.template import TemplateGenerator
+from agent.journal import PublishJournal
 from agent.logs import redact_text
 from agent.store import migrate
+from agent.store.base import Store
 from agent.store.engine import create_engine, database_url, ensure_writable_dir
+from agent.store.memory import MemoryStore
 from agent.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from agent.store.supabase import SupabaseStore
+
+STORES = ("sql", "memory")  # build(store=...): the configured database, or agent/store/memory.py
 
 
 @dataclass
 class Built:
     agent: Agent
-    store: SqlStore
+    store: Store
     world: Any | None  # the sandbox world, when any account is on the sandbox
 
     async def aclose(self) -> None:
@@ -41,12 +49,49 @@ class Built:
             self.world.close()
 
 
+SUPABASE_PREFIX = "supabase+"  # store_url() of the Supabase API backend: "supabase+https://..."
+
+
 def store_url(config: Config, *, sqlite_path: Path | None = None) -> str:
+    """Where the store lives. Precedence: ``sqlite_path`` (simulations), DATABASE_URL,
+    SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY (the Supabase API backend, as ``supabase+<url>``:
+    the key stays in the environment), then the config's SQLite file."""
     secrets = Secrets()
     env_url = secrets.database_url.get_secret_value() if secrets.database_url else None
     if sqlite_path is not None:
         env_url = None
+    elif not env_url and (supabase := supabase_url(secrets)):
+        return SUPABASE_PREFIX + supabase
     return database_url(sqlite_path=sqlite_path or config.store.sqlite_path, env_url=env_url)
+
+
+def supabase_url(secrets: Secrets) -> str | None:
+    """SUPABASE_URL when it and SUPABASE_SERVICE_ROLE_KEY are both set; None when neither is."""
+    url = (secrets.supabase_url or "").strip()
+    key = secrets.supabase_service_role_key
+    has_key = key is not None and bool(key.get_secret_value().strip())
+    if url and has_key:
+        return url
+    if url or has_key:
+        missing = "SUPABASE_SERVICE_ROLE_KEY" if url else "SUPABASE_URL"
+        raise ConfigError(
+            f"{missing} is not set, but the Supabase backend needs both SUPABASE_URL and "
+            "SUPABASE_SERVICE_ROLE_KEY (Supabase dashboard: Project Settings > API). Set it, or "
+            "unset the other to use DATABASE_URL or the embedded SQLite file."
+        )
+    return None
+
+
+async def open_supabase_store(url: str, *, wait: float = 0.0) -> SupabaseStore:
+    """The Supabase API store for ``supabase+<url>``, keyed by SUPABASE_SERVICE_ROLE_KEY."""
+    from agent.store.supabase import SupabaseStore
+
+    key = Secrets().supabase_service_role_key
+    if key is None or not key.get_secret_value().strip():
+        raise ConfigError("SUPABASE_SERVICE_ROLE_KEY is not set; the Supabase backend needs it.")
+    return await SupabaseStore.connect(
+        url.removeprefix(SUPABASE_PREFIX), key.get_secret_value(), wait=wait
+    )
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -55,12 +100,16 @@ def _unreachable(exc: BaseException) -> bool:
     )
 
 
-async def open_store(url: str, *, auto_migrate: bool, wait: float = 0.0) -> SqlStore:
+async def open_store(url: str, *, auto_migrate: bool, wait: float = 0.0) -> Store:
     """Open the store; SQLite is migrated automatically, PostgreSQL must already be current.
 
     A database that cannot be reached is retried with backoff for up to ``wait`` seconds (the
-    daemon waits for a database that is still starting), then reported as a StoreError.
+    daemon waits for a database that is still starting), then reported as a StoreError. A
+    ``supabase+`` URL (see :func:`store_url`) opens the Supabase API backend, whose schema must
+    be current too (it cannot migrate through the API).
     """
+    if url.startswith(SUPABASE_PREFIX):
+        return await open_supabase_store(url, wait=wait)
     engine = create_engine(url)
     store = SqlStore(engine)
     try:
@@ -90,6 +139,17 @@ async def open_store(url: str, *, auto_migrate: bool, wait: float = 0.0) -> SqlS
             ) from None
         raise
     return store
+
+
+async def save_sqlite(store: MemoryStore, path: Path) -> None:
+    """Write an in-memory store's rows into the SQLite file ``path`` (new or empty; migrated
+    here), so a simulation's data can be read with SQL afterwards."""
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await migrate.upgrade(engine)
+        await store.export(engine)
+    finally:
+        await engine.dispose()
 
 
 def open_world(config: Config, *, start: datetime, in_memory: bool, seed: int | None = None) -> Any:
@@ -174,10 +234,22 @@ async def build(
     sqlite_path: Path | None = None,
     world_in_memory: bool = False,
     store_wait: float = 0.0,
+    journal: bool = False,
+    store: str = "sql",
 ) -> Built:
+    """The agent graph; ``journal=True`` (the daemon) keeps publishes the database could not
+    record in ``runtime.journal_path`` (a simulation has no journal: one in the same directory
+    belongs to a real daemon).
+
+    ``store="memory"`` (simulations and benchmarks) keeps everything in this process
+    (:class:`agent.store.memory.MemoryStore`, nothing persisted; ``sqlite_path`` and
+    DATABASE_URL are then not used); ``"sql"`` opens the configured database.
+    """
+    if store not in STORES:
+        raise ConfigError(f"unknown store {store!r}; expected one of: {', '.join(STORES)}")
     check_account_secrets(config)
     generator = build_generator(config, seed=seed)
-    url = store_url(config, sqlite_path=sqlite_path)
+    url = "memory" if store == "memory" else store_url(config, sqlite_path=sqlite_path)
     needs_world = any(a.platform == "sandbox" for a in config.accounts)
     world = (
         open_world(config, start=clock.now(), in_memory=world_in_memory, seed=seed)
@@ -186,20 +258,27 @@ async def build(
     )
     try:
         platforms = build_platforms(config, world, clock.now)
-        store = await open_store(url, auto_migrate=False, wait=store_wait)
+        opened: Store = (
+            MemoryStore()
+            if store == "memory"
+            else await open_store(url, auto_migrate=False, wait=store_wait)
+        )
     except BaseException:
         if world is not None:
             world.close()
         raise
     agent = Agent(
         config=config,
-        store=store,
+        store=opened,
         platforms=platforms,
         generator=generator,
         clock=clock,
         seed=seed,
+        # one process per SQLite file (store/lockfile.py); a memory store is this process's own
+        exclusive=url.startswith("sqlite") or store == "memory",
+        journal=PublishJournal(config.runtime.journal_path) if journal else None,
     )
-    return Built(agent=agent, store=store, world=world)
+    return Built(agent=agent, store=opened, world=world)
 
 
 def port_from_env(default: int) -> int:

@@ -122,7 +122,7 @@ def migrate(
     ] = False,
 ) -> None:
     """Apply database migrations (DATABASE_URL, or the SQLite file of the config)."""
-    from agent.bootstrap import store_url
+    from agent.bootstrap import SUPABASE_PREFIX, store_url
     from agent.store import migrate as migrations
     from agent.store.engine import create_engine
 
@@ -130,6 +130,16 @@ def migrate(
 
     async def go() -> None:
         url = store_url(cfg)
+        if url.startswith(SUPABASE_PREFIX):
+            if sql:  # the SQL to paste into Supabase's SQL editor
+                sys.stdout.write(migrations.offline_sql("postgresql://"))
+                return
+            raise ConfigError(
+                "growthloop migrate cannot change the schema through Supabase's API "
+                "(SUPABASE_URL). Set DATABASE_URL to the project's connection string (Supabase "
+                "dashboard: Connect) for this one command, or paste the output of "
+                "`growthloop migrate --sql` into the project's SQL editor."
+            )
         if sql:
             sys.stdout.write(migrations.offline_sql(url.replace("+asyncpg", "")))
             return
@@ -148,24 +158,41 @@ def migrate(
 @app.command()
 def run(config: ConfigOption = None) -> None:
     """Run the daemon in real time (SIGTERM or Ctrl-C stops it cleanly)."""
-    from agent.bootstrap import build, port_from_env
+    from agent.bootstrap import build, port_from_env, store_url
     from agent.clock import SystemClock
     from agent.daemon import Daemon
     from agent.logs import configure_logging
+    from agent.store.lockfile import lock_store
 
     cfg = _load(config)
     configure_logging()
 
     async def go() -> int:
-        built = await build(cfg, clock=SystemClock(), seed=None, store_wait=STORE_WAIT)
+        lock = lock_store(store_url(cfg))  # SQLite: one daemon per file
         try:
-            daemon = Daemon(built.agent, host=cfg.server.host, port=port_from_env(cfg.server.port))
-            return await daemon.run()
+            built = await build(
+                cfg, clock=SystemClock(), seed=None, store_wait=STORE_WAIT, journal=True
+            )
+            try:
+                daemon = Daemon(
+                    built.agent, host=cfg.server.host, port=port_from_env(cfg.server.port)
+                )
+                return await daemon.run()
+            finally:
+                await built.aclose()
         finally:
-            await built.aclose()
+            if lock is not None:
+                lock.release()
 
     code = guarded(go)
     raise typer.Exit(code)
+
+
+class SimulationStore(StrEnum):
+    """``simulate --store``: where the run's data lives while it runs."""
+
+    memory = "memory"
+    sqlite = "sqlite"
 
 
 class GeneratorKind(StrEnum):
@@ -197,9 +224,20 @@ def simulate(
             show_envvar=True,
         ),
     ] = None,
+    store: Annotated[
+        SimulationStore,
+        typer.Option(
+            help="Where the run's data lives while it runs: memory (fast; copied into --db at "
+            "the end) or sqlite (written to --db as it goes).",
+            case_sensitive=False,
+            envvar="GROWTHLOOP_SIMULATE_STORE",
+            show_envvar=True,
+        ),
+    ] = SimulationStore.memory,
 ) -> None:
     """Run the cycles in simulated time against the sandbox, then summarise what was learned."""
     from agent.logs import configure_logging
+    from agent.store.lockfile import hold_sqlite_lock
 
     cfg = _load(config)
     accounts = [a.model_copy(update={"platform": "sandbox"}) for a in cfg.accounts]
@@ -213,10 +251,15 @@ def simulate(
     if scenario is not None and not scenario.is_file():
         fail(f"Scenario file {scenario} does not exist.", 2)
     try:
+        lock = hold_sqlite_lock(db)  # before the file is replaced: one simulation per file
         fresh_sqlite_file(db)
     except ConfigError as exc:
         fail(str(exc), 2)
-    guarded(lambda: _simulate(cfg, days=days, seed=seed, db=db))
+        raise
+    try:
+        guarded(lambda: _simulate(cfg, days=days, seed=seed, db=db, store=store))
+    finally:
+        lock.release()
 
 
 def fresh_sqlite_file(db: Path) -> None:
@@ -228,17 +271,32 @@ def fresh_sqlite_file(db: Path) -> None:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
-async def _simulate(cfg: Config, *, days: float, seed: int, db: Path) -> None:
+async def _simulate(
+    cfg: Config,
+    *,
+    days: float,
+    seed: int,
+    db: Path,
+    store: SimulationStore = SimulationStore.memory,
+) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agent.bootstrap import build
+    from agent.bootstrap import build, save_sqlite
     from agent.clock import VirtualClock
     from agent.simulator import run_until
+    from agent.store.memory import MemoryStore
     from agent.summary import print_summary
 
     start = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
     clock = VirtualClock(start)
-    built = await build(cfg, clock=clock, seed=seed, sqlite_path=db, world_in_memory=True)
+    built = await build(
+        cfg,
+        clock=clock,
+        seed=seed,
+        sqlite_path=db,
+        world_in_memory=True,
+        store="memory" if store is SimulationStore.memory else "sql",
+    )
     end = start + timedelta(days=days)
     try:
         with Progress(
@@ -258,6 +316,8 @@ async def _simulate(cfg: Config, *, days: float, seed: int, db: Path) -> None:
 
             result = await run_until(built.agent, clock, end, progress=tick)
             progress.update(task, completed=days, day=days)
+        if isinstance(built.store, MemoryStore):
+            await save_sqlite(built.store, db)  # the run's data, for SQL queries afterwards
         await print_summary(out, built, result, db=db)
     finally:
         await built.aclose()

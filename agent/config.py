@@ -173,6 +173,13 @@ class Learning(_Section):
     discount: float = Field(default=1.0, gt=0, le=1)  # per update; 1.0 = never forget
     attribution_window: Duration | None = None  # default: the final poll horizon
     attribution_method: Literal["deconvolution", "time_window"] = "deconvolution"
+    # how arms are chosen: the joint model (default) or a baseline, see docs/learning.md
+    policy: Literal["joint", "independent", "uniform", "seed_selector", "beta_bernoulli"] = "joint"
+    half_life_days: float | None = Field(default=None, gt=0)  # joint: forget older posts
+    interaction: bool = True  # joint: a formula x hook pairwise term
+    provisional: bool = True  # joint: in-flight posts' engagement counts early
+    learn_topics: bool = True  # joint: choose the topic too (else uniformly at random)
+    learn_hours: bool = True  # joint: choose the posting hour within the cadence's next slot
 
 
 class TokenPrice(_Section):
@@ -241,6 +248,18 @@ class Runtime(_Section):
     shutdown_grace: Duration = timedelta(seconds=8)
     # wait before re-sending a post that reconciliation showed the platform never got
     publish_retry_after: Duration = timedelta(minutes=5)
+    # posts the platform accepted while the database was unreachable wait here (agent/journal.py)
+    journal_path: Path = Path("data/publish-journal.jsonl")
+    # several workers: how long a worker's snapshot claims and leases (planning, follower polls)
+    # last, and after how long a post left `publishing` is presumed interrupted and reconciled
+    lease: Duration = timedelta(minutes=2)
+
+    @field_validator("lease")
+    @classmethod
+    def _positive_lease(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
 
 
 PLATFORMS = ("sandbox", "x", "bluesky", "mastodon", "threads")
@@ -328,6 +347,9 @@ class Secrets(BaseSettings):
 
     database_url: SecretStr | None = None
     openai_api_key: SecretStr | None = None
+    # the Supabase API store backend (agent/store/supabase.py), used when DATABASE_URL is unset
+    supabase_url: str | None = None
+    supabase_service_role_key: SecretStr | None = None
 
 
 def account_secret_names(account: Account) -> list[str]:

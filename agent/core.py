@@ -7,7 +7,10 @@ of ``(agent, now)`` in ``agent/cycles/``.
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
+import socket
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,8 +25,15 @@ from agent.clock import Clock
 from agent.config import Account, Config
 from agent.errors import PlatformError, RateLimited
 from agent.generators.base import Generator
+from agent.journal import PublishJournal
 from agent.logs import log
 from agent.store.base import Store
+
+
+def new_worker_id() -> str:
+    """This process's name in claims and leases: host, pid and a random part (a restarted
+    process on the same host and pid is still a new worker)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def hour_floor(when: datetime) -> datetime:
@@ -64,6 +74,17 @@ class Agent:
     clock: Clock
     seed: int | None = None
     stats: Stats = field(default_factory=Stats)
+    # where publishes the store could not record wait for it (None: no journal, e.g. simulate)
+    journal: PublishJournal | None = None
+    # how this worker signs its snapshot claims and leases (several workers on one database)
+    worker_id: str = field(default_factory=new_worker_id)
+    # True (the default) when no other worker can share the store: SQLite, which
+    # agent.store.lockfile keeps to one process, and the simulator. Then no leases are needed and
+    # a post left `publishing` at start-up is known to be interrupted. bootstrap.build sets it
+    # False on PostgreSQL, where several workers may run.
+    exclusive: bool = True
+    # account name -> a policy that replaces the configured one (benchmarks: the oracle)
+    policies: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)  # policy sampling
@@ -97,6 +118,27 @@ class Agent:
                     await load_limits()
                 except PlatformError as exc:
                     log.warning("limits_unavailable", account=account.name, error=str(exc))
+
+    @property
+    def lease(self) -> timedelta:
+        """How long this worker's claims and leases last (``runtime.lease``)."""
+        return self.config.runtime.lease
+
+    @asynccontextmanager
+    async def leased(self, name: str, now: datetime) -> AsyncIterator[bool]:
+        """Hold the lease ``name`` for the block, then release it. Yields whether it is held:
+        False while another worker holds it, and the caller then skips the work. An exclusive
+        worker (no other can share the store) needs no lease and asks the store nothing."""
+        if self.exclusive:
+            yield True
+            return
+        if not await self.store.acquire_lease(name, worker=self.worker_id, now=now, ttl=self.lease):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            await self.store.release_lease(name, worker=self.worker_id)
 
     def account(self, account_id: int) -> Account:
         return self._by_id[account_id]

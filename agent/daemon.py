@@ -1,5 +1,10 @@
 """Real time: the cycles as APScheduler interval jobs, plus the /healthz endpoint.
 
+A database outage does not stop the daemon: the store retries a dropped connection with
+backoff, then raises StoreUnavailable; the cycle gives up until its next tick, the outage is
+logged once (``store_unavailable``, then ``store_available``), and work that fell due meanwhile
+is still in the database, so it runs afterwards.
+
 ``stop()`` only sets an event. Shutdown then stops taking new work (the scheduler is shut down),
 lets cycles in flight finish within the grace period, and closes the store and adapters. A post
 interrupted even so stays ``publishing`` and is reconciled on the next start.
@@ -17,10 +22,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from agent.core import Agent
 from agent.cycles import CYCLES, Cycle, reconcile_cycle
 from agent.cycles.publish import env_pause_reason, pause_reason
-from agent.errors import PlatformError, StoreError
+from agent.errors import PlatformError, StoreError, StoreUnavailable
 from agent.logs import log
 
 MAX_CONSECUTIVE_CRASHES = 5  # an unexpected error this many times in a row stops the daemon
+# cycles that read the store on every run: one of them succeeding ends a store outage
+STORE_PROBES = frozenset({"publish", "poll"})
 
 
 class Daemon:
@@ -31,6 +38,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._crashes: dict[str, int] = {}
+        self._store_down_since: datetime | None = None  # set by StoreUnavailable, once
         self.exit_code = 0
         self.bound_port: int | None = None
 
@@ -49,8 +57,21 @@ class Daemon:
             self.agent.stats.last_run[name] = now
             self.agent.stats.last_error.pop(name, None)
             self._crashes[name] = 0
+            if self._store_down_since is not None and name in STORE_PROBES:
+                log.info(
+                    "store_available",
+                    cycle=name,
+                    down_s=round((self.agent.clock.now() - self._store_down_since).total_seconds()),
+                )
+                self._store_down_since = None
             if done:
                 log.debug("cycle_done", cycle=name, work=done)
+        except StoreUnavailable as exc:
+            # the store already retried with backoff; log the outage once, not every tick
+            self.agent.stats.last_error[name] = f"{type(exc).__name__}: {exc}"
+            if self._store_down_since is None:
+                self._store_down_since = now
+                log.warning("store_unavailable", cycle=name, error=str(exc))
         except (StoreError, PlatformError) as exc:
             # expected trouble (database or platform down): keep going, try again next tick
             self.agent.stats.last_error[name] = f"{type(exc).__name__}: {exc}"

@@ -7,7 +7,9 @@ and never leak into ``agent/`` or ``learning/``::
     GrowthloopError
     ├── ConfigError                      bad config file, missing secret, unusable data directory
     ├── StoreError                       the database refused or could not be reached
-    │   └── SchemaOutOfDate              the schema is behind the code (`growthloop migrate`)
+    │   ├── SchemaOutOfDate              the schema is behind the code (`growthloop migrate`)
+    │   └── StoreUnavailable             unreachable or dropped connection, still failing after
+    │                                    a few retries with backoff; the daemon tries next tick
     ├── GenerationError                  a generator could not produce a valid draft
     ├── DraftError (agent/drafts.py)     UnknownDraft, DraftRefused: `growthloop drafts` refusals
     └── PlatformError                    anything a platform adapter reports
@@ -44,6 +46,11 @@ class StoreError(GrowthloopError):
 
 class SchemaOutOfDate(StoreError):
     """The database schema is not at the version this code expects; run `growthloop migrate`."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached (connection refused, dropped or locked), even after
+    retrying with backoff."""
 
 
 class GenerationError(GrowthloopError):

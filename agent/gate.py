@@ -66,10 +66,10 @@ def check(
     for old in recent:
         if normalise(old) == normal:
             return f"exact duplicate of a recent post: {_excerpt(old)}"
-    grams = _ngrams(normal)
+    grams = _profile(normal)
     best, match = 0.0, ""
     for old in recent:
-        score = _cosine(grams, _ngrams(normalise(old)))
+        score = _cosine_profiles(grams, _profile(normalise(old)))
         if score > best:
             best, match = score, old
     if best >= gate.near_duplicate_threshold:
@@ -110,6 +110,24 @@ def _ngrams(normal: str) -> Counter[str]:
     if len(normal) < NGRAM:
         return Counter([normal])
     return Counter(normal[i : i + NGRAM] for i in range(len(normal) - NGRAM + 1))
+
+
+@lru_cache(maxsize=4096)
+def _profile(normal: str) -> tuple[Counter[str], float]:
+    """A text's n-gram counts and their norm, cached: every plan compares the same recent posts
+    (treat the Counter as read-only)."""
+    grams = _ngrams(normal)
+    return grams, math.sqrt(sum(c * c for c in grams.values()))
+
+
+def _cosine_profiles(a: tuple[Counter[str], float], b: tuple[Counter[str], float]) -> float:
+    (ga, na), (gb, nb) = a, b
+    if len(ga) > len(gb):
+        ga, gb = gb, ga
+    dot = sum(count * gb[gram] for gram, count in ga.items() if gram in gb)
+    if not dot:
+        return 0.0
+    return min(1.0, dot / (na * nb))
 
 
 def _cosine(a: Counter[str], b: Counter[str]) -> float:

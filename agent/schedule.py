@@ -61,3 +61,29 @@ def local_day(when: datetime, active: ActiveHours) -> tuple[datetime, datetime]:
 
 def daily_cap(cadence: Cadence) -> int:
     return max(1, int(-(-cadence.posts_per_day // 1)))  # ceil
+
+
+def hour_label(when: datetime, active: ActiveHours) -> str:
+    """The local hour of ``when`` in the active-hours zone, as the policy's arm name ("09")."""
+    return f"{when.astimezone(active.zone).hour:02d}"
+
+
+def hour_slots(
+    when: datetime, window: timedelta, active: ActiveHours, *, earliest: datetime | None = None
+) -> dict[str, datetime]:
+    """Alternative posting times for the post the cadence puts at ``when``: ``when`` moved by
+    whole hours, up to half of ``window`` either way, never before ``earliest`` and only inside
+    the active hours; by local hour label ("09").
+
+    Shifts are symmetric around the cadence's own time, so choosing among them moves posts to
+    better hours without posting less (or more) often on average.
+    """
+    slots = {hour_label(when, active): when}
+    reach = int(window / timedelta(hours=1) / 2)
+    for k in sorted(range(-reach, reach + 1), key=abs):
+        moment = when + timedelta(hours=k)
+        if earliest is not None and moment < earliest:
+            continue
+        if in_active_hours(moment, active):
+            slots.setdefault(hour_label(moment, active), moment)
+    return slots

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.cycles.plan import posteriors, prior
+from agent.learner import joint_posterior
 from agent.store.base import Store
 from learning.policy import rank_arms
 
@@ -30,15 +31,25 @@ async def simulation_report(built: Any, result: Any) -> dict[str, Any]:
             (s.dimension, s.arm): s.posts for s in await agent.store.arm_stats(account_id)
         }
         dims: dict[str, Any] = {}
+        joint = None
+        if agent.config.learning.policy == "joint":
+            joint = await joint_posterior(agent, account, account_id)
         for dimension, arms in agent.config.catalogues.arms().items():
-            ranked = rank_arms(learned.get(dimension, {}), arms, the_prior)
+            if joint is not None:  # the model the policy samples from
+                rows = joint.arm_table(dimension)
+            else:
+                rows = [
+                    (r.arm, r.mean, r.low, r.high)
+                    for r in rank_arms(learned.get(dimension, {}), arms, the_prior)
+                ]
             true_rank = truth.ranking(dimension, at=result.end) if truth else []
             dims[dimension] = {
                 "learned": [
-                    (r.arm, r.mean, r.low, r.high, posts_per_arm.get((dimension, r.arm), 0))
-                    for r in ranked
+                    (arm, mean, low, high, posts_per_arm.get((dimension, arm), 0))
+                    for arm, mean, low, high in rows
                 ],
                 "true": true_rank,
+                "true_values": truth.arm_values(dimension, at=result.end) if truth else {},
             }
         report["accounts"][account.name] = {
             "posts": len(posts),
@@ -77,22 +88,31 @@ async def print_summary(console: Console, built: Any, result: Any, *, db: Path) 
     console.print(overview)
     for name, acc in report["accounts"].items():
         for dimension, data in acc["dimensions"].items():
-            table = Table(title=f"{name}: {dimension} (posterior mean, 90% interval)")
+            table = Table(
+                title=f"{name}: {dimension} - followers per post, learned vs true",
+                caption="learned: posterior mean and 90% interval of the followers a post with "
+                "this arm gains (other arms at their average); true: the simulated audience's "
+                "expectation, which the agent never sees",
+            )
             table.add_column("rank", justify="right")
             table.add_column("learned arm")
             table.add_column("mean", justify="right")
             table.add_column("90% interval", justify="right")
             table.add_column("posts learned from", justify="right")
+            table.add_column("true value", justify="right")
             table.add_column("true ranking")
             true = data["true"]
+            values = data.get("true_values", {})
             for i, (arm, mean, low, high, n) in enumerate(data["learned"]):
+                true_arm = true[i] if i < len(true) else ""
                 table.add_row(
                     str(i + 1),
                     f"[bold green]{arm}[/]" if true and arm == true[0] else arm,
                     f"{mean:.2f}",
                     f"{low:.2f}-{high:.2f}",
                     f"{n:.0f}",
-                    true[i] if i < len(true) else "",
+                    f"{values[arm]:.2f}" if arm in values else "-",
+                    f"{true_arm} ({values[true_arm]:.2f})" if true_arm in values else true_arm,
                 )
             console.print(table)
 

@@ -1,10 +1,12 @@
 """How often does a simulation rank the truly best arm first? And how long does a run take?
 
     python -m bench.seeds --days 30 --seeds 10 [--scenario FILE] [--config FILE] [--json OUT]
+                          [--store memory|sqlite]
 
-Runs the same code path as `growthloop simulate` (real cycles, SQLite store, in-memory sandbox)
-once per seed and reports, per dimension, in how many seeds the arm with the highest posterior
-mean is the scenario's true best arm, plus the wall time of each run.
+Runs the same code path as `growthloop simulate` (real cycles, in-memory sandbox; the in-memory
+store by default, or a SQLite file with ``--store sqlite``) once per seed and reports, per
+dimension, in how many seeds the arm with the highest posterior mean is the scenario's true best
+arm, plus the wall time of each run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from agent.summary import simulation_report
 
 
 async def one(
-    config_path: Path | None, scenario: Path | None, seed: int, days: float
+    config_path: Path | None,
+    scenario: Path | None,
+    seed: int,
+    days: float,
+    store: str = "memory",
 ) -> dict[str, Any]:
     cfg = load_config(config_path)
     accounts = [a.model_copy(update={"platform": "sandbox"}) for a in cfg.accounts]
@@ -38,7 +44,12 @@ async def one(
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
         built = await build(
-            cfg, clock=clock, seed=seed, sqlite_path=Path(tmp) / "sim.db", world_in_memory=True
+            cfg,
+            clock=clock,
+            seed=seed,
+            sqlite_path=Path(tmp) / "sim.db",
+            world_in_memory=True,
+            store="memory" if store == "memory" else "sql",
         )
         try:
             result = await run_until(built.agent, clock, start + timedelta(days=days))
@@ -69,11 +80,17 @@ def main() -> None:
     parser.add_argument("--scenario", type=Path)
     parser.add_argument("--config", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--store",
+        choices=("memory", "sqlite"),
+        default="memory",
+        help="where the run's data lives (default: memory, the fastest)",
+    )
     args = parser.parse_args()
     configure_logging(level="error")
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        run = asyncio.run(one(args.config, args.scenario, seed, args.days))
+        run = asyncio.run(one(args.config, args.scenario, seed, args.days, args.store))
         runs.append(run)
         dims = " ".join(
             f"{d}={'ok' if v['correct'] else 'MISS'}({v['learned_top']})"

@@ -6,12 +6,15 @@ compared with SQL); ``learning.attribution_method`` says which one the learner u
 - ``time_window``: the seed system's method, done carefully (``learning/attribution.py``);
 - ``deconvolution``: the follower series explained as organic growth plus every post's lagged
   contribution, with a learned lag kernel (``learning/deconvolution.py``).
+
+Several workers: when there is something to attribute, a worker takes the lease
+``attribute:<method>`` and reads the posts again under it, so a post is attributed once.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from agent.core import Agent
@@ -23,7 +26,13 @@ from learning.deconvolution import deconvolution
 LOOKBACK = timedelta(days=3)  # of follower history used around the posts
 
 Method = Callable[
-    [Sequence[PostEvent], Sequence[PostEvent], Sequence[FollowerPoint], timedelta],
+    [
+        Sequence[PostEvent],
+        Sequence[PostEvent],
+        Sequence[FollowerPoint],
+        timedelta,
+        Mapping[str, float],
+    ],
     list[AttributionEstimate],
 ]
 
@@ -33,6 +42,7 @@ def _time_window(
     posts: Sequence[PostEvent],
     series: Sequence[FollowerPoint],
     window: timedelta,
+    engagements: Mapping[str, float],  # unused: sharing by engagement misattributed (see below)
 ) -> list[AttributionEstimate]:
     return time_window(targets, posts, series, window=window, baseline_lookback=LOOKBACK)
 
@@ -42,8 +52,9 @@ def _deconvolution(
     posts: Sequence[PostEvent],
     series: Sequence[FollowerPoint],
     window: timedelta,
+    engagements: Mapping[str, float],
 ) -> list[AttributionEstimate]:
-    return deconvolution(targets, posts, series, window=window)
+    return deconvolution(targets, posts, series, window=window, engagements=engagements)
 
 
 METHODS: dict[str, Method] = {"time_window": _time_window, "deconvolution": _deconvolution}
@@ -62,6 +73,21 @@ async def _attribute(agent: Agent, now: datetime, method: str) -> int:
     targets = await agent.store.posts_to_attribute(
         closed_before=now, method=method, window_hours=window_hours
     )
+    if not targets:
+        return 0
+    async with agent.leased(f"attribute:{method}", now) as held:
+        if not held:
+            return 0  # another worker is attributing
+        if not agent.exclusive:  # what is left once the previous holder is done
+            targets = await agent.store.posts_to_attribute(
+                closed_before=now, method=method, window_hours=window_hours
+            )
+        return await _attribute_posts(agent, now, method, targets)
+
+
+async def _attribute_posts(agent: Agent, now: datetime, method: str, targets: list[Post]) -> int:
+    window = agent.config.attribution_window
+    window_hours = window.total_seconds() / 3600
     by_account: dict[int, list[Post]] = defaultdict(list)
     for post in targets:
         by_account[post.account_id].append(post)
@@ -90,6 +116,7 @@ async def _attribute(agent: Agent, now: datetime, method: str) -> int:
             events,
             [FollowerPoint(at=s.taken_at, followers=s.followers) for s in series],
             window,
+            {str(p.id): float(engagements) for p, engagements in around},
         )
         for est in estimates:
             await agent.store.add_attribution(

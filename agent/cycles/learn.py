@@ -5,6 +5,10 @@ followers are attributed. Its reward updates the posterior of the content type, 
 it used; the new statistics, a ``learning_updates`` row (what changed, from which evidence, what
 is winning) and the post's ``learned_at`` are written in one transaction, so a post is learned
 from exactly once.
+
+Several workers: a worker learns under the lease ``learn`` (reading the finished posts again
+under it), because an update writes statistics computed from the ones it read: two workers
+updating one account's arms at once would lose one update.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from agent.core import Agent
 from agent.cycles.plan import posteriors, prior
 from agent.logs import log
 from agent.models import ArmStat, LearnItem
-from learning.policy import rank_arms, update_posteriors
+from learning.policy import update_posteriors
 from learning.posteriors import GammaPoisson, dispersion
 from learning.reward import reward
 
@@ -98,12 +102,14 @@ async def learn_from(agent: Agent, item: LearnItem, now: datetime) -> bool:
     catalogue = agent.config.catalogues.arms()
     leaders: dict[str, Any] = {}
     for dimension in chosen:
-        ranked = rank_arms(updated.get(dimension, {}), catalogue[dimension], the_prior)
-        top = ranked[0]
+        by_arm = updated.get(dimension, {})
+        top = max(catalogue[dimension], key=lambda a: by_arm.get(a, the_prior).mean)  # ties: first
+        posterior = by_arm.get(top, the_prior)
+        low, high = posterior.interval(0.9)
         leaders[dimension] = {
-            "arm": top.arm,
-            "mean": round(top.mean, 4),
-            "interval_90": [round(top.low, 4), round(top.high, 4)],
+            "arm": top,
+            "mean": round(posterior.mean, 4),
+            "interval_90": [round(low, 4), round(high, 4)],
         }
     evidence = {
         "objective": objective,
@@ -141,11 +147,22 @@ async def learn_from(agent: Agent, item: LearnItem, now: datetime) -> bool:
 
 
 async def learn_cycle(agent: Agent, now: datetime) -> int:
-    items = await agent.store.posts_to_learn(
+    items = await _finished(agent)
+    if not items:
+        return 0
+    async with agent.leased("learn", now) as held:
+        if not held:
+            return 0  # another worker is learning
+        if not agent.exclusive:  # what is left once the previous holder is done
+            items = await _finished(agent)
+        learned = 0
+        for item in items:
+            learned += await learn_from(agent, item, now)
+        return learned
+
+
+async def _finished(agent: Agent) -> list[LearnItem]:
+    return await agent.store.posts_to_learn(
         method=agent.config.learning.attribution_method,
         need_attribution=agent.config.learning.objective == "followers",
     )
-    learned = 0
-    for item in items:
-        learned += await learn_from(agent, item, now)
-    return learned

@@ -7,6 +7,10 @@ a local day, shifted by random jitter so the account does not post like a metron
 In approve mode a draft that passes the gate is stored as ``draft`` and waits for a person
 (``growthloop drafts``, :mod:`agent.drafts`); it counts as the account's queued post, and one
 nobody approved within ``approval.draft_expiry`` is rejected at the start of the cycle.
+
+Several workers: an account is planned under the lease ``plan:<account_id>``, so two workers
+never plan for one account at once (the one-queued-post rule is checked under the lease, and
+again before the post is stored, in case writing it outlasted the lease).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from agent import gate, schedule
 from agent.config import Account, Cadence
 from agent.core import Agent
 from agent.errors import GenerationError
+from agent.learner import choose_arms
 from agent.logs import log
 from agent.models import ArmChoice, GenerationRequest, Mode, NewContent, PostStatus
-from learning.policy import thompson_choose
 from learning.posteriors import GammaPoisson, prior_from_config
 
 RECENT_TEXTS = 50  # how many recent posts the generator sees (the gate: gate.recent_posts)
@@ -112,15 +116,45 @@ async def over_budget(agent: Agent, account: Account, account_id: int, now: date
 async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
     account_id = agent.account_ids[account.name]
     if await agent.store.pending_count(account_id) > 0:
+        return False  # checked first without the lease: the usual case, and it needs none
+    async with agent.leased(f"plan:{account_id}", now) as held:
+        if not held:
+            return False  # another worker is planning this account
+        return await _plan_leased(agent, account, account_id, now)
+
+
+async def _still_ours(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
+    """After writing: is the plan lease still this worker's and the queue still empty?"""
+    if agent.exclusive:
+        return True
+    name = f"plan:{account_id}"
+    if not await agent.store.acquire_lease(name, worker=agent.worker_id, now=now, ttl=agent.lease):
+        log.warning("plan_lease_lost", account=account.name)
         return False
+    return await agent.store.pending_count(account_id) == 0 and not await awaiting_approval(
+        agent, account
+    )
+
+
+async def _plan_leased(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
+    if not agent.exclusive and (
+        await agent.store.pending_count(account_id) > 0 or await awaiting_approval(agent, account)
+    ):
+        return False  # another worker planned it between our first look and the lease
     if await over_budget(agent, account, account_id, now):
         return False
     when = await next_slot(agent, account, account_id, now)
     catalogues = agent.config.catalogues
-    chosen = thompson_choose(
-        await posteriors(agent, account_id), catalogues.arms(), prior(agent), agent.rng
+    cadence = effective_cadence(agent, account)
+    last = await agent.store.latest_scheduled(account_id)
+    earliest = now if last is None else max(now, last + schedule.minimum_gap(cadence))
+    slots = schedule.hour_slots(
+        when, schedule.spacing(cadence), cadence.active_hours, earliest=earliest
     )
-    arms = ArmChoice(topic=agent.random.choice(account.topics), **chosen)
+    chosen, policy_name = await choose_arms(agent, account, account_id, now, slots=slots)
+    if chosen.get("hour") in slots:
+        when = slots[chosen["hour"]]  # the policy chose a later hour within this slot
+    arms = ArmChoice(**{k: chosen[k] for k in ("content_type", "formula", "hook", "topic")})
     platform = agent.platforms[account.name]
     gate_config = agent.config.gate
     recent = await agent.store.recent_texts(account_id, max(RECENT_TEXTS, gate_config.recent_posts))
@@ -137,7 +171,8 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
         "formula": arms.formula,
         "hook": arms.hook,
         "topic": arms.topic,
-        "policy": POLICY_NAME,
+        "hour": schedule.hour_label(when, cadence.active_hours),
+        "policy": policy_name,
         "mode": agent.config.mode.value,
     }
     status, error, text = PostStatus.PLANNED, None, ""
@@ -176,6 +211,8 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
             status = PostStatus.REJECTED
         elif agent.config.mode is Mode.APPROVE:
             status = PostStatus.DRAFT  # waits for `growthloop drafts approve ID`
+    if not await _still_ours(agent, account, account_id, agent.clock.now()):
+        return False
     post = await agent.store.add_content(
         NewContent(
             account_id=account_id,

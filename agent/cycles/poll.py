@@ -3,6 +3,11 @@
 Snapshot rows are created (due) when a post is published, so no horizon can be missed: a daemon
 that was down past a horizon takes the snapshot when it is back and records its real age in
 ``hours_since_post``.
+
+Several workers: due snapshots are *claimed* (``Store.claim_snapshots``) for ``runtime.lease``,
+so each is taken by one worker; a dead worker's claims expire and another takes them. Each
+account's follower poll holds the lease ``followers:<account_id>`` and first looks whether
+another worker has just read that count.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ async def _poll_account(
             "snapshot_taken",
             account=agent.account(account_id).name,
             content_id=snap.content_id,
+            snapshot_id=snap.id,
             post_id=snap.platform_post_id,
             horizon_hours=snap.horizon_hours,
             hours_since_post=round(age, 3),
@@ -78,12 +84,15 @@ async def _poll_account(
 
 async def poll_cycle(agent: Agent, now: datetime) -> int:
     by_account: dict[int, list[DueSnapshot]] = defaultdict(list)
-    for snap in await agent.store.due_snapshots(now):
+    claimed = await agent.store.claim_snapshots(now, worker=agent.worker_id, lease=agent.lease)
+    for snap in claimed:
         by_account[snap.account_id].append(snap)
     done = 0
     for account_id, due in by_account.items():
         if agent.reads_blocked(account_id, now):
-            continue  # the platform asked us to wait; the snapshots stay due (and late)
+            # the platform asked us to wait; the snapshots stay due (and late), claimed by this
+            # worker, which claims them again on its next try
+            continue
         done += await _poll_account(agent, account_id, due, now)
     return done
 
@@ -97,5 +106,17 @@ async def followers_cycle(agent: Agent, now: datetime) -> int:
     for account_id in agent.account_ids.values():
         last = agent.last_account_poll.get(account_id)
         if last is None or now - last >= every:
-            done += (await fetch_account(agent, account_id, now)) is not None
+            done += await _poll_followers(agent, account_id, now)
     return done
+
+
+async def _poll_followers(agent: Agent, account_id: int, now: datetime) -> bool:
+    async with agent.leased(f"followers:{account_id}", now) as held:
+        if not held:
+            return False  # another worker is reading this account right now
+        if not agent.exclusive:  # another worker may have read it since our last look
+            stored = await agent.store.last_account_snapshot(account_id)
+            if stored is not None and now - stored.taken_at < agent.config.polling.account_every:
+                agent.last_account_poll[account_id] = stored.taken_at
+                return False
+        return (await fetch_account(agent, account_id, now)) is not None

@@ -12,6 +12,11 @@
    idempotency key) up to ``MAX_ATTEMPTS`` times. Nothing is ever re-sent without that look.
 5. On start, every ``publishing`` row is reconciled before anything else runs.
 
+When step 3 cannot be written because the database is unreachable, the publish is appended to
+the local journal (:mod:`agent.journal`) and written from it when the database answers again:
+the journal is replayed at the start of every publish cycle and before the start-up
+reconciliation.
+
 The kill switch: ``growthloop pause`` (a row in the store, seen by every worker) or
 ``GROWTHLOOP_NO_PUBLISH=1`` in a worker's environment stops the publish cycle from sending
 anything; queued posts stay ``planned`` and in-flight posts are still reconciled (which only
@@ -25,13 +30,14 @@ from datetime import datetime, timedelta
 
 from adapters.base import PublishedPost, text_hash
 from agent.core import Agent
-from agent.errors import PermanentPlatformError, PlatformError, RateLimited
+from agent.errors import PermanentPlatformError, PlatformError, RateLimited, StoreError
+from agent.journal import JournalEntry, PublishJournal
 from agent.logs import log
 from agent.models import Post, PostStatus
 
 MAX_ATTEMPTS = 3  # publish attempts of one post before it is marked failed
 RECONCILE_MARGIN = timedelta(minutes=10)  # look this far before the attempt for the post
-STALE_AFTER = timedelta(minutes=2)  # a post still publishing after this was interrupted
+STALE_AFTER = timedelta(minutes=2)  # the default runtime.lease: publishing longer = interrupted
 NO_PUBLISH_ENV = "GROWTHLOOP_NO_PUBLISH"  # set to 1 to keep this worker from publishing
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -69,13 +75,19 @@ async def _account_snapshot(agent: Agent, post: Post, now: datetime) -> None:
 
 
 async def _mark_posted(agent: Agent, post: Post, published: PublishedPost, now: datetime) -> None:
-    done = await agent.store.finish_publish(
-        post.id,
-        platform_post_id=published.platform_post_id,
-        posted_at=published.posted_at,
-        horizons=agent.config.polling.horizons,
-        now=now,
-    )
+    try:
+        done = await agent.store.finish_publish(
+            post.id,
+            platform_post_id=published.platform_post_id,
+            posted_at=published.posted_at,
+            horizons=agent.config.polling.horizons,
+            now=now,
+        )
+    except StoreError:
+        if agent.journal is None:
+            raise
+        _journal(agent, agent.journal, post, published, now)
+        raise  # the database is down: this cycle stops here; the journal is replayed later
     if done:
         agent.stats.totals["posts_published"] += 1
         log.info(
@@ -88,6 +100,55 @@ async def _mark_posted(agent: Agent, post: Post, published: PublishedPost, now: 
             formula=post.generation_metadata.get("formula"),
             hook=post.generation_metadata.get("hook"),
         )
+
+
+def _journal(
+    agent: Agent, journal: PublishJournal, post: Post, published: PublishedPost, now: datetime
+) -> None:
+    """The platform has the post but the store could not record it: keep it in the journal."""
+    account = agent.account(post.account_id)
+    entry = JournalEntry(
+        content_id=post.id,
+        account=account.name,
+        platform=account.platform,
+        platform_post_id=published.platform_post_id,
+        posted_at=published.posted_at,
+        horizons_s=tuple(h.total_seconds() for h in agent.config.polling.horizons),
+        idempotency_key=post.idempotency_key,
+        text_hash=post.text_hash,
+        written_at=now,
+    )
+    try:
+        journal.append(entry)
+    except OSError as exc:
+        # nothing more can be done locally; the post stays `publishing` and reconciliation
+        # finds it on the platform once the database is back
+        log.error("journal_write_failed", content_id=post.id, error=str(exc))
+        return
+    agent.stats.totals["posts_journaled"] += 1
+    log.warning(
+        "post_journaled",
+        account=account.name,
+        content_id=post.id,
+        post_id=published.platform_post_id,
+        path=str(journal.path),
+    )
+
+
+async def replay_journal(agent: Agent, now: datetime) -> int:
+    """Write the journaled publishes to the store (a StoreError while it is still down)."""
+    if agent.journal is None:
+        return 0
+    replayed = await agent.journal.replay(agent.store, now=now)
+    if replayed.applied or replayed.rejected:
+        agent.stats.totals["posts_published"] += replayed.applied
+        log.info(
+            "journal_replayed",
+            applied=replayed.applied,
+            rejected=replayed.rejected,
+            torn=replayed.torn,
+        )
+    return replayed.applied
 
 
 async def reconcile_post(agent: Agent, post: Post, now: datetime) -> str:
@@ -123,11 +184,38 @@ async def reconcile_post(agent: Agent, post: Post, now: datetime) -> str:
 
 
 async def reconcile_cycle(agent: Agent, now: datetime) -> int:
-    """Resolve every in-flight post (run on start, before anything else)."""
+    """Resolve every in-flight post (run on start, before anything else); the journal first,
+    so a post it holds is recorded from it rather than looked for."""
+    await replay_journal(agent, now)
     posts = await agent.store.in_flight()
+    if not agent.exclusive:  # another live worker may be publishing some of them right now
+        posts = [p for p in posts if interrupted(agent, p, now)]
     for post in posts:
-        await reconcile_post(agent, post, now)
+        await reconcile_interrupted(agent, post, now)
     return len(posts)
+
+
+def interrupted(agent: Agent, post: Post, now: datetime) -> bool:
+    """A post ``publishing`` for longer than ``runtime.lease``: its worker was interrupted."""
+    return now - (post.publish_started_at or post.updated_at) >= agent.lease
+
+
+async def reconcile_interrupted(agent: Agent, post: Post, now: datetime) -> None:
+    """Reconcile an interrupted publish under the lease ``reconcile:<content_id>``, so that of
+    several workers only one looks for it and resolves it (and only if it is still that same
+    interrupted attempt)."""
+    async with agent.leased(f"reconcile:{post.id}", now) as held:
+        if not held:
+            return
+        if not agent.exclusive:
+            current = await agent.store.get_post(post.id)
+            if current is None or (current.status, current.publish_started_at) != (
+                PostStatus.PUBLISHING,
+                post.publish_started_at,
+            ):
+                return  # resolved by another worker meanwhile
+            post = current
+        await reconcile_post(agent, post, now)
 
 
 async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
@@ -180,14 +268,14 @@ async def _reload(agent: Agent, post: Post) -> Post:
 
 
 async def publish_cycle(agent: Agent, now: datetime) -> int:
+    await replay_journal(agent, now)
     paused = await pause_reason(agent)
     # A publish whose result could not be recorded (the database was down, say) stays
     # `publishing`; once the store answers again it is reconciled here, not only at start.
     # Reconciling only looks at the platform, so it runs while paused too.
     for stale in await agent.store.in_flight():
-        started = stale.publish_started_at or stale.updated_at
-        if now - started >= STALE_AFTER:
-            await reconcile_post(agent, stale, now)
+        if interrupted(agent, stale, now):
+            await reconcile_interrupted(agent, stale, now)
     posts = await agent.store.due_posts(now)
     if paused is not None:
         log.info("publishing_paused", reason=paused, due=len(posts))

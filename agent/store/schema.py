@@ -104,6 +104,9 @@ performance_snapshots = sa.Table(
     sa.Column("engagement_rate", sa.Float),
     sa.Column("followers_at", sa.Integer),
     sa.Column("error", sa.Text),
+    # which worker is taking the snapshot, until when (several workers: see agent/store/claims.py)
+    sa.Column("claimed_by", sa.Text),
+    sa.Column("claimed_until", UTCDateTime),
     sa.UniqueConstraint("content_id", "horizon_hours"),
     sa.Index(None, "taken_at", "due_at"),
 )
@@ -215,11 +218,32 @@ runtime_state = sa.Table(
     sa.Column("updated_by", sa.Text, nullable=False),
 )
 
+# Named leases with expiry ("plan:<account_id>", "followers:<account_id>", ...): the work one
+# worker does at a time when several share the database. A lease whose holder stopped renewing
+# it (a dead worker) is taken over once expires_at has passed.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("acquired_at", UTCDateTime),
+)
+
 ARM_VIEWS = {
     "content_type_performance": "content_type",
     "formula_performance": "formula",
     "hook_performance": "hook",
 }
+
+# The reporting views of migration 0003 (daily health, leaderboards, ...; docs/operations.md).
+REPORT_VIEWS = (
+    "daily_health",
+    "arm_leaderboard",
+    "post_performance",
+    "attribution_summary",
+    "pending_work",
+)
 
 
 def arm_view_sql(view: str, dimension: str) -> str:

@@ -19,10 +19,19 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
-from agent.errors import StoreError
+from agent.errors import StoreError, StoreUnavailable
+from agent.logs import log, redact_text
 from agent.models import (
     AccountInfo,
     AccountSnapshot,
@@ -36,7 +45,8 @@ from agent.models import (
     PostMetrics,
     PostStatus,
 )
-from agent.store import queries, reports
+from agent.store import claims, queries, reports
+from agent.store.retry import DATABASE_ERRORS, DEFAULT_RETRY, RetryPolicy, is_unavailable
 from agent.store.rows import (
     ARM_FIELDS,
     aware_utc,
@@ -61,11 +71,17 @@ SCHEDULED_STATUSES = queries.SCHEDULED_STATUSES  # re-exported from agent.store.
 PAUSED_KEY = queries.PAUSED_KEY  # re-exported from agent.store.queries
 
 
+def _describe(state: RetryCallState) -> str:
+    exc = state.outcome.exception() if state.outcome else None
+    return redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0]) if exc else ""
+
+
 class SqlStore:
     """growthloop's store on SQLite or PostgreSQL."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
         self.engine = engine
+        self.retry = retry
 
     @property
     def backend(self) -> str:
@@ -80,36 +96,65 @@ class SqlStore:
         *args: _P.args,
         **kwargs: _P.kwargs,
     ) -> _T:
+        """Run ``fn`` in one transaction; retried (see :mod:`agent.store.retry`) while the
+        database is unreachable, then :class:`StoreUnavailable`. Other database errors are a
+        :class:`StoreError`; an IntegrityError propagates, except on a retry, where it means the
+        attempt that lost its connection had committed after all."""
+        policy = self.retry
+        retried = False
         try:
-            async with self.engine.begin() as conn:
-                return await fn(conn, *args, **kwargs)
-        except (OperationalError, DBAPIError, OSError) as exc:
-            if isinstance(exc, IntegrityError):
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(is_unavailable),
+                wait=wait_random_exponential(multiplier=policy.first_wait, max=policy.max_wait),
+                stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.give_up_after),
+                before_sleep=lambda state: log.debug(
+                    "store_retrying", attempt=state.attempt_number, error=_describe(state)
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    retried = attempt.retry_state.attempt_number > 1
+                    async with self.engine.begin() as conn:
+                        return await fn(conn, *args, **kwargs)
+        except DATABASE_ERRORS as exc:
+            if isinstance(exc, IntegrityError) and not retried:
                 raise
-            raise StoreError(
-                f"database error: {type(exc).__name__}: {exc}".splitlines()[0]
-            ) from exc
+            detail = redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            if is_unavailable(exc):
+                raise StoreUnavailable(f"database unavailable: {detail}") from exc
+            if isinstance(exc, IntegrityError):
+                raise StoreError(
+                    f"a retried write was refused ({detail}); its first attempt, cut off by a "
+                    "dropped connection, had probably been committed"
+                ) from exc
+            raise StoreError(f"database error: {detail}") from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     # -- accounts ---------------------------------------------------------------------------
 
     async def ensure_account(
         self, *, name: str, platform: str, handle: str | None, now: datetime
     ) -> int:
+        insert = sqlite_insert if self.backend == "sqlite" else postgresql_insert
+        # several workers start at once: whoever inserts first wins, the others find that row
+        register = (
+            insert(accounts)
+            .values(name=name, platform=platform, handle=handle, created_at=now)
+            .on_conflict_do_nothing(index_elements=[accounts.c.name])
+        )
+
         async def go(conn: AsyncConnection) -> int:
             found = await conn.scalar(sa.select(accounts.c.id).where(accounts.c.name == name))
-            if found is not None:
-                await conn.execute(
-                    accounts.update()
-                    .where(accounts.c.id == found)
-                    .values(platform=platform, handle=handle)
-                )
-                return int(found)
-            result = await conn.execute(
-                accounts.insert()
-                .values(name=name, platform=platform, handle=handle, created_at=now)
-                .returning(accounts.c.id)
+            if found is None:
+                await conn.execute(register)
+                found = await conn.scalar(sa.select(accounts.c.id).where(accounts.c.name == name))
+            await conn.execute(
+                accounts.update()
+                .where(accounts.c.id == found)
+                .values(platform=platform, handle=handle)
             )
-            return int(result.scalar_one())
+            assert found is not None  # inserted by us or, just now, by another worker
+            return int(found)
 
         return int(await self._run(go))
 
@@ -283,6 +328,12 @@ class SqlStore:
     async def due_snapshots(self, now: datetime, limit: int = 500) -> list[DueSnapshot]:
         return await self._run(queries.due_snapshots, now, limit)
 
+    async def claim_snapshots(
+        self, now: datetime, *, worker: str, lease: timedelta, limit: int = 500
+    ) -> list[DueSnapshot]:
+        """Claim due, untaken snapshots for ``worker`` until ``now + lease`` (claims.py)."""
+        return await self._run(claims.claim_snapshots, now, worker=worker, lease=lease, limit=limit)
+
     async def record_snapshot(
         self,
         snapshot_id: int,
@@ -298,6 +349,8 @@ class SqlStore:
             "hours_since_post": hours_since_post,
             "followers_at": followers_at,
             "error": error,
+            "claimed_by": None,  # taken: the claim has done its job
+            "claimed_until": None,
         }
         if metrics is not None:
             values.update(
@@ -464,6 +517,15 @@ class SqlStore:
             return True
 
         return bool(await self._run(go))
+
+    # -- several workers: leases (claims.py) ----------------------------------------------------
+
+    async def acquire_lease(self, name: str, *, worker: str, now: datetime, ttl: timedelta) -> bool:
+        """Take, renew or take over an expired lease; False while another worker holds it."""
+        return await self._run(claims.acquire_lease, name, worker=worker, now=now, ttl=ttl)
+
+    async def release_lease(self, name: str, *, worker: str) -> None:
+        await self._run(claims.release_lease, name, worker=worker)
 
     # -- runtime state (the kill switch) ----------------------------------------------------
 

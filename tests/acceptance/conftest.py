@@ -49,6 +49,8 @@ def growthloop_command() -> list[str]:
 def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
+    env.pop("SUPABASE_URL", None)
+    env.pop("SUPABASE_SERVICE_ROLE_KEY", None)
     env.pop("GROWTHLOOP_CONFIG", None)
     env.pop("PORT", None)
     env["GROWTHLOOP_LOG_FORMAT"] = "json"
@@ -192,14 +194,16 @@ def store_time(value: str) -> datetime:
 class Daemon:
     """One ``growthloop run`` subprocess; stderr (the JSON log) goes to a file in ``cwd``."""
 
-    def __init__(self, cwd: Path, config: Path, port: int, label: str) -> None:
+    def __init__(
+        self, cwd: Path, config: Path, port: int, label: str, env: dict[str, str] | None = None
+    ) -> None:
         self.cwd, self.config, self.port = cwd, config, port
         self.log_path = cwd / f"daemon-{label}.log"
         self._log = self.log_path.open("w", encoding="utf-8")
         self.proc = subprocess.Popen(
             [*growthloop_command(), "run", "--config", str(config)],
             cwd=cwd,
-            env=cli_env(PORT=str(port)),
+            env=cli_env(PORT=str(port), **(env or {})),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -285,13 +289,16 @@ class Daemon:
 
 @pytest.fixture
 def daemons(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """Start daemons with ``daemons(config, port=None, label="")`` (None: a free port, given as
-    PORT); all are killed after the test, whatever happened."""
+    """Start daemons with ``daemons(config, port=None, label="", env=None)`` (None: a free port,
+    given as PORT; ``env``: extra environment, e.g. DATABASE_URL); all are killed after the test,
+    whatever happened."""
     started: list[Daemon] = []
 
-    def start(config: Path, port: int | None = None, label: str = "") -> Daemon:
+    def start(
+        config: Path, port: int | None = None, label: str = "", env: dict[str, str] | None = None
+    ) -> Daemon:
         port = free_port() if port is None else port
-        daemon = Daemon(tmp_path, config, port, label or str(len(started) + 1))
+        daemon = Daemon(tmp_path, config, port, label or str(len(started) + 1), env)
         started.append(daemon)
         return daemon
 

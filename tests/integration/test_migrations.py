@@ -30,10 +30,11 @@ from agent.store.migrate import (
     offline_sql,
     upgrade,
 )
-from agent.store.schema import ARM_VIEWS, metadata
+from agent.store.schema import ARM_VIEWS, REPORT_VIEWS, metadata
 from tests.conftest import fresh_pg_database
 
 TABLES = set(metadata.tables)
+VIEWS = set(ARM_VIEWS) | set(REPORT_VIEWS)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -95,6 +96,8 @@ async def assert_views_are_queryable(engine: AsyncEngine) -> None:
             columns = set(result.keys())
             expected = {"account", dimension, "posts_count", "avg_followers_per_post"}
             assert expected | {"posterior_mean"} <= columns, (view, columns)
+        for view in REPORT_VIEWS:
+            assert (await conn.execute(sa.text(f"SELECT * FROM {view}"))).all() == [], view
 
 
 async def downgrade(engine: AsyncEngine, target: str) -> None:
@@ -114,7 +117,7 @@ async def test_migrations_create_the_schema_the_code_expects(empty_engine: Async
     assert await schema_diff(empty_engine) == []
     tables, views = await names(empty_engine)
     assert tables == TABLES | {"alembic_version"}
-    assert views == set(ARM_VIEWS)
+    assert views == VIEWS
     await assert_views_are_queryable(empty_engine)
 
 
@@ -229,7 +232,7 @@ async def test_offline_sql_applied_with_psql_gives_the_expected_schema(
         await ensure_current(engine)
         tables, views = await names(engine)
         assert tables == TABLES | {"alembic_version"}
-        assert views == set(ARM_VIEWS)
+        assert views == VIEWS
         await assert_views_are_queryable(engine)
     finally:
         await engine.dispose()

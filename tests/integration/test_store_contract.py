@@ -8,13 +8,20 @@ checked by counting the rows the database actually holds, not by trusting return
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
+import tempfile
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import AccountInfo, PostMetrics, text_hash
 from agent.errors import StoreError
@@ -27,12 +34,15 @@ from agent.models import (
     PostStatus,
 )
 from agent.store.engine import create_engine, normalise_postgres_url
+from agent.store.memory import MemoryStore
+from agent.store.migrate import upgrade
 from agent.store.schema import (
     accounts,
     arm_statistics,
     content,
     follower_attributions,
     learning_updates,
+    leases,
     performance_snapshots,
     system_health_metrics,
 )
@@ -212,13 +222,41 @@ def health_row(account_id: int, hour: datetime, **overrides: Any) -> dict[str, A
     return values
 
 
+_MIGRATED: list[Path] = []  # an empty SQLite file at the head revision, made once
+
+
+@asynccontextmanager
+async def inspected(store: SqlStore) -> AsyncIterator[AsyncEngine]:
+    """An engine on the store's rows: its own, or, for the in-memory store (which has no
+    tables), a copy of a migrated SQLite file its rows were exported into."""
+    if not isinstance(store, MemoryStore):
+        yield store.engine
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        if not _MIGRATED or not _MIGRATED[0].exists():
+            template = Path(tempfile.mkdtemp(prefix="growthloop-migrated-")) / "empty.db"
+            engine = create_engine(f"sqlite+aiosqlite:///{template}")
+            await upgrade(engine)
+            await engine.dispose()
+            _MIGRATED[:] = [template]
+            atexit.register(shutil.rmtree, template.parent, True)
+        copy = Path(tmp) / "export.db"
+        shutil.copyfile(_MIGRATED[0], copy)
+        engine = create_engine(f"sqlite+aiosqlite:///{copy}")
+        try:
+            await store.export(engine)
+            yield engine
+        finally:
+            await engine.dispose()
+
+
 async def count(store: SqlStore, table: sa.Table, *where: Any) -> int:
-    async with store.engine.connect() as conn:
+    async with inspected(store) as engine, engine.connect() as conn:
         return int(await conn.scalar(sa.select(sa.func.count()).select_from(table).where(*where)))
 
 
 async def rows(store: SqlStore, query: Any) -> list[Any]:
-    async with store.engine.connect() as conn:
+    async with inspected(store) as engine, engine.connect() as conn:
         return list((await conn.execute(query)).all())
 
 
@@ -1080,8 +1118,7 @@ async def test_set_paused_then_resume_keeps_one_row_with_who_and_when(store: Sql
     await store.set_paused(False, reason="resumed", by="cli:other@host", now=later + HOUR)
     assert await store.paused() == (False, None)
 
-    async with store.engine.connect() as conn:
-        (row,) = (await conn.execute(sa.select(runtime_state))).all()
+    (row,) = await rows(store, sa.select(runtime_state))
     assert row.key == "paused"
     assert row.value == {"paused": False, "reason": "resumed"}
     assert row.updated_by == "cli:other@host"
@@ -1201,3 +1238,174 @@ async def test_expire_drafts_rejects_only_drafts_created_before_the_cutoff(
     assert (got_old.status, got_old.error) == (PostStatus.REJECTED, "expired unapproved")
     assert got_young.status is PostStatus.DRAFT
     assert got_queued.status is PostStatus.PLANNED
+
+
+# -- several workers: snapshot claims and leases --------------------------------------------
+
+LEASE = timedelta(minutes=5)
+
+
+async def due_ids(store: SqlStore, now: datetime) -> list[int]:
+    return [d.id for d in await store.due_snapshots(now)]
+
+
+async def test_claim_snapshots_returns_due_rows_like_due_snapshots_and_marks_them(
+    store: SqlStore,
+) -> None:
+    acc = await account(store)
+    await posted(store, acc, posted_at=T0)
+    await posted(store, acc, posted_at=T0 + HOUR / 2)
+    now = T0 + 5 * HOUR
+    expected = await store.due_snapshots(now)
+    assert len(expected) == 4  # the 1h and 4h rows of both posts; the 24h rows are not due
+
+    claimed = await store.claim_snapshots(now, worker="w1", lease=LEASE)
+
+    assert claimed == expected  # same rows, same fields, same order
+    ps = performance_snapshots
+    marks = await rows(store, sa.select(ps.c.id, ps.c.claimed_by, ps.c.claimed_until))
+    by_id = {r.id: (r.claimed_by, r.claimed_until) for r in marks}
+    assert {by_id[d.id] for d in claimed} == {("w1", now + LEASE)}
+    assert sum(1 for value in by_id.values() if value == (None, None)) == 2  # the 24h rows
+
+
+async def test_claimed_snapshots_are_not_claimed_by_another_worker_until_the_claim_expires(
+    store: SqlStore,
+) -> None:
+    acc = await account(store)
+    await posted(store, acc, posted_at=T0)
+    now = T0 + 2 * HOUR
+    [first] = await store.claim_snapshots(now, worker="w1", lease=LEASE)
+
+    assert await store.claim_snapshots(now + LEASE / 2, worker="w2", lease=LEASE) == []
+    assert await store.claim_snapshots(now + LEASE, worker="w2", lease=LEASE) == []  # not yet
+    [taken_over] = await store.claim_snapshots(now + LEASE + HOUR / 60, worker="w2", lease=LEASE)
+    assert taken_over.id == first.id
+    assert await store.claim_snapshots(now + LEASE + HOUR / 60, worker="w1", lease=LEASE) == []
+
+
+async def test_a_worker_claims_its_own_unexpired_claims_again_and_renews_them(
+    store: SqlStore,
+) -> None:
+    acc = await account(store)
+    await posted(store, acc, posted_at=T0)
+    now = T0 + 2 * HOUR
+    [first] = await store.claim_snapshots(now, worker="w1", lease=LEASE)
+    later = now + LEASE / 2
+    [again] = await store.claim_snapshots(later, worker="w1", lease=LEASE)
+    assert again.id == first.id
+    ps = performance_snapshots
+    [row] = await rows(store, sa.select(ps.c.claimed_until).where(ps.c.id == first.id))
+    assert row.claimed_until == later + LEASE
+    assert await store.claim_snapshots(now + LEASE + HOUR / 60, worker="w2", lease=LEASE) == []
+
+
+async def test_claim_snapshots_respects_the_limit_and_skips_taken_rows(store: SqlStore) -> None:
+    acc = await account(store)
+    for i in range(3):
+        await posted(store, acc, posted_at=T0 + i * HOUR / 10)
+    now = T0 + 5 * HOUR
+    everything = await due_ids(store, now)
+    taken = everything[0]
+    await store.record_snapshot(
+        taken, metrics(), taken_at=now, hours_since_post=5.0, followers_at=None
+    )
+
+    two = await store.claim_snapshots(now, worker="w1", lease=LEASE, limit=2)
+    rest = await store.claim_snapshots(now, worker="w2", lease=LEASE)
+
+    assert [d.id for d in two] == everything[1:3]
+    assert [d.id for d in rest] == everything[3:]
+
+
+async def test_record_snapshot_clears_the_claim(store: SqlStore) -> None:
+    acc = await account(store)
+    await posted(store, acc, posted_at=T0)
+    now = T0 + 2 * HOUR
+    [snap] = await store.claim_snapshots(now, worker="w1", lease=LEASE)
+    await store.record_snapshot(
+        snap.id, metrics(), taken_at=now, hours_since_post=2.0, followers_at=1000
+    )
+    ps = performance_snapshots
+    [row] = await rows(
+        store,
+        sa.select(ps.c.taken_at, ps.c.claimed_by, ps.c.claimed_until).where(ps.c.id == snap.id),
+    )
+    assert (row.taken_at, row.claimed_by, row.claimed_until) == (now, None, None)
+    # taken: nobody claims it again, even once the old claim would have expired
+    assert await store.claim_snapshots(now + 2 * LEASE, worker="w2", lease=LEASE) == []
+
+
+async def test_concurrent_claims_from_two_workers_get_disjoint_sets(store: SqlStore) -> None:
+    acc = await account(store)
+    for i in range(8):
+        await posted(store, acc, posted_at=T0 + i * HOUR / 60)
+    now = T0 + 5 * HOUR
+    everything = set(await due_ids(store, now))
+    assert len(everything) == 16
+
+    one, two = await asyncio.gather(
+        store.claim_snapshots(now, worker="w1", lease=LEASE, limit=10),
+        store.claim_snapshots(now, worker="w2", lease=LEASE, limit=10),
+    )
+
+    assert not {d.id for d in one} & {d.id for d in two}, "two workers claimed one snapshot"
+    assert {d.id for d in one} | {d.id for d in two} == everything
+    assert sorted([len(one), len(two)]) == [6, 10]
+
+
+async def test_concurrent_claims_from_many_workers_never_overlap(store: SqlStore) -> None:
+    acc = await account(store)
+    for i in range(8):
+        await posted(store, acc, posted_at=T0 + i * HOUR / 60)
+    now = T0 + 5 * HOUR
+
+    batches = await asyncio.gather(
+        *(store.claim_snapshots(now, worker=f"w{i}", lease=LEASE, limit=2) for i in range(8))
+    )
+
+    claimed = [d.id for batch in batches for d in batch]
+    assert len(claimed) == len(set(claimed)) == 16
+
+
+async def test_acquire_lease_new_renew_and_refuse(store: SqlStore) -> None:
+    assert await store.acquire_lease("plan:1", worker="w1", now=T0, ttl=LEASE)
+    assert not await store.acquire_lease("plan:1", worker="w2", now=T0 + LEASE / 2, ttl=LEASE)
+    assert await store.acquire_lease("plan:2", worker="w2", now=T0, ttl=LEASE)  # another name
+    renewed_at = T0 + LEASE / 2
+    assert await store.acquire_lease("plan:1", worker="w1", now=renewed_at, ttl=LEASE)
+
+    # the renewal moved the expiry: still held at the first expiry, not after the second
+    assert not await store.acquire_lease("plan:1", worker="w2", now=T0 + LEASE, ttl=LEASE)
+    assert not await store.acquire_lease("plan:1", worker="w2", now=renewed_at + LEASE, ttl=LEASE)
+    [row] = await rows(store, sa.select(leases).where(leases.c.name == "plan:1"))
+    assert (row.holder, row.expires_at, row.acquired_at) == ("w1", renewed_at + LEASE, T0)
+
+
+async def test_an_expired_lease_is_taken_over(store: SqlStore) -> None:
+    assert await store.acquire_lease("followers:1", worker="dead", now=T0, ttl=LEASE)
+    later = T0 + LEASE + HOUR / 60
+    assert await store.acquire_lease("followers:1", worker="alive", now=later, ttl=LEASE)
+    [row] = await rows(store, sa.select(leases).where(leases.c.name == "followers:1"))
+    assert (row.holder, row.expires_at, row.acquired_at) == ("alive", later + LEASE, later)
+    assert not await store.acquire_lease("followers:1", worker="dead", now=later, ttl=LEASE)
+
+
+async def test_release_lease_only_by_its_holder(store: SqlStore) -> None:
+    assert await store.acquire_lease("learn", worker="w1", now=T0, ttl=LEASE)
+    await store.release_lease("learn", worker="w2")  # not w2's: a no-op
+    assert not await store.acquire_lease("learn", worker="w2", now=T0, ttl=LEASE)
+    await store.release_lease("learn", worker="w1")
+    assert await count(store, leases) == 0
+    assert await store.acquire_lease("learn", worker="w2", now=T0, ttl=LEASE)
+    await store.release_lease("nothing-held", worker="w2")  # unknown: a no-op
+    assert await count(store, leases) == 1
+
+
+async def test_concurrent_acquire_lease_has_one_winner(store: SqlStore) -> None:
+    won = await asyncio.gather(
+        *(store.acquire_lease("plan:7", worker=f"w{i}", now=T0, ttl=LEASE) for i in range(6))
+    )
+    assert sum(won) == 1
+    [row] = await rows(store, sa.select(leases))
+    assert row.holder == f"w{won.index(True)}"

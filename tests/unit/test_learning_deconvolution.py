@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from learning.attribution import FollowerPoint, PostEvent
+from learning.attribution import FollowerPoint, PostEvent, time_window
 from learning.deconvolution import deconvolution
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -48,28 +49,37 @@ def test_recovers_the_gains_of_overlapping_posts_and_the_organic_rate() -> None:
         posts, posts, series(dict(zip(times, gains, strict=True))), window=timedelta(hours=24)
     )
     assert [r.post_id for r in result] == ["0", "1", "2", "3"]
-    totals = [r.inputs["total_gain"] for r in result]
-    assert totals == pytest.approx(gains, abs=3.0)
+    # followers_gained is every follower the post caused, also those arriving after the window;
+    # posts 3 h apart are only partly separable: each truth within two reported standard errors
+    for r, gain in zip(result, gains, strict=True):
+        assert abs(r.followers_gained - gain) <= 2 * r.inputs["standard_error"]
+    assert result[3].followers_gained == pytest.approx(20.0, abs=3.0)  # alone: exact
+    assert sum(r.followers_gained for r in result) == pytest.approx(sum(gains), abs=3.0)
     assert result[0].inputs["lag_scale_hours"] == 5.0  # the kernel is learned from the data
+    assert result[0].inputs["lag_shape"] == 2.0
     assert result[0].inputs["organic_rate_per_hour"] == pytest.approx(0.2, abs=0.05)
     within = stats.gamma.cdf(24, 2.0, scale=5.0)
-    assert result[2].followers_gained == pytest.approx(60.0 * within, abs=3.0)
+    assert result[2].inputs["within_window_fraction"] == pytest.approx(within)
     assert result[2].method == "deconvolution"
 
 
-def test_a_post_that_brought_nobody_gets_little_credit_and_low_confidence() -> None:
+def test_engagement_separates_two_posts_two_hours_apart() -> None:
+    """The series alone cannot split posts 2 h apart (it shares their gain); the post that drew
+    almost no engagement is credited almost nothing once engagements are given."""
     times = [10.0, 12.0, 30.0]
     posts = events(times)
-    result = deconvolution(
-        posts,
-        posts,
-        series({10.0: 40.0, 12.0: 0.0, 30.0: 25.0}, noise=1.0, seed=3),
-        window=timedelta(hours=24),
-    )
+    followers = series({10.0: 40.0, 12.0: 0.0, 30.0: 25.0}, noise=1.0, seed=3)
+    blind = {r.post_id: r for r in deconvolution(posts, posts, followers, window=24 * H)}
+    assert blind["1"].followers_gained > 5  # no way to tell them apart
+    assert blind["0"].followers_gained + blind["1"].followers_gained == pytest.approx(40, abs=4)
+    engagements = {"0": 60.0, "1": 1.0, "2": 40.0}
+    result = deconvolution(posts, posts, followers, window=24 * H, engagements=engagements)
     by_id = {r.post_id: r for r in result}
-    assert by_id["1"].followers_gained < 5
-    assert by_id["1"].confidence < by_id["0"].confidence
-    assert by_id["0"].confidence > 0.5
+    assert by_id["1"].followers_gained < 3
+    assert by_id["0"].followers_gained == pytest.approx(40, abs=4)
+    assert by_id["1"].inputs["standard_error"] < blind["1"].inputs["standard_error"]
+    with pytest.raises(ValueError, match="engagements"):
+        deconvolution(posts, posts, followers, window=24 * H, engagements={"0": -1.0})
 
 
 def test_posts_whose_window_has_not_closed_are_omitted() -> None:
@@ -85,3 +95,106 @@ def test_too_few_readings_give_no_estimate() -> None:
     assert deconvolution(posts, posts, series({1.0: 5.0}, hours=0.5), window=24 * H) == []
     with pytest.raises(ValueError):
         deconvolution(posts, posts, series({1.0: 5.0}), window=timedelta(0))
+
+
+def overlapping_world(
+    seed: int, *, days: int = 24, per_day: int = 10
+) -> tuple[list[PostEvent], dict[str, float], dict[str, float], list[FollowerPoint]]:
+    """An account posting ``per_day`` times a day (07:00-23:00): each post's followers are
+    negative binomial with a mean proportional to its (noisy) engagement and arrive along an
+    Erlang(2, 5 h) lag, on top of Poisson organic growth; one reading every 10 minutes."""
+    rng = np.random.default_rng(seed)
+    starts = np.array(
+        [
+            d * 24 + 7 + 16 * (j + rng.uniform(0.1, 0.9)) / per_day
+            for d in range(days)
+            for j in range(per_day)
+        ]
+    )
+    reach = rng.lognormal(0.0, 0.5, len(starts))
+    mean = 4.0 * reach
+    gains = rng.negative_binomial(2.0, 2.0 / (2.0 + mean)).astype(float)
+    engagement = rng.negative_binomial(3.0, 3.0 / (3.0 + 20.0 * reach)).astype(float)
+    t = np.arange(0, days * 24 + 30, 1 / 6)
+    organic = np.cumsum(rng.poisson(0.3 / 6, len(t)))
+    arrived = np.floor(
+        gains[None, :]
+        * stats.gamma.cdf(np.clip(t[:, None] - starts[None, :], 0, None), 2.0, scale=5.0)
+    ).sum(axis=1)
+    y = 1500 + organic + arrived
+    points = [
+        FollowerPoint(at=T0 + timedelta(hours=float(h)), followers=int(v))
+        for h, v in zip(t, y, strict=True)
+    ]
+    posts = [PostEvent(post_id=str(i), posted_at=T0 + float(h) * H) for i, h in enumerate(starts)]
+    truth = {str(i): float(g) for i, g in enumerate(gains)}
+    eng = {str(i): float(v) for i, v in enumerate(engagement)}
+    return posts, truth, eng, points
+
+
+def attribute_daily(
+    posts: list[PostEvent], eng: dict[str, float], points: list[FollowerPoint], method: str
+) -> dict[str, tuple[float, float, dict[str, float]]]:
+    """Attribute once a day, as the cycle would: every post whose 24 h window has closed."""
+    window = timedelta(hours=24)
+    out: dict[str, tuple[float, float, dict[str, float]]] = {}
+    now = points[0].at + timedelta(days=2)
+    while now <= points[-1].at:
+        ready = [p for p in posts if p.post_id not in out and p.posted_at + window <= now]
+        if ready:
+            first = min(p.posted_at for p in ready)
+            series = [s for s in points if first - timedelta(days=3) <= s.at <= now]
+            around = [p for p in posts if first - timedelta(days=6) <= p.posted_at <= now]
+            if method == "deconvolution":
+                found = deconvolution(ready, around, series, window=window, engagements=eng)
+            else:
+                found = time_window(ready, around, series, window=window)
+            for r in found:
+                out[r.post_id] = (r.followers_gained, r.confidence, r.inputs)
+        now += timedelta(days=1)
+    return out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not reached: at 10 posts a day the series cannot separate posts 1.6 h apart and the "
+    "engagement prior is too weak to beat the time window (docs/learning.md); strict, so this "
+    "fails (XPASS) the day it is reached",
+)
+def test_heavily_overlapping_posts_are_attributed_better_than_by_the_time_window() -> None:
+    posts, truth, eng, points = overlapping_world(seed=11, days=12)
+    dc = attribute_daily(posts, eng, points, "deconvolution")
+    tw = attribute_daily(posts, eng, points, "time_window")
+    both = sorted(set(dc) & set(tw))
+    assert len(both) >= 100
+    mae_dc = float(np.mean([abs(dc[p][0] - truth[p]) for p in both]))
+    mae_tw = float(np.mean([abs(tw[p][0] - truth[p]) for p in both]))
+    assert mae_dc < 0.9 * mae_tw, (mae_dc, mae_tw)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not reached: measured 80 % interval coverage 0.61 and standardised errors with sd 2.4 "
+    "(the plug-in kernel and hyperparameters make the posterior too narrow); strict, so this "
+    "fails (XPASS) once the confidence is calibrated",
+)
+def test_intervals_and_confidence_are_calibrated_on_synthetic_posts() -> None:
+    """Over >= 200 posts the share of truths inside the 80 % intervals, and the share of posts
+    where the event the confidence claims happened, match the stated probabilities to within
+    three binomial standard deviations."""
+    results: list[tuple[float, float, float, dict[str, float]]] = []
+    for seed in (21, 22):
+        posts, truth, eng, points = overlapping_world(seed=seed, days=12)
+        for pid, (gain, conf, inputs) in attribute_daily(
+            posts, eng, points, "deconvolution"
+        ).items():
+            results.append((truth[pid], gain, conf, inputs))
+    n = len(results)
+    assert n >= 200
+    level = results[0][3]["interval_level"]
+    inside = sum(r[3]["interval_low"] <= r[0] <= r[3]["interval_high"] for r in results) / n
+    assert abs(inside - level) <= 3 * math.sqrt(level * (1 - level) / n), inside
+    hits = [abs(r[0] - r[1]) <= max(1.0, 0.25 * r[1]) for r in results]
+    claimed = float(np.mean([r[2] for r in results]))
+    spread = math.sqrt(sum(r[2] * (1 - r[2]) for r in results)) / n  # sd of the hit share
+    assert abs(float(np.mean(hits)) - claimed) <= 3 * spread, (np.mean(hits), claimed)

@@ -1,0 +1,157 @@
+"""The configured policy, and the history it chooses from (glue between the store and learning/).
+
+``choose_arms`` is what the plan cycle calls: it reads the account's history
+(``Store.learning_history``), turns it into :class:`learning.policies.Outcome` values for the
+configured objective, and asks the account's policy for one arm per dimension (plus the topic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from agent import schedule
+from agent.config import Account, ActiveHours, Config
+from agent.core import Agent
+from agent.models import DIMENSIONS, Observation
+from learning.joint import JointPosterior
+from learning.policies import POLICIES, Independent, Joint, Outcome, Policy
+
+# Posting hours are learned from the natural spread of posting times first; the planner starts
+# moving posts to chosen hours only after this many finished posts (so a new account's first
+# posts go out when the cadence says, not hours later on an uninformed draw).
+HOURS_AFTER_POSTS = 30
+
+
+def build_policy(config: Config) -> Policy:
+    """The policy ``learning.policy`` names, with the learning settings it uses."""
+    learning = config.learning
+    name = learning.policy
+    if name == "joint":
+        return Joint(
+            objective=learning.objective,
+            half_life_days=learning.half_life_days,
+            interaction=("formula", "hook") if learning.interaction else None,
+            provisional=learning.provisional,
+        )
+    if name == "independent":
+        return Independent(prior_mean=learning.prior.mean, prior_strength=learning.prior.strength)
+    policy: Policy = POLICIES[name]()
+    return policy
+
+
+def policy_for(agent: Agent, account: Account) -> Policy:
+    override = agent.policies.get(account.name)
+    if override is not None:
+        policy: Policy = override
+        return policy
+    cached: Policy | None = getattr(agent, "_policy", None)
+    if cached is None:
+        cached = build_policy(agent.config)
+        agent._policy = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def outcomes(
+    observations: list[Observation], objective: str, active: ActiveHours | None = None
+) -> list[Outcome]:
+    """The history as policies see it: the objective's final value, or None while in flight.
+
+    With ``active`` (hour learning on) each post's local posting hour is its arm "hour".
+    """
+    out = []
+    for o in observations:
+        if objective == "followers":
+            reward = o.followers
+        else:
+            reward = float(o.engagements) if o.learned else None
+        arms = {d: o.arms.arm(d) for d in (*DIMENSIONS, "topic")}
+        if active is not None:
+            arms["hour"] = schedule.hour_label(o.posted_at, active)
+        out.append(
+            Outcome(
+                arms=arms,
+                posted_at=o.posted_at,
+                reward=reward,
+                engagements=float(o.engagements),
+                hours_observed=o.hours_observed,
+            )
+        )
+    return out
+
+
+def catalogue_for(config: Config, account: Account) -> dict[str, list[str]]:
+    catalogue = config.catalogues.arms()
+    if account.topics:
+        catalogue["topic"] = list(dict.fromkeys(account.topics))
+    return catalogue
+
+
+async def history(agent: Agent, account_id: int) -> list[Outcome]:
+    learning = agent.config.learning
+    observations = await agent.store.learning_history(
+        account_id, method=learning.attribution_method
+    )
+    active = agent.config.cadence_for(agent.account(account_id)).active_hours
+    return outcomes(observations, learning.objective, active if learning.learn_hours else None)
+
+
+async def choose_arms(
+    agent: Agent,
+    account: Account,
+    account_id: int,
+    now: datetime,
+    *,
+    slots: Mapping[str, datetime] | None = None,
+) -> tuple[dict[str, str], str]:
+    """One arm per dimension and a topic for the account's next post, and the policy's name.
+
+    ``slots``: posting hours the cadence allows next (label -> time); a policy that learns hours
+    (the joint one, and the benchmark's oracle) picks one as the dimension "hour".
+    """
+    policy = policy_for(agent, account)
+    catalogue = catalogue_for(agent.config, account)
+    learning = agent.config.learning
+    learns = isinstance(policy, Joint) or getattr(policy, "learns_hours", False)
+    if not (learning.learn_topics and learns):
+        catalogue.pop("topic", None)
+    past = await history(agent, account_id)
+    finished = sum(1 for o in past if o.final)
+    if slots and learning.learn_hours and learns and finished >= HOURS_AFTER_POSTS:
+        catalogue["hour"] = list(slots)
+    chosen = policy.choose(past, catalogue, now, agent.rng)
+    if "topic" not in chosen:
+        chosen["topic"] = agent.random.choice(account.topics)
+    return chosen, policy.name
+
+
+async def joint_posterior(agent: Agent, account: Account, account_id: int) -> JointPosterior:
+    """The joint model's current posterior for an account (reports; any configured policy)."""
+    learning = agent.config.learning
+    joint = Joint(
+        objective=learning.objective,
+        half_life_days=learning.half_life_days,
+        interaction=("formula", "hook") if learning.interaction else None,
+        provisional=learning.provisional,
+    )
+    catalogue = catalogue_for(agent.config, account)
+    return joint.posterior(await history(agent, account_id), catalogue, agent.clock.now())
+
+
+def describe(posterior: JointPosterior) -> dict[str, Any]:
+    """A JSON-ready summary of a joint posterior: leaders with 90% intervals, rho, tau."""
+    leaders = {}
+    for dimension in posterior.fit.design.catalogue:
+        arm, mean, low, high = posterior.arm_table(dimension)[0]
+        leaders[dimension] = {
+            "arm": arm,
+            "mean": round(mean, 4),
+            "interval_90": [round(low, 4), round(high, 4)],
+        }
+    return {
+        "leaders": leaders,
+        "rho": round(posterior.rho, 4),
+        "tau": round(posterior.tau, 4),
+        "dispersion": round(posterior.fit.dispersion, 4),
+    }

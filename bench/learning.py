@@ -1,0 +1,515 @@
+"""The learning benchmark: scenarios x policies x seeds, through the real cycles in simulated time.
+
+    python -m bench.learning [--scenario FILE ...] [--policy NAME ...] [--seeds N] [--days D]
+                             [--jobs J] [--json OUT] [--markdown OUT] [--plots DIR]
+
+Each run builds the real agent (plan, publish, poll, attribute, learn) on the simulated platform
+of one scenario file, with one policy, for one seed, and runs it on a virtual clock for the
+scenario's ``bench.days`` (or ``--days``) at its ``bench.posts_per_day``. Afterwards every post
+is scored against the scenario's hidden truth:
+
+- **fraction of the oracle**: the expected followers the policy's posts caused, over what the
+  oracle (always the truly best arms at that moment) would have caused with the same posts at
+  the same follower counts. Expected values, not the realised draws, so the ratio measures the
+  decisions rather than the luck of the viral lottery; the realised followers are reported too.
+- **regret**: the oracle's expected followers minus the policy's.
+- **best-arm share**: per dimension, the share of the last 30 days' posts on the truly best arm.
+- the same fraction for **engagement** (against the engagement-maximising arms).
+
+Output: one JSON object per run (``--json``), a markdown table (stdout and ``--markdown``), and
+PNG plots (``--plots``): cumulative expected followers as a fraction of the oracle over time,
+and the joint learner's posterior intervals beside the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.sandbox_model import GroundTruth, Scenario
+from agent.bootstrap import build
+from agent.clock import VirtualClock
+from agent.config import ArmEntry, Catalogues, Config, load_config
+from agent.errors import ConfigError
+from agent.learner import catalogue_for, joint_posterior
+from agent.logs import configure_logging
+from agent.models import DIMENSIONS
+from agent.simulator import run_until
+from learning.policies import BASELINES, POLICIES, Outcome
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+DEFAULT_SCENARIOS = (
+    "stationary",
+    "drifting",
+    "viral",
+    "many_arms",
+    "interaction",
+    "high_frequency",
+    "small_account",
+    "posting_time",
+)
+LEARNER = "joint"
+DEFAULT_POLICIES = (LEARNER, *BASELINES)
+START = datetime(2026, 1, 5, tzinfo=UTC)
+ACCOUNT = "bench"
+LAST_DAYS = 30.0
+
+
+# ------------------------------------------------------------------------------ the oracle
+
+
+def best_arms(
+    truth: GroundTruth, catalogue: Mapping[str, Sequence[str]], day: float, metric: str
+) -> dict[str, str]:
+    """The arms with the highest expected ``metric`` on ``day`` (jointly where coupled)."""
+    coupled = [d for d in catalogue if d in truth.coupled_dimensions()]
+    chosen: dict[str, str] = {}
+    for dimension, arms in catalogue.items():
+        if dimension in coupled:
+            continue
+        chosen[dimension] = max(
+            arms, key=lambda a: (truth.expected_on_day({dimension: a}, day, metric=metric), a)
+        )
+    if coupled:
+        combos = itertools.product(*(catalogue[d] for d in coupled))
+        best = max(
+            combos,
+            key=lambda combo: truth.expected_on_day(
+                dict(zip(coupled, combo, strict=True)), day, metric=metric
+            ),
+        )
+        chosen.update(zip(coupled, best, strict=True))
+    return chosen
+
+
+@dataclass
+class Oracle:
+    """Always the truly best arms at the moment of planning (benchmarks only)."""
+
+    world: Any
+    start: datetime
+    time_scale: float
+    name: str = "oracle"
+    learns_hours: bool = True  # picks the best hour among the slots the cadence allows
+
+    def choose(
+        self,
+        history: Sequence[Outcome],
+        catalogue: Mapping[str, Sequence[str]],
+        now: datetime,
+        rng: np.random.Generator,
+    ) -> dict[str, str]:
+        day = (now - self.start).total_seconds() * self.time_scale / 86400.0
+        return best_arms(self.world.ground_truth(), catalogue, day, "followers")
+
+
+# ------------------------------------------------------------------------------ one run
+
+
+def bench_config(scenario_path: Path, scenario: Scenario, policy: str) -> Config:
+    """The default configuration on one sandbox account, driven the way the scenario asks."""
+    cfg = load_config(None)
+    base = cfg.accounts[0]
+    account = base.model_copy(update={"name": ACCOUNT, "platform": "sandbox"})
+    catalogues = cfg.catalogues
+    named = {d: list(arms) for d, arms in scenario.effects.items() if d in DIMENSIONS}
+    if any(len(arms) >= 2 and set(arms) - set(catalogues.arms()[d]) for d, arms in named.items()):
+        entries = {
+            d: [ArmEntry(name=a, description=a.replace("_", " ")) for a in named[d]]
+            if len(named.get(d, [])) >= 2
+            else getattr(catalogues, _KEYS[d])
+            for d in DIMENSIONS
+        }
+        catalogues = Catalogues(**{_KEYS[d]: entries[d] for d in DIMENSIONS})
+    learning = cfg.learning.model_copy(update={"policy": policy if policy in POLICIES else LEARNER})
+    cadence = cfg.cadence.model_copy(update={"posts_per_day": scenario.bench.posts_per_day})
+    return cfg.model_copy(
+        update={
+            "accounts": [account],
+            "catalogues": catalogues,
+            "learning": learning,
+            "cadence": cadence,
+            "sandbox": cfg.sandbox.model_copy(update={"scenario": scenario_path}),
+        }
+    )
+
+
+_KEYS = {"content_type": "content_types", "formula": "formulas", "hook": "hooks"}
+
+
+async def run_one(
+    scenario_path: Path, policy: str, seed: int, days: float | None = None
+) -> dict[str, Any]:
+    scenario = Scenario.load(scenario_path)
+    days = scenario.bench.days if days is None else days
+    cfg = bench_config(scenario_path, scenario, policy)
+    clock = VirtualClock(START)
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        built = await build(
+            cfg,
+            clock=clock,
+            seed=seed,
+            sqlite_path=Path(tmp) / "bench.db",
+            world_in_memory=True,
+            store="memory",
+        )
+        try:
+            if policy == "oracle":
+                built.agent.policies[ACCOUNT] = Oracle(built.world, START, scenario.time_scale)
+            elif policy not in POLICIES:
+                raise ConfigError(
+                    f"unknown policy {policy!r}; known: {', '.join([*POLICIES, 'oracle'])}"
+                )
+            result = await run_until(built.agent, clock, START + timedelta(days=days))
+            assert built.world is not None  # a sandbox account always has its world
+            truth = built.world.ground_truth()
+            account = cfg.accounts[0]
+            catalogue = catalogue_for(cfg, account)
+            catalogue.pop("topic", None)
+            posterior = None
+            if policy == LEARNER:
+                account_id = built.agent.account_ids[ACCOUNT]
+                posterior = await joint_posterior(built.agent, account, account_id)
+            out = score(truth, catalogue, days, scenario.time_scale)
+            final_day = days * scenario.time_scale
+            out |= {
+                "scenario": scenario.name,
+                "scenario_file": str(scenario_path),
+                "policy": policy,
+                "seed": seed,
+                "days": days,
+                "posts_per_day": scenario.bench.posts_per_day,
+                "steps": result.steps,
+                "seconds": round(time.perf_counter() - began, 2),
+            }
+            if posterior is not None:
+                out["posterior"] = {
+                    d: {
+                        "learned": [list(r) for r in posterior.arm_table(d)],
+                        "true": {a: truth.expected_on_day({d: a}, final_day) for a in catalogue[d]},
+                    }
+                    for d in catalogue
+                }
+                out["rho"], out["tau"] = posterior.rho, posterior.tau
+        finally:
+            await built.aclose()
+    return out
+
+
+def score(
+    truth: GroundTruth, catalogue: Mapping[str, Sequence[str]], days: float, time_scale: float
+) -> dict[str, Any]:
+    """Compare every post with what the oracle would have posted at that moment."""
+    posts = sorted(truth.post_days, key=lambda pid: truth.post_days[pid])
+    chosen_f = oracle_f = chosen_e = oracle_e = realised = 0.0
+    timeline: list[tuple[float, float, float]] = []
+    last_start = days * time_scale - LAST_DAYS
+    on_best = {d: [0, 0] for d in catalogue}
+    best_cache: dict[tuple[int, str], dict[str, str]] = {}
+    for pid in posts:
+        day = truth.post_days[pid]
+        arms = {d: a for d, a in truth.post_arms[pid].items() if d in catalogue}
+        key = int(day)  # the truth is constant within a day unless a drift ramps
+        for metric in ("followers", "engagements"):
+            if (key, metric) not in best_cache:
+                best_cache[(key, metric)] = best_arms(truth, catalogue, day, metric)
+        best = best_cache[(key, "followers")]
+        expected = truth.expected_followers_caused[pid]
+        mine = truth.expected_on_day(arms, day)
+        ideal = truth.expected_on_day(best, day)
+        chosen_f += expected
+        oracle_f += expected * ideal / mine if mine > 0 else expected
+        chosen_e += truth.expected_on_day(arms, day, metric="engagements")
+        oracle_e += truth.expected_on_day(
+            best_cache[(key, "engagements")], day, metric="engagements"
+        )
+        realised += truth.followers_caused[pid]
+        timeline.append((round(day, 3), round(chosen_f, 3), round(oracle_f, 3)))
+        if day >= last_start:
+            for d in catalogue:
+                on_best[d][1] += 1
+                on_best[d][0] += arms.get(d) == best[d]
+    return {
+        "posts": len(posts),
+        "expected_followers": chosen_f,
+        "oracle_followers": oracle_f,
+        "fraction_of_oracle": chosen_f / oracle_f if oracle_f else None,
+        "regret": oracle_f - chosen_f,
+        "realised_followers_caused": realised,
+        "engagement_fraction_of_oracle": chosen_e / oracle_e if oracle_e else None,
+        "best_arm_share_last_30d": {d: (n / t if t else None) for d, (n, t) in on_best.items()},
+        "timeline": timeline[:: max(1, len(timeline) // 200)] + timeline[-1:],
+    }
+
+
+def _run_in_process(args: tuple[str, str, int, float | None]) -> dict[str, Any]:
+    scenario, policy, seed, days = args
+    return asyncio.run(run_one(Path(scenario), policy, seed, days))
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+def summarise(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (scenario, policy): means over seeds."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["scenario"], run["policy"]), []).append(run)
+    rows = []
+    for (scenario, policy), group in groups.items():
+        fractions = [r["fraction_of_oracle"] for r in group if r["fraction_of_oracle"] is not None]
+        shares = {
+            d: statistics.mean(
+                r["best_arm_share_last_30d"][d]
+                for r in group
+                if r["best_arm_share_last_30d"][d] is not None
+            )
+            for d in group[0]["best_arm_share_last_30d"]
+        }
+        rows.append(
+            {
+                "scenario": scenario,
+                "policy": policy,
+                "seeds": len(group),
+                "fraction_of_oracle": statistics.mean(fractions),
+                "fraction_sd": statistics.stdev(fractions) if len(fractions) > 1 else 0.0,
+                "regret": statistics.mean(r["regret"] for r in group),
+                "expected_followers": statistics.mean(r["expected_followers"] for r in group),
+                "realised_followers": statistics.mean(
+                    r["realised_followers_caused"] for r in group
+                ),
+                "engagement_fraction": statistics.mean(
+                    r["engagement_fraction_of_oracle"] for r in group
+                ),
+                "best_arm_share": shares,
+                "seconds": statistics.median(r["seconds"] for r in group),
+            }
+        )
+    order = {name: i for i, name in enumerate(DEFAULT_SCENARIOS)}
+    return sorted(rows, key=lambda r: (order.get(r["scenario"], 99), r["scenario"], r["policy"]))
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "| scenario | policy | seeds | followers / oracle | regret | realised followers "
+        "| engagement / oracle | best-arm share, last 30 d (ct / formula / hook) | s/run |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        shares = " / ".join(
+            f"{r['best_arm_share'].get(d, 0.0):.0%}" for d in ("content_type", "formula", "hook")
+        )
+        lines.append(
+            f"| {r['scenario']} | {r['policy']} | {r['seeds']} | "
+            f"{r['fraction_of_oracle']:.1%} ± {r['fraction_sd']:.1%} | {r['regret']:.0f} | "
+            f"{r['realised_followers']:.0f} | {r['engagement_fraction']:.1%} | {shares} | "
+            f"{r['seconds']:.1f} |"
+        )
+    verdict = verdicts(rows)
+    if verdict:
+        lines += ["", *verdict]
+    return "\n".join(lines)
+
+
+def verdicts(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Does the learner beat every baseline, per scenario (ratios of expected followers)?"""
+    out = []
+    by = {(r["scenario"], r["policy"]): r for r in rows}
+    for scenario in dict.fromkeys(r["scenario"] for r in rows):
+        learner = by.get((scenario, LEARNER))
+        if learner is None:
+            continue
+        parts = []
+        wins = True
+        for baseline in BASELINES:
+            other = by.get((scenario, baseline))
+            if other is None:
+                continue
+            ratio = learner["expected_followers"] / max(other["expected_followers"], 1e-9)
+            wins &= ratio > 1.0
+            parts.append(f"{ratio:.2f}x {baseline}")
+        if parts:
+            status = "beats every baseline" if wins else "does NOT beat every baseline"
+            out.append(f"- {scenario}: {LEARNER} {status} ({', '.join(parts)})")
+    return out
+
+
+def plots(runs: Sequence[dict[str, Any]], directory: Path) -> list[Path]:
+    """Cumulative followers vs the oracle over time, and posterior intervals vs the truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    scenarios = dict.fromkeys(r["scenario"] for r in runs)
+    for scenario in scenarios:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        mine = [r for r in runs if r["scenario"] == scenario]
+        for policy in dict.fromkeys(r["policy"] for r in mine):
+            group = [r for r in mine if r["policy"] == policy]
+            grid = np.linspace(1.0, max(r["days"] for r in group), 90)
+            curves = []
+            for r in group:
+                t = np.array([p[0] for p in r["timeline"]])
+                ratio = np.array([p[1] / p[2] if p[2] else 1.0 for p in r["timeline"]])
+                curves.append(np.interp(grid, t, ratio))
+            ax.plot(grid, np.mean(curves, axis=0), label=policy)
+        ax.set_xlabel("day")
+        ax.set_ylabel("cumulative expected followers / oracle")
+        ax.set_title(f"{scenario}: followers as a fraction of the oracle")
+        ax.set_ylim(0.4, 1.02)
+        ax.legend(loc="lower right")
+        ax.grid(alpha=0.3)
+        path = directory / f"{scenario}-oracle.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(path)
+        learned = next((r for r in mine if r.get("posterior")), None)
+        if learned is None:
+            continue
+        dims = list(learned["posterior"])
+        fig, axes = plt.subplots(1, len(dims), figsize=(4 * len(dims), 4))
+        for ax, d in zip(np.atleast_1d(axes), dims, strict=True):
+            table = learned["posterior"][d]["learned"]
+            names = [row[0] for row in table]
+            y = np.arange(len(names))
+            means = np.array([row[1] for row in table])
+            low = np.array([row[2] for row in table])
+            high = np.array([row[3] for row in table])
+            ax.errorbar(means, y, xerr=[means - low, high - means], fmt="o", label="learned 90%")
+            truth = learned["posterior"][d]["true"]
+            ax.plot([truth[n] for n in names], y, "rx", label="true")
+            ax.set_yticks(y, names, fontsize=7)
+            ax.set_title(d)
+            ax.invert_yaxis()
+        np.atleast_1d(axes)[0].legend(fontsize=7)
+        fig.suptitle(f"{scenario}: posterior (seed {learned['seed']}) vs truth, followers/post")
+        fig.tight_layout()
+        path = directory / f"{scenario}-posterior.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def scenario_paths(names: Sequence[str]) -> list[Path]:
+    out = []
+    for name in names or DEFAULT_SCENARIOS:
+        path = Path(name)
+        if not path.suffix:
+            path = SCENARIO_DIR / f"{name}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"scenario file {path} does not exist")
+        Scenario.load(path)  # a clear error now rather than in a worker
+        out.append(path)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenario", action="append", default=[], help="file or built-in name")
+    parser.add_argument("--policy", action="append", default=[], help="policy name, or oracle")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--days", type=float, help="default: each scenario's bench.days")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--json", type=Path, help="write one JSON object per run (JSON lines)")
+    parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--plots", type=Path, help="directory for PNG plots")
+    args = parser.parse_args(argv)
+    try:
+        paths = scenario_paths(args.scenario)
+        policies = args.policy or list(DEFAULT_POLICIES)
+        for policy in policies:
+            if policy not in POLICIES and policy != "oracle":
+                raise ConfigError(
+                    f"unknown policy {policy!r}; known: {', '.join([*POLICIES, 'oracle'])}"
+                )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    tasks = [
+        (str(path), policy, seed, args.days)
+        for path in paths
+        for policy in policies
+        for seed in range(args.first_seed, args.first_seed + args.seeds)
+    ]
+    runs = execute(tasks, args.jobs, args.json)
+    table = markdown(summarise(runs))
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    if args.plots:
+        for path in plots(runs, args.plots):
+            print(f"wrote {path}")
+    return 0
+
+
+def execute(
+    tasks: Sequence[tuple[str, str, int, float | None]], jobs: int, out: Path | None = None
+) -> list[dict[str, Any]]:
+    """Run every task; each finished run is appended to ``out`` at once (JSON lines), so an
+    interrupted benchmark keeps what it finished."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    began = time.perf_counter()
+    runs: list[dict[str, Any]] = []
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    sink = out.open("w") if out is not None else None
+
+    def done(run: dict[str, Any]) -> None:
+        runs.append(run)
+        if sink is not None:
+            sink.write(json.dumps(run) + "\n")
+            sink.flush()
+
+    try:
+        with Progress(*columns, transient=False) as progress:
+            bar = progress.add_task("runs", total=len(tasks))
+            if jobs <= 1:
+                for task in tasks:
+                    done(_run_in_process(task))
+                    progress.advance(bar)
+            else:
+                with ProcessPoolExecutor(max_workers=jobs) as pool:
+                    futures = [pool.submit(_run_in_process, task) for task in tasks]
+                    for future in as_completed(futures):
+                        done(future.result())
+                        progress.advance(bar)
+    finally:
+        if sink is not None:
+            sink.close()
+    print(f"{len(tasks)} runs in {time.perf_counter() - began:.0f} s with {jobs} processes")
+    runs.sort(key=lambda r: (r["scenario"], r["policy"], r["seed"]))
+    return runs
+
+
+if __name__ == "__main__":
+    configure_logging(level="error")  # here, not in main(): a test calling main() keeps its own
+    raise SystemExit(main())

@@ -1,0 +1,467 @@
+"""How many posts per second can each store backend carry through their whole lifecycle?
+
+    python -m bench.store --backend sqlite|postgresql|supabase|all --posts N
+                          [--concurrency K] [--json OUT]
+
+One lifecycle is the Store calls the cycles make for one post, in their order (agent/cycles/*):
+
+- plan:      ``arm_stats`` and ``recent_texts`` (what Thompson sampling and the gate read), then
+             ``add_content`` (a planned post);
+- publish:   ``add_account_snapshot`` (the "before" reading), ``begin_publish``,
+             ``finish_publish`` (posted, with its 1h/4h/24h snapshot rows);
+- poll:      three times ``due_snapshots`` at the horizon, then ``record_snapshot``;
+- attribute: ``add_attribution``;
+- learn:     ``arm_stats``, then ``apply_learning`` (three arm rows, a learning_updates row and
+             the post marked learned, in one transaction).
+
+``--concurrency K`` runs K workers at once, each with its own account (as one worker owns an
+account's planning and learning); post ``i`` lives at its own virtual time, so every poll sees
+only the few snapshots still open. The first few lifecycles warm up the connections and are not
+timed. Each backend gets a new, empty database: an SQLite file in a temporary directory, or a
+PostgreSQL database created on ``GROWTHLOOP_BENCH_PG_URL`` (default: the tests' server,
+``postgresql://postgres@127.0.0.1:5432/test``) and dropped afterwards. ``supabase`` is the
+Supabase backend (supabase-py) talking to the PostgREST protocol test double of
+``tests/integration/postgrest_server.py`` on 127.0.0.1, on such a database: it measures the REST
+path and its JSON work, not Supabase's own network or servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from adapters.base import AccountInfo, PostMetrics, text_hash
+from agent.models import DIMENSIONS, ArmStat, Attribution, NewContent, PostStatus
+from agent.store.base import Store
+
+PG_URL = os.environ.get(
+    "GROWTHLOOP_BENCH_PG_URL",
+    os.environ.get("GROWTHLOOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+)
+SUPABASE_KEY = "bench-service-role-key"  # what the local PostgREST test double accepts
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+POST_SPACING = timedelta(days=2)  # between two posts' virtual times: past the 24h horizon
+HORIZONS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
+STAGES = ("plan", "publish", "poll", "attribute", "learn")
+STORE_CALLS = 15  # per lifecycle (the list in the module docstring)
+WARMUP = 5  # untimed lifecycles first (connections, statement caches)
+ARMS = {"content_type": "tip", "formula": "list", "hook": "question"}
+
+
+# -- backends --------------------------------------------------------------------------------
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database next to ``PG_URL``; dropped afterwards."""
+    name = f"growthloop_bench_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _sql_store(url: str) -> Store:
+    from agent.store.engine import create_engine
+    from agent.store.migrate import upgrade
+    from agent.store.sql import SqlStore
+
+    engine = create_engine(url)
+    await upgrade(engine)
+    return SqlStore(engine)
+
+
+@asynccontextmanager
+async def sqlite_backend() -> AsyncIterator[Store]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await _sql_store(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+@asynccontextmanager
+async def postgresql_backend() -> AsyncIterator[Store]:
+    from agent.store.engine import normalise_postgres_url
+
+    async with fresh_pg_database() as url:
+        store = await _sql_store(normalise_postgres_url(url))
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+@asynccontextmanager
+async def supabase_backend() -> AsyncIterator[Store]:
+    from agent.store.engine import create_engine, normalise_postgres_url
+    from agent.store.migrate import upgrade
+    from agent.store.supabase import SupabaseStore
+    from tests.integration.postgrest_server import running_postgrest
+
+    async with fresh_pg_database() as url:
+        engine = create_engine(normalise_postgres_url(url))
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        async with running_postgrest(url, SUPABASE_KEY) as base:
+            store = await SupabaseStore.connect(base, SUPABASE_KEY)
+            try:
+                yield store
+            finally:
+                await store.close()
+
+
+@asynccontextmanager
+async def memory_backend() -> AsyncIterator[Store]:
+    from agent.store.memory import MemoryStore
+
+    store = MemoryStore()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+# name -> the backend's store, set up on an empty database and torn down afterwards
+BACKENDS: dict[str, Callable[[], AbstractAsyncContextManager[Store]]] = {
+    "sqlite": sqlite_backend,
+    "postgresql": postgresql_backend,
+    "supabase": supabase_backend,
+    "memory": memory_backend,  # the in-memory store: a baseline, not part of "all"
+}
+ALL = ("sqlite", "postgresql", "supabase")
+
+
+# -- one lifecycle ---------------------------------------------------------------------------
+
+
+@dataclass
+class Timings:
+    stages: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    lifecycles: list[float] = field(default_factory=list)
+
+
+def _stat(account_id: int, dimension: str, arm: str, old: ArmStat | None, reward: float) -> ArmStat:
+    base = old or ArmStat(
+        account_id=account_id,
+        dimension=dimension,
+        arm=arm,
+        posts=0,
+        reward_sum=0.0,
+        reward_sq_sum=0.0,
+        followers_gained=0.0,
+        likes_sum=0,
+        reposts_sum=0,
+        replies_sum=0,
+        impressions_sum=0,
+        engagement_rate_sum=0.0,
+        posterior_family="gamma_poisson",
+        thompson_alpha=0.2,
+        thompson_beta=0.1,
+    )
+    return replace(
+        base,
+        posts=base.posts + 1,
+        reward_sum=base.reward_sum + reward,
+        reward_sq_sum=base.reward_sq_sum + reward * reward,
+        followers_gained=base.followers_gained + reward,
+        likes_sum=base.likes_sum + 12,
+        impressions_sum=base.impressions_sum + 400,
+        thompson_alpha=base.thompson_alpha + reward / 2,
+        thompson_beta=base.thompson_beta + 0.5,
+    )
+
+
+async def lifecycle(store: Store, account_id: int, number: int, timings: Timings) -> None:
+    """Carry post ``number`` from plan to learning update, timing each stage."""
+    began = mark = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        timings.stages[stage] += now - mark
+        mark = now
+
+    at = T0 + number * POST_SPACING
+    text = f"bench post {number}: what {uuid.uuid4().hex[:12]} taught me about shipping"
+    await store.arm_stats(account_id)
+    await store.recent_texts(account_id, 50)
+    post = await store.add_content(
+        NewContent(
+            account_id=account_id,
+            status=PostStatus.PLANNED,
+            text=text,
+            text_hash=text_hash(text),
+            generation_metadata={**ARMS, "topic": "shipping", "generator": "bench"},
+            scheduled_for=at,
+            idempotency_key=uuid.uuid4().hex,
+        ),
+        now=at - timedelta(minutes=30),
+    )
+    lap("plan")
+
+    followers = 1000 + number
+    info = AccountInfo(handle="@bench", followers=followers, following=100, posts=number)
+    await store.add_account_snapshot(account_id, info, taken_at=at)
+    if not await store.begin_publish(post.id, now=at):
+        raise RuntimeError(f"begin_publish refused post {post.id}")
+    if not await store.finish_publish(
+        post.id, platform_post_id=f"bench-{number}", posted_at=at, horizons=HORIZONS, now=at
+    ):
+        raise RuntimeError(f"finish_publish refused post {post.id}")
+    lap("publish")
+
+    for hours, horizon in enumerate(HORIZONS, start=1):
+        due = [s for s in await store.due_snapshots(at + horizon) if s.content_id == post.id]
+        if not due:
+            raise RuntimeError(f"no due snapshot for post {post.id} at {horizon}")
+        metrics = PostMetrics(
+            platform_post_id=f"bench-{number}", likes=4 * hours, replies=hours, impressions=400
+        )
+        for snapshot in due:
+            await store.record_snapshot(
+                snapshot.id,
+                metrics,
+                taken_at=at + horizon,
+                hours_since_post=horizon.total_seconds() / 3600,
+                followers_at=followers + hours,
+            )
+    lap("poll")
+
+    gained = float(number % 5)
+    await store.add_attribution(
+        Attribution(
+            content_id=post.id,
+            attribution_method="deconvolution",
+            window_hours=24.0,
+            followers_before=float(followers),
+            followers_after=followers + gained,
+            followers_gained=gained,
+            confidence_score=0.7,
+            inputs={"bench": True},
+        ),
+        now=at + HORIZONS[-1],
+    )
+    lap("attribute")
+
+    old = {(s.dimension, s.arm): s for s in await store.arm_stats(account_id)}
+    stats = [
+        _stat(account_id, dimension, ARMS[dimension], old.get((dimension, ARMS[dimension])), gained)
+        for dimension in DIMENSIONS
+    ]
+    if not await store.apply_learning(
+        account_id=account_id,
+        content_id=post.id,
+        stats=stats,
+        evidence={"reward": gained, "arms": ARMS},
+        updates_applied={"family": "gamma_poisson", "changes": len(stats)},
+        insights_summary={"leaders": ARMS},
+        now=at + HORIZONS[-1],
+    ):
+        raise RuntimeError(f"apply_learning refused post {post.id}")
+    lap("learn")
+    timings.lifecycles.append(time.perf_counter() - began)
+
+
+# -- a run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    backend: str
+    posts: int
+    concurrency: int
+    seconds: float
+    posts_per_second: float
+    ms_per_lifecycle: float  # wall time / posts: what one lifecycle costs in throughput
+    latency_ms_mean: float  # how long one lifecycle takes from start to end
+    latency_ms_p95: float
+    store_calls_per_second: float
+    stage_share: dict[str, float]  # of the summed lifecycle time, per stage
+
+
+def warmup_each(concurrency: int) -> int:
+    """Untimed lifecycles per worker first: at least WARMUP in all."""
+    return -(-WARMUP // concurrency)
+
+
+async def run_backend(
+    name: str, posts: int, concurrency: int, advance: Callable[[], None]
+) -> Result:
+    async with BACKENDS[name]() as store:
+        accounts = [
+            await store.ensure_account(
+                name=f"bench-{k}", platform="sandbox", handle=f"@bench{k}", now=T0
+            )
+            for k in range(concurrency)
+        ]
+        numbers = iter(range(warmup_each(concurrency) * concurrency + posts))
+
+        async def worker(account_id: int, timings: Timings, count: int) -> None:
+            for _ in range(count):
+                await lifecycle(store, account_id, next(numbers), timings)
+                advance()
+
+        await asyncio.gather(*(worker(a, Timings(), warmup_each(concurrency)) for a in accounts))
+        timings = Timings()
+        shares = [posts // concurrency + (k < posts % concurrency) for k in range(concurrency)]
+        began = time.perf_counter()
+        await asyncio.gather(
+            *(worker(a, timings, n) for a, n in zip(accounts, shares, strict=True))
+        )
+        seconds = time.perf_counter() - began
+    latencies = sorted(timings.lifecycles)
+    total = sum(timings.stages.values()) or 1.0
+    return Result(
+        backend=name,
+        posts=posts,
+        concurrency=concurrency,
+        seconds=round(seconds, 3),
+        posts_per_second=round(posts / seconds, 2),
+        ms_per_lifecycle=round(1000 * seconds / posts, 2),
+        latency_ms_mean=round(1000 * sum(latencies) / len(latencies), 2),
+        latency_ms_p95=round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 2),
+        store_calls_per_second=round(STORE_CALLS * posts / seconds, 1),
+        stage_share={s: round(timings.stages[s] / total, 3) for s in STAGES},
+    )
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "sqlite": sqlite3.sqlite_version,
+        "load_average": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+    }
+
+
+def table(results: list[Result]) -> Table:
+    out = Table(title="Store throughput: post lifecycles of 15 store calls")
+    for column in ("backend", "posts", "workers", "posts/s", "ms/post", "latency ms", "p95 ms"):
+        out.add_column(column, justify="left" if column == "backend" else "right")
+    out.add_column("% plan/pub/poll/attr/learn", justify="right")
+    for r in results:
+        out.add_row(
+            r.backend,
+            str(r.posts),
+            str(r.concurrency),
+            f"{r.posts_per_second:.1f}",
+            f"{r.ms_per_lifecycle:.1f}",
+            f"{r.latency_ms_mean:.1f}",
+            f"{r.latency_ms_p95:.1f}",
+            "/".join(f"{100 * r.stage_share[s]:.0f}" for s in STAGES),
+        )
+    return out
+
+
+def positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.store", description=(__doc__ or "").split("\n")[0]
+    )
+    parser.add_argument("--backend", choices=(*BACKENDS, "all"), default="all")
+    parser.add_argument("--posts", type=positive, default=200, help="timed lifecycles")
+    parser.add_argument(
+        "--concurrency", type=positive, default=1, help="workers at once, one account each"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace, console: Console) -> int:
+    names = ALL if args.backend == "all" else (args.backend,)
+    results: list[Result] = []
+    failed = 0
+    with Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        for name in names:
+            total = args.posts + warmup_each(args.concurrency) * args.concurrency
+            task = progress.add_task(name, total=total)
+            try:
+                advance = functools.partial(progress.advance, task)
+                result = await run_backend(name, args.posts, args.concurrency, advance)
+            except (OSError, ImportError) as exc:  # no server, or the backend's extras missing
+                progress.console.print(f"[red]{name}: not measured: {type(exc).__name__}: {exc}")
+                failed += 1
+                continue
+            except Exception as exc:  # e.g. asyncpg's "database does not exist", a StoreError
+                progress.console.print(f"[red]{name}: failed: {type(exc).__name__}: {exc}")
+                failed += 1
+                continue
+            results.append(result)
+    if results:
+        console.print(table(results))
+    info = machine()
+    console.print(
+        f"{info['processor']}, {info['cpus']} CPUs, Python {info['python']}, "
+        f"SQLite {info['sqlite']}, load average {info['load_average']}"
+    )
+    if args.json:
+        payload = {"machine": info, "results": [asdict(r) for r in results]}
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    from agent.logs import configure_logging
+
+    args = parse(argv)
+    configure_logging(level="error")
+    sys.exit(asyncio.run(run(args, Console())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""The joint learner: one Bayesian log-linear model over every dimension, fit on the whole history.
+
+For post ``i`` with arms ``a_i(d)`` in dimensions ``d`` (content type, formula, hook, topic, ...)
+the expected reward is::
+
+    E[y_i] = exp(alpha + sum_d beta[d, a_i(d)] + gamma[a_i(formula), a_i(hook)])
+
+``gamma`` (the pairwise formula x hook term) is optional and kept small by a tight prior. The
+likelihood is quasi-Poisson: Poisson deviance with every post weighted by ``w_i / phi``, where
+``phi`` (>= 1) is the Pearson dispersion of the fit and ``w_i = 0.5 ** (age_i / half_life)``
+forgets old posts when a half-life is set. The fit is the posterior mode under a Gaussian prior
+(Newton's method), the posterior is its Laplace approximation ``N(theta_hat, H^-1)``, and a
+Thompson draw samples ``theta`` from it and plays the arms that maximise the sampled reward (per
+dimension, since the model is additive in the log; over formula x hook pairs when ``gamma`` is on).
+
+Engagement as auxiliary evidence: likes, reposts and replies arrive in far larger numbers than
+follows and from the first hour on. An engagement model of the same form is fit first, on the
+final posts and (provisionally) on posts still in flight, whose partial counts are scaled up by
+the learned share of the final engagement seen by then and down-weighted by that share. The
+follower effects' prior is then centred on the engagement effects times a learned ``rho``, with a
+learned residual spread ``tau`` (empirical Bayes: a weighted regression of the follower effects on
+the engagement effects, and the method of moments for ``tau``). Where follows and engagement move
+together the follower posterior starts near the right answer; where they disagree (a contrarian
+take: many replies, few follows) ``tau`` grows and the followers' own evidence wins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+NEWTON_STEPS = 25
+TAU_DEFAULT = 0.5  # prior sd of an arm effect (log scale) before anything is learned
+TAU_BOUNDS = (0.15, 1.0)  # follower effects may stray from engagement's by >= ~15%
+RHO_BOUNDS = (0.0, 1.5)
+PAIR_SD_WIDE = 0.4  # the interaction's prior sd in the first (wide) fit
+PAIR_SD_BOUNDS = (0.03, 1.0)  # its empirical-Bayes range
+INTERCEPT_SD = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One post as the joint model sees it."""
+
+    arms: Mapping[str, str]
+    value: float  # the count being modelled (followers or engagements)
+    weight: float = 1.0  # discount x provisional share
+
+
+@dataclass(slots=True)
+class Design:
+    """Columns of the model: an intercept, one per (dimension, arm), one per (formula, hook)."""
+
+    catalogue: Mapping[str, Sequence[str]]
+    pairs: tuple[str, str] | None = None
+    index: dict[tuple[str, str], int] = field(default_factory=dict)
+    pair_index: dict[tuple[str, str], int] = field(default_factory=dict)
+    size: int = 1
+
+    def __post_init__(self) -> None:
+        col = 1
+        for dimension, arms in self.catalogue.items():
+            for arm in arms:
+                self.index[(dimension, arm)] = col
+                col += 1
+        if self.pairs is not None:
+            first, second = self.pairs
+            for a in self.catalogue.get(first, ()):
+                for b in self.catalogue.get(second, ()):
+                    self.pair_index[(a, b)] = col
+                    col += 1
+        self.size = col
+
+    def matrix(self, rows: Sequence[Mapping[str, str]]) -> np.ndarray:
+        x = np.zeros((len(rows), self.size))
+        x[:, 0] = 1.0
+        for i, arms in enumerate(rows):
+            for dimension, arm in arms.items():
+                col = self.index.get((dimension, arm))
+                if col is not None:
+                    x[i, col] = 1.0
+            if self.pairs is not None:
+                col = self.pair_index.get(
+                    (arms.get(self.pairs[0], ""), arms.get(self.pairs[1], ""))
+                )
+                if col is not None:
+                    x[i, col] = 1.0
+        return x
+
+    def is_pair(self) -> np.ndarray:
+        mask = np.zeros(self.size, dtype=bool)
+        for col in self.pair_index.values():
+            mask[col] = True
+        return mask
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """A Laplace posterior ``N(mean, cov)`` over the design's columns."""
+
+    design: Design
+    mean: np.ndarray
+    cov: np.ndarray
+    dispersion: float
+    n: float  # effective (weighted) number of posts
+
+    def effect(self, dimension: str, arm: str) -> tuple[float, float]:
+        """Posterior mean and sd of one arm's log effect."""
+        col = self.design.index[(dimension, arm)]
+        return float(self.mean[col]), float(math.sqrt(max(self.cov[col, col], 0.0)))
+
+    def effects(self) -> np.ndarray:
+        """The mean vector without the intercept (for the engagement prior)."""
+        return self.mean
+
+
+def fit(
+    design: Design,
+    rows: Sequence[Row],
+    *,
+    prior_mean: np.ndarray,
+    prior_sd: np.ndarray,
+    start: np.ndarray | None = None,
+) -> Fit:
+    """Posterior mode and Laplace covariance of the quasi-Poisson log-linear model."""
+    x = design.matrix([r.arms for r in rows])
+    y = np.array([r.value for r in rows], dtype=float)
+    w = np.array([r.weight for r in rows], dtype=float)
+    precision = 1.0 / np.square(prior_sd)
+    theta = prior_mean.copy() if start is None else start.copy()
+    if len(rows) and start is None:
+        theta[0] = math.log(max(float(np.average(y, weights=w)) if w.sum() > 0 else 0.0, 0.05))
+    phi = 1.0
+    for _round in range(2):  # fit, estimate the dispersion, refit with it
+        for _ in range(NEWTON_STEPS):
+            eta = np.clip(x @ theta, -30.0, 30.0)
+            mu = np.exp(eta)
+            grad = x.T @ (w * (y - mu)) / phi - precision * (theta - prior_mean)
+            hess = (x.T * (w * mu)) @ x / phi + np.diag(precision)
+            step = np.linalg.solve(hess, grad)
+            theta = theta + np.clip(step, -2.0, 2.0)
+            if float(np.max(np.abs(step))) < 1e-5:
+                break
+        if len(rows) == 0 or _round == 1:
+            break
+        mu = np.exp(np.clip(x @ theta, -30.0, 30.0))
+        dof = max(float(w.sum()) - float(np.count_nonzero(np.abs(x).sum(axis=0))), 1.0)
+        pearson = float(np.sum(w * np.square(y - mu) / np.maximum(mu, 1e-9)))
+        phi = max(1.0, pearson / dof) if w.sum() > 5 else 1.0
+    mu = np.exp(np.clip(x @ theta, -30.0, 30.0))
+    hess = (x.T * (w * mu)) @ x / phi + np.diag(precision)
+    cov = np.linalg.inv(hess)
+    cov = (cov + cov.T) / 2.0
+    return Fit(design=design, mean=theta, cov=cov, dispersion=phi, n=float(w.sum()))
+
+
+def _centred(fit_: Fit) -> np.ndarray:
+    """Arm effects centred within each dimension (the intercept and pairs set to 0)."""
+    out = np.zeros_like(fit_.mean)
+    by_dim: dict[str, list[int]] = {}
+    for (dimension, _arm), col in fit_.design.index.items():
+        by_dim.setdefault(dimension, []).append(col)
+    for cols in by_dim.values():
+        values = fit_.mean[cols]
+        out[cols] = values - values.mean()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class JointPosterior:
+    """The follower (objective) model, with how its prior was borrowed from engagement."""
+
+    fit: Fit
+    rho: float
+    tau: float
+    engagement: Fit | None
+    tau_pair: float = 0.0
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        try:
+            chol = np.linalg.cholesky(self.fit.cov)
+        except np.linalg.LinAlgError:
+            vals, vecs = np.linalg.eigh(self.fit.cov)
+            chol = vecs * np.sqrt(np.clip(vals, 0.0, None))
+        return self.fit.mean + chol @ rng.standard_normal(len(self.fit.mean))
+
+    def best(
+        self, theta: np.ndarray, allowed: Mapping[str, Sequence[str]] | None = None
+    ) -> dict[str, str]:
+        """The arms maximising the reward under parameters ``theta`` (among ``allowed``)."""
+        design = self.fit.design
+        options = {d: (allowed or {}).get(d, arms) for d, arms in design.catalogue.items()}
+        chosen: dict[str, str] = {}
+        for dimension, arms in options.items():
+            if design.pairs is not None and dimension in design.pairs:
+                continue
+            chosen[dimension] = max(arms, key=lambda a: theta[design.index[(dimension, a)]])
+        if design.pairs is not None:
+            first, second = design.pairs
+            best_pair, best_value = None, -math.inf
+            for a in options.get(first, ()):
+                for b in options.get(second, ()):
+                    value = theta[design.index[(first, a)]] + theta[design.index[(second, b)]]
+                    value += theta[design.pair_index[(a, b)]]
+                    if value > best_value:
+                        best_pair, best_value = (a, b), value
+            if best_pair is not None:
+                chosen[first], chosen[second] = best_pair
+        return chosen
+
+    def arm_table(self, dimension: str, z: float = 1.645) -> list[tuple[str, float, float, float]]:
+        """(arm, mean, low, high) of the expected reward per post, best first.
+
+        Other dimensions are held at their average effect. The interval is the central 90%
+        (``z`` = 1.645) of the log-normal marginal of that identified combination (intercept +
+        the arm + the other dimensions' average), not of the arm's raw coefficient, which alone
+        is only identified up to a constant per dimension.
+        """
+        design = self.fit.design
+        base = np.zeros(design.size)
+        base[0] = 1.0
+        for other, arms in design.catalogue.items():
+            if other != dimension and arms:
+                for a in arms:
+                    base[design.index[(other, a)]] += 1.0 / len(arms)
+        rows = []
+        for arm in design.catalogue.get(dimension, ()):
+            c = base.copy()
+            c[design.index[(dimension, arm)]] = 1.0
+            centre = float(c @ self.fit.mean)
+            sd = math.sqrt(max(float(c @ self.fit.cov @ c), 0.0))
+            rows.append(
+                (arm, math.exp(centre), math.exp(centre - z * sd), math.exp(centre + z * sd))
+            )
+        return sorted(rows, key=lambda r: (-r[1], r[0]))
+
+    def contrast_sd(self, dimension: str, arm: str, other: str) -> float:
+        """Posterior sd of the log ratio between two arms of one dimension."""
+        design = self.fit.design
+        c = np.zeros(design.size)
+        c[design.index[(dimension, arm)]] = 1.0
+        c[design.index[(dimension, other)]] = -1.0
+        return math.sqrt(max(float(c @ self.fit.cov @ c), 0.0))
+
+
+def fit_joint(
+    catalogue: Mapping[str, Sequence[str]],
+    objective_rows: Sequence[Row],
+    engagement_rows: Sequence[Row] | None,
+    *,
+    interaction: tuple[str, str] | None = None,
+    warm: dict[str, np.ndarray] | None = None,
+) -> JointPosterior:
+    """Fit the objective with wide priors, learn the priors' spreads (and, given engagement
+    rows, their centres) by empirical Bayes, and refit under them.
+
+    ``warm``: the previous call's modes by name, used as Newton starting points when the design
+    is unchanged (and updated in place): one more post moves the modes little, so a plan costs a
+    few Newton steps instead of a fit from scratch.
+    """
+    design = Design(catalogue, interaction)
+    warm = {} if warm is None else warm
+
+    def start(key: str) -> np.ndarray | None:
+        previous = warm.get(key)
+        return previous if previous is not None and len(previous) == design.size else None
+
+    zero = np.zeros(design.size)
+    pair = design.is_pair()
+    base_sd = np.full(design.size, TAU_DEFAULT)
+    base_sd[0] = INTERCEPT_SD
+    base_sd[pair] = PAIR_SD_WIDE
+    own = fit(design, objective_rows, prior_mean=zero, prior_sd=base_sd, start=start("own"))
+    warm["own"] = own.mean
+    eng = None
+    prior_mean = zero.copy()
+    if engagement_rows:
+        eng = fit(design, engagement_rows, prior_mean=zero, prior_sd=base_sd, start=start("eng"))
+        warm["eng"] = eng.mean
+        rho, tau = _borrow(own, eng)
+        prior_mean = rho * _centred(eng)
+        prior_mean[0] = 0.0
+    else:
+        rho, tau = _borrow(own, None)
+    tau_pair = _pair_spread(own) if pair.any() else 0.0
+    prior_sd = np.full(design.size, tau)
+    prior_sd[0] = INTERCEPT_SD
+    prior_sd[pair] = tau_pair
+    previous = start("final")
+    final = fit(
+        design,
+        objective_rows,
+        prior_mean=prior_mean,
+        prior_sd=prior_sd,
+        start=own.mean if previous is None else previous,
+    )
+    warm["final"] = final.mean
+    return JointPosterior(final, rho=rho, tau=tau, engagement=eng, tau_pair=tau_pair)
+
+
+def _pair_spread(own: Fit) -> float:
+    """Empirical-Bayes prior sd of the interaction terms: ``g_k ~ N(0, u_k + tau_pair^2)``.
+
+    ``g_k`` are the double-centred pair estimates of the wide-prior fit (the part of each pair no
+    main effect explains) and ``u_k`` their variances; only pairs the data inform take part.
+    No interaction in the data gives the floor, so the pair terms then add almost no noise to
+    the Thompson draws; a real interaction widens the prior.
+    """
+    design = own.design
+    assert design.pairs is not None
+    na = len(design.catalogue.get(design.pairs[0], ()))
+    nb = len(design.catalogue.get(design.pairs[1], ()))
+    cols = np.array(list(design.pair_index.values()))  # first-dimension-major, like kron below
+    # double-centred pair effects: the part no main effect can explain (identified)
+    centring = np.kron(np.eye(na) - 1.0 / na, np.eye(nb) - 1.0 / nb)
+    g = centring @ own.mean[cols]
+    u = np.clip(np.diag(centring @ own.cov[np.ix_(cols, cols)] @ centring.T), 1e-6, None)
+    keep = u < 0.5 * PAIR_SD_WIDE**2
+    if int(keep.sum()) < 5:
+        return PAIR_SD_BOUNDS[0]
+    g, u = g[keep], u[keep]
+    best = (-math.inf, PAIR_SD_BOUNDS[0])
+    for tau in np.geomspace(PAIR_SD_BOUNDS[0], PAIR_SD_BOUNDS[1], 24):
+        total = u + tau * tau
+        loglik = float(-0.5 * np.sum(np.log(total) + g * g / total))
+        if loglik > best[0]:
+            best = (loglik, float(tau))
+    return best[1]
+
+
+def _centred_cov_diag(fit_: Fit) -> np.ndarray:
+    """Variances of the arm effects centred within their dimension (identified contrasts)."""
+    out = np.zeros_like(fit_.mean)
+    by_dim: dict[str, list[int]] = {}
+    for (dimension, _arm), col in fit_.design.index.items():
+        by_dim.setdefault(dimension, []).append(col)
+    for cols in by_dim.values():
+        n = len(cols)
+        centring = np.eye(n) - np.full((n, n), 1.0 / n)
+        block = fit_.cov[np.ix_(cols, cols)]
+        out[cols] = np.diag(centring @ block @ centring.T)
+    return out
+
+
+def _borrow(own: Fit, eng: Fit | None) -> tuple[float, float]:
+    """Empirical-Bayes ``rho`` and ``tau``: how far follower effects follow engagement effects.
+
+    Model: centred follower effect ``f_k ~ N(rho * e_k, v_k + tau^2)``, with ``f_k`` and ``v_k``
+    from a follower fit under a wide prior and ``e_k`` the centred engagement effects. Only arms
+    whose follower estimate is at least as informative as that prior take part. ``tau`` maximises
+    the marginal likelihood on a grid; ``rho`` is the weighted least-squares slope for that tau.
+    """
+    cols = np.array(sorted(own.design.index.values()))
+    f = _centred(own)[cols]
+    e = np.zeros_like(f) if eng is None else _centred(eng)[cols]
+    v = np.clip(_centred_cov_diag(own)[cols], 1e-6, None)
+    keep = v < 0.5 * TAU_DEFAULT**2
+    if own.n < 8 or int(keep.sum()) < 3:
+        return 0.0, TAU_DEFAULT
+    f, e, v = f[keep], e[keep], v[keep]
+    best = (-math.inf, 0.0, TAU_DEFAULT)
+    for tau in np.geomspace(TAU_BOUNDS[0], TAU_BOUNDS[1], 24):
+        total = v + tau * tau
+        wts = 1.0 / total
+        denom = float(np.sum(wts * e * e))
+        rho = float(np.sum(wts * e * f) / denom) if denom > 1e-12 else 0.0
+        rho = min(max(rho, RHO_BOUNDS[0]), RHO_BOUNDS[1])
+        resid = f - rho * e
+        loglik = float(-0.5 * np.sum(np.log(total) + resid * resid / total))
+        if loglik > best[0]:
+            best = (loglik, rho, float(tau))
+    return best[1], best[2]

@@ -1,0 +1,104 @@
+"""The learning benchmark harness (bench/learning.py) on a scenario file outside the repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from agent.logs import log
+from bench import learning as harness
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "bench" / "scenarios"
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        f"extends: {SCENARIOS / 'default.yaml'}\n"
+        "name: tiny\n"
+        "bench: {posts_per_day: 8, days: 2}\n"
+        "interactions:\n"
+        "  - arms: {formula: story_lesson, hook: personal_confession}\n"
+        "    follow: 3.0\n"
+    )
+    return path
+
+
+async def test_the_oracle_scores_one_and_uniform_less(scenario: Path) -> None:
+    oracle = await harness.run_one(scenario, "oracle", seed=1)
+    uniform = await harness.run_one(scenario, "uniform", seed=1)
+
+    assert oracle["posts"] >= 8 and uniform["posts"] >= 8
+    assert oracle["fraction_of_oracle"] == pytest.approx(1.0)
+    # the interaction makes this pair the best combination: the oracle plays it every time
+    assert oracle["best_arm_share_last_30d"] == {"content_type": 1.0, "formula": 1.0, "hook": 1.0}
+    assert uniform["fraction_of_oracle"] < 0.8
+    assert uniform["regret"] > 0
+    assert uniform["timeline"][-1][1] == pytest.approx(uniform["expected_followers"], abs=0.01)
+    assert {"scenario", "policy", "seed", "days", "posts_per_day", "seconds"} <= set(uniform)
+    assert uniform["posts_per_day"] == 8
+
+
+def test_best_arms_are_chosen_jointly_where_an_interaction_couples_them(scenario: Path) -> None:
+    from adapters.sandbox import SandboxWorld  # the world the benchmark scores against
+    from adapters.sandbox_model import Scenario
+
+    world = SandboxWorld(Scenario.load(scenario), seed=1, start=harness.START)
+    try:
+        truth = world.ground_truth()
+        catalogue = {d: list(arms) for d, arms in truth.arms.items()}
+        best = harness.best_arms(truth, catalogue, 0.0, "followers")
+    finally:
+        world.close()
+
+    assert (best["formula"], best["hook"]) == ("story_lesson", "personal_confession")
+    assert best["content_type"] == "how_to"
+
+
+def test_cli_writes_one_json_object_per_run_and_a_table(
+    scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "runs.jsonl"
+    code = harness.main(
+        [
+            "--scenario",
+            str(scenario),
+            "--policy",
+            "uniform",
+            "--policy",
+            "joint",
+            "--seeds",
+            "1",
+            "--days",
+            "1",
+            "--jobs",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
+
+    assert code == 0
+    runs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["policy"] for r in runs) == ["joint", "uniform"]
+    assert all(r["days"] == 1 for r in runs)
+    printed = capsys.readouterr().out
+    assert "| tiny | joint | 1 |" in printed and "| tiny | uniform | 1 |" in printed
+    # regression (test_bench_learning_broke_capture_logs): running the harness in process must
+    # not reconfigure structlog, or later tests' capture_logs() sees nothing
+    with capture_logs() as captured:
+        log.info("after_the_harness")
+    assert [entry["event"] for entry in captured] == ["after_the_harness"]
+
+
+def test_cli_refuses_an_unknown_policy_or_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert harness.main(["--policy", "greedy", "--seeds", "1"]) == 2
+    assert "unknown policy 'greedy'" in capsys.readouterr().err
+    assert harness.main(["--scenario", str(tmp_path / "missing.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,190 @@
+"""The joint log-linear learner (learning/joint.py) on synthetic data with known effects."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from learning.joint import Design, Row, fit, fit_joint
+
+CATALOGUE = {
+    "content_type": ["a", "b", "c", "d"],
+    "formula": ["f1", "f2", "f3"],
+    "hook": ["h1", "h2", "h3"],
+}
+TRUE = {  # log effects
+    ("content_type", "a"): 0.5,
+    ("content_type", "b"): 0.0,
+    ("content_type", "c"): -0.2,
+    ("content_type", "d"): -0.4,
+    ("formula", "f1"): 0.2,
+    ("formula", "f2"): 0.0,
+    ("formula", "f3"): -0.1,
+    ("hook", "h1"): 0.0,
+    ("hook", "h2"): 0.15,
+    ("hook", "h3"): -0.1,
+}
+
+
+def draw_posts(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    base: float = 3.0,
+    effects: dict[tuple[str, str], float] = TRUE,
+    pair: tuple[str, str, float] | None = None,
+) -> list[tuple[dict[str, str], float]]:
+    posts = []
+    for _ in range(n):
+        arms = {d: str(rng.choice(arms)) for d, arms in CATALOGUE.items()}
+        log_mu = math.log(base) + sum(effects[(d, a)] for d, a in arms.items())
+        if pair is not None and (arms["formula"], arms["hook"]) == pair[:2]:
+            log_mu += pair[2]
+        posts.append((arms, float(rng.poisson(math.exp(log_mu)))))
+    return posts
+
+
+def centred(values: dict[str, float]) -> dict[str, float]:
+    mean = sum(values.values()) / len(values)
+    return {k: v - mean for k, v in values.items()}
+
+
+def test_fit_recovers_known_effects_within_their_posterior_intervals() -> None:
+    rng = np.random.default_rng(7)
+    rows = [Row(arms, y) for arms, y in draw_posts(1500, rng)]
+    design = Design(CATALOGUE)
+    sd = np.full(design.size, 1.0)
+    sd[0] = 3.0
+
+    result = fit(design, rows, prior_mean=np.zeros(design.size), prior_sd=sd)
+
+    posterior = fit_joint(CATALOGUE, rows, None, interaction=None)
+    outside = 0
+    for dimension, arms in CATALOGUE.items():
+        truth = centred({a: TRUE[(dimension, a)] for a in arms})
+        learned = centred({a: result.effect(dimension, a)[0] for a in arms})
+        spread = max(posterior.contrast_sd(dimension, arms[0], other) for other in arms[1:])
+        assert spread < 0.2  # the contrasts are well identified with 1,500 posts
+        for arm in arms:
+            outside += abs(learned[arm] - truth[arm]) > 3 * spread
+    assert outside == 0
+    assert result.dispersion == pytest.approx(1.0, abs=0.15)  # Poisson data
+
+
+def test_overdispersed_data_widen_the_posterior() -> None:
+    rng = np.random.default_rng(3)
+    posts = draw_posts(600, rng)
+    poisson = [Row(arms, y) for arms, y in posts]
+    # negative binomial with the same means: variance mu + mu^2 / 1.5
+    noisy = []
+    for arms, _ in posts:
+        mu = 3.0 * math.exp(sum(TRUE[(d, a)] for d, a in arms.items()))
+        noisy.append(Row(arms, float(rng.negative_binomial(1.5, 1.5 / (1.5 + mu)))))
+    design = Design(CATALOGUE)
+    sd = np.full(design.size, 1.0)
+
+    wide = fit(design, noisy, prior_mean=np.zeros(design.size), prior_sd=sd)
+
+    assert wide.dispersion > 2.0
+    wide_sd = fit_joint(CATALOGUE, noisy, None).contrast_sd("content_type", "a", "b")
+    tight_sd = fit_joint(CATALOGUE, poisson, None).contrast_sd("content_type", "a", "b")
+    assert wide_sd > 1.3 * tight_sd
+
+
+def test_thompson_draws_favour_the_best_arms_once_data_are_in() -> None:
+    rng = np.random.default_rng(11)
+    rows = [Row(arms, y) for arms, y in draw_posts(800, rng)]
+    posterior = fit_joint(CATALOGUE, rows, None, interaction=None)
+
+    picks = [posterior.best(posterior.sample(rng)) for _ in range(300)]
+
+    assert sum(p["content_type"] == "a" for p in picks) > 0.9 * len(picks)
+    assert sum(p["formula"] == "f1" for p in picks) > 0.5 * len(picks)
+
+
+def test_without_data_every_arm_is_drawn() -> None:
+    rng = np.random.default_rng(5)
+    posterior = fit_joint(CATALOGUE, [], None)
+
+    picks = [posterior.best(posterior.sample(rng))["content_type"] for _ in range(400)]
+
+    counts = {arm: picks.count(arm) for arm in CATALOGUE["content_type"]}
+    assert min(counts.values()) > 400 / 4 * 0.6  # roughly uniform
+
+
+def test_the_interaction_term_finds_a_pair_the_main_effects_miss() -> None:
+    rng = np.random.default_rng(2)
+    # f3 and h3 are poor alone (and on average), but together they are the best pair
+    effects = {**TRUE, ("formula", "f3"): -0.4, ("hook", "h3"): -0.4}
+    posts = draw_posts(2000, rng, effects=effects, pair=("f3", "h3", 1.2))
+    rows = [Row(arms, y) for arms, y in posts]
+
+    additive = fit_joint(CATALOGUE, rows, None, interaction=None)
+    joint = fit_joint(CATALOGUE, rows, None, interaction=("formula", "hook"))
+
+    plain = [Row(arms, y) for arms, y in draw_posts(2000, rng, effects=effects)]
+    no_pair = fit_joint(CATALOGUE, plain, None, interaction=("formula", "hook"))
+    assert joint.tau_pair > 0.15  # learned: the data show an interaction
+    assert no_pair.tau_pair < 0.05  # none in the data: the pair terms stay near zero
+    best_additive = additive.best(additive.fit.mean)
+    best_joint = joint.best(joint.fit.mean)
+    assert (best_joint["formula"], best_joint["hook"]) == ("f3", "h3")
+    assert (best_additive["formula"], best_additive["hook"]) != ("f3", "h3")
+
+
+def test_engagement_evidence_sharpens_follower_effects_when_they_agree() -> None:
+    """Few follower counts, many engagements with the same arm effects: borrowing helps."""
+    errors_alone, errors_joint = [], []
+    for seed in range(8):
+        rng = np.random.default_rng(100 + seed)
+        followers = [Row(arms, y) for arms, y in draw_posts(60, rng, base=1.0)]
+        engagement = [
+            Row(
+                row.arms,
+                float(rng.poisson(40.0 * math.exp(sum(TRUE[(d, a)] for d, a in row.arms.items())))),
+            )
+            for row in followers
+        ]
+        alone = fit_joint(CATALOGUE, followers, None, interaction=None)
+        joint = fit_joint(CATALOGUE, followers, engagement, interaction=None)
+        assert 0.5 < joint.rho < 1.5
+        for posterior, errors in ((alone, errors_alone), (joint, errors_joint)):
+            for dimension, arms in CATALOGUE.items():
+                truth = centred({a: TRUE[(dimension, a)] for a in arms})
+                learned = centred({a: posterior.fit.effect(dimension, a)[0] for a in arms})
+                errors.extend(abs(learned[a] - truth[a]) for a in arms)
+
+    assert np.mean(errors_joint) < 0.7 * np.mean(errors_alone)
+
+
+def test_engagement_that_disagrees_with_follows_is_not_trusted_blindly() -> None:
+    """Engagement effects opposite to the follower effects: rho goes to ~0, tau stays wide."""
+    rng = np.random.default_rng(9)
+    followers = [Row(arms, y) for arms, y in draw_posts(400, rng, base=2.0)]
+    opposite = {k: -v for k, v in TRUE.items()}
+    engagement = [
+        Row(
+            row.arms,
+            float(rng.poisson(40.0 * math.exp(sum(opposite[(d, a)] for d, a in row.arms.items())))),
+        )
+        for row in followers
+    ]
+
+    joint = fit_joint(CATALOGUE, followers, engagement, interaction=None)
+
+    assert joint.rho < 0.2
+    assert joint.best(joint.fit.mean)["content_type"] == "a"
+
+
+def test_arm_table_intervals_contain_their_means_and_rank_best_first() -> None:
+    rng = np.random.default_rng(4)
+    rows = [Row(arms, y) for arms, y in draw_posts(800, rng)]
+    posterior = fit_joint(CATALOGUE, rows, None, interaction=None)
+
+    table = posterior.arm_table("content_type")
+
+    assert table[0][0] == "a"
+    assert all(low < mean < high for _, mean, low, high in table)
+    assert [row[1] for row in table] == sorted((row[1] for row in table), reverse=True)
