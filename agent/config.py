@@ -180,6 +180,7 @@ class Learning(_Section):
     provisional: bool = True  # joint: in-flight posts' engagement counts early
     learn_topics: bool = True  # joint: choose the topic too (else uniformly at random)
     learn_hours: bool = True  # joint: choose the posting hour within the cadence's next slot
+    exploration: float = Field(default=0.5, gt=0, le=1)  # joint: posterior spread in a draw
 
 
 class TokenPrice(_Section):

@@ -85,6 +85,8 @@ class Agent:
     exclusive: bool = True
     # account name -> a policy that replaces the configured one (benchmarks: the oracle)
     policies: dict[str, Any] = field(default_factory=dict)
+    # per-process state learning code keeps between cycles (never needed for correctness)
+    caches: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)  # policy sampling

@@ -34,6 +34,7 @@ def build_policy(config: Config) -> Policy:
             half_life_days=learning.half_life_days,
             interaction=("formula", "hook") if learning.interaction else None,
             provisional=learning.provisional,
+            exploration=learning.exploration,
         )
     if name == "independent":
         return Independent(prior_mean=learning.prior.mean, prior_strength=learning.prior.strength)
@@ -76,6 +77,7 @@ def outcomes(
                 reward=reward,
                 engagements=float(o.engagements),
                 hours_observed=o.hours_observed,
+                profile_clicks=float(o.profile_clicks),
             )
         )
     return out
@@ -134,6 +136,7 @@ async def joint_posterior(agent: Agent, account: Account, account_id: int) -> Jo
         half_life_days=learning.half_life_days,
         interaction=("formula", "hook") if learning.interaction else None,
         provisional=learning.provisional,
+        exploration=learning.exploration,
     )
     catalogue = catalogue_for(agent.config, account)
     return joint.posterior(await history(agent, account_id), catalogue, agent.clock.now())

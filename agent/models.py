@@ -230,9 +230,10 @@ class LearnItem:
 class Observation:
     """What the learner knows about one published post (``Store.learning_history``).
 
-    ``engagements`` and ``hours_observed`` come from the latest snapshot taken (None/0 before the
-    first); ``followers`` is the attributed follower gain by the requested method (None until
-    attributed); ``learned`` is whether the learn cycle has finalised the post.
+    ``engagements``, ``profile_clicks`` and ``hours_observed`` come from the latest snapshot
+    taken (None/0 before the first); ``followers`` is the attributed follower gain by the
+    requested method (None until attributed); ``learned`` is whether the learn cycle has
+    finalised the post.
     """
 
     content_id: int
@@ -242,3 +243,4 @@ class Observation:
     hours_observed: float | None
     followers: float | None
     learned: bool
+    profile_clicks: int = 0  # of the same latest snapshot (0 where the platform has none)

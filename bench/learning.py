@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
+from pydantic import ValidationError
 
 from adapters.sandbox_model import GroundTruth, Scenario
 from agent.bootstrap import build
@@ -120,16 +122,46 @@ class Oracle:
 # ------------------------------------------------------------------------------ one run
 
 
-def bench_config(scenario_path: Path, scenario: Scenario, policy: str) -> Config:
+def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
+    """``KEY=VALUE`` settings (dotted key paths, YAML values) on top of a configuration."""
+    if not overrides:
+        return cfg
+    data = cfg.model_dump(mode="python")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE, e.g. learning.half_life_days=60"
+            )
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section of the config")
+            node = child
+        node[leaf] = yaml.safe_load(raw)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"--set {', '.join(overrides)}: {exc.errors()[0]['msg']}") from None
+
+
+def bench_config(
+    scenario_path: Path, scenario: Scenario, policy: str, overrides: Sequence[str] = ()
+) -> Config:
     """The default configuration on one sandbox account, driven the way the scenario asks."""
-    cfg = load_config(None)
+    cfg = apply_overrides(load_config(None), overrides)
     base = cfg.accounts[0]
     account = base.model_copy(update={"name": ACCOUNT, "platform": "sandbox"})
     catalogues = cfg.catalogues
     named = {d: list(arms) for d, arms in scenario.effects.items() if d in DIMENSIONS}
     if any(len(arms) >= 2 and set(arms) - set(catalogues.arms()[d]) for d, arms in named.items()):
         entries = {
-            d: [ArmEntry(name=a, description=a.replace("_", " ")) for a in named[d]]
+            d: [
+                ArmEntry(name=a, description=f"{a.replace('_', ' ')}: a {d} of this scenario")
+                for a in named[d]
+            ]
             if len(named.get(d, [])) >= 2
             else getattr(catalogues, _KEYS[d])
             for d in DIMENSIONS
@@ -152,11 +184,15 @@ _KEYS = {"content_type": "content_types", "formula": "formulas", "hook": "hooks"
 
 
 async def run_one(
-    scenario_path: Path, policy: str, seed: int, days: float | None = None
+    scenario_path: Path,
+    policy: str,
+    seed: int,
+    days: float | None = None,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     scenario = Scenario.load(scenario_path)
     days = scenario.bench.days if days is None else days
-    cfg = bench_config(scenario_path, scenario, policy)
+    cfg = bench_config(scenario_path, scenario, policy, overrides)
     clock = VirtualClock(START)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,11 +226,13 @@ async def run_one(
             out |= {
                 "scenario": scenario.name,
                 "scenario_file": str(scenario_path),
-                "policy": policy,
+                "policy": policy + (f"[{','.join(overrides)}]" if overrides else ""),
+                "overrides": list(overrides),
                 "seed": seed,
                 "days": days,
                 "posts_per_day": scenario.bench.posts_per_day,
                 "steps": result.steps,
+                "counts": result.counts,
                 "seconds": round(time.perf_counter() - began, 2),
             }
             if posterior is not None:
@@ -257,9 +295,12 @@ def score(
     }
 
 
-def _run_in_process(args: tuple[str, str, int, float | None]) -> dict[str, Any]:
-    scenario, policy, seed, days = args
-    return asyncio.run(run_one(Path(scenario), policy, seed, days))
+Task = tuple[str, str, int, float | None, tuple[str, ...]]
+
+
+def _run_in_process(args: Task) -> dict[str, Any]:
+    scenario, policy, seed, days, overrides = args
+    return asyncio.run(run_one(Path(scenario), policy, seed, days, overrides))
 
 
 # ------------------------------------------------------------------------------ reports
@@ -437,6 +478,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write one JSON object per run (JSON lines)")
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--plots", type=Path, help="directory for PNG plots")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config setting for every run, e.g. learning.half_life_days=60 (ablations)",
+    )
     args = parser.parse_args(argv)
     try:
         paths = scenario_paths(args.scenario)
@@ -449,8 +497,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    tasks = [
-        (str(path), policy, seed, args.days)
+    try:
+        apply_overrides(load_config(None), args.set)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    tasks: list[Task] = [
+        (str(path), policy, seed, args.days, tuple(args.set))
         for path in paths
         for policy in policies
         for seed in range(args.first_seed, args.first_seed + args.seeds)
@@ -466,9 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def execute(
-    tasks: Sequence[tuple[str, str, int, float | None]], jobs: int, out: Path | None = None
-) -> list[dict[str, Any]]:
+def execute(tasks: Sequence[Task], jobs: int, out: Path | None = None) -> list[dict[str, Any]]:
     """Run every task; each finished run is appended to ``out`` at once (JSON lines), so an
     interrupted benchmark keeps what it finished."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn

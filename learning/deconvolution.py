@@ -52,6 +52,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from scipy import linalg, stats
@@ -65,6 +66,7 @@ FIT_BEFORE = 2.0  # readings from FIT_BEFORE * W before the first target post
 TAIL = 2.0  # posts up to TAIL * W before the first reading still move the series
 KERNEL_SHAPES = (1.0, 2.0, 3.0)  # gamma shapes of the lag kernel
 KERNEL_SCALES = (1.5, 2.5, 3.5, 5.0, 7.0, 10.0, 14.0)  # x W / 24: median lag ~1 h .. ~37 h
+REUSE_FITS = 10  # calls that reuse a chosen kernel and (k, noise) before choosing again
 DISPERSIONS = (0.5, 1.0, 2.0, 4.0)  # k: prior variance mu + mu^2 / k
 NOISE_PER_HOUR = (
     0.01,
@@ -169,6 +171,7 @@ def deconvolution(
     *,
     window: timedelta,
     engagements: Mapping[str, float] | None = None,
+    reuse: dict[str, Any] | None = None,
 ) -> list[AttributionEstimate]:
     """Attribute follower gains to each target post by deconvolving the follower series.
 
@@ -177,6 +180,11 @@ def deconvolution(
     post's engagements so far (posts missing from it count 0; None: no engagement prior, every
     post's prior mean is the same). Targets whose window has not closed in the series are
     omitted. Returns estimates in the order of ``targets``.
+
+    ``reuse``: a dict the caller keeps between calls for one account. The kernel and (k, noise)
+    chosen by the grid search are kept in it and reused for the next ``REUSE_FITS`` calls with
+    the same window (they describe the account and change slowly), which makes a call ~30x
+    cheaper; then they are chosen afresh.
     """
     if window <= timedelta(0):
         raise ValueError(f"window must be positive, got {window!r}")
@@ -214,6 +222,27 @@ def deconvolution(
     mean_gain = max(float(y[-1] - y[0]), 0.0) / len(ids)
     mu0 = np.maximum(e * mean_gain / max(float(e.mean()), 1e-9), 0.05)
 
+    reuse = {} if reuse is None else reuse
+    kept = reuse.get("hyper")
+    if kept is not None and kept[0] == width and reuse.get("uses", 0) < REUSE_FITS:
+        _, shape, scale, k, noise = kept
+        a = _kernel(t, starts, shape, scale)
+        again = _fit(dy, dt, a, e, k, noise, mu0)
+        if again is not None:
+            reuse["uses"] = reuse.get("uses", 0) + 1
+            return _estimates(
+                targets,
+                again,
+                a,
+                ids,
+                starts,
+                t,
+                ref,
+                width,
+                (shape, scale, k, noise),
+                e,
+                engagements is not None,
+            )
     # the kernel, with a provisional (k, noise); then (k, noise) for that kernel
     best: tuple[_Fit, float, float, np.ndarray] | None = None
     for shape in KERNEL_SHAPES:
@@ -232,7 +261,37 @@ def deconvolution(
             if candidate is not None and candidate.loglik > chosen[0].loglik:
                 chosen = (candidate, k, noise)
     fit, k, noise = chosen
+    reuse["hyper"], reuse["uses"] = (width, shape, scale, k, noise), 0
+    return _estimates(
+        targets,
+        fit,
+        a,
+        ids,
+        starts,
+        t,
+        ref,
+        width,
+        (shape, scale, k, noise),
+        e,
+        engagements is not None,
+    )
 
+
+def _estimates(
+    targets: Sequence[PostEvent],
+    fit: _Fit,
+    a: np.ndarray,
+    ids: list[str],
+    starts: np.ndarray,
+    t: np.ndarray,
+    ref: datetime,
+    width: float,
+    hyper: tuple[float, float, float, float],
+    e: np.ndarray,
+    engagements_known: bool,
+) -> list[AttributionEstimate]:
+    """Each target's posterior gain, interval and confidence from a fit."""
+    shape, scale, k, noise = hyper
     sa = (a * fit.s2).T  # S A^T
     mean = fit.mu + sa @ fit.alpha
     var = fit.s2 - np.einsum("ij,ji->i", sa, linalg.cho_solve(fit.chol, sa.T))
@@ -265,7 +324,7 @@ def deconvolution(
                     "confidence_tolerance": TOLERANCE,
                     "prior_mean": float(fit.mu[i]),
                     "prior_sd": math.sqrt(float(fit.s2[i])),
-                    "engagements": float(e[i]) if engagements is not None else -1.0,
+                    "engagements": float(e[i]) if engagements_known else -1.0,
                     "followers_per_engagement": float(fit.theta[1]),
                     "organic_rate_per_hour": float(fit.theta[0]),
                     "lag_shape": shape,

@@ -29,13 +29,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 NEWTON_STEPS = 25
 TAU_DEFAULT = 0.5  # prior sd of an arm effect (log scale) before anything is learned
-TAU_BOUNDS = (0.15, 1.0)  # follower effects may stray from engagement's by >= ~15%
+TAU_BOUNDS = (0.08, 1.0)  # how far follower effects may stray from the auxiliary's
 RHO_BOUNDS = (0.0, 1.5)
+REFRESH_POSTS = 5  # re-estimate the empirical-Bayes spreads after this many more posts ...
+REFRESH_SHARE = 0.1  # ... or this share more, whichever is larger
 PAIR_SD_WIDE = 0.4  # the interaction's prior sd in the first (wide) fit
 PAIR_SD_BOUNDS = (0.03, 1.0)  # its empirical-Bayes range
 INTERCEPT_SD = 3.0
@@ -106,6 +109,7 @@ class Fit:
     cov: np.ndarray
     dispersion: float
     n: float  # effective (weighted) number of posts
+    next_dispersion: float = 1.0  # the Pearson estimate at this fit's mode (for the next fit)
 
     def effect(self, dimension: str, arm: str) -> tuple[float, float]:
         """Posterior mean and sd of one arm's log effect."""
@@ -124,8 +128,14 @@ def fit(
     prior_mean: np.ndarray,
     prior_sd: np.ndarray,
     start: np.ndarray | None = None,
+    dispersion: float | None = None,
 ) -> Fit:
-    """Posterior mode and Laplace covariance of the quasi-Poisson log-linear model."""
+    """Posterior mode and Laplace covariance of the quasi-Poisson log-linear model.
+
+    ``dispersion``: use this ``phi`` (a previous fit's estimate: one Newton run) instead of
+    fitting with ``phi = 1``, estimating it, and fitting again. The returned fit carries the
+    ``phi`` it used; :func:`pearson_dispersion` gives the estimate for the next call.
+    """
     x = design.matrix([r.arms for r in rows])
     y = np.array([r.value for r in rows], dtype=float)
     w = np.array([r.weight for r in rows], dtype=float)
@@ -133,28 +143,42 @@ def fit(
     theta = prior_mean.copy() if start is None else start.copy()
     if len(rows) and start is None:
         theta[0] = math.log(max(float(np.average(y, weights=w)) if w.sum() > 0 else 0.0, 0.05))
-    phi = 1.0
-    for _round in range(2):  # fit, estimate the dispersion, refit with it
+    phi = 1.0 if dispersion is None else dispersion
+    for _round in range(1 if dispersion is not None else 2):
         for _ in range(NEWTON_STEPS):
-            eta = np.clip(x @ theta, -30.0, 30.0)
-            mu = np.exp(eta)
+            mu = np.exp(np.clip(x @ theta, -30.0, 30.0))
             grad = x.T @ (w * (y - mu)) / phi - precision * (theta - prior_mean)
             hess = (x.T * (w * mu)) @ x / phi + np.diag(precision)
             step = np.linalg.solve(hess, grad)
             theta = theta + np.clip(step, -2.0, 2.0)
-            if float(np.max(np.abs(step))) < 1e-5:
+            if float(np.max(np.abs(step))) < 1e-4:
                 break
-        if len(rows) == 0 or _round == 1:
+        if len(rows) == 0 or dispersion is not None or _round == 1:
             break
-        mu = np.exp(np.clip(x @ theta, -30.0, 30.0))
-        dof = max(float(w.sum()) - float(np.count_nonzero(np.abs(x).sum(axis=0))), 1.0)
-        pearson = float(np.sum(w * np.square(y - mu) / np.maximum(mu, 1e-9)))
-        phi = max(1.0, pearson / dof) if w.sum() > 5 else 1.0
+        phi = _pearson(x, y, w, theta)
     mu = np.exp(np.clip(x @ theta, -30.0, 30.0))
     hess = (x.T * (w * mu)) @ x / phi + np.diag(precision)
     cov = np.linalg.inv(hess)
     cov = (cov + cov.T) / 2.0
-    return Fit(design=design, mean=theta, cov=cov, dispersion=phi, n=float(w.sum()))
+    result = Fit(
+        design=design,
+        mean=theta,
+        cov=cov,
+        dispersion=phi,
+        n=float(w.sum()),
+        next_dispersion=_pearson(x, y, w, theta) if len(rows) else 1.0,
+    )
+    return result
+
+
+def _pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> float:
+    """The Pearson estimate of the dispersion (>= 1; 1 with too few posts to tell)."""
+    if w.sum() <= 5:
+        return 1.0
+    mu = np.exp(np.clip(x @ theta, -30.0, 30.0))
+    dof = max(float(w.sum()) - float(np.count_nonzero(np.abs(x).sum(axis=0))), 1.0)
+    pearson = float(np.sum(w * np.square(y - mu) / np.maximum(mu, 1e-9)))
+    return max(1.0, pearson / dof)
 
 
 def _centred(fit_: Fit) -> np.ndarray:
@@ -179,13 +203,15 @@ class JointPosterior:
     engagement: Fit | None
     tau_pair: float = 0.0
 
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, spread: float = 1.0) -> np.ndarray:
+        """A parameter draw from the posterior, its deviation from the mode scaled by ``spread``
+        (1: a plain Thompson draw; below 1 explores less, see docs/learning.md)."""
         try:
             chol = np.linalg.cholesky(self.fit.cov)
         except np.linalg.LinAlgError:
             vals, vecs = np.linalg.eigh(self.fit.cov)
             chol = vecs * np.sqrt(np.clip(vals, 0.0, None))
-        return self.fit.mean + chol @ rng.standard_normal(len(self.fit.mean))
+        return self.fit.mean + spread * (chol @ rng.standard_normal(len(self.fit.mean)))
 
     def best(
         self, theta: np.ndarray, allowed: Mapping[str, Sequence[str]] | None = None
@@ -252,52 +278,64 @@ def fit_joint(
     engagement_rows: Sequence[Row] | None,
     *,
     interaction: tuple[str, str] | None = None,
-    warm: dict[str, np.ndarray] | None = None,
+    warm: dict[str, Any] | None = None,
 ) -> JointPosterior:
     """Fit the objective with wide priors, learn the priors' spreads (and, given engagement
     rows, their centres) by empirical Bayes, and refit under them.
 
-    ``warm``: the previous call's modes by name, used as Newton starting points when the design
-    is unchanged (and updated in place): one more post moves the modes little, so a plan costs a
-    few Newton steps instead of a fit from scratch.
+    ``warm``: state kept between calls (updated in place): the previous modes and dispersions,
+    used as starting points when the design is unchanged, and the empirical-Bayes spreads, which
+    are re-estimated only when the objective's data grew by ``REFRESH_SHARE`` (at least
+    ``REFRESH_POSTS`` posts) since. One more post moves all of these little, so a plan costs a
+    few Newton steps instead of three fits from scratch.
     """
     design = Design(catalogue, interaction)
     warm = {} if warm is None else warm
-
-    def start(key: str) -> np.ndarray | None:
-        previous = warm.get(key)
-        return previous if previous is not None and len(previous) == design.size else None
+    if warm.get("size") != design.size:
+        warm.clear()
+        warm["size"] = design.size
 
     zero = np.zeros(design.size)
     pair = design.is_pair()
     base_sd = np.full(design.size, TAU_DEFAULT)
     base_sd[0] = INTERCEPT_SD
     base_sd[pair] = PAIR_SD_WIDE
-    own = fit(design, objective_rows, prior_mean=zero, prior_sd=base_sd, start=start("own"))
-    warm["own"] = own.mean
+    n = len(objective_rows)
     eng = None
-    prior_mean = zero.copy()
     if engagement_rows:
-        eng = fit(design, engagement_rows, prior_mean=zero, prior_sd=base_sd, start=start("eng"))
-        warm["eng"] = eng.mean
+        eng = fit(
+            design,
+            engagement_rows,
+            prior_mean=zero,
+            prior_sd=base_sd,
+            start=warm.get("eng"),
+            dispersion=warm.get("phi_eng"),
+        )
+        warm["eng"], warm["phi_eng"] = eng.mean, eng.next_dispersion
+    hyper = warm.get("hyper")
+    if hyper is None or n >= hyper[0] + max(REFRESH_POSTS, REFRESH_SHARE * hyper[0]):
+        own = fit(design, objective_rows, prior_mean=zero, prior_sd=base_sd, start=warm.get("own"))
+        warm["own"] = own.mean
         rho, tau = _borrow(own, eng)
+        tau_pair = _pair_spread(own) if pair.any() else 0.0
+        warm["hyper"] = hyper = (n, rho, tau, tau_pair)
+    _, rho, tau, tau_pair = hyper
+    prior_mean = zero.copy()
+    if eng is not None:
         prior_mean = rho * _centred(eng)
         prior_mean[0] = 0.0
-    else:
-        rho, tau = _borrow(own, None)
-    tau_pair = _pair_spread(own) if pair.any() else 0.0
     prior_sd = np.full(design.size, tau)
     prior_sd[0] = INTERCEPT_SD
     prior_sd[pair] = tau_pair
-    previous = start("final")
     final = fit(
         design,
         objective_rows,
         prior_mean=prior_mean,
         prior_sd=prior_sd,
-        start=own.mean if previous is None else previous,
+        start=warm.get("final", warm.get("own")),
+        dispersion=warm.get("phi_final"),
     )
-    warm["final"] = final.mean
+    warm["final"], warm["phi_final"] = final.mean, final.next_dispersion
     return JointPosterior(final, rho=rho, tau=tau, engagement=eng, tau_pair=tau_pair)
 
 

@@ -37,7 +37,8 @@ class Outcome:
     """One published post as a policy sees it.
 
     ``reward`` is the objective's final value (None while the post is in flight);
-    ``engagements`` the latest engagement count, seen ``hours_observed`` hours after posting.
+    ``engagements`` and ``profile_clicks`` the latest counts, seen ``hours_observed`` hours after
+    posting.
     """
 
     arms: Mapping[str, str]
@@ -45,6 +46,7 @@ class Outcome:
     reward: float | None
     engagements: float
     hours_observed: float | None
+    profile_clicks: float = 0.0
 
     @property
     def final(self) -> bool:
@@ -222,6 +224,7 @@ class Joint:
     half_life_days: float | None = None
     interaction: tuple[str, str] | None = ("formula", "hook")
     provisional: bool = True
+    exploration: float = 0.5  # scale of the posterior spread in a Thompson draw (1: plain)
     # the last fit's modes (Newton starting points; see learning.joint.fit_joint)
     warm: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -240,14 +243,20 @@ class Joint:
             interaction = None
         if self.objective == "engagement":
             rows = [Row(o.arms, o.engagements, self.weight(o, now)) for o in done]
-            rows += self._provisional(history, now)
+            rows += self._provisional(history, now, _engagements)
             return fit_joint(catalogue, rows, None, interaction=interaction, warm=self.warm)
         rows = [Row(o.arms, max(float(o.reward or 0.0), 0.0), self.weight(o, now)) for o in done]
-        engagement = [Row(o.arms, o.engagements, self.weight(o, now)) for o in done]
-        engagement += self._provisional(history, now)
+        signal = auxiliary(history)
+        engagement = [Row(o.arms, signal(o), self.weight(o, now)) for o in done]
+        engagement += self._provisional(history, now, signal)
         return fit_joint(catalogue, rows, engagement, interaction=interaction, warm=self.warm)
 
-    def _provisional(self, history: Sequence[Outcome], now: datetime) -> list[Row]:
+    def _provisional(
+        self,
+        history: Sequence[Outcome],
+        now: datetime,
+        signal: Callable[[Outcome], float] | None = None,
+    ) -> list[Row]:
         """In-flight posts' engagement, scaled to the final by the share seen at their age.
 
         The share at ``h`` hours is estimated cross-sectionally: the mean engagement of posts last
@@ -256,7 +265,8 @@ class Joint:
         """
         if not self.provisional:
             return []
-        finals = [o.engagements for o in history if o.final]
+        signal = signal or _engagements
+        finals = [signal(o) for o in history if o.final]
         pending = [o for o in history if not o.final and o.hours_observed is not None]
         if len(finals) < 5 or not pending:
             return []
@@ -265,7 +275,7 @@ class Joint:
             return []
         buckets: dict[int, list[float]] = {}
         for o in pending:
-            buckets.setdefault(_bucket(o.hours_observed), []).append(o.engagements)
+            buckets.setdefault(_bucket(o.hours_observed), []).append(signal(o))
         share = {
             b: min(max(float(np.mean(v)) / final_mean, PROVISIONAL_MIN_SHARE), 1.0)
             for b, v in buckets.items()
@@ -273,7 +283,7 @@ class Joint:
         rows = []
         for o in pending:
             s = share[_bucket(o.hours_observed)]
-            rows.append(Row(o.arms, o.engagements / s, s * self.weight(o, now)))
+            rows.append(Row(o.arms, signal(o) / s, s * self.weight(o, now)))
         return rows
 
     def choose(
@@ -288,7 +298,25 @@ class Joint:
             seen = {o.arms["hour"] for o in history if "hour" in o.arms}
             full["hour"] = sorted(seen | set(catalogue["hour"]))
         posterior = self.posterior(history, full, now)
-        return posterior.best(posterior.sample(rng), allowed=catalogue)
+        return posterior.best(posterior.sample(rng, self.exploration), allowed=catalogue)
+
+
+def _engagements(o: Outcome) -> float:
+    return o.engagements
+
+
+def _profile_clicks(o: Outcome) -> float:
+    return o.profile_clicks
+
+
+def auxiliary(history: Sequence[Outcome]) -> Callable[[Outcome], float]:
+    """The auxiliary signal the follower model borrows from: profile clicks where the platform
+    reports them (a visit to the profile is the step before a follow, so they track follows
+    closely and come in several times the numbers), else likes + reposts + replies + quotes +
+    bookmarks."""
+    if any(o.profile_clicks > 0 for o in history):
+        return _profile_clicks
+    return _engagements
 
 
 def _bucket(hours: float | None) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from agent.core import Agent
 from agent.logs import log
@@ -32,6 +33,7 @@ Method = Callable[
         Sequence[FollowerPoint],
         timedelta,
         Mapping[str, float],
+        dict[str, Any],
     ],
     list[AttributionEstimate],
 ]
@@ -43,6 +45,7 @@ def _time_window(
     series: Sequence[FollowerPoint],
     window: timedelta,
     engagements: Mapping[str, float],  # unused: sharing by engagement misattributed (see below)
+    reuse: dict[str, Any],  # unused: nothing to carry between calls
 ) -> list[AttributionEstimate]:
     return time_window(targets, posts, series, window=window, baseline_lookback=LOOKBACK)
 
@@ -53,8 +56,11 @@ def _deconvolution(
     series: Sequence[FollowerPoint],
     window: timedelta,
     engagements: Mapping[str, float],
+    reuse: dict[str, Any],
 ) -> list[AttributionEstimate]:
-    return deconvolution(targets, posts, series, window=window, engagements=engagements)
+    return deconvolution(
+        targets, posts, series, window=window, engagements=engagements, reuse=reuse
+    )
 
 
 METHODS: dict[str, Method] = {"time_window": _time_window, "deconvolution": _deconvolution}
@@ -117,6 +123,7 @@ async def _attribute_posts(agent: Agent, now: datetime, method: str, targets: li
             [FollowerPoint(at=s.taken_at, followers=s.followers) for s in series],
             window,
             {str(p.id): float(engagements) for p, engagements in around},
+            agent.caches.setdefault(f"{method}:{account_id}", {}),  # kept between cycles
         )
         for est in estimates:
             await agent.store.add_attribution(

@@ -31,6 +31,9 @@ from agent.logs import log
 from agent.models import ArmChoice, GenerationRequest, Mode, NewContent, PostStatus
 from learning.posteriors import GammaPoisson, prior_from_config
 
+# A draft the quality gate refused is redrafted at once (a new Thompson draw, a new text), up to
+# this many times per cycle, so a refusal does not cost the account its posting slot.
+REDRAFTS = 2
 RECENT_TEXTS = 50  # how many recent posts the generator sees (the gate: gate.recent_posts)
 POLICY_NAME = "thompson_gamma_poisson"
 
@@ -120,7 +123,13 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
     async with agent.leased(f"plan:{account_id}", now) as held:
         if not held:
             return False  # another worker is planning this account
-        return await _plan_leased(agent, account, account_id, now)
+        for _attempt in range(1 + REDRAFTS):
+            refused = agent.stats.totals["drafts_refused"]
+            if await _plan_leased(agent, account, account_id, now):
+                return True
+            if agent.stats.totals["drafts_refused"] == refused:
+                return False  # not refused by the gate (budget, failure, queue): no redraft
+        return False
 
 
 async def _still_ours(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
@@ -251,6 +260,8 @@ async def _plan_leased(agent: Agent, account: Account, account_id: int, now: dat
         return True
     log.warning("post_rejected", account=account.name, content_id=post.id, reason=error)
     agent.stats.totals["posts_rejected"] += 1
+    if status is PostStatus.REJECTED:
+        agent.stats.totals["drafts_refused"] += 1  # the gate or moderation said no: redraft
     return False
 
 

@@ -645,12 +645,13 @@ class MemoryStore:
         out = []
         for posted_at, content_id in keys:
             row = content[content_id]
-            engagements, hours = 0, None
+            engagements, hours, clicks = 0, None, 0
             horizons = self._snaps.get(content_id, {})
             for horizon in sorted(horizons):
                 snap = snaps[horizons[horizon]]
                 if snap["taken_at"] is not None and snap["hours_since_post"] is not None:
                     engagements, hours = _engagement(snap), float(snap["hours_since_post"])
+                    clicks = int(snap["profile_clicks"] or 0)
             found = self._attributions.get((content_id, method))
             meta = loads(row["generation_metadata"]) or {}
             out.append(
@@ -664,6 +665,7 @@ class MemoryStore:
                         float(attributions[found[-1]]["followers_gained"]) if found else None
                     ),
                     learned=row["learned_at"] is not None,
+                    profile_clicks=clicks,
                 )
             )
         return out

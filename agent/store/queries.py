@@ -320,9 +320,9 @@ async def learning_history(
         + sa.func.coalesce(ps.c.quotes, 0)
         + sa.func.coalesce(ps.c.bookmarks, 0)
     )
-    latest: dict[int, tuple[int, float]] = {}
+    latest: dict[int, tuple[int, float, int]] = {}
     snaps = await conn.execute(
-        sa.select(ps.c.content_id, engagement, ps.c.hours_since_post)
+        sa.select(ps.c.content_id, engagement, ps.c.hours_since_post, ps.c.profile_clicks)
         .where(
             ps.c.content_id.in_(ids),
             ps.c.taken_at.is_not(None),
@@ -330,8 +330,9 @@ async def learning_history(
         )
         .order_by(ps.c.content_id, ps.c.horizon_hours)
     )
-    for content_id, value, hours in snaps:
-        latest[content_id] = (int(value or 0), float(hours))  # the last (longest) horizon wins
+    for content_id, value, hours, clicks in snaps:
+        # the last (longest) horizon wins
+        latest[content_id] = (int(value or 0), float(hours), int(clicks or 0))
     gained: dict[int, float] = {
         int(cid): float(value)
         for cid, value in await conn.execute(
@@ -343,7 +344,7 @@ async def learning_history(
     out = []
     for post in posts:
         assert post.posted_at is not None
-        value, hours = latest.get(post.id, (0, -1.0))
+        value, hours, clicks = latest.get(post.id, (0, -1.0, 0))
         out.append(
             Observation(
                 content_id=post.id,
@@ -353,6 +354,7 @@ async def learning_history(
                 hours_observed=None if hours < 0 else hours,
                 followers=gained.get(post.id),
                 learned=post.learned_at is not None,
+                profile_clicks=clicks,
             )
         )
     return out

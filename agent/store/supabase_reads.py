@@ -244,12 +244,15 @@ class SupabaseReads(SupabaseApi):
         if since is not None:
             query = query.gte("posted_at", iso(since))
         posts = [post(r) for r in await self._rows(query.order("posted_at"))]
-        latest: dict[int, tuple[int, float]] = {}
+        latest: dict[int, tuple[int, float, int]] = {}
         gained: dict[int, float] = {}
         for ids in batches([p.id for p in posts]):
             for snap in await self._rows(
                 self._table("performance_snapshots")
-                .select("content_id,likes,reposts,replies,quotes,bookmarks,hours_since_post")
+                .select(
+                    "content_id,likes,reposts,replies,quotes,bookmarks,hours_since_post,"
+                    "profile_clicks"
+                )
                 .in_("content_id", ids)
                 .not_.is_("taken_at", None)
                 .not_.is_("hours_since_post", None)
@@ -260,6 +263,7 @@ class SupabaseReads(SupabaseApi):
                 latest[int(snap["content_id"])] = (
                     engagement(snap),
                     float(snap["hours_since_post"]),
+                    int(snap.get("profile_clicks") or 0),
                 )
             for found in await self._rows(
                 self._table("follower_attributions")
@@ -272,7 +276,7 @@ class SupabaseReads(SupabaseApi):
         out = []
         for p in posts:
             assert p.posted_at is not None
-            value, hours = latest.get(p.id, (0, -1.0))
+            value, hours, clicks = latest.get(p.id, (0, -1.0, 0))
             out.append(
                 Observation(
                     content_id=p.id,
@@ -282,6 +286,7 @@ class SupabaseReads(SupabaseApi):
                     hours_observed=None if hours < 0 else hours,
                     followers=gained.get(p.id),
                     learned=p.learned_at is not None,
+                    profile_clicks=clicks,
                 )
             )
         return out

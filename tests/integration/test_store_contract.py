@@ -745,7 +745,9 @@ async def test_learning_history_shows_each_posted_post_with_its_latest_outcome(
     second = await posted(store, acc, posted_at=T0 + 2 * HOUR)
     await posted(store, other, posted_at=T0)  # another account's post is not in the history
     await take(store, first.id, HOUR, T0 + HOUR, likes=3, reposts=1, replies=0)
-    await take(store, first.id, 24 * HOUR, T0 + 25 * HOUR, likes=30, reposts=2, replies=1)
+    await take(
+        store, first.id, 24 * HOUR, T0 + 25 * HOUR, likes=30, reposts=2, replies=1, profile_clicks=7
+    )
     await store.add_attribution(attribution(first.id, followers_gained=4.5), now=T0 + 25 * HOUR)
     await learn(store, acc, first.id, now=T0 + 26 * HOUR)
 
@@ -754,6 +756,7 @@ async def test_learning_history_shows_each_posted_post_with_its_latest_outcome(
     assert (old.content_id, new.content_id) == (first.id, second.id)
     assert old.posted_at == T0 and old.arms == first.arms
     assert (old.engagements, old.hours_observed) == (33, pytest.approx(25.0))
+    assert old.profile_clicks == 7  # of the latest snapshot, like the engagements
     assert (old.followers, old.learned) == (4.5, True)
     assert (new.engagements, new.hours_observed, new.followers, new.learned) == (
         0,

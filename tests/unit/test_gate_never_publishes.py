@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
 from agent.clock import VirtualClock
 from agent.core import Agent
-from agent.cycles.plan import plan_cycle
+from agent.cycles.plan import REDRAFTS, plan_cycle
 from agent.cycles.publish import publish_cycle
 from agent.models import Draft, GenerationRequest, PostStatus
 from agent.store.engine import create_engine
@@ -43,7 +43,8 @@ class Scripted:
         self.texts = texts
 
     async def write(self, request: GenerationRequest) -> Draft:
-        return Draft(text=self.texts.pop(0), generator=self.name)
+        text = self.texts.pop(0) if len(self.texts) > 1 else self.texts[0]  # the last one repeats
+        return Draft(text=text, generator=self.name)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -76,10 +77,52 @@ async def test_refused_draft_is_rejected_and_never_published(case: str, tmp_path
         await publish_cycle(agent, clock.now())
         async with store.engine.connect() as conn:
             rows = (await conn.execute(sa.select(content).order_by(content.c.id))).all()
-        assert [r.status for r in rows] == [PostStatus.POSTED, PostStatus.REJECTED]
-        assert reason in rows[1].error
+        # the refused draft is redrafted at once (REDRAFTS times); this writer repeats itself
+        assert [r.status for r in rows] == [PostStatus.POSTED] + [PostStatus.REJECTED] * (
+            1 + REDRAFTS
+        )
+        assert all(reason in row.error for row in rows[1:])
         published = [t for (t,) in world._db.execute("SELECT text FROM posts")]  # type: ignore[attr-defined]
         assert published == [FIRST]
+    finally:
+        await store.close()
+        world.close()
+
+
+async def test_a_refused_draft_is_redrafted_in_the_same_cycle_so_the_slot_is_not_lost(
+    tmp_path: Path,
+) -> None:
+    config = make_config(
+        cadence={"active_hours": {"start": "00:00", "end": "00:00"}, "jitter": "0s"},
+    )
+    clock = VirtualClock(T0)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
+    await upgrade(engine)
+    store = SqlStore(engine)
+    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=1, start=T0)
+    fresh = "A different post: measure before you optimise, then measure again."
+    agent = Agent(
+        config=config,
+        store=store,
+        platforms={"demo": world.platform("demo", now=clock.now)},
+        generator=Scripted([FIRST, FIRST, fresh]),  # the second draft repeats the first post
+        clock=clock,
+        seed=1,
+    )
+    try:
+        await agent.setup()
+        await plan_cycle(agent, clock.now())
+        await publish_cycle(agent, clock.now())
+        clock.advance_to(T0 + timedelta(hours=3))
+        assert await plan_cycle(agent, clock.now()) == 1  # one cycle: refused, then redrafted
+        async with store.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(content).order_by(content.c.id))).all()
+        assert [r.status for r in rows] == [
+            PostStatus.POSTED,
+            PostStatus.REJECTED,
+            PostStatus.PLANNED,
+        ]
+        assert rows[2].text == fresh
     finally:
         await store.close()
         world.close()
