@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -118,3 +119,22 @@ def test_joint_uses_in_flight_posts_engagement_provisionally() -> None:
     c_with = with_pending.engagement.effect("content_type", "c")[0]
     c_without = without.engagement.effect("content_type", "c")[0]
     assert c_with > c_without + 0.3
+
+
+def test_auxiliary_signal_is_profile_clicks_where_the_platform_reports_them() -> None:
+    from learning.policies import auxiliary
+
+    plain = [outcome("a", 3.0, engagements=12.0)]
+    clicked = [*plain, replace(outcome("b", 1.0, engagements=30.0), profile_clicks=9.0)]
+
+    assert [auxiliary(plain)(o) for o in plain] == [12.0]
+    assert [auxiliary(clicked)(o) for o in clicked] == [0.0, 9.0]
+
+
+def test_lower_exploration_plays_the_leading_arm_more_often() -> None:
+    past = history({"a": 4.0, "b": 3.2, "c": 3.0, "d": 3.0, "e": 3.0, "f": 3.0, "g": 3.0}, 8)
+
+    plain = picks(Joint(interaction=None, exploration=1.0), past, draws=150)
+    tempered = picks(Joint(interaction=None, exploration=0.3), past, draws=150)
+
+    assert tempered.most_common(1)[0][1] > plain.most_common(1)[0][1]
