@@ -116,6 +116,16 @@ async def over_budget(agent: Agent, account: Account, account_id: int, now: date
     return False
 
 
+def _varied(agent: Agent, account: Account, chosen: dict[str, str], vary: int) -> dict[str, str]:
+    out = dict(chosen)
+    options = {"topic": list(account.topics), "hook": agent.config.catalogues.arms()["hook"]}
+    for dimension in ("topic", "hook")[:vary]:
+        others = [arm for arm in options[dimension] if arm != out.get(dimension)]
+        if others:
+            out[dimension] = agent.random.choice(others)
+    return out
+
+
 async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
     account_id = agent.account_ids[account.name]
     if await agent.store.pending_count(account_id) > 0:
@@ -123,9 +133,9 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
     async with agent.leased(f"plan:{account_id}", now) as held:
         if not held:
             return False  # another worker is planning this account
-        for _attempt in range(1 + REDRAFTS):
+        for attempt in range(1 + REDRAFTS):
             refused = agent.stats.totals["drafts_refused"]
-            if await _plan_leased(agent, account, account_id, now):
+            if await _plan_leased(agent, account, account_id, now, vary=attempt):
                 return True
             if agent.stats.totals["drafts_refused"] == refused:
                 return False  # not refused by the gate (budget, failure, queue): no redraft
@@ -145,7 +155,12 @@ async def _still_ours(agent: Agent, account: Account, account_id: int, now: date
     )
 
 
-async def _plan_leased(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
+async def _plan_leased(
+    agent: Agent, account: Account, account_id: int, now: datetime, *, vary: int = 0
+) -> bool:
+    """Plan one post. ``vary`` > 0 (a redraft after a refusal): a policy that keeps exploiting
+    the same arms would write the same post again, so the redraft takes a different topic and,
+    from the second redraft on, a different hook, at random."""
     if not agent.exclusive and (
         await agent.store.pending_count(account_id) > 0 or await awaiting_approval(agent, account)
     ):
@@ -161,6 +176,8 @@ async def _plan_leased(agent: Agent, account: Account, account_id: int, now: dat
         when, schedule.spacing(cadence), cadence.active_hours, earliest=earliest
     )
     chosen, policy_name = await choose_arms(agent, account, account_id, now, slots=slots)
+    if vary:
+        chosen = _varied(agent, account, chosen, vary)
     if chosen.get("hour") in slots:
         when = slots[chosen["hour"]]  # the policy chose a later hour within this slot
     arms = ArmChoice(**{k: chosen[k] for k in ("content_type", "formula", "hook", "topic")})
