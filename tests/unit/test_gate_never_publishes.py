@@ -41,8 +41,10 @@ class Scripted:
 
     def __init__(self, texts: list[str]) -> None:
         self.texts = texts
+        self.requests: list[GenerationRequest] = []
 
     async def write(self, request: GenerationRequest) -> Draft:
+        self.requests.append(request)
         text = self.texts.pop(0) if len(self.texts) > 1 else self.texts[0]  # the last one repeats
         return Draft(text=text, generator=self.name)
 
@@ -101,11 +103,12 @@ async def test_a_refused_draft_is_redrafted_in_the_same_cycle_so_the_slot_is_not
     store = SqlStore(engine)
     world = SandboxWorld(Scenario.load(default_scenario_path()), seed=1, start=T0)
     fresh = "A different post: measure before you optimise, then measure again."
+    writer = Scripted([FIRST, FIRST, fresh])  # the second draft repeats the first post
     agent = Agent(
         config=config,
         store=store,
         platforms={"demo": world.platform("demo", now=clock.now)},
-        generator=Scripted([FIRST, FIRST, fresh]),  # the second draft repeats the first post
+        generator=writer,
         clock=clock,
         seed=1,
     )
@@ -123,6 +126,8 @@ async def test_a_refused_draft_is_redrafted_in_the_same_cycle_so_the_slot_is_not
             PostStatus.PLANNED,
         ]
         assert rows[2].text == fresh
+        refused, redraft = writer.requests[1], writer.requests[2]
+        assert redraft.arms.topic != refused.arms.topic  # a redraft is not the same post again
     finally:
         await store.close()
         world.close()
