@@ -24,18 +24,24 @@ from learning.policies import POLICIES, Independent, Joint, Outcome, Policy
 HOURS_AFTER_POSTS = 30
 
 
+def joint_policy(config: Config) -> Joint:
+    """The joint learner with the configured settings."""
+    learning = config.learning
+    return Joint(
+        objective=learning.objective,
+        half_life_days=learning.half_life_days,
+        interaction=("formula", "hook") if learning.interaction else None,
+        provisional=learning.provisional,
+        exploration=learning.exploration,
+    )
+
+
 def build_policy(config: Config) -> Policy:
     """The policy ``learning.policy`` names, with the learning settings it uses."""
     learning = config.learning
     name = learning.policy
     if name == "joint":
-        return Joint(
-            objective=learning.objective,
-            half_life_days=learning.half_life_days,
-            interaction=("formula", "hook") if learning.interaction else None,
-            provisional=learning.provisional,
-            exploration=learning.exploration,
-        )
+        return joint_policy(config)
     if name == "independent":
         return Independent(prior_mean=learning.prior.mean, prior_strength=learning.prior.strength)
     policy: Policy = POLICIES[name]()
@@ -130,14 +136,7 @@ async def choose_arms(
 
 async def joint_posterior(agent: Agent, account: Account, account_id: int) -> JointPosterior:
     """The joint model's current posterior for an account (reports; any configured policy)."""
-    learning = agent.config.learning
-    joint = Joint(
-        objective=learning.objective,
-        half_life_days=learning.half_life_days,
-        interaction=("formula", "hook") if learning.interaction else None,
-        provisional=learning.provisional,
-        exploration=learning.exploration,
-    )
+    joint = joint_policy(agent.config)
     catalogue = catalogue_for(agent.config, account)
     return joint.posterior(await history(agent, account_id), catalogue, agent.clock.now())
 
