@@ -150,6 +150,9 @@ class SandboxWorld:
         self._scenario = scenario
         self._model = AudienceModel(scenario, seed=seed, start_us=start_us)
         self._accounts: dict[str, _Account] = {}
+        # account -> (cutoff_us, the follows of its posts up to that cutoff): every follower of
+        # a post that old has arrived, so the sum only grows, by the posts crossing the cutoff
+        self._settled: dict[str, tuple[int, int]] = {}
         self._calls: dict[tuple[str, str], int] = {}  # (account, fault kind) -> random draws so far
         self._faults_queued = self._path is not None  # another process may queue faults
 
@@ -329,10 +332,19 @@ class SandboxWorld:
         """followers(t) of the module docstring of adapters.sandbox_model."""
         model, db = self._model, self._db
         cutoff = now_us - model.real_us(model.lag_horizon_hours)
-        settled = db.execute(
-            "SELECT COALESCE(SUM(follows), 0) FROM posts WHERE account = ? AND posted_us <= ?",
-            (account.name, cutoff),
-        ).fetchone()[0]
+        # Incremental: the posts between the last cutoff and this one. (A post is stored with
+        # its publish time, which is past every earlier cutoff, also when another process
+        # sharing the world file publishes it.)
+        before, settled = self._settled.get(account.name, (-(2**62), 0))
+        if cutoff < before:  # an earlier moment than last asked about: from scratch
+            before, settled = -(2**62), 0
+        if cutoff > before:
+            settled += db.execute(
+                "SELECT COALESCE(SUM(follows), 0) FROM posts"
+                " WHERE account = ? AND posted_us > ? AND posted_us <= ?",
+                (account.name, before, cutoff),
+            ).fetchone()[0]
+        self._settled[account.name] = (cutoff, settled)
         arriving = db.execute(
             "SELECT posted_us, follows FROM posts"
             " WHERE account = ? AND posted_us > ? AND posted_us <= ?",

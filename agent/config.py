@@ -173,6 +173,9 @@ class Learning(_Section):
     discount: float = Field(default=1.0, gt=0, le=1)  # per update; 1.0 = never forget
     attribution_window: Duration | None = None  # default: the final poll horizon
     attribution_method: Literal["deconvolution", "time_window"] = "deconvolution"
+    # also run the other attribution method and store its figures beside (for comparison with
+    # SQL, e.g. the attribution_summary view); the learner only ever reads attribution_method's
+    compare_attribution: bool = True
     # how arms are chosen: the joint model (default) or a baseline, see docs/learning.md
     policy: Literal["joint", "independent", "uniform", "seed_selector", "beta_bernoulli"] = "joint"
     half_life_days: float | None = Field(default=None, gt=0)  # joint: forget older posts

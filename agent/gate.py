@@ -122,9 +122,8 @@ def _profile(normal: str) -> tuple[Counter[str], float]:
 
 def _cosine_profiles(a: tuple[Counter[str], float], b: tuple[Counter[str], float]) -> float:
     (ga, na), (gb, nb) = a, b
-    if len(ga) > len(gb):
-        ga, gb = gb, ga
-    dot = sum(count * gb[gram] for gram, count in ga.items() if gram in gb)
+    # the shared grams are few: intersecting the key sets (in C) beats walking either Counter
+    dot = sum(ga[gram] * gb[gram] for gram in ga.keys() & gb.keys())
     if not dot:
         return 0.0
     return min(1.0, dot / (na * nb))

@@ -97,12 +97,29 @@ def catalogue_for(config: Config, account: Account) -> dict[str, list[str]]:
 
 
 async def history(agent: Agent, account_id: int) -> list[Outcome]:
+    """The account's posts as policies see them (:func:`outcomes`).
+
+    Each post's Outcome is kept between plans (in ``agent.caches``) and rebuilt only when its
+    Observation changed, so a policy's own per-post caches (the joint model's design rows) see the
+    same objects plan after plan.
+    """
     learning = agent.config.learning
     observations = await agent.store.learning_history(
         account_id, method=learning.attribution_method
     )
     active = agent.config.cadence_for(agent.account(account_id)).active_hours
-    return outcomes(observations, learning.objective, active if learning.learn_hours else None)
+    hours = active if learning.learn_hours else None
+    kept: dict[int, tuple[Observation, Outcome]] = agent.caches.setdefault(
+        f"outcomes:{account_id}:{learning.objective}:{learning.attribution_method}", {}
+    )
+    out = []
+    for o in observations:
+        known = kept.get(o.content_id)
+        if known is None or not (known[0] is o or known[0] == o):
+            known = (o, outcomes([o], learning.objective, hours)[0])
+            kept[o.content_id] = known
+        out.append(known[1])
+    return out
 
 
 async def choose_arms(

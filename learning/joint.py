@@ -62,6 +62,11 @@ class Design:
     index: dict[tuple[str, str], int] = field(default_factory=dict)
     pair_index: dict[tuple[str, str], int] = field(default_factory=dict)
     size: int = 1
+    # id(arms) -> (arms, its columns): a history's arm mappings are the same objects plan after
+    # plan (agent.learner.history keeps them), so each post's columns are looked up once
+    _columns: dict[int, tuple[Mapping[str, str], list[int]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         col = 1
@@ -77,20 +82,33 @@ class Design:
                     col += 1
         self.size = col
 
+    def columns(self, arms: Mapping[str, str]) -> list[int]:
+        """The columns that are 1 for a post with these arms (the intercept included)."""
+        cols = [0]
+        for dimension, arm in arms.items():
+            col = self.index.get((dimension, arm))
+            if col is not None:
+                cols.append(col)
+        if self.pairs is not None:
+            col = self.pair_index.get((arms.get(self.pairs[0], ""), arms.get(self.pairs[1], "")))
+            if col is not None:
+                cols.append(col)
+        return cols
+
     def matrix(self, rows: Sequence[Mapping[str, str]]) -> np.ndarray:
-        x = np.zeros((len(rows), self.size))
-        x[:, 0] = 1.0
+        cache = self._columns
+        if len(cache) > 4 * len(rows) + 1000:  # forget arms no longer asked about
+            cache.clear()
+        row_of: list[int] = []
+        col_of: list[int] = []
         for i, arms in enumerate(rows):
-            for dimension, arm in arms.items():
-                col = self.index.get((dimension, arm))
-                if col is not None:
-                    x[i, col] = 1.0
-            if self.pairs is not None:
-                col = self.pair_index.get(
-                    (arms.get(self.pairs[0], ""), arms.get(self.pairs[1], ""))
-                )
-                if col is not None:
-                    x[i, col] = 1.0
+            known = cache.get(id(arms))
+            if known is None or known[0] is not arms:
+                known = cache[id(arms)] = (arms, self.columns(arms))
+            row_of.extend([i] * len(known[1]))
+            col_of.extend(known[1])
+        x = np.zeros((len(rows), self.size))
+        x[row_of, col_of] = 1.0
         return x
 
     def is_pair(self) -> np.ndarray:
@@ -289,11 +307,15 @@ def fit_joint(
     ``REFRESH_POSTS`` posts) since. One more post moves all of these little, so a plan costs a
     few Newton steps instead of three fits from scratch.
     """
-    design = Design(catalogue, interaction)
     warm = {} if warm is None else warm
+    design = warm.get("design")
+    wanted = {d: list(arms) for d, arms in catalogue.items()}
+    if design is None or design.catalogue != wanted or design.pairs != interaction:
+        design = Design(wanted, interaction)
     if warm.get("size") != design.size:
         warm.clear()
         warm["size"] = design.size
+    warm["design"] = design
 
     zero = np.zeros(design.size)
     pair = design.is_pair()

@@ -67,8 +67,10 @@ METHODS: dict[str, Method] = {"time_window": _time_window, "deconvolution": _dec
 
 
 async def attribute_cycle(agent: Agent, now: datetime) -> int:
+    learning = agent.config.learning
+    methods = list(METHODS) if learning.compare_attribution else [learning.attribution_method]
     written = 0
-    for method in METHODS:
+    for method in methods:
         written += await _attribute(agent, now, method)
     return written
 

@@ -179,6 +179,11 @@ class MemoryStore:
         self._arm_ids: dict[tuple[int, str, str], int] = {}  # -> arm_statistics id
         self._readings: dict[int, AccountSnapshot] = {}  # account snapshots by id
         self._health_keys: set[tuple[datetime, int]] = set()
+        self._last_health: datetime | None = None
+        # learning_history's rows, rebuilt only for posts whose version moved since (a post's
+        # version moves with every change to its content row, its snapshots or attributions)
+        self._version: Counter[int] = Counter()
+        self._observed: dict[str, dict[int, tuple[int, Observation]]] = defaultdict(dict)
 
     async def close(self) -> None:
         return None
@@ -208,6 +213,7 @@ class MemoryStore:
             self._status[row["status"]].discard(row["id"])
             self._status[status].add(row["id"])
         row.update(values)
+        self._version[row["id"]] += 1
         times = self._accounts[row["account_id"]].times
         for name in _CONTENT_TIMES:
             if name in values:
@@ -452,6 +458,7 @@ class MemoryStore:
         snap = self._rows["performance_snapshots"].get(snapshot_id)
         if snap is None or snap["taken_at"] is not None:
             return
+        self._version[snap["content_id"]] += 1
         snap.update(
             taken_at=taken_at,
             hours_since_post=float(hours_since_post),
@@ -593,6 +600,7 @@ class MemoryStore:
         if key in self._attribution_keys:
             raise refused("UNIQUE constraint failed: uq_follower_attributions_once")
         self._insert("follower_attributions", row)
+        self._version[a.content_id] += 1
         self._attribution_keys.add(key)
         self._attributions[(a.content_id, a.attribution_method)].append(row["id"])
         pending = self._unattributed.get(key[1:])
@@ -640,35 +648,39 @@ class MemoryStore:
         keys = account.posted.keys
         if since is not None:
             keys = keys[bisect.bisect_left(keys, (utc(since), 0)) :]
-        content, snaps = self._rows["content"], self._rows["performance_snapshots"]
-        attributions = self._rows["follower_attributions"]
+        cache, version = self._observed[method], self._version
         out = []
         for posted_at, content_id in keys:
-            row = content[content_id]
-            engagements, hours, clicks = 0, None, 0
-            horizons = self._snaps.get(content_id, {})
-            for horizon in sorted(horizons):
-                snap = snaps[horizons[horizon]]
-                if snap["taken_at"] is not None and snap["hours_since_post"] is not None:
-                    engagements, hours = _engagement(snap), float(snap["hours_since_post"])
-                    clicks = int(snap["profile_clicks"] or 0)
-            found = self._attributions.get((content_id, method))
-            meta = loads(row["generation_metadata"]) or {}
-            out.append(
-                Observation(
-                    content_id=content_id,
-                    posted_at=posted_at,
-                    arms=_arms(meta),
-                    engagements=engagements,
-                    hours_observed=hours,
-                    followers=(
-                        float(attributions[found[-1]]["followers_gained"]) if found else None
-                    ),
-                    learned=row["learned_at"] is not None,
-                    profile_clicks=clicks,
-                )
-            )
+            known = cache.get(content_id)
+            if known is None or known[0] != version[content_id]:
+                known = (version[content_id], self._observation(content_id, posted_at, method))
+                cache[content_id] = known
+            out.append(known[1])
         return out
+
+    def _observation(self, content_id: int, posted_at: datetime, method: str) -> Observation:
+        """One post's row of :meth:`learning_history`, from its rows."""
+        snaps = self._rows["performance_snapshots"]
+        row = self._rows["content"][content_id]
+        engagements, hours, clicks = 0, None, 0
+        horizons = self._snaps.get(content_id, {})
+        for horizon in sorted(horizons):
+            snap = snaps[horizons[horizon]]
+            if snap["taken_at"] is not None and snap["hours_since_post"] is not None:
+                engagements, hours = _engagement(snap), float(snap["hours_since_post"])
+                clicks = int(snap["profile_clicks"] or 0)
+        found = self._attributions.get((content_id, method))
+        attributions = self._rows["follower_attributions"]
+        return Observation(
+            content_id=content_id,
+            posted_at=posted_at,
+            arms=_arms(loads(row["generation_metadata"]) or {}),
+            engagements=engagements,
+            hours_observed=hours,
+            followers=float(attributions[found[-1]]["followers_gained"]) if found else None,
+            learned=row["learned_at"] is not None,
+            profile_clicks=clicks,
+        )
 
     async def arm_stats(self, account_id: int) -> list[ArmStat]:
         account = self._accounts.get(account_id)
@@ -839,9 +851,11 @@ class MemoryStore:
             return
         self._insert("system_health_metrics", normalised)
         self._health_keys.add(key)
+        if self._last_health is None or key[0] > self._last_health:
+            self._last_health = key[0]
 
     async def last_health_hour(self) -> datetime | None:
-        return max((hour for hour, _account in self._health_keys), default=None)
+        return self._last_health
 
     async def latest_health(self, limit: int = 24) -> list[dict[str, Any]]:
         """The newest health rows, newest hour first, each with its account's name."""

@@ -770,6 +770,26 @@ async def test_learning_history_shows_each_posted_post_with_its_latest_outcome(
     assert unattributed.followers is None
 
 
+async def test_learning_history_read_between_changes_shows_each_change(store: SqlStore) -> None:
+    """Regression (memory store's cached rows): each snapshot, attribution and learning mark
+    that lands after a read shows in the next read."""
+    acc = await account(store)
+    post = await posted(store, acc, posted_at=T0)
+    [before] = await store.learning_history(acc, method=METHOD)
+    await take(store, post.id, HOUR, T0 + HOUR, likes=3, reposts=1, replies=0, profile_clicks=2)
+    [polled] = await store.learning_history(acc, method=METHOD)
+    await take(store, post.id, 24 * HOUR, T0 + 24 * HOUR, likes=9, reposts=1, replies=0)
+    await store.add_attribution(attribution(post.id, followers_gained=2.0), now=T0 + 25 * HOUR)
+    [attributed] = await store.learning_history(acc, method=METHOD)
+    await learn(store, acc, post.id, now=T0 + 26 * HOUR)
+    [learned] = await store.learning_history(acc, method=METHOD)
+
+    assert (before.engagements, before.hours_observed, before.followers) == (0, None, None)
+    assert (polled.engagements, polled.profile_clicks, polled.followers) == (4, 2, None)
+    assert (attributed.engagements, attributed.followers, attributed.learned) == (10, 2.0, False)
+    assert learned.learned and learned.followers == 2.0
+
+
 async def test_apply_learning_writes_everything_once(store: SqlStore) -> None:
     acc = await account(store)
     post = await posted(store, acc, posted_at=T0)

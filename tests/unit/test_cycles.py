@@ -22,7 +22,7 @@ from agent.models import PostStatus
 from agent.simulator import run_until
 from agent.store.engine import create_engine
 from agent.store.migrate import upgrade
-from agent.store.schema import content, performance_snapshots
+from agent.store.schema import content, follower_attributions, performance_snapshots
 from agent.store.sql import SqlStore
 from tests.conftest import T0, make_config
 from tests.unit.vt_harness import ALWAYS, Harness, make_harness
@@ -271,3 +271,20 @@ async def test_planner_stays_within_the_platforms_own_daily_cap(tmp_path: Path) 
     finally:
         await store.close()
         world.close()
+
+
+@pytest.mark.parametrize(
+    ("compare", "methods"),
+    [(True, {"deconvolution", "time_window"}), (False, {"time_window"})],
+)
+async def test_compare_attribution_off_computes_only_the_learners_method(
+    tmp_path: Path, compare: bool, methods: set[str]
+) -> None:
+    learning = {"attribution_method": "time_window", "compare_attribution": compare}
+    async with make_harness(tmp_path, learning=learning) as h:
+        await run_until(h.agent, h.clock, T0 + timedelta(days=2))
+        found = await h.rows(follower_attributions)
+    assert found, "posts were attributed"
+    assert {a.attribution_method for a in found} == methods
+    per_post = {(a.content_id, a.attribution_method) for a in found}
+    assert len(per_post) == len(found)  # each post once per method

@@ -285,6 +285,40 @@ async def test_follower_gains_arrive_with_a_lag_and_overlap(clock: Clock) -> Non
     assert both[200] == gain_a + gain_b
 
 
+async def test_follower_count_is_the_same_read_often_or_once(clock: Clock) -> None:
+    """Regression (the settled followers are summed incrementally between reads): a world read
+    every two hours, also back in time, agrees with a fresh world read once at each moment."""
+    scenario = make_scenario(audience={"rates": {"follows": 0.05}})
+    checkpoints = (100.0, 150.0, 400.0, 120.0)
+
+    async def world_with_posts(w: SandboxWorld) -> SandboxPlatform:
+        platform = w.platform("acme", now=clock)
+        for n in range(12):  # a post every 8 h; followers arrive over ~2 days
+            clock.set(hours=8 * n)
+            await post(platform, n)
+        return platform
+
+    often = []
+    with SandboxWorld(scenario, seed=3, start=START) as w:
+        platform = await world_with_posts(w)
+        at = 88.0
+        for checkpoint in checkpoints:
+            while at + 2.0 < checkpoint:
+                at += 2.0
+                clock.set(hours=at)
+                await platform.fetch_account()
+            clock.set(hours=checkpoint)
+            often.append((await platform.fetch_account()).followers)
+    once = []
+    for checkpoint in checkpoints:
+        with SandboxWorld(scenario, seed=3, start=START) as w:
+            platform = await world_with_posts(w)
+            clock.set(hours=checkpoint)
+            once.append((await platform.fetch_account()).followers)
+    assert often == once
+    assert once[2] > once[0] > 1500  # the posts' followers arrived
+
+
 async def test_organic_growth_and_churn_without_posts(clock: Clock) -> None:
     scenario = make_scenario(account={"organic_followers_per_day": 24.0, "churn_per_day": 0.004})
     with SandboxWorld(scenario, seed=5, start=START) as w:
