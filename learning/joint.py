@@ -67,6 +67,12 @@ class Design:
     _columns: dict[int, tuple[Mapping[str, str], list[int]]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # the last few matrices built: (ids of their rows' arms, those arms (kept alive, so the ids
+    # stay theirs), the matrix); a history only grows at its end, so most of a new matrix is a
+    # prefix of an earlier one
+    _recent: list[tuple[np.ndarray, list[Mapping[str, str]], np.ndarray]] = field(
+        default_factory=list, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         col = 1
@@ -96,19 +102,32 @@ class Design:
         return cols
 
     def matrix(self, rows: Sequence[Mapping[str, str]]) -> np.ndarray:
+        """The 0/1 design matrix of these posts' arms (row i: ``rows[i]``)."""
+        ids = np.fromiter((id(arms) for arms in rows), dtype=np.int64, count=len(rows))
+        x = np.zeros((len(rows), self.size))
+        start = 0
+        for old_ids, _arms, old_x in self._recent:
+            n = min(len(old_ids), len(ids))
+            differ = np.flatnonzero(old_ids[:n] != ids[:n])
+            same = int(differ[0]) if len(differ) else n
+            if same > start:
+                x[:same] = old_x[:same]
+                start = same
         cache = self._columns
         if len(cache) > 4 * len(rows) + 1000:  # forget arms no longer asked about
             cache.clear()
         row_of: list[int] = []
         col_of: list[int] = []
-        for i, arms in enumerate(rows):
+        for i in range(start, len(rows)):
+            arms = rows[i]
             known = cache.get(id(arms))
             if known is None or known[0] is not arms:
                 known = cache[id(arms)] = (arms, self.columns(arms))
             row_of.extend([i] * len(known[1]))
             col_of.extend(known[1])
-        x = np.zeros((len(rows), self.size))
         x[row_of, col_of] = 1.0
+        x.flags.writeable = False  # kept for the next call: read-only
+        self._recent = [(ids, list(rows), x), *self._recent[:2]]
         return x
 
     def is_pair(self) -> np.ndarray:
