@@ -34,10 +34,13 @@ deterministically per (seed, account, kind, call number of this process).
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import json
 import math
 import sqlite3
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,6 +156,11 @@ class SandboxWorld:
         # account -> (cutoff_us, the follows of its posts up to that cutoff): every follower of
         # a post that old has arrived, so the sum only grows, by the posts crossing the cutoff
         self._settled: dict[str, tuple[int, int]] = {}
+        # An in-memory world has no other process writing to it, so follower counts are read
+        # from Python lists instead of SQL: account -> its posts' times (sorted), their follows,
+        # and the running sum of those follows (from 0); and its number of undeleted posts.
+        self._arrivals: dict[str, tuple[list[int], list[int], list[int]]] = {}
+        self._live_posts: Counter[str] = Counter()
         self._calls: dict[tuple[str, str], int] = {}  # (account, fault kind) -> random draws so far
         self._faults_queued = self._path is not None  # another process may queue faults
 
@@ -328,10 +336,49 @@ class SandboxWorld:
             self._accounts[name] = account
         return account
 
+    def _note_post(self, account: str, posted_us: int, follows: int) -> None:
+        """Keep an in-memory world's follower lists up to date with a new post."""
+        if self._path is not None:
+            return
+        times, gains, running = self._arrivals.setdefault(account, ([], [], [0]))
+        at = bisect.bisect_right(times, posted_us)
+        times.insert(at, posted_us)
+        gains.insert(at, follows)
+        if at == len(times) - 1:
+            running.append(running[-1] + follows)
+        else:  # published before an earlier post (a clock set back): sum again
+            running[:] = [0, *itertools.accumulate(gains)]
+        self._live_posts[account] += 1
+
     def _followers(self, account: _Account, now_us: int) -> int:
         """followers(t) of the module docstring of adapters.sandbox_model."""
-        model, db = self._model, self._db
+        model = self._model
         cutoff = now_us - model.real_us(model.lag_horizon_hours)
+        scale = model.time_scale / 3.6e9
+        if self._path is None:
+            times, follows, running = self._arrivals.get(account.name, ([], [], [0]))
+            low = bisect.bisect_right(times, cutoff)
+            high = bisect.bisect_right(times, now_us)
+            settled = running[low]
+            gains = sum(
+                math.floor(follows[k] * model.arrived((now_us - times[k]) * scale))
+                for k in range(low, high)
+            )
+        else:
+            settled, gains = self._followers_from_db(account, now_us, cutoff, scale)
+        organic = model.organic(
+            account.key,
+            account.initial_followers,
+            model.hours(account.created_us),
+            model.hours(now_us),
+        )
+        return max(0, account.initial_followers + organic + settled + gains)
+
+    def _followers_from_db(
+        self, account: _Account, now_us: int, cutoff: int, scale: float
+    ) -> tuple[int, int]:
+        """(followers of posts settled by ``cutoff``, those arrived since) from the posts table."""
+        model, db = self._model, self._db
         # Incremental: the posts between the last cutoff and this one. (A post is stored with
         # its publish time, which is past every earlier cutoff, also when another process
         # sharing the world file publishes it.)
@@ -350,18 +397,11 @@ class SandboxWorld:
             " WHERE account = ? AND posted_us > ? AND posted_us <= ?",
             (account.name, cutoff, now_us),
         ).fetchall()
-        scale = model.time_scale / 3.6e9
         gains = sum(
             math.floor(follows * model.arrived((now_us - posted) * scale))
             for posted, follows in arriving
         )
-        organic = model.organic(
-            account.key,
-            account.initial_followers,
-            model.hours(account.created_us),
-            model.hours(now_us),
-        )
-        return max(0, account.initial_followers + organic + settled + gains)
+        return settled, gains
 
     def _fault(self, account: str, kind: str) -> bool:
         """Whether this call fails with ``kind``: a queued fault is used up, or a random draw."""
@@ -480,9 +520,12 @@ class SandboxPlatform:
         world = self._world
         with world._guard():
             followers = world._followers(account, now_us)
-            posts = world._db.execute(
-                "SELECT COUNT(*) FROM posts WHERE account = ? AND deleted = 0", (account.name,)
-            ).fetchone()[0]
+            if world._path is None:
+                posts = world._live_posts[account.name]
+            else:
+                posts = world._db.execute(
+                    "SELECT COUNT(*) FROM posts WHERE account = ? AND deleted = 0", (account.name,)
+                ).fetchone()[0]
         return AccountInfo(
             handle=account.name, followers=followers, following=account.following, posts=posts
         )
@@ -503,9 +546,12 @@ class SandboxPlatform:
         """Hide one of the account's posts; unknown ids are ignored (deleting is idempotent)."""
         _, account = self._begin(("auth_failed",))
         with self._world._guard():
-            self._world._db.execute(
-                "UPDATE posts SET deleted = 1 WHERE id = ? AND account = ?", (post_id, account.name)
-            )
+            changed = self._world._db.execute(
+                "UPDATE posts SET deleted = 1 WHERE id = ? AND account = ? AND deleted = 0",
+                (post_id, account.name),
+            ).rowcount
+            if changed and self._world._path is None:
+                self._world._live_posts[account.name] -= 1
 
     async def aclose(self) -> None:
         """Nothing to release: the world owns the storage (``SandboxWorld.close``)."""
@@ -603,4 +649,5 @@ class SandboxPlatform:
                 draw.expected_follows,
             ),
         )
+        world._note_post(account.name, now_us, draw.follows)
         return PublishedPost(platform_post_id=post_id, text=text, posted_at=from_us(now_us))
