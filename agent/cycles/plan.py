@@ -133,9 +133,10 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
     async with agent.leased(f"plan:{account_id}", now) as held:
         if not held:
             return False  # another worker is planning this account
+        first: dict[str, str] = {}  # the policy's choice, kept for the redrafts
         for attempt in range(1 + REDRAFTS):
             refused = agent.stats.totals["drafts_refused"]
-            if await _plan_leased(agent, account, account_id, now, vary=attempt):
+            if await _plan_leased(agent, account, account_id, now, vary=attempt, choice=first):
                 return True
             if agent.stats.totals["drafts_refused"] == refused:
                 return False  # not refused by the gate (budget, failure, queue): no redraft
@@ -156,11 +157,21 @@ async def _still_ours(agent: Agent, account: Account, account_id: int, now: date
 
 
 async def _plan_leased(
-    agent: Agent, account: Account, account_id: int, now: datetime, *, vary: int = 0
+    agent: Agent,
+    account: Account,
+    account_id: int,
+    now: datetime,
+    *,
+    vary: int = 0,
+    choice: dict[str, str] | None = None,
 ) -> bool:
     """Plan one post. ``vary`` > 0 (a redraft after a refusal): a policy that keeps exploiting
     the same arms would write the same post again, so the redraft takes a different topic and,
-    from the second redraft on, a different hook, at random."""
+    from the second redraft on, a different hook, at random.
+
+    ``choice``: empty, it receives the policy's choice (and its name, as "policy"); given
+    filled (a redraft), that choice is varied instead of asking the policy again, which would
+    refit the same model on the same history."""
     if not agent.exclusive and (
         await agent.store.pending_count(account_id) > 0 or await awaiting_approval(agent, account)
     ):
@@ -175,7 +186,13 @@ async def _plan_leased(
     slots = schedule.hour_slots(
         when, schedule.spacing(cadence), cadence.active_hours, earliest=earliest
     )
-    chosen, policy_name = await choose_arms(agent, account, account_id, now, slots=slots)
+    if choice:
+        chosen, policy_name = dict(choice), choice["policy"]
+        del chosen["policy"]
+    else:
+        chosen, policy_name = await choose_arms(agent, account, account_id, now, slots=slots)
+        if choice is not None:
+            choice.update(chosen, policy=policy_name)
     if vary:
         chosen = _varied(agent, account, chosen, vary)
     if chosen.get("hour") in slots:
