@@ -33,6 +33,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
+import numpy as np
+
 from agent.config import Gate
 
 __all__ = ["NGRAM", "blocked_term", "check", "normalise", "similarity"]
@@ -63,13 +65,12 @@ def check(
     term = blocked_term(normal, gate.blocklist)
     if term is not None:
         return f"blocklisted term {term!r}"
-    for old in recent:
-        if normalise(old) == normal:
+    normals = [_normalised(old) for old in recent]  # the same recent posts plan after plan
+    for old, old_normal in zip(recent, normals, strict=True):
+        if old_normal == normal:
             return f"exact duplicate of a recent post: {_excerpt(old)}"
-    grams = _profile(normal)
     best, match = 0.0, ""
-    for old in recent:
-        score = _cosine_profiles(grams, _profile(normalise(old)))
+    for old, score in zip(recent, _similarities(normal, normals), strict=True):
         if score > best:
             best, match = score, old
     if best >= gate.near_duplicate_threshold:
@@ -83,6 +84,11 @@ def check(
 def normalise(text: str) -> str:
     """The form texts are compared in: NFC, case-folded, whitespace runs collapsed, stripped."""
     return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+@lru_cache(maxsize=4096)
+def _normalised(text: str) -> str:
+    return normalise(text)
 
 
 def similarity(a: str, b: str) -> float:
@@ -112,21 +118,38 @@ def _ngrams(normal: str) -> Counter[str]:
     return Counter(normal[i : i + NGRAM] for i in range(len(normal) - NGRAM + 1))
 
 
+_VOCABULARY: dict[str, int] = {}  # n-gram -> column, shared by every cached profile
+_VOCABULARY_LIMIT = 2_000_000  # then start afresh (with the profile cache)
+
+
 @lru_cache(maxsize=4096)
-def _profile(normal: str) -> tuple[Counter[str], float]:
-    """A text's n-gram counts and their norm, cached: every plan compares the same recent posts
-    (treat the Counter as read-only)."""
+def _profile(normal: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """A text's n-grams as (columns, counts, norm), cached: every plan compares the same recent
+    posts (the arrays are read-only)."""
     grams = _ngrams(normal)
-    return grams, math.sqrt(sum(c * c for c in grams.values()))
+    columns = np.fromiter(
+        (_VOCABULARY.setdefault(g, len(_VOCABULARY)) for g in grams), dtype=np.intp
+    )
+    counts = np.fromiter(grams.values(), dtype=float)
+    columns.flags.writeable = counts.flags.writeable = False
+    return columns, counts, math.sqrt(float(counts @ counts))
 
 
-def _cosine_profiles(a: tuple[Counter[str], float], b: tuple[Counter[str], float]) -> float:
-    (ga, na), (gb, nb) = a, b
-    # the shared grams are few: intersecting the key sets (in C) beats walking either Counter
-    dot = sum(ga[gram] * gb[gram] for gram in ga.keys() & gb.keys())
-    if not dot:
-        return 0.0
-    return min(1.0, dot / (na * nb))
+def _similarities(normal: str, others: Sequence[str]) -> list[float]:
+    """Cosine similarity of ``normal``'s n-gram counts with each of ``others``'s (all normalised):
+    the text's counts spread over the vocabulary once, then one gather per other text."""
+    if len(_VOCABULARY) > _VOCABULARY_LIMIT:
+        _VOCABULARY.clear()
+        _profile.cache_clear()
+    columns, counts, norm = _profile(normal)
+    profiles = [_profile(other) for other in others]  # may grow the vocabulary: before `dense`
+    dense = np.zeros(len(_VOCABULARY))
+    dense[columns] = counts
+    out = []
+    for other_columns, other_counts, other_norm in profiles:
+        dot = float(other_counts @ dense[other_columns])
+        out.append(min(1.0, dot / (norm * other_norm)) if dot > 0 else 0.0)
+    return out
 
 
 def _cosine(a: Counter[str], b: Counter[str]) -> float:

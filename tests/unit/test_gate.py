@@ -137,6 +137,22 @@ def test_a_different_post_from_the_same_template_family_passes() -> None:
     assert check(other, (POST,)) is None
 
 
+async def test_the_gates_similarity_is_the_pairwise_similarity_of_the_most_similar_post() -> None:
+    """Regression (the gate compares against all recent posts at once, over a shared n-gram
+    vocabulary): the score in a refusal is ``similarity`` with the closest recent post."""
+    posts = await _template_batch(seed=5, days=4)
+    for i in range(10, len(posts)):
+        recent = tuple(posts[i - 10 : i])
+        scores = [gate.similarity(posts[i], old) for old in recent]
+        reason = check(posts[i], recent, near_duplicate_threshold=0.01)
+        assert reason is not None
+        found = re.search(r"similarity (\d\.\d\d)", reason)
+        assert found is not None, reason
+        assert float(found.group(1)) == pytest.approx(max(scores), abs=0.006)
+        closest = recent[scores.index(max(scores))]
+        assert gate._excerpt(closest) in reason
+
+
 def test_only_the_given_recent_posts_are_compared() -> None:
     copy = POST.replace("15", "25")
     assert gate.check(copy, recent=[], max_chars=280, gate=DEFAULT) is None
