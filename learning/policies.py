@@ -113,13 +113,13 @@ class SeedSelector:
         median = float(np.median(rewards)) if rewards else 0.0
         chosen = {}
         for dimension, arms in catalogue.items():
+            by_arm: dict[str | None, list[float]] = {}
+            for o in done:  # one pass per dimension, not one per arm
+                if o.reward is not None:
+                    by_arm.setdefault(o.arms.get(dimension), []).append(float(o.reward))
             scores: dict[str, float] = {}
             for arm in arms:
-                mine = [
-                    float(o.reward)
-                    for o in done
-                    if o.arms.get(dimension) == arm and o.reward is not None
-                ]
+                mine = by_arm.get(arm, [])
                 if len(mine) >= self.min_posts:
                     success = sum(r >= median for r in mine) / len(mine)
                     if success < self.threshold:
