@@ -19,6 +19,7 @@ restart, a second worker or a changed catalogue never leaves them with stale sta
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,11 +157,13 @@ class BetaBernoulli:
         median = float(np.median([o.reward for o in done])) if done else 0.0
         chosen = {}
         for dimension, arms in catalogue.items():
-            draws = []
-            for arm in arms:
-                mine = [o for o in done if o.arms.get(dimension) == arm]
-                wins = sum(1 for o in mine if o.reward is not None and o.reward > median)
-                draws.append(rng.beta(1 + wins, 1 + len(mine) - wins))
+            posts: Counter[str | None] = Counter()
+            wins: Counter[str | None] = Counter()
+            for o in done:  # one pass per dimension, not one per arm
+                arm = o.arms.get(dimension)
+                posts[arm] += 1
+                wins[arm] += o.reward is not None and o.reward > median
+            draws = [rng.beta(1 + wins[arm], 1 + posts[arm] - wins[arm]) for arm in arms]
             chosen[dimension] = str(arms[int(np.argmax(draws))])
         return chosen
 
