@@ -65,6 +65,10 @@ DEFAULT_SCENARIOS = (
     "posting_time",
 )
 LEARNER = "joint"
+# The follower count is read every 30 minutes instead of the daemon's 10: the deconvolution bins
+# readings by the hour anyway, and a third of the readings makes a run ~10 % faster
+# (``--set polling.account_every=10m`` restores the default).
+BENCH_ACCOUNT_POLL = timedelta(minutes=30)
 DEFAULT_POLICIES = (LEARNER, *BASELINES)
 START = datetime(2026, 1, 5, tzinfo=UTC)
 ACCOUNT = "bench"
@@ -167,16 +171,21 @@ def bench_config(
             for d in DIMENSIONS
         }
         catalogues = Catalogues(**{_KEYS[d]: entries[d] for d in DIMENSIONS})
+    set_keys = {o.split("=", 1)[0].strip() for o in overrides}
     update: dict[str, Any] = {"policy": policy if policy in POLICIES else LEARNER}
-    if not any(o.split("=", 1)[0].strip() == "learning.compare_attribution" for o in overrides):
+    if "learning.compare_attribution" not in set_keys:
         update["compare_attribution"] = False  # only the learner's method: half the work
     learning = cfg.learning.model_copy(update=update)
+    polling = cfg.polling
+    if "polling.account_every" not in set_keys:
+        polling = polling.model_copy(update={"account_every": BENCH_ACCOUNT_POLL})
     cadence = cfg.cadence.model_copy(update={"posts_per_day": scenario.bench.posts_per_day})
     return cfg.model_copy(
         update={
             "accounts": [account],
             "catalogues": catalogues,
             "learning": learning,
+            "polling": polling,
             "cadence": cadence,
             "sandbox": cfg.sandbox.model_copy(update={"scenario": scenario_path}),
         }

@@ -102,3 +102,21 @@ def test_cli_refuses_an_unknown_policy_or_scenario(
     assert "unknown policy 'greedy'" in capsys.readouterr().err
     assert harness.main(["--scenario", str(tmp_path / "missing.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_bench_config_reads_followers_every_30_minutes_and_attributes_once_unless_set(
+    scenario: Path,
+) -> None:
+    loaded = harness.Scenario.load(scenario)
+    default = harness.bench_config(scenario, loaded, "uniform")
+    assert default.polling.account_every == harness.BENCH_ACCOUNT_POLL
+    assert default.learning.compare_attribution is False
+    assert default.learning.policy == "uniform"
+    chosen = harness.bench_config(
+        scenario,
+        loaded,
+        "joint",
+        ("polling.account_every=10m", "learning.compare_attribution=true"),
+    )
+    assert chosen.polling.account_every.total_seconds() == 600
+    assert chosen.learning.compare_attribution is True
