@@ -408,6 +408,7 @@ class AudienceModel:
         self._table_days = [at_day for at_day, _, _ in self.tables]
         self.arms = {dim: tuple(arms) for dim, arms in self.tables[0][2].items()}
         self._organic: dict[int, _OrganicSeries] = {}
+        self._static_table: Table | None = None  # without drift, every day's table (read-only)
 
     # time
     def hours(self, moment_us: int) -> float:
@@ -568,10 +569,16 @@ class AudienceModel:
 
     # expectations (ground truth)
     def table_at(self, day: float) -> Table:
-        return {
-            dim: {arm: self.effect(dim, arm, day) for arm in arms}
-            for dim, arms in self.arms.items()
-        }
+        """Every arm's multipliers in force on ``day`` (treat as read-only: it may be shared)."""
+        if self.scenario.drift or self._static_table is None:
+            table = {
+                dim: {arm: self.effect(dim, arm, day) for arm in arms}
+                for dim, arms in self.arms.items()
+            }
+            if self.scenario.drift:
+                return table
+            self._static_table = table
+        return self._static_table
 
     def expected(
         self, arms: Mapping[str, str], *, day: float, followers: float, metric: str
