@@ -53,6 +53,44 @@ class Row:
     weight: float = 1.0  # discount x provisional share
 
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A 0/1 design matrix by the columns of its 1s: ``cols[i]`` lists row i's, padded with
+    ``size`` (a column that does not exist). Every post has at most one 1 per dimension, so the
+    products the Newton steps need are sums over a few columns per row instead of dense
+    matrix products over all of them."""
+
+    cols: np.ndarray  # (n, width) of column numbers, ``size`` for padding
+    size: int
+
+    def eta(self, theta: np.ndarray) -> np.ndarray:
+        """``X @ theta``."""
+        return np.append(theta, 0.0)[self.cols].sum(axis=1)
+
+    def xt(self, r: np.ndarray) -> np.ndarray:
+        """``X.T @ r``."""
+        width = self.cols.shape[1]
+        sums = np.bincount(self.cols.ravel(), np.repeat(r, width), minlength=self.size + 1)
+        return sums[: self.size]
+
+    def gram(self, v: np.ndarray) -> np.ndarray:
+        """``X.T @ diag(v) @ X``."""
+        width = self.cols.shape[1]
+        side = self.size + 1
+        cells = (self.cols[:, :, None] * side + self.cols[:, None, :]).ravel()
+        sums = np.bincount(cells, np.repeat(v, width * width), minlength=side * side)
+        return sums.reshape(side, side)[: self.size, : self.size]
+
+    def used(self) -> int:
+        """How many columns have a 1 in some row."""
+        return int(np.count_nonzero(np.bincount(self.cols.ravel(), minlength=self.size + 1)[:-1]))
+
+    def dense(self) -> np.ndarray:
+        x = np.zeros((len(self.cols), self.size + 1))
+        x[np.arange(len(self.cols))[:, None], self.cols] = 1.0
+        return x[:, : self.size]
+
+
 @dataclass(slots=True)
 class Design:
     """Columns of the model: an intercept, one per (dimension, arm), one per (formula, hook)."""
@@ -67,9 +105,9 @@ class Design:
     _columns: dict[int, tuple[Mapping[str, str], list[int]]] = field(
         default_factory=dict, repr=False, compare=False
     )
-    # the last few matrices built: (ids of their rows' arms, those arms (kept alive, so the ids
-    # stay theirs), the matrix); a history only grows at its end, so most of a new matrix is a
-    # prefix of an earlier one
+    # the last few layouts built: (ids of their rows' arms, those arms (kept alive, so the ids
+    # stay theirs), the layout's columns); a history only grows at its end, so most of a new
+    # layout is a prefix of an earlier one
     _recent: list[tuple[np.ndarray, list[Mapping[str, str]], np.ndarray]] = field(
         default_factory=list, repr=False, compare=False
     )
@@ -101,34 +139,35 @@ class Design:
                 cols.append(col)
         return cols
 
-    def matrix(self, rows: Sequence[Mapping[str, str]]) -> np.ndarray:
-        """The 0/1 design matrix of these posts' arms (row i: ``rows[i]``)."""
+    def layout(self, rows: Sequence[Mapping[str, str]]) -> Layout:
+        """The design matrix of these posts' arms (row i: ``rows[i]``), as its 1s' columns."""
+        width = 2 + len(self.catalogue)  # intercept, a column per dimension, the pair
         ids = np.fromiter((id(arms) for arms in rows), dtype=np.int64, count=len(rows))
-        x = np.zeros((len(rows), self.size))
+        cols = np.full((len(rows), width), self.size, dtype=np.intp)
         start = 0
-        for old_ids, _arms, old_x in self._recent:
+        for old_ids, _arms, old_cols in self._recent:
             n = min(len(old_ids), len(ids))
             differ = np.flatnonzero(old_ids[:n] != ids[:n])
             same = int(differ[0]) if len(differ) else n
-            if same > start:
-                x[:same] = old_x[:same]
+            if same > start and old_cols.shape[1] == width:
+                cols[:same] = old_cols[:same]
                 start = same
         cache = self._columns
         if len(cache) > 4 * len(rows) + 1000:  # forget arms no longer asked about
             cache.clear()
-        row_of: list[int] = []
-        col_of: list[int] = []
         for i in range(start, len(rows)):
             arms = rows[i]
             known = cache.get(id(arms))
             if known is None or known[0] is not arms:
                 known = cache[id(arms)] = (arms, self.columns(arms))
-            row_of.extend([i] * len(known[1]))
-            col_of.extend(known[1])
-        x[row_of, col_of] = 1.0
-        x.flags.writeable = False  # kept for the next call: read-only
-        self._recent = [(ids, list(rows), x), *self._recent[:2]]
-        return x
+            cols[i, : len(known[1])] = known[1]
+        cols.flags.writeable = False  # kept for the next call: read-only
+        self._recent = [(ids, list(rows), cols), *self._recent[:2]]
+        return Layout(cols, self.size)
+
+    def matrix(self, rows: Sequence[Mapping[str, str]]) -> np.ndarray:
+        """The 0/1 design matrix of these posts' arms (row i: ``rows[i]``)."""
+        return self.layout(rows).dense()
 
     def is_pair(self) -> np.ndarray:
         mask = np.zeros(self.size, dtype=bool)
@@ -173,7 +212,7 @@ def fit(
     fitting with ``phi = 1``, estimating it, and fitting again. The returned fit carries the
     ``phi`` it used; :func:`pearson_dispersion` gives the estimate for the next call.
     """
-    x = design.matrix([r.arms for r in rows])
+    x = design.layout([r.arms for r in rows])
     y = np.array([r.value for r in rows], dtype=float)
     w = np.array([r.weight for r in rows], dtype=float)
     precision = 1.0 / np.square(prior_sd)
@@ -181,20 +220,24 @@ def fit(
     if len(rows) and start is None:
         theta[0] = math.log(max(float(np.average(y, weights=w)) if w.sum() > 0 else 0.0, 0.05))
     phi = 1.0 if dispersion is None else dispersion
+    hess: np.ndarray | None = None  # at the current theta
     for _round in range(1 if dispersion is not None else 2):
+        hess = None
         for _ in range(NEWTON_STEPS):
-            mu = np.exp(np.clip(x @ theta, -30.0, 30.0))
-            grad = x.T @ (w * (y - mu)) / phi - precision * (theta - prior_mean)
-            hess = (x.T * (w * mu)) @ x / phi + np.diag(precision)
+            mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))
+            grad = x.xt(w * (y - mu)) / phi - precision * (theta - prior_mean)
+            hess = x.gram(w * mu) / phi + np.diag(precision)
             step = np.linalg.solve(hess, grad)
             theta = theta + np.clip(step, -2.0, 2.0)
             if float(np.max(np.abs(step))) < 1e-4:
-                break
+                break  # theta moved by < 1e-4: the Hessian just computed is the Hessian there
+            hess = None
         if len(rows) == 0 or dispersion is not None or _round == 1:
             break
         phi = _pearson(x, y, w, theta)
-    mu = np.exp(np.clip(x @ theta, -30.0, 30.0))
-    hess = (x.T * (w * mu)) @ x / phi + np.diag(precision)
+    if hess is None:
+        mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))
+        hess = x.gram(w * mu) / phi + np.diag(precision)
     cov = np.linalg.inv(hess)
     cov = (cov + cov.T) / 2.0
     result = Fit(
@@ -208,12 +251,12 @@ def fit(
     return result
 
 
-def _pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> float:
+def _pearson(x: Layout, y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> float:
     """The Pearson estimate of the dispersion (>= 1; 1 with too few posts to tell)."""
     if w.sum() <= 5:
         return 1.0
-    mu = np.exp(np.clip(x @ theta, -30.0, 30.0))
-    dof = max(float(w.sum()) - float(np.count_nonzero(np.abs(x).sum(axis=0))), 1.0)
+    mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))
+    dof = max(float(w.sum()) - float(x.used()), 1.0)
     pearson = float(np.sum(w * np.square(y - mu) / np.maximum(mu, 1e-9)))
     return max(1.0, pearson / dof)
 

@@ -188,3 +188,30 @@ def test_arm_table_intervals_contain_their_means_and_rank_best_first() -> None:
     assert table[0][0] == "a"
     assert all(low < mean < high for _, mean, low, high in table)
     assert [row[1] for row in table] == sorted((row[1] for row in table), reverse=True)
+
+
+def test_the_sparse_layout_computes_the_dense_matrix_products() -> None:
+    """Regression (Newton steps use the 1s' columns instead of the dense design): X @ theta,
+    X.T @ r and X.T diag(v) X agree with the dense matrix, also for rows missing a dimension
+    or naming unknown arms, and for a layout grown from an earlier one's prefix."""
+    rng = np.random.default_rng(4)
+    catalogue = {"content_type": ["a", "b", "c"], "formula": ["f", "g"], "hook": ["h", "i", "j"]}
+    design = Design(catalogue, ("formula", "hook"))
+    rows: list[dict[str, str]] = []
+    for _ in range(40):
+        arms = {d: str(rng.choice(a)) for d, a in catalogue.items() if rng.random() < 0.9}
+        if rng.random() < 0.1:
+            arms["content_type"] = "unknown"
+        rows.append(arms)
+    first = design.layout(rows[:25])  # the second layout reuses this one's rows
+    layout = design.layout(rows)
+    dense = np.zeros((len(rows), design.size))
+    for i, arms in enumerate(rows):
+        dense[i, design.columns(arms)] = 1.0
+    theta, r, v = rng.normal(size=design.size), rng.normal(size=40), rng.uniform(size=40)
+    np.testing.assert_allclose(layout.dense(), dense)
+    np.testing.assert_allclose(first.dense(), dense[:25])
+    np.testing.assert_allclose(layout.eta(theta), dense @ theta)
+    np.testing.assert_allclose(layout.xt(r), dense.T @ r)
+    np.testing.assert_allclose(layout.gram(v), dense.T @ np.diag(v) @ dense)
+    assert layout.used() == int(np.count_nonzero(dense.sum(axis=0)))
