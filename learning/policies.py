@@ -248,11 +248,34 @@ class Joint:
             rows = [Row(o.arms, o.engagements, self.weight(o, now)) for o in done]
             rows += self._provisional(history, now, _engagements)
             return fit_joint(catalogue, rows, None, interaction=interaction, warm=self.warm)
-        rows = [Row(o.arms, max(float(o.reward or 0.0), 0.0), self.weight(o, now)) for o in done]
         signal = auxiliary(history)
-        engagement = [Row(o.arms, signal(o), self.weight(o, now)) for o in done]
+        rows, engagement = self._finished_rows(done, signal, now)
         engagement += self._provisional(history, now, signal)
         return fit_joint(catalogue, rows, engagement, interaction=interaction, warm=self.warm)
+
+    def _finished_rows(
+        self, done: Sequence[Outcome], signal: Callable[[Outcome], float], now: datetime
+    ) -> tuple[list[Row], list[Row]]:
+        """The finished posts' objective rows and auxiliary rows. Without a half-life a post's
+        rows never change, so they are kept (in ``warm``) for the next plan."""
+        if self.half_life_days is not None:
+            return (
+                [Row(o.arms, max(float(o.reward or 0.0), 0.0), self.weight(o, now)) for o in done],
+                [Row(o.arms, signal(o), self.weight(o, now)) for o in done],
+            )
+        cache: dict[int, tuple[Outcome, Callable[[Outcome], float], Row, Row]]
+        cache = self.warm.setdefault("rows", {})
+        if len(cache) > 4 * len(done) + 1000:
+            cache.clear()
+        rows, auxiliary_rows = [], []
+        for o in done:
+            known = cache.get(id(o))
+            if known is None or known[0] is not o or known[1] is not signal:
+                objective = Row(o.arms, max(float(o.reward or 0.0), 0.0))
+                known = cache[id(o)] = (o, signal, objective, Row(o.arms, signal(o)))
+            rows.append(known[2])
+            auxiliary_rows.append(known[3])
+        return rows, auxiliary_rows
 
     def _provisional(
         self,
