@@ -34,6 +34,7 @@ __all__ = ["PROMPT_VERSION", "TemplateGenerator"]
 
 PROMPT_VERSION = "template-v1"  # bump when the tables change in a way worth telling apart
 MAX_ATTEMPTS = 60  # fresh draws of phrasings before giving up on one request
+OPENING_ATTEMPTS = 8  # of those, the first ones that skip an opening line used recently
 HISTORY_SIZE = 5_000  # texts this generator remembers having written, to never repeat one
 PERSONA_MAX_CHARS = 40  # longer personas are descriptions, not something to quote in a post
 HASHTAG_MAX_CHARS = 24  # a longer CamelCase tag reads as noise
@@ -224,8 +225,9 @@ class TemplateGenerator:
         shortest: int | None = None
         for attempt in range(MAX_ATTEMPTS):
             composition = self._compose(request)
-            # Prefer an opening line the account has not used lately, while choices remain.
-            if attempt < MAX_ATTEMPTS // 2 and composition.hook.text in recent_openings:
+            # Prefer an opening line the account has not used lately, for a few draws: an
+            # account exploiting one hook soon has used all of its openings.
+            if attempt < OPENING_ATTEMPTS and composition.hook.text in recent_openings:
                 continue
             for text, ids in composition.texts():
                 shortest = len(text) if shortest is None else min(shortest, len(text))
