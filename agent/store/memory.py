@@ -64,7 +64,8 @@ _PLANNED, _PUBLISHING, _POSTED, _DRAFT = (
 )
 _SENDABLE = frozenset({_PLANNED, _PUBLISHING})  # fail_publish / reschedule apply to these
 EXPIRED_DRAFT_ERROR = "expired unapproved"  # as agent.store.sql
-_CONTENT_TIMES = ("updated_at", "publish_started_at", "created_at")  # indexed per account
+# indexed per account
+_CONTENT_TIMES = ("updated_at", "publish_started_at", "created_at", "scheduled_for")
 
 
 def _post(row: dict[str, Any]) -> Post:
@@ -278,19 +279,25 @@ class MemoryStore:
         return [content[i] for i in account.content] if account is not None else []
 
     async def latest_scheduled(self, account_id: int) -> datetime | None:
-        times = [
-            r["scheduled_for"]
-            for r in self._account_content(account_id)
-            if r["status"] in _SCHEDULED
-        ]
-        return max(times) if times else None
+        account = self._accounts.get(account_id)
+        if account is None:
+            return None
+        content = self._rows["content"]
+        for at, content_id in account.times["scheduled_for"].newest_first():
+            row = content[content_id]
+            if row["scheduled_for"] == at and row["status"] in _SCHEDULED:
+                return at  # (a stale entry's row was rescheduled: its current entry counts)
+        return None
 
     async def count_scheduled(self, account_id: int, start: datetime, end: datetime) -> int:
         start, end = utc(start), utc(end)
+        account = self._accounts.get(account_id)
+        if account is None:
+            return 0
+        content = self._rows["content"]
+        found = (content[i] for i in account.times["scheduled_for"].ids(start, end))
         return sum(
-            1
-            for r in self._account_content(account_id)
-            if r["status"] in _SCHEDULED and start <= r["scheduled_for"] < end
+            1 for r in found if r["status"] in _SCHEDULED and start <= r["scheduled_for"] < end
         )
 
     async def pending_count(self, account_id: int) -> int:

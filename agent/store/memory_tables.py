@@ -128,6 +128,10 @@ class TimeIndex:
         else:
             bisect.insort(keys, key)
 
+    def newest_first(self) -> Iterator[tuple[datetime, int]]:
+        """Every entry, latest time first (stale ones included: check them)."""
+        return reversed(self._keys)
+
     def ids(self, start: datetime, end: datetime) -> Iterator[int]:
         """Ids with an entry in [start, end), each once, in time order."""
         keys = self._keys

@@ -495,6 +495,22 @@ async def test_due_posts_are_ordered_by_schedule_and_filtered_by_time(store: Sql
     assert await store.due_posts(T0 + HOUR - timedelta(seconds=1)) == []
 
 
+async def test_schedule_queries_follow_a_rescheduled_post(store: SqlStore) -> None:
+    """Regression (the memory store indexes scheduled_for and skips stale entries): a post
+    moved to another time counts at its new time only, earlier or later."""
+    acc = await account(store)
+    first = await planned(store, acc, scheduled_for=T0 + HOUR)
+    second = await planned(store, acc, scheduled_for=T0 + 2 * HOUR)
+    await store.reschedule(second.id, scheduled_for=T0 + 30 * HOUR, error="rate limited", now=T0)
+    assert await store.latest_scheduled(acc) == T0 + 30 * HOUR
+    assert await store.count_scheduled(acc, T0, T0 + 24 * HOUR) == 1
+    await store.reschedule(second.id, scheduled_for=T0 + 3 * HOUR, error="again", now=T0)
+    await store.reschedule(first.id, scheduled_for=T0 + 40 * HOUR, error="again", now=T0)
+    assert await store.latest_scheduled(acc) == T0 + 40 * HOUR
+    assert await store.count_scheduled(acc, T0, T0 + 24 * HOUR) == 1
+    assert await store.count_scheduled(acc, T0 + 24 * HOUR, T0 + 48 * HOUR) == 1
+
+
 async def test_schedule_queries_count_only_posts_that_use_a_cadence_slot(store: SqlStore) -> None:
     acc = await account(store)
     other = await account(store, "second")
