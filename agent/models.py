@@ -227,6 +227,19 @@ class LearnItem:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PostCounts:
+    """A post's counters in its latest taken snapshot (``Store.posted_between``): what follower
+    attribution uses to tell overlapping posts apart. All 0 (and ``hours_observed`` None) before
+    the first snapshot; ``profile_clicks`` and ``impressions`` stay 0 where the platform does not
+    report them."""
+
+    engagements: int = 0  # likes + reposts + replies + quotes + bookmarks
+    impressions: int = 0
+    profile_clicks: int = 0
+    hours_observed: float | None = None  # the snapshot's age of the post
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Observation:
     """What the learner knows about one published post (``Store.learning_history``).
 

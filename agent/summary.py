@@ -56,7 +56,7 @@ async def simulation_report(built: Any, result: Any) -> dict[str, Any]:
             "followers_start": series[0].followers if series else None,
             "followers_end": series[-1].followers if series else None,
             "followers_gained": gained,
-            "engagements": sum(e for _p, e in posts),
+            "engagements": sum(c.engagements for _p, c in posts),
             "dimensions": dims,
         }
     return report

@@ -5,7 +5,9 @@ compared with SQL); ``learning.attribution_method`` says which one the learner u
 
 - ``time_window``: the seed system's method, done carefully (``learning/attribution.py``);
 - ``deconvolution``: the follower series explained as organic growth plus every post's lagged
-  contribution, with a learned lag kernel (``learning/deconvolution.py``).
+  contribution, with a learned lag kernel and a prior from each post's latest counts
+  (profile clicks, impressions and engagements, from ``Store.posted_between``; those the
+  platform does not report are 0 and left out) (``learning/deconvolution.py``).
 
 Several workers: when there is something to attribute, a worker takes the lease
 ``attribute:<method>`` and reads the posts again under it, so a post is attributed once.
@@ -20,9 +22,9 @@ from typing import Any
 
 from agent.core import Agent
 from agent.logs import log
-from agent.models import Attribution, Post
+from agent.models import Attribution, Post, PostCounts
 from learning.attribution import AttributionEstimate, FollowerPoint, PostEvent, time_window
-from learning.deconvolution import deconvolution
+from learning.deconvolution import deconvolution, prior_covariates
 
 LOOKBACK = timedelta(days=3)  # of follower history used around the posts
 
@@ -32,7 +34,7 @@ Method = Callable[
         Sequence[PostEvent],
         Sequence[FollowerPoint],
         timedelta,
-        Mapping[str, float],
+        Mapping[str, PostCounts],
         dict[str, Any],
     ],
     list[AttributionEstimate],
@@ -44,7 +46,7 @@ def _time_window(
     posts: Sequence[PostEvent],
     series: Sequence[FollowerPoint],
     window: timedelta,
-    engagements: Mapping[str, float],  # unused: sharing by engagement misattributed (see below)
+    counts: Mapping[str, PostCounts],  # unused: sharing by engagement misattributed (see below)
     reuse: dict[str, Any],  # unused: nothing to carry between calls
 ) -> list[AttributionEstimate]:
     return time_window(targets, posts, series, window=window, baseline_lookback=LOOKBACK)
@@ -55,12 +57,15 @@ def _deconvolution(
     posts: Sequence[PostEvent],
     series: Sequence[FollowerPoint],
     window: timedelta,
-    engagements: Mapping[str, float],
+    counts: Mapping[str, PostCounts],
     reuse: dict[str, Any],
 ) -> list[AttributionEstimate]:
-    return deconvolution(
-        targets, posts, series, window=window, engagements=engagements, reuse=reuse
+    covariates = prior_covariates(
+        engagements={pid: float(c.engagements) for pid, c in counts.items()},
+        impressions={pid: float(c.impressions) for pid, c in counts.items()},
+        profile_clicks={pid: float(c.profile_clicks) for pid, c in counts.items()},
     )
+    return deconvolution(targets, posts, series, window=window, covariates=covariates, reuse=reuse)
 
 
 METHODS: dict[str, Method] = {"time_window": _time_window, "deconvolution": _deconvolution}
@@ -115,7 +120,7 @@ async def _attribute_posts(agent: Agent, now: datetime, method: str, targets: li
         # high-engagement, low-follow posts (questions) with other posts' followers.
         events = [
             PostEvent(post_id=str(p.id), posted_at=p.posted_at, weight=1.0)
-            for p, _engagements in around
+            for p, _counts in around
             if p.posted_at is not None
         ]
         ready_ids = {str(p.id) for p in ready}
@@ -124,7 +129,7 @@ async def _attribute_posts(agent: Agent, now: datetime, method: str, targets: li
             events,
             [FollowerPoint(at=s.taken_at, followers=s.followers) for s in series],
             window,
-            {str(p.id): float(engagements) for p, engagements in around},
+            {str(p.id): counts for p, counts in around},
             agent.caches.setdefault(f"{method}:{account_id}", {}),  # kept between cycles
         )
         for est in estimates:

@@ -22,6 +22,7 @@ from agent.models import (
     NewContent,
     Observation,
     Post,
+    PostCounts,
     PostMetrics,
     PostStatus,
 )
@@ -93,7 +94,7 @@ class Store(Protocol):
     ) -> list[Post]: ...
     async def posted_between(
         self, account_id: int, start: datetime, end: datetime
-    ) -> list[tuple[Post, int]]: ...
+    ) -> list[tuple[Post, PostCounts]]: ...
     async def add_attribution(self, attribution: Attribution, *, now: datetime) -> None: ...
     async def posts_to_learn(
         self, *, method: str, need_attribution: bool, limit: int = 200

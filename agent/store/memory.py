@@ -39,6 +39,7 @@ from agent.models import (
     NewContent,
     Observation,
     Post,
+    PostCounts,
     PostMetrics,
     PostStatus,
 )
@@ -570,20 +571,27 @@ class MemoryStore:
 
     async def posted_between(
         self, account_id: int, start: datetime, end: datetime
-    ) -> list[tuple[Post, int]]:
-        """Posts of an account posted in [start, end], with their latest engagement count."""
+    ) -> list[tuple[Post, PostCounts]]:
+        """Posts of an account posted in [start, end], with their latest snapshot's counts."""
         account = self._accounts.get(account_id)
         if account is None:
             return []
         content, snaps = self._rows["content"], self._rows["performance_snapshots"]
         out = []
         for _at, content_id in account.posted.between(utc(start), utc(end)):
-            taken = [
-                _engagement(snaps[s])
-                for s in self._snaps.get(content_id, {}).values()
-                if snaps[s]["taken_at"] is not None
-            ]
-            out.append((_post(content[content_id]), max(taken) if taken else 0))
+            counts = PostCounts()
+            horizons = self._snaps.get(content_id, {})
+            for horizon in sorted(horizons):  # the last (longest) horizon taken wins
+                snap = snaps[horizons[horizon]]
+                if snap["taken_at"] is not None:
+                    hours = snap["hours_since_post"]
+                    counts = PostCounts(
+                        engagements=_engagement(snap),
+                        impressions=int(snap["impressions"] or 0),
+                        profile_clicks=int(snap["profile_clicks"] or 0),
+                        hours_observed=None if hours is None else float(hours),
+                    )
+            out.append((_post(content[content_id]), counts))
         return out
 
     async def add_attribution(self, attribution: Attribution, *, now: datetime) -> None:

@@ -20,6 +20,7 @@ from agent.models import (
     LearnItem,
     Observation,
     Post,
+    PostCounts,
     PostStatus,
 )
 from agent.store.rows import (
@@ -212,8 +213,8 @@ async def posts_to_attribute(
 
 async def posted_between(
     conn: AsyncConnection, account_id: int, start: datetime, end: datetime
-) -> list[tuple[Post, int]]:
-    """Posts of an account posted in [start, end], with their latest engagement count."""
+) -> list[tuple[Post, PostCounts]]:
+    """Posts of an account posted in [start, end], with their latest snapshot's counts."""
     ps = performance_snapshots
 
     rows = (
@@ -238,13 +239,27 @@ async def posted_between(
         + sa.func.coalesce(ps.c.quotes, 0)
         + sa.func.coalesce(ps.c.bookmarks, 0)
     )
-    latest = await conn.execute(
-        sa.select(ps.c.content_id, sa.func.max(engagement))
+    snaps = await conn.execute(
+        sa.select(
+            ps.c.content_id,
+            engagement,
+            ps.c.impressions,
+            ps.c.profile_clicks,
+            ps.c.hours_since_post,
+        )
         .where(ps.c.content_id.in_([p.id for p in posts]), ps.c.taken_at.is_not(None))
-        .group_by(ps.c.content_id)
+        .order_by(ps.c.content_id, ps.c.horizon_hours)
     )
-    by_id = {cid: int(value or 0) for cid, value in latest}
-    return [(p, by_id.get(p.id, 0)) for p in posts]
+    by_id = {  # the last (longest) horizon wins
+        cid: PostCounts(
+            engagements=int(value or 0),
+            impressions=int(impressions or 0),
+            profile_clicks=int(clicks or 0),
+            hours_observed=None if hours is None else float(hours),
+        )
+        for cid, value, impressions, clicks, hours in snaps
+    }
+    return [(p, by_id.get(p.id, PostCounts())) for p in posts]
 
 
 async def posts_to_learn(

@@ -42,6 +42,7 @@ from agent.models import (
     NewContent,
     Observation,
     Post,
+    PostCounts,
     PostMetrics,
     PostStatus,
 )
@@ -419,8 +420,8 @@ class SqlStore:
 
     async def posted_between(
         self, account_id: int, start: datetime, end: datetime
-    ) -> list[tuple[Post, int]]:
-        """Posts of an account posted in [start, end], with their latest engagement count."""
+    ) -> list[tuple[Post, PostCounts]]:
+        """Posts of an account posted in [start, end], with their latest snapshot's counts."""
         return await self._run(queries.posted_between, account_id, start, end)
 
     async def add_attribution(self, attribution: Attribution, *, now: datetime) -> None:

@@ -17,6 +17,7 @@ from agent.models import (
     LearnItem,
     Observation,
     Post,
+    PostCounts,
     PostStatus,
 )
 from agent.store.rows import ARM_FIELDS, snapshot_from_row
@@ -157,8 +158,8 @@ class SupabaseReads(SupabaseApi):
 
     async def posted_between(
         self, account_id: int, start: datetime, end: datetime
-    ) -> list[tuple[Post, int]]:
-        """Posts of an account posted in [start, end], with their latest engagement count."""
+    ) -> list[tuple[Post, PostCounts]]:
+        """Posts of an account posted in [start, end], with their latest snapshot's counts."""
         rows = await self._rows(
             self._table("content")
             .select("*")
@@ -171,17 +172,27 @@ class SupabaseReads(SupabaseApi):
         posts = [post(r) for r in rows]
         if not posts:
             return []
-        best: dict[int, int] = {}
+        latest: dict[int, PostCounts] = {}
         for ids in batches([p.id for p in posts]):
             for snap in await self._rows(
                 self._table("performance_snapshots")
-                .select("content_id,likes,reposts,replies,quotes,bookmarks")
+                .select(
+                    "content_id,likes,reposts,replies,quotes,bookmarks,impressions,"
+                    "profile_clicks,hours_since_post"
+                )
                 .in_("content_id", ids)
                 .not_.is_("taken_at", None)
+                .order("content_id")
+                .order("horizon_hours")
             ):
-                cid = int(snap["content_id"])
-                best[cid] = max(best.get(cid, 0), engagement(snap))
-        return [(p, best.get(p.id, 0)) for p in posts]
+                hours = snap.get("hours_since_post")
+                latest[int(snap["content_id"])] = PostCounts(  # the last (longest) horizon wins
+                    engagements=engagement(snap),
+                    impressions=int(snap.get("impressions") or 0),
+                    profile_clicks=int(snap.get("profile_clicks") or 0),
+                    hours_observed=None if hours is None else float(hours),
+                )
+        return [(p, latest.get(p.id, PostCounts())) for p in posts]
 
     async def posts_to_learn(
         self, *, method: str, need_attribution: bool, limit: int = 200

@@ -31,6 +31,7 @@ from agent.models import (
     Attribution,
     NewContent,
     Post,
+    PostCounts,
     PostStatus,
 )
 from agent.store.engine import create_engine, normalise_postgres_url
@@ -705,20 +706,34 @@ async def test_add_attribution_is_unique_per_content_method_and_window(store: Sq
     assert await count(store, fa) == 3
 
 
-async def test_posted_between_returns_posts_with_their_latest_engagement(store: SqlStore) -> None:
+async def test_posted_between_returns_posts_with_their_latest_counts(store: SqlStore) -> None:
     acc = await account(store)
     other = await account(store, "second")
     first = await posted(store, acc, posted_at=T0)
     second = await posted(store, acc, posted_at=T0 + HOUR)
     await posted(store, acc, posted_at=T0 + 10 * HOUR)
     await posted(store, other, posted_at=T0)
-    await take(store, first.id, HOUR, T0 + HOUR, likes=3, reposts=1, replies=0)
-    await take(store, first.id, 4 * HOUR, T0 + 4 * HOUR, likes=10, reposts=0, replies=2, quotes=1)
+    await take(store, first.id, 4 * HOUR, T0 + 4 * HOUR, likes=10, replies=2, quotes=1)
+    # taken after the longer horizon: the longer horizon's counts still win
+    await take(store, first.id, HOUR, T0 + 5 * HOUR, likes=3, reposts=1, profile_clicks=2)
+    await take(
+        store, first.id, 24 * HOUR, T0 + 25 * HOUR, likes=20, impressions=900, profile_clicks=6
+    )
+    await take(store, second.id, HOUR, T0 + 2 * HOUR, likes=1, impressions=80, profile_clicks=1)
+    # (metrics() adds reposts=2 and replies=3 to every snapshot: 25 and 6 engagements)
 
     found = await store.posted_between(acc, T0, T0 + HOUR)  # both ends included
 
-    assert [(p.id, engagement) for p, engagement in found] == [(first.id, 13), (second.id, 0)]
+    assert [p.id for p, _counts in found] == [first.id, second.id]
     assert found[0][0] == first
+    assert found[0][1] == PostCounts(
+        engagements=25, impressions=900, profile_clicks=6, hours_observed=25.0
+    )
+    assert found[1][1] == PostCounts(
+        engagements=6, impressions=80, profile_clicks=1, hours_observed=1.0
+    )
+    [(_, never_polled)] = await store.posted_between(acc, T0 + 10 * HOUR, T0 + 10 * HOUR)
+    assert never_polled == PostCounts()  # no snapshot taken: zeros, not observed
     assert await store.posted_between(acc, T0 + 11 * HOUR, T0 + 12 * HOUR) == []
 
 
