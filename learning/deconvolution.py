@@ -177,21 +177,6 @@ def _theta(
     return np.concatenate([[x[0] - x[1]], x[2:]])
 
 
-_RATE_SDS: dict[bytes, float] = {}  # the last call's series -> its rate_sd (one per call)
-
-
-def _rate_sd(dy: np.ndarray, dt: np.ndarray) -> float:
-    """The spread of the prior on the organic rate: the series' typical hourly change (every fit
-    of one call has the same series: computed once)."""
-    key = dy.tobytes() + dt.tobytes()
-    found = _RATE_SDS.get(key)
-    if found is None:
-        found = max(float(np.median(np.abs(dy) / dt)), 1.0 / 24.0)
-        _RATE_SDS.clear()
-        _RATE_SDS[key] = found
-    return found
-
-
 def _fit(
     dy: np.ndarray,
     dt: np.ndarray,
@@ -199,12 +184,13 @@ def _fit(
     x: np.ndarray,
     hyper: tuple[float, float],
     mu0: np.ndarray,
+    rate_sd: float,
     rounds: int = 3,
 ) -> _Fit | None:
-    """The marginal-likelihood fit of ``theta`` for one kernel and ``hyper`` = (k, noise)."""
+    """The marginal-likelihood fit of ``theta`` for one kernel and ``hyper`` = (k, noise);
+    ``rate_sd``: the spread of the prior on the organic rate (the same for every fit of a call)."""
     k, noise = hyper
     f = np.column_stack([dt, a @ x])
-    rate_sd = _rate_sd(dy, dt)
     mu = mu0
     theta = np.zeros(1 + x.shape[1])
     for _ in range(rounds):
@@ -328,6 +314,7 @@ def deconvolution(
     if len(t) < MIN_READINGS:
         return []
     dy, dt = np.diff(y), np.diff(t)
+    rate_sd = max(float(np.median(np.abs(dy) / dt)), 1.0 / 24.0)  # typical hourly change
 
     everyone = {p.post_id: p for p in posts} | {p.post_id: p for p in targets}
     ordered = [p for p in everyone.values() if -TAIL * width < _hours(p.posted_at, ref) < t[-1]]
@@ -345,7 +332,9 @@ def deconvolution(
     if kept is not None and kept[0] == width and reuse.get("uses", 0) < REUSE_FITS:
         _, shape, scale, hyper, columns, given = kept
         a = _kernel(t, starts, shape, scale)
-        again = _fit(dy, dt, a, x[:, list(columns)], hyper, mu0) if given == x.shape[1] else None
+        again = None
+        if given == x.shape[1]:
+            again = _fit(dy, dt, a, x[:, list(columns)], hyper, mu0, rate_sd)
         if again is not None:
             x = x[:, list(columns)]
             reuse["uses"] = reuse.get("uses", 0) + 1
@@ -358,7 +347,7 @@ def deconvolution(
     for shape in KERNEL_SHAPES:
         for scale in (s * width / 24.0 for s in KERNEL_SCALES):
             a = _kernel(t, starts, shape, scale)
-            fit = _fit(dy, dt, a, x, PROVISIONAL, mu0, rounds=2)
+            fit = _fit(dy, dt, a, x, PROVISIONAL, mu0, rate_sd, rounds=2)
             if fit is None:
                 continue
             key = (width, shape, scale)
@@ -375,7 +364,7 @@ def deconvolution(
     for columns, hyper in itertools.product(
         designs, itertools.product(DISPERSIONS, NOISE_PER_HOUR)
     ):
-        candidate = _fit(dy, dt, a, x[:, list(columns)], hyper, fit.mu)
+        candidate = _fit(dy, dt, a, x[:, list(columns)], hyper, fit.mu, rate_sd)
         if candidate is None:
             continue
         score = candidate.loglik - penalty * len(columns)

@@ -165,10 +165,6 @@ class Design:
         self._recent = [(ids, list(rows), cols), *self._recent[:2]]
         return Layout(cols, self.size)
 
-    def matrix(self, rows: Sequence[Mapping[str, str]]) -> np.ndarray:
-        """The 0/1 design matrix of these posts' arms (row i: ``rows[i]``)."""
-        return self.layout(rows).dense()
-
     def is_pair(self) -> np.ndarray:
         mask = np.zeros(self.size, dtype=bool)
         for col in self.pair_index.values():
