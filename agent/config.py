@@ -179,6 +179,12 @@ class Learning(_Section):
     # how arms are chosen: the joint model (default) or a baseline, see docs/learning.md
     policy: Literal["joint", "independent", "uniform", "seed_selector", "beta_bernoulli"] = "joint"
     half_life_days: float | None = Field(default=None, gt=0)  # joint: forget older posts
+    # joint: split a dimension's history where an arm's results clearly dropped (a GLR statistic
+    # over this threshold, see docs/learning.md); null: never
+    change_threshold: float | None = Field(default=None, gt=0)
+    # joint: followers per post grow with the account's followers when posted (a learned
+    # elasticity), so an arm played while the account grew is not mistaken for a better one
+    audience_covariate: bool = True
     interaction: bool = True  # joint: a formula x hook pairwise term
     provisional: bool = True  # joint: in-flight posts' engagement counts early
     learn_topics: bool = True  # joint: choose the topic too (else uniformly at random)

@@ -7,8 +7,9 @@ configured objective, and asks the account's policy for one arm per dimension (p
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from agent import schedule
@@ -33,6 +34,8 @@ def joint_policy(config: Config) -> Joint:
         interaction=("formula", "hook") if learning.interaction else None,
         provisional=learning.provisional,
         exploration=learning.exploration,
+        change_threshold=learning.change_threshold,
+        audience=learning.audience_covariate,
     )
 
 
@@ -53,19 +56,26 @@ def policy_for(agent: Agent, account: Account) -> Policy:
     if override is not None:
         policy: Policy = override
         return policy
-    cached: Policy | None = getattr(agent, "_policy", None)
+    # one policy object per account: the joint learner keeps per-history state between plans
+    # (Newton starting points, the empirical-Bayes spreads, the changes found), which must not
+    # mix two accounts' histories
+    cache: dict[str, Policy] = agent.caches.setdefault("policies", {})
+    cached = cache.get(account.name)
     if cached is None:
-        cached = build_policy(agent.config)
-        agent._policy = cached  # type: ignore[attr-defined]
+        cached = cache[account.name] = build_policy(agent.config)
     return cached
 
 
 def outcomes(
-    observations: list[Observation], objective: str, active: ActiveHours | None = None
+    observations: list[Observation],
+    objective: str,
+    active: ActiveHours | None = None,
+    audience: Any = None,
 ) -> list[Outcome]:
     """The history as policies see it: the objective's final value, or None while in flight.
 
-    With ``active`` (hour learning on) each post's local posting hour is its arm "hour".
+    With ``active`` (hour learning on) each post's local posting hour is its arm "hour";
+    ``audience`` (a :class:`Audience`) gives each post the account's followers when posted.
     """
     out = []
     for o in observations:
@@ -84,9 +94,32 @@ def outcomes(
                 engagements=float(o.engagements),
                 hours_observed=o.hours_observed,
                 profile_clicks=float(o.profile_clicks),
+                audience=None if audience is None else audience.at(o.posted_at),
             )
         )
     return out
+
+
+class Audience:
+    """The account's follower readings, read incrementally: the followers at any past time."""
+
+    def __init__(self) -> None:
+        self.times: list[datetime] = []
+        self.counts: list[int] = []
+
+    async def update(self, agent: Agent, account_id: int, now: datetime) -> None:
+        start = self.times[-1] if self.times else now - timedelta(days=3650)
+        for reading in await agent.store.account_series(account_id, start, now):
+            if not self.times or reading.taken_at > self.times[-1]:
+                self.times.append(reading.taken_at)
+                self.counts.append(reading.followers)
+
+    def at(self, when: datetime) -> float | None:
+        """The last reading at or before ``when`` (the first one for a post before any)."""
+        if not self.times:
+            return None
+        i = bisect.bisect_right(self.times, when) - 1
+        return float(self.counts[max(i, 0)])
 
 
 def catalogue_for(config: Config, account: Account) -> dict[str, list[str]]:
@@ -112,11 +145,14 @@ async def history(agent: Agent, account_id: int) -> list[Outcome]:
     kept: dict[int, tuple[Observation, Outcome]] = agent.caches.setdefault(
         f"outcomes:{account_id}:{learning.objective}:{learning.attribution_method}", {}
     )
+    audience: Audience = agent.caches.setdefault(f"audience:{account_id}", Audience())
+    await audience.update(agent, account_id, agent.clock.now())
     out = []
     for o in observations:
         known = kept.get(o.content_id)
-        if known is None or not (known[0] is o or known[0] == o):
-            known = (o, outcomes([o], learning.objective, hours)[0])
+        stale = known is not None and known[1].audience is None and bool(audience.times)
+        if known is None or stale or not (known[0] is o or known[0] == o):
+            known = (o, outcomes([o], learning.objective, hours, audience)[0])
             kept[o.content_id] = known
         out.append(known[1])
     return out
@@ -161,7 +197,7 @@ async def joint_posterior(agent: Agent, account: Account, account_id: int) -> Jo
 def describe(posterior: JointPosterior) -> dict[str, Any]:
     """A JSON-ready summary of a joint posterior: leaders with 90% intervals, rho, tau."""
     leaders = {}
-    for dimension in posterior.fit.design.catalogue:
+    for dimension in posterior.dimensions():
         arm, mean, low, high = posterior.arm_table(dimension)[0]
         leaders[dimension] = {
             "arm": arm,

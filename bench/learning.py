@@ -51,7 +51,7 @@ from agent.learner import catalogue_for, joint_posterior
 from agent.logs import configure_logging
 from agent.models import DIMENSIONS
 from agent.simulator import run_until
-from learning.policies import BASELINES, POLICIES, Outcome
+from learning.policies import BASELINES, POLICIES, Joint, Outcome
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 DEFAULT_SCENARIOS = (
@@ -247,6 +247,19 @@ async def run_one(
                 "counts": result.counts,
                 "seconds": round(time.perf_counter() - began, 2),
             }
+            learner = built.agent.caches.get("policies", {}).get(ACCOUNT)
+            if isinstance(learner, Joint):  # the changes it found, and how near it came
+                out["changes"] = [
+                    {
+                        "dimension": c.dimension,
+                        "arm": c.arm,
+                        "day": round((c.at - START) / timedelta(days=1) * scenario.time_scale, 2),
+                        "statistic": round(c.statistic, 2),
+                        "ratio": round(c.ratio, 3),
+                    }
+                    for c in learner.changes
+                ]
+                out["change_peak"] = round(learner.watch.get("peak", 0.0), 2)
             if posterior is not None:
                 out["posterior"] = {
                     d: {

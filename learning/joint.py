@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,10 @@ REFRESH_SHARE = 0.1  # ... or this share more, whichever is larger
 PAIR_SD_WIDE = 0.4  # the interaction's prior sd in the first (wide) fit
 PAIR_SD_BOUNDS = (0.03, 1.0)  # its empirical-Bayes range
 INTERCEPT_SD = 3.0
+# prior of the audience elasticity: followers per post ~ audience^b (b = 1: in proportion;
+# below 1 where much of a post's reach comes from outside the audience)
+COVARIATE_MEAN = 0.0
+COVARIATE_SD = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,7 @@ class Row:
     arms: Mapping[str, str]
     value: float  # the count being modelled (followers or engagements)
     weight: float = 1.0  # discount x provisional share
+    z: float = 0.0  # the audience covariate: log of the account's followers when posted, centred
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +67,32 @@ class Layout:
 
     cols: np.ndarray  # (n, width) of column numbers, ``size`` for padding
     size: int
+    # one continuous column (the audience covariate): its number and its values (None: none)
+    z_col: int | None = None
+    z: np.ndarray | None = None
+
+    def with_covariate(self, col: int, z: np.ndarray) -> Layout:
+        return Layout(self.cols, self.size, col, z)
 
     def eta(self, theta: np.ndarray) -> np.ndarray:
         """``X @ theta``."""
-        return np.append(theta, 0.0)[self.cols].sum(axis=1)
+        out = np.append(theta, 0.0)[self.cols].sum(axis=1)
+        if self.z is not None:
+            out += theta[self.z_col] * self.z
+        return out
 
-    def xt(self, r: np.ndarray) -> np.ndarray:
-        """``X.T @ r``."""
+    def _ones_t(self, r: np.ndarray) -> np.ndarray:
+        """``X01.T @ r`` over the 0/1 columns only."""
         width = self.cols.shape[1]
         sums = np.bincount(self.cols.ravel(), np.repeat(r, width), minlength=self.size + 1)
         return sums[: self.size]
+
+    def xt(self, r: np.ndarray) -> np.ndarray:
+        """``X.T @ r``."""
+        sums = self._ones_t(r)
+        if self.z is not None:
+            sums[self.z_col] += float(r @ self.z)
+        return sums
 
     def gram(self, v: np.ndarray) -> np.ndarray:
         """``X.T @ diag(v) @ X``."""
@@ -79,15 +100,24 @@ class Layout:
         side = self.size + 1
         cells = (self.cols[:, :, None] * side + self.cols[:, None, :]).ravel()
         sums = np.bincount(cells, np.repeat(v, width * width), minlength=side * side)
-        return sums.reshape(side, side)[: self.size, : self.size]
+        gram = sums.reshape(side, side)[: self.size, : self.size]
+        if self.z is not None:
+            cross = self._ones_t(v * self.z)
+            cross[self.z_col] = float(v @ np.square(self.z))
+            gram[self.z_col, :] = cross
+            gram[:, self.z_col] = cross
+        return gram
 
     def used(self) -> int:
-        """How many columns have a 1 in some row."""
-        return int(np.count_nonzero(np.bincount(self.cols.ravel(), minlength=self.size + 1)[:-1]))
+        """How many columns have a non-zero in some row."""
+        ones = int(np.count_nonzero(np.bincount(self.cols.ravel(), minlength=self.size + 1)[:-1]))
+        return ones + int(self.z is not None and bool(np.any(self.z != 0)))
 
     def dense(self) -> np.ndarray:
         x = np.zeros((len(self.cols), self.size + 1))
         x[np.arange(len(self.cols))[:, None], self.cols] = 1.0
+        if self.z is not None:
+            x[:, self.z_col] = self.z
         return x[:, : self.size]
 
 
@@ -97,9 +127,11 @@ class Design:
 
     catalogue: Mapping[str, Sequence[str]]
     pairs: tuple[str, str] | None = None
+    covariate: bool = False  # a last column for the audience covariate (Row.z)
     index: dict[tuple[str, str], int] = field(default_factory=dict)
     pair_index: dict[tuple[str, str], int] = field(default_factory=dict)
     size: int = 1
+    z_col: int | None = None
     # id(arms) -> (arms, its columns): a history's arm mappings are the same objects plan after
     # plan (agent.learner.history keeps them), so each post's columns are looked up once
     _columns: dict[int, tuple[Mapping[str, str], list[int]]] = field(
@@ -124,6 +156,10 @@ class Design:
                 for b in self.catalogue.get(second, ()):
                     self.pair_index[(a, b)] = col
                     col += 1
+        self.z_col = None
+        if self.covariate:
+            self.z_col = col
+            col += 1
         self.size = col
 
     def columns(self, arms: Mapping[str, str]) -> list[int]:
@@ -209,6 +245,8 @@ def fit(
     ``phi`` it used; :func:`pearson_dispersion` gives the estimate for the next call.
     """
     x = design.layout([r.arms for r in rows])
+    if design.z_col is not None:
+        x = x.with_covariate(design.z_col, np.array([r.z for r in rows], dtype=float))
     y = np.array([r.value for r in rows], dtype=float)
     w = np.array([r.weight for r in rows], dtype=float)
     precision = 1.0 / np.square(prior_sd)
@@ -278,6 +316,18 @@ class JointPosterior:
     tau: float
     engagement: Fit | None
     tau_pair: float = 0.0
+    # dimensions of the design that no new post has: the retired eras of a dimension whose
+    # history was split at a change (learning.drift); chosen and reported never
+    retired: frozenset[str] = frozenset()
+    z_now: float = 0.0  # the audience covariate now (reports are for a post published now)
+
+    def retire(self, dimensions: frozenset[str], z_now: float = 0.0) -> JointPosterior:
+        """This posterior with ``dimensions`` marked retired and the audience now ``z_now``."""
+        return replace(self, retired=frozenset(dimensions), z_now=z_now)
+
+    def dimensions(self) -> list[str]:
+        """The dimensions a new post has (the design's, without retired eras)."""
+        return [d for d in self.fit.design.catalogue if d not in self.retired]
 
     def sample(self, rng: np.random.Generator, spread: float = 1.0) -> np.ndarray:
         """A parameter draw from the posterior, its deviation from the mode scaled by ``spread``
@@ -294,7 +344,11 @@ class JointPosterior:
     ) -> dict[str, str]:
         """The arms maximising the reward under parameters ``theta`` (among ``allowed``)."""
         design = self.fit.design
-        options = {d: (allowed or {}).get(d, arms) for d, arms in design.catalogue.items()}
+        options = {
+            d: (allowed or {}).get(d, arms)
+            for d, arms in design.catalogue.items()
+            if d not in self.retired
+        }
         chosen: dict[str, str] = {}
         for dimension, arms in options.items():
             if design.pairs is not None and dimension in design.pairs:
@@ -325,9 +379,11 @@ class JointPosterior:
         base = np.zeros(design.size)
         base[0] = 1.0
         for other, arms in design.catalogue.items():
-            if other != dimension and arms:
+            if other != dimension and other not in self.retired and arms:
                 for a in arms:
                     base[design.index[(other, a)]] += 1.0 / len(arms)
+        if design.z_col is not None:
+            base[design.z_col] = self.z_now
         rows = []
         for arm in design.catalogue.get(dimension, ()):
             c = base.copy()
@@ -355,6 +411,7 @@ def fit_joint(
     *,
     interaction: tuple[str, str] | None = None,
     warm: dict[str, Any] | None = None,
+    covariate: bool = False,
 ) -> JointPosterior:
     """Fit the objective with wide priors, learn the priors' spreads (and, given engagement
     rows, their centres) by empirical Bayes, and refit under them.
@@ -368,8 +425,13 @@ def fit_joint(
     warm = {} if warm is None else warm
     design = warm.get("design")
     wanted = {d: list(arms) for d, arms in catalogue.items()}
-    if design is None or design.catalogue != wanted or design.pairs != interaction:
-        design = Design(wanted, interaction)
+    if (
+        design is None
+        or design.catalogue != wanted
+        or design.pairs != interaction
+        or design.covariate != covariate
+    ):
+        design = Design(wanted, interaction, covariate)
     if warm.get("size") != design.size:
         warm.clear()
         warm["size"] = design.size
@@ -380,6 +442,9 @@ def fit_joint(
     base_sd = np.full(design.size, TAU_DEFAULT)
     base_sd[0] = INTERCEPT_SD
     base_sd[pair] = PAIR_SD_WIDE
+    if design.z_col is not None:
+        base_sd[design.z_col] = COVARIATE_SD
+        zero[design.z_col] = COVARIATE_MEAN
     n = len(objective_rows)
     eng = None
     if engagement_rows:
@@ -404,9 +469,13 @@ def fit_joint(
     if eng is not None:
         prior_mean = rho * _centred(eng)
         prior_mean[0] = 0.0
+        if design.z_col is not None:
+            prior_mean[design.z_col] = COVARIATE_MEAN
     prior_sd = np.full(design.size, tau)
     prior_sd[0] = INTERCEPT_SD
     prior_sd[pair] = tau_pair
+    if design.z_col is not None:
+        prior_sd[design.z_col] = COVARIATE_SD
     final = fit(
         design,
         objective_rows,

@@ -19,6 +19,7 @@ restart, a second worker or a changed catalogue never leaves them with stale sta
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from learning.drift import Change, Series, detect
 from learning.joint import JointPosterior, Row, fit_joint
 from learning.posteriors import GammaPoisson, prior_from_config
 
@@ -39,7 +41,7 @@ class Outcome:
 
     ``reward`` is the objective's final value (None while the post is in flight);
     ``engagements`` and ``profile_clicks`` the latest counts, seen ``hours_observed`` hours after
-    posting.
+    posting; ``audience`` the account's followers when it was posted (None: not known).
     """
 
     arms: Mapping[str, str]
@@ -48,6 +50,7 @@ class Outcome:
     engagements: float
     hours_observed: float | None
     profile_clicks: float = 0.0
+    audience: float | None = None
 
     @property
     def final(self) -> bool:
@@ -210,6 +213,7 @@ class Independent:
 
 
 PROVISIONAL_MIN_SHARE = 0.05
+CHANGES_PER_PLAN = 3  # at most this many splits found in one plan (a restart finds them anew)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,8 @@ class Joint:
     ``half_life_days``: posts this old count half (None: never forget).
     ``interaction``: the pair of dimensions given a pairwise term (None: additive only).
     ``provisional``: use in-flight posts' partial engagement (scaled to its expected final).
+    ``change_threshold``: split a dimension's history where one of its arms' followers per post
+    dropped this clearly (:mod:`learning.drift`; None: never).
     """
 
     name: str = "joint"
@@ -228,8 +234,19 @@ class Joint:
     interaction: tuple[str, str] | None = ("formula", "hook")
     provisional: bool = True
     exploration: float = 0.5  # scale of the posterior spread in a Thompson draw (1: plain)
+    change_threshold: float | None = None
+    audience: bool = True  # model followers per post as growing with the account's audience
     # the last fit's modes (Newton starting points; see learning.joint.fit_joint)
     warm: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # the changes found so far, in the order found (a cache of what the history shows: a new
+    # policy object finds them again on its first plan)
+    changes: list[Change] = field(default_factory=list, compare=False, repr=False)
+    # the largest change statistic seen so far ("peak"), split or not
+    watch: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    # id(outcome) -> (outcome, len(changes) when mapped, its arms with retired eras renamed)
+    _eras: dict[int, tuple[Outcome, int, Mapping[str, str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def weight(self, outcome: Outcome, now: datetime) -> float:
         if self.half_life_days is None:
@@ -237,21 +254,127 @@ class Joint:
         age = max((now - outcome.posted_at).total_seconds() / 86400.0, 0.0)
         return float(0.5 ** (age / self.half_life_days))
 
+    def arms(self, outcome: Outcome) -> Mapping[str, str]:
+        """The post's arms as the model sees them: in a dimension whose history was split, a post
+        from before the latest split has its arm in a retired dimension ``"<dimension>@<era>"``
+        (its own effects), so only posts since the change inform the dimension's current
+        effects."""
+        if not self.changes:
+            return outcome.arms
+        known = self._eras.get(id(outcome))
+        if known is not None and known[0] is outcome and known[1] == len(self.changes):
+            return known[2]
+        if len(self._eras) > 4096:
+            self._eras.clear()
+        arms = dict(outcome.arms)
+        for dimension, splits in self._splits().items():
+            era = sum(1 for at in splits if at <= outcome.posted_at)
+            if era < len(splits) and dimension in arms:
+                arms[f"{dimension}@{era}"] = arms.pop(dimension)
+        self._eras[id(outcome)] = (outcome, len(self.changes), arms)
+        return arms
+
+    def _splits(self) -> dict[str, list[datetime]]:
+        out: dict[str, list[datetime]] = {}
+        for change in self.changes:
+            out.setdefault(change.dimension, []).append(change.at)
+        return {d: sorted(v) for d, v in out.items()}
+
+    def _catalogue(self, catalogue: Catalogue) -> dict[str, Sequence[str]]:
+        """The catalogue with every retired era's dimension added."""
+        full = dict(catalogue)
+        for dimension, splits in self._splits().items():
+            for era in range(len(splits)):
+                full[f"{dimension}@{era}"] = catalogue.get(dimension, ())
+        return full
+
     def posterior(
         self, history: Sequence[Outcome], catalogue: Catalogue, now: datetime
     ) -> JointPosterior:
+        for _ in range(CHANGES_PER_PLAN):
+            posterior, done, rows, auxiliary_rows = self._fit(history, catalogue, now)
+            change = self._detect(posterior, catalogue, done, rows, auxiliary_rows)
+            if change is None:
+                return posterior
+            self.changes.append(change)
+            self.warm.clear()  # the design and every cached row change
+        return self._fit(history, catalogue, now)[0]
+
+    def _fit(
+        self, history: Sequence[Outcome], catalogue: Catalogue, now: datetime
+    ) -> tuple[JointPosterior, list[Outcome], list[Row], list[Row] | None]:
+        """The posterior, the finished posts, and their objective and auxiliary rows."""
         done = _finished(history)
         interaction = self.interaction
         if interaction is not None and not all(d in catalogue for d in interaction):
             interaction = None
+        full = self._catalogue(catalogue)
+        retired = frozenset(full) - frozenset(catalogue)
+        ref = self._reference(history)
+        covariate = ref is not None
+        if self.warm.get("reference") != ref:  # cached rows carry z relative to the reference
+            self.warm.pop("rows", None)
+            self.warm["reference"] = ref
         if self.objective == "engagement":
-            rows = [Row(o.arms, o.engagements, self.weight(o, now)) for o in done]
+            rows = [Row(self.arms(o), o.engagements, self.weight(o, now), self._z(o)) for o in done]
+            finished = list(rows)
             rows += self._provisional(history, now, _engagements)
-            return fit_joint(catalogue, rows, None, interaction=interaction, warm=self.warm)
+            posterior = fit_joint(
+                full, rows, None, interaction=interaction, warm=self.warm, covariate=covariate
+            )
+            return posterior.retire(retired, self._z_now(history)), done, finished, None
         signal = auxiliary(history)
         rows, engagement = self._finished_rows(done, signal, now)
+        finished_auxiliary = list(engagement)
         engagement += self._provisional(history, now, signal)
-        return fit_joint(catalogue, rows, engagement, interaction=interaction, warm=self.warm)
+        posterior = fit_joint(
+            full, rows, engagement, interaction=interaction, warm=self.warm, covariate=covariate
+        )
+        return posterior.retire(retired, self._z_now(history)), done, rows, finished_auxiliary
+
+    def _reference(self, history: Sequence[Outcome]) -> float | None:
+        """The audience the covariate is measured from (the first post's), or None when it is
+        off or some post's audience is unknown."""
+        if not self.audience or not history or any(not o.audience for o in history):
+            return None
+        return float(history[0].audience)  # type: ignore[arg-type]
+
+    def _z(self, o: Outcome) -> float:
+        ref = self.warm.get("reference")
+        return math.log(o.audience / ref) if ref and o.audience else 0.0
+
+    def _z_now(self, history: Sequence[Outcome]) -> float:
+        return self._z(history[-1]) if history else 0.0
+
+    def _detect(
+        self,
+        posterior: JointPosterior,
+        catalogue: Catalogue,
+        done: Sequence[Outcome],
+        rows: Sequence[Row],
+        auxiliary_rows: Sequence[Row] | None,
+    ) -> Change | None:
+        """The clearest drop in one arm's posts since its dimension's last split, if any passes
+        the threshold (:func:`learning.drift.detect`)."""
+        if self.change_threshold is None or len(done) < 2 * MIN_CHANGE_POSTS:
+            return None
+        order = sorted(range(len(done)), key=lambda i: done[i].posted_at)
+        times = [done[i].posted_at for i in order]
+        objective = _series(posterior.fit, rows, order)
+        aux = None
+        if auxiliary_rows is not None and posterior.engagement is not None:
+            aux = _series(posterior.engagement, auxiliary_rows, order)
+        splits = self._splits()
+        best: Change | None = None
+        for dimension in catalogue:
+            arms = [done[i].arms.get(dimension, "") for i in order]
+            since = splits[dimension][-1] if dimension in splits else None
+            change = detect(arms, times, dimension, objective, aux, 0.0, since)
+            if change is not None and (best is None or change.statistic > best.statistic):
+                best = change
+        if best is not None:  # how close the history came to a split (reports, calibration)
+            self.watch["peak"] = max(self.watch.get("peak", 0.0), best.statistic)
+        return best if best is not None and best.statistic > self.change_threshold else None
 
     def _finished_rows(
         self, done: Sequence[Outcome], signal: Callable[[Outcome], float], now: datetime
@@ -260,8 +383,16 @@ class Joint:
         rows never change, so they are kept (in ``warm``) for the next plan."""
         if self.half_life_days is not None:
             return (
-                [Row(o.arms, max(float(o.reward or 0.0), 0.0), self.weight(o, now)) for o in done],
-                [Row(o.arms, signal(o), self.weight(o, now)) for o in done],
+                [
+                    Row(
+                        self.arms(o),
+                        max(float(o.reward or 0.0), 0.0),
+                        self.weight(o, now),
+                        self._z(o),
+                    )
+                    for o in done
+                ],
+                [Row(self.arms(o), signal(o), self.weight(o, now), self._z(o)) for o in done],
             )
         cache: dict[int, tuple[Outcome, Callable[[Outcome], float], Row, Row]]
         cache = self.warm.setdefault("rows", {})
@@ -271,8 +402,9 @@ class Joint:
         for o in done:
             known = cache.get(id(o))
             if known is None or known[0] is not o or known[1] is not signal:
-                objective = Row(o.arms, max(float(o.reward or 0.0), 0.0))
-                known = cache[id(o)] = (o, signal, objective, Row(o.arms, signal(o)))
+                arms, z = self.arms(o), self._z(o)
+                objective = Row(arms, max(float(o.reward or 0.0), 0.0), z=z)
+                known = cache[id(o)] = (o, signal, objective, Row(arms, signal(o), z=z))
             rows.append(known[2])
             auxiliary_rows.append(known[3])
         return rows, auxiliary_rows
@@ -309,7 +441,7 @@ class Joint:
         rows = []
         for o in pending:
             s = share[_bucket(o.hours_observed)]
-            rows.append(Row(o.arms, signal(o) / s, s * self.weight(o, now)))
+            rows.append(Row(self.arms(o), signal(o) / s, s * self.weight(o, now), self._z(o)))
         return rows
 
     def choose(
@@ -325,6 +457,20 @@ class Joint:
             full["hour"] = sorted(seen | set(catalogue["hour"]))
         posterior = self.posterior(history, full, now)
         return posterior.best(posterior.sample(rng, self.exploration), allowed=catalogue)
+
+
+MIN_CHANGE_POSTS = 8
+
+
+def _series(fit: Any, rows: Sequence[Row], order: Sequence[int]) -> Series:
+    """Counts and fitted means of these rows under a fit, in ``order``."""
+    x = fit.design.layout([rows[i].arms for i in range(len(rows))])
+    if fit.design.z_col is not None:
+        x = x.with_covariate(fit.design.z_col, np.array([r.z for r in rows], dtype=float))
+    mu = np.exp(np.clip(x.eta(fit.mean), -30.0, 30.0))
+    y = np.array([r.value for r in rows], dtype=float)
+    index = np.asarray(order, dtype=np.intp)
+    return Series(y[index], mu[index], fit.dispersion)
 
 
 def _engagements(o: Outcome) -> float:

@@ -288,3 +288,32 @@ async def test_compare_attribution_off_computes_only_the_learners_method(
     assert {a.attribution_method for a in found} == methods
     per_post = {(a.content_id, a.attribution_method) for a in found}
     assert len(per_post) == len(found)  # each post once per method
+
+
+async def test_each_post_knows_the_accounts_followers_when_it_was_posted(harness: Harness) -> None:
+    """The learner's audience covariate: a post's audience is the last follower reading at or
+    before its publication (Store.account_series)."""
+    from agent import learner
+
+    await run_until(harness.agent, harness.clock, T0 + timedelta(days=2))
+    account = harness.agent.config.accounts[0]
+    account_id = harness.agent.account_ids[account.name]
+    past = await learner.history(harness.agent, account_id)
+    readings = await harness.store.account_series(account_id, T0, harness.clock.now())
+    assert len(past) >= 8 and len(readings) >= 8
+    for outcome in past:
+        before = [r for r in readings if r.taken_at <= outcome.posted_at] or readings[:1]
+        assert outcome.audience == float(before[-1].followers)
+    assert len({o.audience for o in past}) > 1  # the account grew
+
+
+async def test_policy_state_is_kept_per_account_regression(harness: Harness) -> None:
+    """Regression: one policy object was shared by every account, so the joint learner's
+    per-history state (empirical-Bayes spreads, the changes found) mixed accounts."""
+    from agent.learner import policy_for
+
+    account = harness.agent.config.accounts[0]
+    other = account.model_copy(update={"name": "other"})
+    first, second = policy_for(harness.agent, account), policy_for(harness.agent, other)
+    assert first is not second
+    assert policy_for(harness.agent, account) is first

@@ -215,3 +215,49 @@ def test_the_sparse_layout_computes_the_dense_matrix_products() -> None:
     np.testing.assert_allclose(layout.xt(r), dense.T @ r)
     np.testing.assert_allclose(layout.gram(v), dense.T @ np.diag(v) @ dense)
     assert layout.used() == int(np.count_nonzero(dense.sum(axis=0)))
+
+
+def test_the_sparse_layout_with_the_audience_covariate_computes_the_dense_products() -> None:
+    """The continuous audience column joins the 0/1 columns in every product."""
+    rng = np.random.default_rng(5)
+    catalogue = {"content_type": ["a", "b", "c"], "formula": ["f", "g"]}
+    design = Design(catalogue, None, covariate=True)
+    assert design.z_col == design.size - 1
+    rows = [{d: str(rng.choice(a)) for d, a in catalogue.items()} for _ in range(30)]
+    z = rng.normal(size=30)
+    layout = design.layout(rows).with_covariate(design.z_col, z)
+    dense = np.zeros((30, design.size))
+    for i, arms in enumerate(rows):
+        dense[i, design.columns(arms)] = 1.0
+    dense[:, design.z_col] = z
+    theta, r, v = rng.normal(size=design.size), rng.normal(size=30), rng.uniform(size=30)
+    np.testing.assert_allclose(layout.dense(), dense)
+    np.testing.assert_allclose(layout.eta(theta), dense @ theta)
+    np.testing.assert_allclose(layout.xt(r), dense.T @ r)
+    np.testing.assert_allclose(layout.gram(v), dense.T @ np.diag(v) @ dense)
+    assert layout.used() == design.size - 0  # every column has a non-zero here
+
+
+def test_the_audience_covariate_keeps_growth_from_crediting_the_arm_played_late() -> None:
+    """a and b pay the same per follower; both are played while the account is small, only b
+    once it has doubled. Without the covariate b takes the growth's credit; with it, it does
+    not, and the elasticity is learned (followers per post ~ audience here)."""
+    rng = np.random.default_rng(8)
+    rows = []
+    for i in range(400):
+        audience = 1000.0 * 2 ** (i / 400)
+        arm = ("a" if i % 2 else "b") if i < 200 else "b"
+        arms = {"content_type": arm, "formula": "f1", "hook": "h1"}
+        value = float(rng.poisson(10.0 * audience / 1000.0))
+        rows.append(Row(arms, value, z=math.log(audience / 1000.0)))
+    plain = fit_joint(CATALOGUE, [Row(r.arms, r.value) for r in rows], None, interaction=None)
+    aware = fit_joint(CATALOGUE, rows, None, interaction=None, covariate=True)
+
+    def b_over_a(posterior: object) -> float:
+        fit_ = posterior.fit  # type: ignore[attr-defined]
+        return fit_.effect("content_type", "b")[0] - fit_.effect("content_type", "a")[0]
+
+    assert b_over_a(plain) > 0.15  # the growth credited to b
+    assert abs(b_over_a(aware)) < 0.08
+    elasticity = aware.fit.mean[aware.fit.design.z_col]
+    assert 0.7 < elasticity < 1.3

@@ -1,0 +1,148 @@
+"""Change detection (learning/drift.py) and the joint learner's split at a change."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from learning.drift import Series, detect, drop_glr
+from learning.policies import Joint, Outcome
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_drop_glr_is_the_quasi_poisson_likelihood_ratio_of_a_split() -> None:
+    y = np.array([10.0] * 10 + [4.0] * 10)
+    mu = np.full(20, 7.0)
+    g = drop_glr(y, mu, phi=2.0, min_posts=5)
+    # split at post 10: 100 against 70 before, 40 against 70 after, 140 against 140 in all
+    expected = 2.0 / 2.0 * (100 * math.log(100 / 70) + 40 * math.log(40 / 70) - 0.0)
+    assert g[10] == pytest.approx(expected)
+    assert int(np.argmax(g)) == 10
+    assert np.all(g[:5] == 0.0) and np.all(g[16:] == 0.0)  # fewer than 5 posts on a side
+
+
+def test_drop_glr_ignores_a_constant_misfit() -> None:
+    """An arm the model over-predicts all along has not changed."""
+    rng = np.random.default_rng(2)
+    y = rng.poisson(4.0, size=60).astype(float)
+    assert float(drop_glr(y, np.full(60, 8.0), phi=1.0).max()) < 10.0
+
+
+def test_drop_glr_ignores_rises() -> None:
+    y = np.array([4.0] * 10 + [10.0] * 10)  # the arm got better: good news, not a change
+    assert np.all(drop_glr(y, np.full(20, 7.0), phi=1.0) == 0.0)
+
+
+def _series(values: list[float], mean: float) -> Series:
+    return Series(np.array(values), np.full(len(values), mean), 1.0)
+
+
+def test_detect_finds_the_arm_that_dropped_and_where() -> None:
+    rng = np.random.default_rng(3)
+    arms = ["a", "b"] * 60
+    times = [START + timedelta(hours=6 * i) for i in range(120)]
+    y = [float(rng.poisson(8.0 if (arm == "b" or i < 80) else 3.0)) for i, arm in enumerate(arms)]
+    change = detect(arms, times, "content_type", _series(y, 7.0), None, threshold=20.0)
+    assert change is not None
+    assert (change.dimension, change.arm) == ("content_type", "a")
+    assert abs((change.at - times[80]).total_seconds()) <= 4 * 6 * 3600  # within 4 posts
+    assert 0.25 < change.ratio < 0.6  # 3 against 8
+
+
+def test_detect_stays_quiet_on_a_stationary_series() -> None:
+    rng = np.random.default_rng(4)
+    arms = ["a", "b", "c"] * 100
+    times = [START + timedelta(hours=6 * i) for i in range(300)]
+    y = [float(rng.poisson(6.0)) for _ in arms]
+    assert detect(arms, times, "content_type", _series(y, 6.0), None, threshold=20.0) is None
+
+
+def test_detect_looks_only_at_the_current_era() -> None:
+    arms = ["a"] * 40
+    times = [START + timedelta(hours=6 * i) for i in range(40)]
+    y = [8.0] * 10 + [2.0] * 30  # dropped at post 10
+    series = _series(y, 4.0)
+    found = detect(arms, times, "ct", series, None, threshold=5.0)
+    assert found is not None and found.at == times[10]
+    # after a split there the era from post 10 on is flat: nothing more to find
+    assert detect(arms, times, "ct", series, None, threshold=5.0, since=times[10]) is None
+
+
+def _drifting_history(days: int, change_day: int, seed: int = 0) -> list[Outcome]:
+    """Four posts a day; content type a pays 8 until ``change_day``, then 3; b pays 4, then 9.
+    The history is what a learner that kept playing a would have: 85% a."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(days * 4):
+        t = START + timedelta(hours=6 * i)
+        after = i >= change_day * 4
+        ct = "a" if rng.random() < 0.85 else str(rng.choice(["b", "c", "d"]))
+        mean = {"a": 3.0 if after else 8.0, "b": 9.0 if after else 4.0}.get(ct, 4.0)
+        eng = {"a": 20.0 if after else 40.0, "b": 45.0 if after else 20.0}.get(ct, 20.0)
+        out.append(
+            Outcome(
+                arms={"content_type": ct, "formula": "x"},
+                posted_at=t,
+                reward=float(rng.poisson(mean)),
+                engagements=float(rng.poisson(eng)),
+                hours_observed=24.0,
+            )
+        )
+    return out
+
+
+CATALOGUE = {"content_type": ["a", "b", "c", "d"], "formula": ["x", "y"]}
+
+
+def _picks(policy: Joint, past: list[Outcome], now: datetime, draws: int = 60) -> Counter[str]:
+    rng = np.random.default_rng(7)
+    return Counter(policy.choose(past, CATALOGUE, now, rng)["content_type"] for _ in range(draws))
+
+
+def test_joint_splits_a_dimension_at_a_drop_and_explores_it_again() -> None:
+    past = _drifting_history(days=60, change_day=45)
+    now = START + timedelta(days=60)
+    watching = Joint(interaction=None, change_threshold=20.0)
+    blind = Joint(interaction=None)
+
+    posterior = watching.posterior(past, CATALOGUE, now)
+    assert [(c.dimension, c.arm) for c in watching.changes] == [("content_type", "a")]
+    assert abs((watching.changes[0].at - (START + timedelta(days=45))).days) <= 4
+    assert posterior.retired == frozenset({"content_type@0"})
+    assert posterior.dimensions() == ["content_type", "formula"]
+
+    moved = _picks(watching, past, now)
+    stuck = _picks(blind, past, now)
+    assert stuck["a"] > 0.8 * sum(stuck.values())  # old evidence keeps a on top
+    assert moved["a"] < 0.5 * sum(moved.values())  # a's new era shows 3: others are tried
+
+
+def test_joint_change_detection_finds_nothing_without_a_change() -> None:
+    past = _drifting_history(days=60, change_day=10_000)
+    policy = Joint(interaction=None, change_threshold=20.0)
+    policy.posterior(past, CATALOGUE, START + timedelta(days=60))
+    assert policy.changes == []
+
+
+def test_joint_finds_the_changes_again_from_the_history_alone() -> None:
+    """The changes are a cache: a fresh policy object (a restart) finds the change again, and
+    plan-by-plan detection finds it at about the same time."""
+    past = _drifting_history(days=60, change_day=45)
+    now = START + timedelta(days=60)
+    online = Joint(interaction=None, change_threshold=20.0)
+    for day in range(40, 61):  # plan after plan, as the history grows
+        online.posterior(
+            [o for o in past if o.posted_at < START + timedelta(days=day)], CATALOGUE, now
+        )
+    restarted = Joint(interaction=None, change_threshold=20.0)
+    restarted.posterior(past, CATALOGUE, now)
+
+    change_day = START + timedelta(days=45)
+    for found in (online.changes, restarted.changes):
+        assert found and {c.dimension for c in found} == {"content_type"}
+        assert all(abs((c.at - change_day).total_seconds()) <= 3 * 86400 for c in found)
