@@ -100,6 +100,11 @@ def outcomes(
     return out
 
 
+# readings are re-read this far back from the latest one kept, so one another worker stored late
+# (with an earlier time than ours) is still picked up
+AUDIENCE_OVERLAP = timedelta(hours=6)
+
+
 class Audience:
     """The account's follower readings, read incrementally: the followers at any past time."""
 
@@ -108,11 +113,13 @@ class Audience:
         self.counts: list[int] = []
 
     async def update(self, agent: Agent, account_id: int, now: datetime) -> None:
-        start = self.times[-1] if self.times else now - timedelta(days=3650)
+        start = self.times[-1] - AUDIENCE_OVERLAP if self.times else now - timedelta(days=3650)
         for reading in await agent.store.account_series(account_id, start, now):
-            if not self.times or reading.taken_at > self.times[-1]:
-                self.times.append(reading.taken_at)
-                self.counts.append(reading.followers)
+            i = bisect.bisect_left(self.times, reading.taken_at)
+            if i < len(self.times) and self.times[i] == reading.taken_at:
+                continue  # already kept
+            self.times.insert(i, reading.taken_at)
+            self.counts.insert(i, reading.followers)
 
     def at(self, when: datetime) -> float | None:
         """The last reading at or before ``when`` (the first one for a post before any)."""

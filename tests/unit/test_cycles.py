@@ -317,3 +317,28 @@ async def test_policy_state_is_kept_per_account_regression(harness: Harness) -> 
     first, second = policy_for(harness.agent, account), policy_for(harness.agent, other)
     assert first is not second
     assert policy_for(harness.agent, account) is first
+
+
+async def test_a_follower_reading_stored_late_by_another_worker_still_counts(
+    harness: Harness,
+) -> None:
+    """Audience reads the follower readings incrementally; one stored after a later one (another
+    worker's, with an earlier time) is still picked up."""
+    from adapters.base import AccountInfo
+    from agent.learner import Audience
+
+    await run_until(harness.agent, harness.clock, T0 + timedelta(days=1))
+    account_id = harness.agent.account_ids[harness.agent.config.accounts[0].name]
+    audience = Audience()
+    await audience.update(harness.agent, account_id, harness.clock.now())
+    kept = len(audience.times)
+    last = audience.times[-1]
+    late = last - timedelta(minutes=7)  # between two readings this worker has seen
+    info = AccountInfo(handle="demo", followers=123_456, following=1, posts=1)
+    await harness.store.add_account_snapshot(account_id, info, taken_at=late)
+    await audience.update(harness.agent, account_id, harness.clock.now())
+    assert len(audience.times) == kept + 1
+    assert audience.times == sorted(audience.times)
+    assert audience.at(late + timedelta(seconds=1)) == 123_456.0
+    await audience.update(harness.agent, account_id, harness.clock.now())
+    assert len(audience.times) == kept + 1  # read again, kept once
