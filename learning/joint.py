@@ -71,9 +71,6 @@ class Layout:
     z_col: int | None = None
     z: np.ndarray | None = None
 
-    def with_covariate(self, col: int, z: np.ndarray) -> Layout:
-        return Layout(self.cols, self.size, col, z)
-
     def eta(self, theta: np.ndarray) -> np.ndarray:
         """``X @ theta``."""
         out = np.append(theta, 0.0)[self.cols].sum(axis=1)
@@ -201,6 +198,13 @@ class Design:
         self._recent = [(ids, list(rows), cols), *self._recent[:2]]
         return Layout(cols, self.size)
 
+    def rows_layout(self, rows: Sequence[Row]) -> Layout:
+        """The design matrix of these rows: their arms' 1s and, with the covariate, their z."""
+        x = self.layout([r.arms for r in rows])
+        if self.z_col is None:
+            return x
+        return Layout(x.cols, x.size, self.z_col, np.array([r.z for r in rows], dtype=float))
+
     def is_pair(self) -> np.ndarray:
         mask = np.zeros(self.size, dtype=bool)
         for col in self.pair_index.values():
@@ -244,9 +248,7 @@ def fit(
     fitting with ``phi = 1``, estimating it, and fitting again. The returned fit carries the
     ``phi`` it used; :func:`pearson_dispersion` gives the estimate for the next call.
     """
-    x = design.layout([r.arms for r in rows])
-    if design.z_col is not None:
-        x = x.with_covariate(design.z_col, np.array([r.z for r in rows], dtype=float))
+    x = design.rows_layout(rows)
     y = np.array([r.value for r in rows], dtype=float)
     w = np.array([r.weight for r in rows], dtype=float)
     precision = 1.0 / np.square(prior_sd)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from learning.drift import Change, Series, detect
-from learning.joint import JointPosterior, Row, fit_joint
+from learning.joint import Fit, JointPosterior, Row, fit_joint
 from learning.posteriors import GammaPoisson, prior_from_config
 
 Catalogue = Mapping[str, Sequence[str]]
@@ -462,12 +462,9 @@ class Joint:
 MIN_CHANGE_POSTS = 8
 
 
-def _series(fit: Any, rows: Sequence[Row], order: Sequence[int]) -> Series:
+def _series(fit: Fit, rows: Sequence[Row], order: Sequence[int]) -> Series:
     """Counts and fitted means of these rows under a fit, in ``order``."""
-    x = fit.design.layout([rows[i].arms for i in range(len(rows))])
-    if fit.design.z_col is not None:
-        x = x.with_covariate(fit.design.z_col, np.array([r.z for r in rows], dtype=float))
-    mu = np.exp(np.clip(x.eta(fit.mean), -30.0, 30.0))
+    mu = np.exp(np.clip(fit.design.rows_layout(rows).eta(fit.mean), -30.0, 30.0))
     y = np.array([r.value for r in rows], dtype=float)
     index = np.asarray(order, dtype=np.intp)
     return Series(y[index], mu[index], fit.dispersion)

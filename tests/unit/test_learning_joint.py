@@ -225,7 +225,9 @@ def test_the_sparse_layout_with_the_audience_covariate_computes_the_dense_produc
     assert design.z_col == design.size - 1
     rows = [{d: str(rng.choice(a)) for d, a in catalogue.items()} for _ in range(30)]
     z = rng.normal(size=30)
-    layout = design.layout(rows).with_covariate(design.z_col, z)
+    layout = design.rows_layout(
+        [Row(arms, 0.0, z=float(zi)) for arms, zi in zip(rows, z, strict=True)]
+    )
     dense = np.zeros((30, design.size))
     for i, arms in enumerate(rows):
         dense[i, design.columns(arms)] = 1.0
