@@ -185,11 +185,17 @@ class Learning(_Section):
     # joint: followers per post grow with the account's followers when posted (a learned
     # elasticity), so an arm played while the account grew is not mistaken for a better one
     audience_covariate: bool = True
+    # joint: counts are negative binomial (variance mu + mu^2 / k, k learned; a post's residual
+    # counts at most 3 sd) instead of quasi-Poisson (variance phi * mu)
+    negative_binomial: bool = True
+    # joint: a Thompson draw also samples the auxiliary model's effects the follower prior is
+    # centred on, so an arm tried once or twice is not given up on the auxiliary's point estimate
+    carry_auxiliary: bool = True
     interaction: bool = True  # joint: a formula x hook pairwise term
     provisional: bool = True  # joint: in-flight posts' engagement counts early
     learn_topics: bool = True  # joint: choose the topic too (else uniformly at random)
     learn_hours: bool = True  # joint: choose the posting hour within the cadence's next slot
-    exploration: float = Field(default=0.5, gt=0, le=1)  # joint: posterior spread in a draw
+    exploration: float = Field(default=0.6, gt=0, le=1)  # joint: posterior spread in a draw
 
 
 class TokenPrice(_Section):

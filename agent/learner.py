@@ -36,6 +36,8 @@ def joint_policy(config: Config) -> Joint:
         exploration=learning.exploration,
         change_threshold=learning.change_threshold,
         audience=learning.audience_covariate,
+        negbin=learning.negative_binomial,
+        carry_auxiliary=learning.carry_auxiliary,
     )
 
 

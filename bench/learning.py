@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -274,6 +275,9 @@ async def run_one(
     return out
 
 
+BLOCK_DAYS = 15  # the blocks of "posts_per_block" in a run's JSON
+
+
 def score(
     truth: GroundTruth, catalogue: Mapping[str, Sequence[str]], days: float, time_scale: float
 ) -> dict[str, Any]:
@@ -283,6 +287,9 @@ def score(
     timeline: list[tuple[float, float, float]] = []
     last_start = days * time_scale - LAST_DAYS
     on_best = {d: [0, 0] for d in catalogue}
+    # posts per arm in each BLOCK_DAYS-day block (where a policy moved, and when)
+    blocks = max(1, math.ceil(days * time_scale / BLOCK_DAYS))
+    by_block = {d: {a: [0] * blocks for a in arms} for d, arms in catalogue.items()}
     best_cache: dict[tuple[int, str], dict[str, str]] = {}
     for pid in posts:
         day = truth.post_days[pid]
@@ -303,6 +310,10 @@ def score(
         )
         realised += truth.followers_caused[pid]
         timeline.append((round(day, 3), round(chosen_f, 3), round(oracle_f, 3)))
+        block = min(int(day // BLOCK_DAYS), blocks - 1)
+        for d, arm in arms.items():
+            if arm in by_block[d]:
+                by_block[d][arm][block] += 1
         if day >= last_start:
             for d in catalogue:
                 on_best[d][1] += 1
@@ -317,6 +328,7 @@ def score(
         "engagement_fraction_of_oracle": chosen_e / oracle_e if oracle_e else None,
         "best_arm_share_last_30d": {d: (n / t if t else None) for d, (n, t) in on_best.items()},
         "timeline": timeline[:: max(1, len(timeline) // 200)] + timeline[-1:],
+        "posts_per_block": by_block,
     }
 
 

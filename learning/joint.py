@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from scipy.special import gammaln
 
 NEWTON_STEPS = 25
 TAU_DEFAULT = 0.5  # prior sd of an arm effect (log scale) before anything is learned
@@ -42,6 +43,9 @@ REFRESH_SHARE = 0.1  # ... or this share more, whichever is larger
 PAIR_SD_WIDE = 0.4  # the interaction's prior sd in the first (wide) fit
 PAIR_SD_BOUNDS = (0.03, 1.0)  # its empirical-Bayes range
 INTERCEPT_SD = 3.0
+# negative binomial counts: a post's Pearson residual counts at most this many standard deviations
+# in the fit (Huber), so one viral outlier cannot crown its arms
+HUBER_C = 3.0
 # prior of the audience elasticity: followers per post ~ audience^b (b = 1: in proportion;
 # below 1 where much of a post's reach comes from outside the audience)
 COVARIATE_MEAN = 0.0
@@ -222,6 +226,9 @@ class Fit:
     dispersion: float
     n: float  # effective (weighted) number of posts
     next_dispersion: float = 1.0  # the Pearson estimate at this fit's mode (for the next fit)
+    shape: float = math.inf  # the negative binomial's k (inf: quasi-Poisson)
+    next_shape: float = math.inf  # its estimate at this fit's mode (for the next fit)
+    precision: np.ndarray | None = None  # the prior precision (diagonal) the fit used
 
     def effect(self, dimension: str, arm: str) -> tuple[float, float]:
         """Posterior mean and sd of one arm's log effect."""
@@ -241,12 +248,20 @@ def fit(
     prior_sd: np.ndarray,
     start: np.ndarray | None = None,
     dispersion: float | None = None,
+    negbin: bool = False,
+    shape: float | None = None,
+    reestimate: bool = True,
 ) -> Fit:
-    """Posterior mode and Laplace covariance of the quasi-Poisson log-linear model.
+    """Posterior mode and Laplace covariance of the log-linear count model.
 
-    ``dispersion``: use this ``phi`` (a previous fit's estimate: one Newton run) instead of
-    fitting with ``phi = 1``, estimating it, and fitting again. The returned fit carries the
-    ``phi`` it used; :func:`pearson_dispersion` gives the estimate for the next call.
+    Quasi-Poisson (``negbin`` false): ``dispersion``: use this ``phi`` (a previous fit's
+    estimate: one Newton run) instead of fitting with ``phi = 1``, estimating it, and fitting
+    again. Negative binomial (``negbin``): the variance is ``mu + mu^2 / k``; ``shape``: use this
+    ``k`` (one Newton run) instead of fitting with ``SHAPE_START``, estimating ``k`` by maximum
+    likelihood at that mode, and fitting again. The returned fit carries the ``phi`` and ``k``
+    it used and the estimates at its mode (``next_dispersion``, ``next_shape``) for the next call;
+    ``reestimate`` false keeps a given ``k`` as the next one (its estimate costs a likelihood
+    over a grid of ``k``, and one more post moves it little).
     """
     x = design.rows_layout(rows)
     y = np.array([r.value for r in rows], dtype=float)
@@ -255,36 +270,71 @@ def fit(
     theta = prior_mean.copy() if start is None else start.copy()
     if len(rows) and start is None:
         theta[0] = math.log(max(float(np.average(y, weights=w)) if w.sum() > 0 else 0.0, 0.05))
-    phi = 1.0 if dispersion is None else dispersion
+    given = shape if negbin else dispersion
+    phi = 1.0 if (negbin or dispersion is None) else dispersion
+    k = (SHAPE_START if shape is None else shape) if negbin else math.inf
     hess: np.ndarray | None = None  # at the current theta
-    for _round in range(1 if dispersion is not None else 2):
+    for _round in range(1 if given is not None else 2):
         hess = None
         for _ in range(NEWTON_STEPS):
             mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))
-            grad = x.xt(w * (y - mu)) / phi - precision * (theta - prior_mean)
-            hess = x.gram(w * mu) / phi + np.diag(precision)
+            scale = 1.0 + mu / k  # the variance's excess over Poisson (1 for quasi-Poisson)
+            score = (y - mu) / scale
+            if negbin:  # Huber: a post's residual counts at most HUBER_C standard deviations
+                sd = np.sqrt(mu * scale)
+                score = np.clip((y - mu) / sd, -HUBER_C, HUBER_C) * sd / scale
+            grad = x.xt(w * score) / phi - precision * (theta - prior_mean)
+            hess = x.gram(w * mu / scale) / phi + np.diag(precision)
             step = np.linalg.solve(hess, grad)
             theta = theta + np.clip(step, -2.0, 2.0)
             if float(np.max(np.abs(step))) < 1e-4:
                 break  # theta moved by < 1e-4: the Hessian just computed is the Hessian there
             hess = None
-        if len(rows) == 0 or dispersion is not None or _round == 1:
+        if len(rows) == 0 or given is not None or _round == 1:
             break
-        phi = _pearson(x, y, w, theta)
+        if negbin:
+            k = _nb_shape(x, y, w, theta, k)
+        else:
+            phi = _pearson(x, y, w, theta)
     if hess is None:
         mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))
-        hess = x.gram(w * mu) / phi + np.diag(precision)
+        hess = x.gram(w * mu / (1.0 + mu / k)) / phi + np.diag(precision)
     cov = np.linalg.inv(hess)
     cov = (cov + cov.T) / 2.0
-    result = Fit(
+    if negbin:
+        again = len(rows) and (shape is None or reestimate)
+        next_phi, next_k = 1.0, _nb_shape(x, y, w, theta, k) if again else k
+    else:
+        next_phi, next_k = (_pearson(x, y, w, theta) if len(rows) else 1.0), math.inf
+    return Fit(
         design=design,
         mean=theta,
         cov=cov,
         dispersion=phi,
         n=float(w.sum()),
-        next_dispersion=_pearson(x, y, w, theta) if len(rows) else 1.0,
+        next_dispersion=next_phi,
+        shape=k,
+        next_shape=next_k,
+        precision=precision,
     )
-    return result
+
+
+SHAPE_START = 3.0  # the negative binomial's shape before one is estimated
+SHAPE_GRID = np.geomspace(0.3, 300.0, 31)
+
+
+def _nb_shape(x: Layout, y: np.ndarray, w: np.ndarray, theta: np.ndarray, default: float) -> float:
+    """The negative binomial shape ``k`` maximising the weighted likelihood at the means of
+    ``theta`` (a log grid from 0.3 to 300; ``default`` with too few posts to tell)."""
+    if w.sum() <= 10:
+        return default
+    mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))[None, :]
+    k = SHAPE_GRID[:, None]
+    yy = y[None, :]
+    loglik = (
+        gammaln(yy + k) - gammaln(k) + k * np.log(k / (k + mu)) + yy * np.log(mu / (k + mu))
+    ) @ w
+    return float(SHAPE_GRID[int(np.argmax(loglik))])
 
 
 def _pearson(x: Layout, y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> float:
@@ -299,14 +349,28 @@ def _pearson(x: Layout, y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> floa
 
 def _centred(fit_: Fit) -> np.ndarray:
     """Arm effects centred within each dimension (the intercept and pairs set to 0)."""
-    out = np.zeros_like(fit_.mean)
+    return _centre(fit_.design, fit_.mean)
+
+
+def _centre(design: Design, vector: np.ndarray) -> np.ndarray:
+    """``vector``'s arm entries centred within each dimension; every other entry 0."""
+    out = np.zeros_like(vector)
     by_dim: dict[str, list[int]] = {}
-    for (dimension, _arm), col in fit_.design.index.items():
+    for (dimension, _arm), col in design.index.items():
         by_dim.setdefault(dimension, []).append(col)
     for cols in by_dim.values():
-        values = fit_.mean[cols]
+        values = vector[cols]
         out[cols] = values - values.mean()
     return out
+
+
+def _chol(cov: np.ndarray) -> np.ndarray:
+    """A square root of a covariance (Cholesky; eigenvalues clipped at 0 if not positive)."""
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        vals, vecs = np.linalg.eigh(cov)
+        return vecs * np.sqrt(np.clip(vals, 0.0, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +386,7 @@ class JointPosterior:
     # history was split at a change (learning.drift); chosen and reported never
     retired: frozenset[str] = frozenset()
     z_now: float = 0.0  # the audience covariate now (reports are for a post published now)
+    carry: bool = True  # draws carry the auxiliary model's uncertainty (see sample)
 
     def retire(self, dimensions: frozenset[str], z_now: float = 0.0) -> JointPosterior:
         """This posterior with ``dimensions`` marked retired and the audience now ``z_now``."""
@@ -333,13 +398,22 @@ class JointPosterior:
 
     def sample(self, rng: np.random.Generator, spread: float = 1.0) -> np.ndarray:
         """A parameter draw from the posterior, its deviation from the mode scaled by ``spread``
-        (1: a plain Thompson draw; below 1 explores less, see docs/learning.md)."""
-        try:
-            chol = np.linalg.cholesky(self.fit.cov)
-        except np.linalg.LinAlgError:
-            vals, vecs = np.linalg.eigh(self.fit.cov)
-            chol = vecs * np.sqrt(np.clip(vals, 0.0, None))
-        return self.fit.mean + spread * (chol @ rng.standard_normal(len(self.fit.mean)))
+        (1: a plain Thompson draw; below 1 explores less, see docs/learning.md).
+
+        The follower prior is centred on ``rho`` times the auxiliary model's effects, which are
+        uncertain too: the draw adds that uncertainty, carried through the fit (a draw ``e`` of
+        the auxiliary effects moves the follower mode by ``cov @ P @ rho (e - e_hat)``, with
+        ``P`` the prior precision). An arm with many posts of its own hardly moves; an arm
+        tried once or twice is as uncertain as the auxiliary model says, so it is tried again
+        before it is given up.
+        """
+        fit_ = self.fit
+        deviation = _chol(fit_.cov) @ rng.standard_normal(len(fit_.mean))
+        eng = self.engagement
+        if self.carry and eng is not None and self.rho > 0 and fit_.precision is not None:
+            shift = _centre(fit_.design, _chol(eng.cov) @ rng.standard_normal(len(eng.mean)))
+            deviation += fit_.cov @ (fit_.precision * (self.rho * shift))
+        return fit_.mean + spread * deviation
 
     def best(
         self, theta: np.ndarray, allowed: Mapping[str, Sequence[str]] | None = None
@@ -414,6 +488,7 @@ def fit_joint(
     interaction: tuple[str, str] | None = None,
     warm: dict[str, Any] | None = None,
     covariate: bool = False,
+    negbin: bool = False,
 ) -> JointPosterior:
     """Fit the objective with wide priors, learn the priors' spreads (and, given engagement
     rows, their centres) by empirical Bayes, and refit under them.
@@ -448,6 +523,8 @@ def fit_joint(
         base_sd[design.z_col] = COVARIATE_SD
         zero[design.z_col] = COVARIATE_MEAN
     n = len(objective_rows)
+    hyper = warm.get("hyper")
+    refresh = hyper is None or n >= hyper[0] + max(REFRESH_POSTS, REFRESH_SHARE * hyper[0])
     eng = None
     if engagement_rows:
         eng = fit(
@@ -457,15 +534,26 @@ def fit_joint(
             prior_sd=base_sd,
             start=warm.get("eng"),
             dispersion=warm.get("phi_eng"),
+            negbin=negbin,
+            shape=warm.get("k_eng"),
+            reestimate=refresh,
         )
         warm["eng"], warm["phi_eng"] = eng.mean, eng.next_dispersion
-    hyper = warm.get("hyper")
-    if hyper is None or n >= hyper[0] + max(REFRESH_POSTS, REFRESH_SHARE * hyper[0]):
-        own = fit(design, objective_rows, prior_mean=zero, prior_sd=base_sd, start=warm.get("own"))
+        warm["k_eng"] = eng.next_shape
+    if refresh:
+        own = fit(
+            design,
+            objective_rows,
+            prior_mean=zero,
+            prior_sd=base_sd,
+            start=warm.get("own"),
+            negbin=negbin,
+        )
         warm["own"] = own.mean
         rho, tau = _borrow(own, eng)
         tau_pair = _pair_spread(own) if pair.any() else 0.0
         warm["hyper"] = hyper = (n, rho, tau, tau_pair)
+    assert hyper is not None  # refreshed above when there was none
     _, rho, tau, tau_pair = hyper
     prior_mean = zero.copy()
     if eng is not None:
@@ -485,8 +573,12 @@ def fit_joint(
         prior_sd=prior_sd,
         start=warm.get("final", warm.get("own")),
         dispersion=warm.get("phi_final"),
+        negbin=negbin,
+        shape=warm.get("k_final"),
+        reestimate=refresh,
     )
     warm["final"], warm["phi_final"] = final.mean, final.next_dispersion
+    warm["k_final"] = final.next_shape
     return JointPosterior(final, rho=rho, tau=tau, engagement=eng, tau_pair=tau_pair)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -233,9 +233,11 @@ class Joint:
     half_life_days: float | None = None
     interaction: tuple[str, str] | None = ("formula", "hook")
     provisional: bool = True
-    exploration: float = 0.5  # scale of the posterior spread in a Thompson draw (1: plain)
+    exploration: float = 0.6  # scale of the posterior spread in a Thompson draw (1: plain)
     change_threshold: float | None = None
     audience: bool = True  # model followers per post as growing with the account's audience
+    negbin: bool = True  # negative binomial counts (variance mu + mu^2/k), else quasi-Poisson
+    carry_auxiliary: bool = True  # draws carry the auxiliary model's uncertainty (JointPosterior)
     # the last fit's modes (Newton starting points; see learning.joint.fit_joint)
     warm: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # the changes found so far, in the order found (a cache of what the history shows: a new
@@ -320,7 +322,13 @@ class Joint:
             finished = list(rows)
             rows += self._provisional(history, now, _engagements)
             posterior = fit_joint(
-                full, rows, None, interaction=interaction, warm=self.warm, covariate=covariate
+                full,
+                rows,
+                None,
+                interaction=interaction,
+                warm=self.warm,
+                covariate=covariate,
+                negbin=self.negbin,
             )
             return posterior.retire(retired, self._z_now(history)), done, finished, None
         signal = auxiliary(history)
@@ -328,7 +336,13 @@ class Joint:
         finished_auxiliary = list(engagement)
         engagement += self._provisional(history, now, signal)
         posterior = fit_joint(
-            full, rows, engagement, interaction=interaction, warm=self.warm, covariate=covariate
+            full,
+            rows,
+            engagement,
+            interaction=interaction,
+            warm=self.warm,
+            covariate=covariate,
+            negbin=self.negbin,
         )
         return posterior.retire(retired, self._z_now(history)), done, rows, finished_auxiliary
 
@@ -455,7 +469,7 @@ class Joint:
         if "hour" in catalogue:  # the model knows every hour posted at; the choice is narrower
             seen = {o.arms["hour"] for o in history if "hour" in o.arms}
             full["hour"] = sorted(seen | set(catalogue["hour"]))
-        posterior = self.posterior(history, full, now)
+        posterior = replace(self.posterior(history, full, now), carry=self.carry_auxiliary)
         return posterior.best(posterior.sample(rng, self.exploration), allowed=catalogue)
 
 
@@ -463,11 +477,16 @@ MIN_CHANGE_POSTS = 8
 
 
 def _series(fit: Fit, rows: Sequence[Row], order: Sequence[int]) -> Series:
-    """Counts and fitted means of these rows under a fit, in ``order``."""
+    """Counts and fitted means of these rows under a fit, in ``order``, with the dispersion
+    the drop test uses (for negative binomial counts, the variance's average excess over
+    Poisson)."""
     mu = np.exp(np.clip(fit.design.rows_layout(rows).eta(fit.mean), -30.0, 30.0))
     y = np.array([r.value for r in rows], dtype=float)
     index = np.asarray(order, dtype=np.intp)
-    return Series(y[index], mu[index], fit.dispersion)
+    phi = fit.dispersion
+    if math.isfinite(fit.shape):  # negative binomial: its variance over mu, averaged by mu
+        phi *= float(np.sum(mu * (1.0 + mu / fit.shape)) / max(float(np.sum(mu)), 1e-12))
+    return Series(y[index], mu[index], phi)
 
 
 def _engagements(o: Outcome) -> float:

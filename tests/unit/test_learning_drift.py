@@ -146,3 +146,35 @@ def test_joint_finds_the_changes_again_from_the_history_alone() -> None:
     for found in (online.changes, restarted.changes):
         assert found and {c.dimension for c in found} == {"content_type"}
         assert all(abs((c.at - change_day).total_seconds()) <= 3 * 86400 for c in found)
+
+
+def test_the_drop_test_uses_the_negative_binomial_variance() -> None:
+    """With negative binomial counts the fit's dispersion is 1; the drop test must still see
+    the counts' real variance (mu + mu^2/k), or ordinary noise looks like a change."""
+    from learning.joint import Design, Row, fit
+    from learning.policies import _series
+
+    rng = np.random.default_rng(4)
+    catalogue = {"content_type": ["a", "b", "c"]}
+    rows = []
+    for i in range(450):
+        arm = "abc"[i % 3]
+        mu = {"a": 12.0, "b": 9.0, "c": 6.0}[arm]
+        rows.append(Row({"content_type": arm}, float(rng.negative_binomial(2.0, 2.0 / (2.0 + mu)))))
+    design = Design(catalogue)
+    sd = np.full(design.size, 1.0)
+    sd[0] = 3.0
+    result = fit(design, rows, prior_mean=np.zeros(design.size), prior_sd=sd, negbin=True)
+    order = list(range(len(rows)))
+    series = _series(result, rows, order)
+    arms = [r.arms["content_type"] for r in rows]
+    times = [START + timedelta(hours=6 * i) for i in range(len(rows))]
+
+    assert series.phi > 3.0  # 1 + mu/k averaged by mu: about 1 + 10/2
+    quiet = detect(arms, times, "content_type", series, None, 0.0)
+    naive = detect(
+        arms, times, "content_type", Series(series.y, series.mu, result.dispersion), None, 0.0
+    )
+    assert quiet is not None and naive is not None
+    assert quiet.statistic < 15.0  # no change in these posts
+    assert naive.statistic > 3 * quiet.statistic

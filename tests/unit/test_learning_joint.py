@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -263,3 +264,98 @@ def test_the_audience_covariate_keeps_growth_from_crediting_the_arm_played_late(
     assert abs(b_over_a(aware)) < 0.08
     elasticity = aware.fit.mean[aware.fit.design.z_col]
     assert 0.7 < elasticity < 1.3
+
+
+def negbin_posts(
+    n: int, rng: np.random.Generator, shape: float, base: float = 6.0
+) -> list[tuple[dict[str, str], float]]:
+    """Posts with the known effects and negative binomial counts (variance mu + mu^2/shape)."""
+    posts = []
+    for arms, _ in draw_posts(n, rng, base=base):
+        mu = base * math.exp(sum(TRUE[(d, a)] for d, a in arms.items()))
+        posts.append((arms, float(rng.negative_binomial(shape, shape / (shape + mu)))))
+    return posts
+
+
+def test_negative_binomial_fit_learns_the_shape_and_the_effects() -> None:
+    rng = np.random.default_rng(11)
+    rows = [Row(arms, y) for arms, y in negbin_posts(1500, rng, shape=2.0)]
+    design = Design(CATALOGUE)
+    sd = np.full(design.size, 1.0)
+    sd[0] = 3.0
+
+    result = fit(design, rows, prior_mean=np.zeros(design.size), prior_sd=sd, negbin=True)
+
+    assert 1.3 < result.shape < 3.2  # the grid point nearest 2
+    assert result.dispersion == 1.0
+    again = fit(
+        design,
+        rows,
+        prior_mean=np.zeros(design.size),
+        prior_sd=sd,
+        negbin=True,
+        shape=5.0,
+        reestimate=False,
+    )
+    assert again.shape == 5.0 and again.next_shape == 5.0  # a given shape is kept
+    for dimension, arms in CATALOGUE.items():
+        truth = centred({a: TRUE[(dimension, a)] for a in arms})
+        learned = centred({a: result.effect(dimension, a)[0] for a in arms})
+        for arm in arms:
+            _, arm_sd = result.effect(dimension, arm)
+            assert abs(learned[arm] - truth[arm]) < 4 * arm_sd, (dimension, arm)
+
+
+def test_one_viral_post_does_not_crown_its_arm() -> None:
+    """One post with 60x its expected count (a viral outlier) on the worst content type: the
+    quasi-Poisson mode moves that arm far up; the negative binomial fit, where a post's residual
+    counts at most HUBER_C standard deviations, hardly moves it and keeps it below the best."""
+    rng = np.random.default_rng(5)
+    posts = negbin_posts(400, rng, shape=2.0)
+    arms = {"content_type": "d", "formula": "f2", "hook": "h1"}
+    mu = 6.0 * math.exp(TRUE[("content_type", "d")])
+    viral = [*posts, (arms, 60.0 * mu)]
+    design = Design(CATALOGUE)
+    sd = np.full(design.size, 1.0)
+    sd[0] = 3.0
+
+    def d_minus_a(data: list[tuple[dict[str, str], float]], negbin: bool) -> float:
+        rows = [Row(a, y) for a, y in data]
+        result = fit(design, rows, prior_mean=np.zeros(design.size), prior_sd=sd, negbin=negbin)
+        return result.effect("content_type", "d")[0] - result.effect("content_type", "a")[0]
+
+    moved_qp = d_minus_a(viral, negbin=False) - d_minus_a(posts, negbin=False)
+    moved_nb = d_minus_a(viral, negbin=True) - d_minus_a(posts, negbin=True)
+    assert moved_qp > 0.3
+    assert moved_nb < 0.5 * moved_qp
+    assert d_minus_a(viral, negbin=True) < 0  # the best arm is still ahead
+
+
+def test_draws_carry_the_auxiliary_uncertainty_of_an_arm_tried_once() -> None:
+    """Follows and clicks agree, so the follower effects are held close to the click effects
+    (small tau). Content type "a" was posted once: the click model knows little about it, and
+    with the carry its draws spread accordingly, instead of by the follower model's tau alone;
+    a well-tried arm's draws hardly change."""
+    rng = np.random.default_rng(21)
+    followers, clicks = [], []
+    for i in range(400):
+        arms = {d: str(rng.choice(options)) for d, options in CATALOGUE.items()}
+        if i == 0:
+            arms["content_type"] = "a"
+        elif arms["content_type"] == "a":
+            arms["content_type"] = "b"
+        log_effect = sum(TRUE[(d, a)] for d, a in arms.items())
+        followers.append(Row(arms, float(rng.poisson(4.0 * math.exp(log_effect)))))
+        clicks.append(Row(arms, float(rng.poisson(20.0 * math.exp(log_effect)))))
+    posterior = fit_joint(CATALOGUE, followers, clicks, interaction=None, negbin=True)
+    assert posterior.tau < 0.2 and posterior.rho > 0.5
+    design = posterior.fit.design
+    a, b = design.index[("content_type", "a")], design.index[("content_type", "b")]
+
+    def spread(carry: bool, col: int) -> float:
+        chosen = replace(posterior, carry=carry)
+        draws = [chosen.sample(np.random.default_rng(s)) for s in range(400)]
+        return float(np.std([d[col] - d[design.index[("content_type", "c")]] for d in draws]))
+
+    assert spread(True, a) > 2.0 * spread(False, a)
+    assert spread(True, b) < 1.5 * spread(False, b)
