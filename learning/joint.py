@@ -6,11 +6,14 @@ the expected reward is::
     E[y_i] = exp(alpha + sum_d beta[d, a_i(d)] + gamma[a_i(formula), a_i(hook)])
 
 ``gamma`` (the pairwise formula x hook term) is optional and kept small by a tight prior. The
-likelihood is quasi-Poisson: Poisson deviance with every post weighted by ``w_i / phi``, where
-``phi`` (>= 1) is the Pearson dispersion of the fit and ``w_i = 0.5 ** (age_i / half_life)``
+likelihood is negative binomial (``negbin``; variance ``mu + mu^2 / k``, ``k`` by maximum
+likelihood) with a Huber score, so a viral outlier counts at most ``HUBER_C`` standard
+deviations, or quasi-Poisson: Poisson deviance weighted by ``1 / phi``, with ``phi`` (>= 1) the
+Pearson dispersion. Each post also has weight ``w_i = 0.5 ** (age_i / half_life)``, which
 forgets old posts when a half-life is set. The fit is the posterior mode under a Gaussian prior
 (Newton's method), the posterior is its Laplace approximation ``N(theta_hat, H^-1)``, and a
-Thompson draw samples ``theta`` from it and plays the arms that maximise the sampled reward (per
+Thompson draw samples ``theta`` from it (and the auxiliary effects the prior is centred on, see
+:meth:`JointPosterior.sample`) and plays the arms that maximise the sampled reward (per
 dimension, since the model is additive in the log; over formula x hook pairs when ``gamma`` is on).
 
 Engagement as auxiliary evidence: likes, reposts and replies arrive in far larger numbers than
