@@ -116,9 +116,10 @@ def detect(
         if len(index) < 2 * min_posts:
             continue
         idx = np.asarray(index)
-        g = drop_glr(objective.y[idx], objective.mu[idx], objective.phi, min_posts)
+        g = drop_glr(_capped(objective, idx), objective.mu[idx], objective.phi, min_posts)
         if auxiliary is not None:
-            g = g + drop_glr(auxiliary.y[idx], auxiliary.mu[idx], auxiliary.phi, min_posts)
+            y_aux = _capped(auxiliary, idx)
+            g = g + drop_glr(y_aux, auxiliary.mu[idx], auxiliary.phi, min_posts)
         k = int(np.argmax(g))
         if g[k] <= threshold or (best is not None and g[k] <= best.statistic):
             continue
@@ -128,3 +129,14 @@ def detect(
         ratio = float(after / before) if before > 0 else 0.0
         best = Change(dimension, arm, times[int(idx[k])], float(g[k]), ratio)
     return best
+
+
+CAP_SD = 3.0  # a count enters the drop test at most this many standard deviations above its mean
+
+
+def _capped(series: Series, index: np.ndarray) -> np.ndarray:
+    """The counts at ``index``, each capped at ``CAP_SD`` standard deviations above its mean: a
+    viral post early in an arm's series would otherwise make every later stretch look like a
+    drop."""
+    mu = series.mu[index]
+    return np.minimum(series.y[index], mu + CAP_SD * np.sqrt(series.phi * mu))

@@ -178,3 +178,20 @@ def test_the_drop_test_uses_the_negative_binomial_variance() -> None:
     assert quiet is not None and naive is not None
     assert quiet.statistic < 15.0  # no change in these posts
     assert naive.statistic > 3 * quiet.statistic
+
+
+def test_a_viral_post_early_in_an_arms_series_is_not_a_drop() -> None:
+    """One post with 40x the usual count early on: uncapped, every later stretch looks like a
+    drop; each count enters the test at most CAP_SD standard deviations above its mean."""
+    rng = np.random.default_rng(6)
+    arms = ["a"] * 120
+    times = [START + timedelta(hours=6 * i) for i in range(120)]
+    y = [float(rng.poisson(6.0)) for _ in arms]
+    y[10] = 240.0
+    series = _series(y, 6.0)
+
+    uncapped = float(drop_glr(series.y, series.mu, series.phi).max())
+    found = detect(arms, times, "content_type", series, None, threshold=0.0)
+
+    assert uncapped > 50.0
+    assert found is not None and found.statistic < 15.0
