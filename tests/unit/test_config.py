@@ -95,3 +95,19 @@ def test_missing_platform_secret_names_account_and_variables() -> None:
 def test_example_config_embeds_exactly_the_catalogue_file() -> None:
     catalogue_file = yaml.safe_load((EXAMPLE_CONFIG.parent / "catalogues.yaml").read_text())
     assert example_raw()["catalogues"] == catalogue_file["catalogues"]
+
+
+def test_the_joint_learners_settings_reach_the_policy() -> None:
+    from agent.learner import build_policy
+    from learning.policies import Joint
+
+    default = build_policy(make_config())
+    assert isinstance(default, Joint)
+    assert (default.negbin, default.carry_auxiliary, default.exploration) == (True, True, 0.6)
+    tuned = build_policy(
+        make_config(
+            learning={"negative_binomial": False, "carry_auxiliary": False, "exploration": 0.5}
+        )
+    )
+    assert isinstance(tuned, Joint)
+    assert (tuned.negbin, tuned.carry_auxiliary, tuned.exploration) == (False, False, 0.5)
