@@ -201,21 +201,3 @@ async def joint_posterior(agent: Agent, account: Account, account_id: int) -> Jo
     joint = joint_policy(agent.config)
     catalogue = catalogue_for(agent.config, account)
     return joint.posterior(await history(agent, account_id), catalogue, agent.clock.now())
-
-
-def describe(posterior: JointPosterior) -> dict[str, Any]:
-    """A JSON-ready summary of a joint posterior: leaders with 90% intervals, rho, tau."""
-    leaders = {}
-    for dimension in posterior.dimensions():
-        arm, mean, low, high = posterior.arm_table(dimension)[0]
-        leaders[dimension] = {
-            "arm": arm,
-            "mean": round(mean, 4),
-            "interval_90": [round(low, 4), round(high, 4)],
-        }
-    return {
-        "leaders": leaders,
-        "rho": round(posterior.rho, 4),
-        "tau": round(posterior.tau, 4),
-        "dispersion": round(posterior.fit.dispersion, 4),
-    }

@@ -418,6 +418,19 @@ class JointPosterior:
             deviation += fit_.cov @ (fit_.precision * (self.rho * shift))
         return fit_.mean + spread * deviation
 
+    def draw_cov(self) -> np.ndarray:
+        """The covariance of a draw's deviation from the mode (at ``spread`` 1): the fit's, plus,
+        with the carry, the auxiliary model's carried through ``G = cov @ P``. Reports use it, so
+        an interval is as wide as the learner's own uncertainty when it chooses."""
+        fit_ = self.fit
+        eng = self.engagement
+        if not (self.carry and eng is not None and self.rho > 0 and fit_.precision is not None):
+            return fit_.cov
+        design = fit_.design
+        centring = np.stack([_centre(design, unit) for unit in np.eye(design.size)], axis=1)
+        carried = self.rho * (fit_.cov * fit_.precision[None, :]) @ centring
+        return fit_.cov + carried @ eng.cov @ carried.T
+
     def best(
         self, theta: np.ndarray, allowed: Mapping[str, Sequence[str]] | None = None
     ) -> dict[str, str]:
@@ -450,7 +463,8 @@ class JointPosterior:
         """(arm, mean, low, high) of the expected reward per post, best first.
 
         Other dimensions are held at their average effect. The interval is the central 90%
-        (``z`` = 1.645) of the log-normal marginal of that identified combination (intercept +
+        (``z`` = 1.645), under :meth:`draw_cov` (what the draws use), of the log-normal
+        marginal of that identified combination (intercept +
         the arm + the other dimensions' average), not of the arm's raw coefficient, which alone
         is only identified up to a constant per dimension.
         """
@@ -463,12 +477,13 @@ class JointPosterior:
                     base[design.index[(other, a)]] += 1.0 / len(arms)
         if design.z_col is not None:
             base[design.z_col] = self.z_now
+        cov = self.draw_cov()
         rows = []
         for arm in design.catalogue.get(dimension, ()):
             c = base.copy()
             c[design.index[(dimension, arm)]] = 1.0
             centre = float(c @ self.fit.mean)
-            sd = math.sqrt(max(float(c @ self.fit.cov @ c), 0.0))
+            sd = math.sqrt(max(float(c @ cov @ c), 0.0))
             rows.append(
                 (arm, math.exp(centre), math.exp(centre - z * sd), math.exp(centre + z * sd))
             )

@@ -297,10 +297,10 @@ class Joint:
             posterior, done, rows, auxiliary_rows = self._fit(history, catalogue, now)
             change = self._detect(posterior, catalogue, done, rows, auxiliary_rows)
             if change is None:
-                return posterior
+                return replace(posterior, carry=self.carry_auxiliary)
             self.changes.append(change)
             self.warm.clear()  # the design and every cached row change
-        return self._fit(history, catalogue, now)[0]
+        return replace(self._fit(history, catalogue, now)[0], carry=self.carry_auxiliary)
 
     def _fit(
         self, history: Sequence[Outcome], catalogue: Catalogue, now: datetime
@@ -469,7 +469,7 @@ class Joint:
         if "hour" in catalogue:  # the model knows every hour posted at; the choice is narrower
             seen = {o.arms["hour"] for o in history if "hour" in o.arms}
             full["hour"] = sorted(seen | set(catalogue["hour"]))
-        posterior = replace(self.posterior(history, full, now), carry=self.carry_auxiliary)
+        posterior = self.posterior(history, full, now)
         return posterior.best(posterior.sample(rng, self.exploration), allowed=catalogue)
 
 

@@ -359,3 +359,37 @@ def test_draws_carry_the_auxiliary_uncertainty_of_an_arm_tried_once() -> None:
 
     assert spread(True, a) > 2.0 * spread(False, a)
     assert spread(True, b) < 1.5 * spread(False, b)
+
+
+def test_reported_intervals_are_as_wide_as_the_draws() -> None:
+    """arm_table's intervals use draw_cov, the covariance the Thompson draws actually have (the
+    fit's plus the carried auxiliary uncertainty): an arm tried once is reported as uncertain
+    as the learner treats it when choosing."""
+    rng = np.random.default_rng(21)
+    followers, clicks = [], []
+    for i in range(400):
+        arms = {d: str(rng.choice(options)) for d, options in CATALOGUE.items()}
+        if i == 0:
+            arms["content_type"] = "a"
+        elif arms["content_type"] == "a":
+            arms["content_type"] = "b"
+        log_effect = sum(TRUE[(d, a)] for d, a in arms.items())
+        followers.append(Row(arms, float(rng.poisson(4.0 * math.exp(log_effect)))))
+        clicks.append(Row(arms, float(rng.poisson(20.0 * math.exp(log_effect)))))
+    posterior = fit_joint(CATALOGUE, followers, clicks, interaction=None, negbin=True)
+    design = posterior.fit.design
+    c = np.zeros(design.size)
+    c[design.index[("content_type", "a")]] = 1.0
+    c[design.index[("content_type", "c")]] = -1.0
+    draws = np.array([posterior.sample(np.random.default_rng(s)) for s in range(2000)])
+    empirical = float(np.std(draws @ c))
+
+    assert math.sqrt(c @ posterior.draw_cov() @ c) == pytest.approx(empirical, rel=0.1)
+    assert math.sqrt(c @ posterior.fit.cov @ c) < 0.6 * empirical  # the fit alone: too narrow
+    table = {arm: (low, high) for arm, _, low, high in posterior.arm_table("content_type")}
+    narrow = {
+        arm: (low, high)
+        for arm, _, low, high in replace(posterior, carry=False).arm_table("content_type")
+    }
+    # log-normal intervals: compare their widths on the log scale
+    assert math.log(table["a"][1] / table["a"][0]) > 1.8 * math.log(narrow["a"][1] / narrow["a"][0])
