@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from learning.joint import Design, Row, fit, fit_joint
+from learning.joint import Design, JointPosterior, Row, fit, fit_joint
 
 CATALOGUE = {
     "content_type": ["a", "b", "c", "d"],
@@ -331,11 +331,9 @@ def test_one_viral_post_does_not_crown_its_arm() -> None:
     assert d_minus_a(viral, negbin=True) < 0  # the best arm is still ahead
 
 
-def test_draws_carry_the_auxiliary_uncertainty_of_an_arm_tried_once() -> None:
-    """Follows and clicks agree, so the follower effects are held close to the click effects
-    (small tau). Content type "a" was posted once: the click model knows little about it, and
-    with the carry its draws spread accordingly, instead of by the follower model's tau alone;
-    a well-tried arm's draws hardly change."""
+def tried_once_posterior() -> JointPosterior:
+    """400 posts whose follows and clicks share the known effects; content type "a" was posted
+    once (the first post), so the click model knows little about it."""
     rng = np.random.default_rng(21)
     followers, clicks = [], []
     for i in range(400):
@@ -347,7 +345,15 @@ def test_draws_carry_the_auxiliary_uncertainty_of_an_arm_tried_once() -> None:
         log_effect = sum(TRUE[(d, a)] for d, a in arms.items())
         followers.append(Row(arms, float(rng.poisson(4.0 * math.exp(log_effect)))))
         clicks.append(Row(arms, float(rng.poisson(20.0 * math.exp(log_effect)))))
-    posterior = fit_joint(CATALOGUE, followers, clicks, interaction=None, negbin=True)
+    return fit_joint(CATALOGUE, followers, clicks, interaction=None, negbin=True)
+
+
+def test_draws_carry_the_auxiliary_uncertainty_of_an_arm_tried_once() -> None:
+    """Follows and clicks agree, so the follower effects are held close to the click effects
+    (small tau). Content type "a" was posted once: the click model knows little about it, and
+    with the carry its draws spread accordingly, instead of by the follower model's tau alone;
+    a well-tried arm's draws hardly change."""
+    posterior = tried_once_posterior()
     assert posterior.tau < 0.2 and posterior.rho > 0.5
     design = posterior.fit.design
     a, b = design.index[("content_type", "a")], design.index[("content_type", "b")]
@@ -365,18 +371,7 @@ def test_reported_intervals_are_as_wide_as_the_draws() -> None:
     """arm_table's intervals use draw_cov, the covariance the Thompson draws actually have (the
     fit's plus the carried auxiliary uncertainty): an arm tried once is reported as uncertain
     as the learner treats it when choosing."""
-    rng = np.random.default_rng(21)
-    followers, clicks = [], []
-    for i in range(400):
-        arms = {d: str(rng.choice(options)) for d, options in CATALOGUE.items()}
-        if i == 0:
-            arms["content_type"] = "a"
-        elif arms["content_type"] == "a":
-            arms["content_type"] = "b"
-        log_effect = sum(TRUE[(d, a)] for d, a in arms.items())
-        followers.append(Row(arms, float(rng.poisson(4.0 * math.exp(log_effect)))))
-        clicks.append(Row(arms, float(rng.poisson(20.0 * math.exp(log_effect)))))
-    posterior = fit_joint(CATALOGUE, followers, clicks, interaction=None, negbin=True)
+    posterior = tried_once_posterior()
     design = posterior.fit.design
     c = np.zeros(design.size)
     c[design.index[("content_type", "a")]] = 1.0
