@@ -186,7 +186,8 @@ class SandboxWorld:
     def ground_truth(self) -> GroundTruth:
         """The hidden truth of the audience and of every post so far (benchmarks only)."""
         rows = self._query(
-            "SELECT id, labels, follows, expected_follows, posted_us FROM posts ORDER BY rowid"
+            "SELECT id, labels, follows, expected_follows, posted_us, impressions"
+            " FROM posts ORDER BY rowid"
         )
         model = self._model
         ref = reference_followers(self._scenario)
@@ -211,6 +212,12 @@ class SandboxWorld:
             expected_followers_caused={row[0]: float(row[3]) for row in rows},
             post_arms={row[0]: json.loads(row[1]) for row in rows},
             post_days={row[0]: model.hours(int(row[4])) / 24.0 for row in rows},
+            followers_given_reach={
+                row[0]: model.follows_given_reach(
+                    json.loads(row[1]), day=model.hours(int(row[4])) / 24.0, impressions=row[5]
+                )
+                for row in rows
+            },
             reference_followers=ref,
             _model=model,
         )

@@ -532,6 +532,13 @@ class AudienceModel:
         expected = mean_reach * self.expected_viral * rates.follows * follow_m
         return PostDraw(totals=tuple(totals), follows=follows, expected_follows=expected)
 
+    def follows_given_reach(
+        self, labels: Mapping[str, str], *, day: float, impressions: float
+    ) -> float:
+        """E[follows] of a post given its realised reach, estimated by its ``impressions``."""
+        follow_m = self.multipliers(labels, day)[2]
+        return impressions * self.scenario.audience.rates.follows * follow_m
+
     def initial_followers(self, account: str) -> int:
         spec = self.scenario.account.initial_followers
         if isinstance(spec, int):
@@ -661,11 +668,23 @@ class GroundTruth:
     expected_followers_caused: Mapping[str, float]  # platform_post_id -> their expectation
     post_arms: Mapping[str, Mapping[str, str]]  # platform_post_id -> labels it was published with
     post_days: Mapping[str, float]  # platform_post_id -> sandbox days since the start it was posted
+    # platform_post_id -> E[follows | its realised reach], the reach read from its impressions
+    # (a Poisson draw around it): the most any covariate can tell about a post's gain
+    followers_given_reach: Mapping[str, float]
     reference_followers: float
     _model: AudienceModel = field(repr=False, compare=False)
 
     def _day(self, at: datetime | None) -> float:
         return 0.0 if at is None else self._model.hours(to_us(at)) / 24.0
+
+    def hours(self, at: datetime) -> float:
+        """Sandbox hours since the world's start at the caller's moment ``at``."""
+        return self._model.hours(to_us(at))
+
+    @property
+    def model(self) -> AudienceModel:
+        """The hidden model itself (benchmarks' oracles only)."""
+        return self._model
 
     def arm_values(
         self, dimension: str, at: datetime | None = None, *, metric: str = "followers"

@@ -21,6 +21,11 @@ and reports per scenario and method:
   ``ECE = sum_b n_b / n * |mean confidence_b - frequency_b|``.
 - **Interval coverage** (deconvolution): the share of truths inside the stored interval
   ``inputs.interval_low .. inputs.interval_high`` against its stated level.
+- **Floors** no method can beat by its covariates or its model: the MAE of each post's hidden
+  expected gain (*the true mean*), of its expected gain given its realised reach (*given
+  reach*: the most impressions, profile clicks or engagement could tell), and of the *oracle*
+  deconvolution (:mod:`bench.attribution_oracle`: given reach, the true lag kernel and noise,
+  and the whole follower series); *oracle ratio* is the oracle's MAE over the time window's.
 
 Default scenarios: every file in ``bench/scenarios/`` except ``demo_realtime`` and ``faulty``.
 """
@@ -52,6 +57,7 @@ from agent.logs import configure_logging
 from agent.models import Attribution
 from agent.simulator import run_until
 from agent.store.base import Store
+from bench.attribution_oracle import oracle_estimates
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 SKIPPED_BY_DEFAULT = ("demo_realtime", "faulty")
@@ -70,6 +76,8 @@ class PostResult:
     confidence: dict[str, float]
     interval: tuple[float, float, float] | None  # (low, high, level) of the deconvolution
     expected: float = math.nan  # the post's expected caused followers (the world's hidden mean)
+    given_reach: float = math.nan  # E[caused | its realised reach]: the best covariate-only guess
+    oracle: float = math.nan  # the oracle deconvolution's estimate (bench.attribution_oracle)
 
 
 def default_scenarios() -> list[Path]:
@@ -142,12 +150,19 @@ async def run_one(
                 post = await recorder.get_post(cid)
                 if post is not None and post.platform_post_id is not None:
                     platform_ids[cid] = post.platform_post_id
+            readings = []
+            for account_id in await recorder.account_names():
+                for snap in await recorder.account_series(account_id, START, clock.now()):
+                    readings.append((ground.hours(snap.taken_at), float(snap.followers)))
+            oracle = oracle_estimates(
+                ground, readings, initial_followers=ground.reference_followers
+            )
         finally:
             await built.aclose()
     results = []
     for cid, by_method in stored.items():
         ppid = platform_ids.get(cid)
-        if ppid not in truth or not all(m in by_method for m in METHODS):
+        if ppid is None or ppid not in truth or not all(m in by_method for m in METHODS):
             continue
         inputs = by_method["deconvolution"][2]
         interval = None
@@ -160,6 +175,8 @@ async def run_one(
                 confidence={m: by_method[m][1] for m in METHODS},
                 interval=interval,
                 expected=expected.get(ppid, math.nan),
+                given_reach=ground.followers_given_reach.get(ppid, math.nan),
+                oracle=oracle.get(ppid, math.nan),
             )
         )
     return results
@@ -212,6 +229,9 @@ def summarise(results: Sequence[PostResult]) -> dict[str, Any]:
     out["mae_expected_value"] = (
         sum(abs(r.expected - r.truth) for r in known) / len(known) if known else math.nan
     )
+    for key, attr in (("mae_given_reach", "given_reach"), ("mae_oracle", "oracle")):
+        values = [(getattr(r, attr), r.truth) for r in results if not math.isnan(getattr(r, attr))]
+        out[key] = sum(abs(v - t) for v, t in values) / len(values) if values else math.nan
     out["mae_ratio"] = (
         out["deconvolution"]["mae"] / out["time_window"]["mae"]
         if out["time_window"]["mae"] > 0
@@ -229,15 +249,13 @@ def summarise(results: Sequence[PostResult]) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "| scenario | posts/day | posts | mean truth | MAE time window | MAE deconvolution "
-        "| ratio | MAE of the true mean | bias tw | bias dc | ECE tw | ECE dc "
-        "| interval coverage dc |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ratio | MAE of the true mean | MAE given reach | MAE oracle | oracle ratio "
+        "| bias tw | bias dc | ECE tw | ECE dc | interval coverage dc |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in report["scenarios"].items():
         if not s["posts"]:
-            lines.append(
-                f"| {name} | {s['posts_per_day']:g} | 0 | - | - | - | - | - | - | - | - | - | - |"
-            )
+            lines.append(f"| {name} | {s['posts_per_day']:g} | 0 |" + " - |" * 13)
             continue
         tw, dc = s["time_window"], s["deconvolution"]
         coverage = (
@@ -248,7 +266,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {s['posts_per_day']:g} | {s['posts']} | {s['mean_truth']:.2f} "
             f"| {tw['mae']:.2f} | {dc['mae']:.2f} | {s['mae_ratio']:.2f} "
-            f"| {s['mae_expected_value']:.2f} | {tw['bias']:+.2f} | {dc['bias']:+.2f} "
+            f"| {s['mae_expected_value']:.2f} | {s['mae_given_reach']:.2f} "
+            f"| {s['mae_oracle']:.2f} | {s['mae_oracle'] / tw['mae']:.2f} "
+            f"| {tw['bias']:+.2f} | {dc['bias']:+.2f} "
             f"| {tw['calibration']['ece']:.3f} | {dc['calibration']['ece']:.3f} | {coverage} |"
         )
     return "\n".join(lines)
