@@ -64,6 +64,7 @@ SKIPPED_BY_DEFAULT = ("demo_realtime", "faulty")
 METHODS = ("time_window", "deconvolution")
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 ACTIVE_HOURS = 16.0  # the example config's 07:00-23:00
+BLOCK_DAYS = 30.0  # the MAE ratios are also reported per block of this many days
 BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
@@ -78,6 +79,7 @@ class PostResult:
     expected: float = math.nan  # the post's expected caused followers (the world's hidden mean)
     given_reach: float = math.nan  # E[caused | its realised reach]: the best covariate-only guess
     oracle: float = math.nan  # the oracle deconvolution's estimate (bench.attribution_oracle)
+    day: float = 0.0  # sandbox days from the start to the post
 
 
 def default_scenarios() -> list[Path]:
@@ -177,6 +179,7 @@ async def run_one(
                 expected=expected.get(ppid, math.nan),
                 given_reach=ground.followers_given_reach.get(ppid, math.nan),
                 oracle=oracle.get(ppid, math.nan),
+                day=ground.post_days.get(ppid, 0.0),
             )
         )
     return results
@@ -244,6 +247,50 @@ def summarise(results: Sequence[PostResult]) -> dict[str, Any]:
         out["deconvolution"]["interval_level"] = sum(levels) / len(levels)
         out["deconvolution"]["interval_coverage"] = sum(covered) / len(covered)
     return out
+
+
+def by_block(results: Sequence[PostResult]) -> list[dict[str, Any]]:
+    """The MAE of each method and floor per ``BLOCK_DAYS`` of the posts' publication: a post's
+    gain grows with the account, and with it how much the follower series shows."""
+    blocks: dict[int, list[PostResult]] = {}
+    for r in results:
+        blocks.setdefault(int(r.day // BLOCK_DAYS), []).append(r)
+    out = []
+    for index in sorted(blocks):
+        group = blocks[index]
+        mae = {m: sum(abs(r.estimate[m] - r.truth) for r in group) / len(group) for m in METHODS}
+        oracle = [abs(r.oracle - r.truth) for r in group if not math.isnan(r.oracle)]
+        out.append(
+            {
+                "days": [index * BLOCK_DAYS, (index + 1) * BLOCK_DAYS],
+                "posts": len(group),
+                "mean_truth": sum(r.truth for r in group) / len(group),
+                "mae": mae,
+                "mae_oracle": sum(oracle) / len(oracle) if oracle else math.nan,
+                "mae_ratio": mae["deconvolution"] / mae["time_window"]
+                if mae["time_window"] > 0
+                else math.nan,
+            }
+        )
+    return out
+
+
+def blocks_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "| scenario | days | posts | mean truth | MAE time window | MAE deconvolution | ratio "
+        "| MAE oracle | oracle ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, s in report["scenarios"].items():
+        for b in s.get("blocks", []):
+            tw = b["mae"]["time_window"]
+            lines.append(
+                f"| {name} | {b['days'][0]:g}-{b['days'][1]:g} | {b['posts']} "
+                f"| {b['mean_truth']:.2f} | {tw:.2f} | {b['mae']['deconvolution']:.2f} "
+                f"| {b['mae_ratio']:.2f} | {b['mae_oracle']:.2f} "
+                f"| {b['mae_oracle'] / tw if tw > 0 else math.nan:.2f} |"
+            )
+    return "\n".join(lines)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -350,9 +397,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "days": days,
                 "posts_per_day": scenario.bench.posts_per_day,
                 **summarise(pooled),
+                "blocks": by_block(pooled),
                 "per_seed": per_seed,
             }
     print(markdown(report))
+    print()
+    print(f"By {BLOCK_DAYS:g} days of publication:")
+    print()
+    print(blocks_markdown(report))
     print()
     print(reliability_markdown(report, "deconvolution"))
     print()

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.sandbox import SandboxWorld
-from bench.attribution import PostResult, summarise
+from bench.attribution import PostResult, by_block, summarise
 from bench.attribution_oracle import oracle_estimates, thin
 from tests.unit.test_sandbox import START, Clock, make_scenario, post
 
@@ -122,3 +122,25 @@ def test_time_helpers_agree(world: SandboxWorld) -> None:
     truth = world.ground_truth()
     assert truth.hours(START) == pytest.approx(0.0)
     assert truth.hours(START + timedelta(hours=5)) == pytest.approx(5.0)
+
+
+def test_by_block_splits_the_errors_by_publication_day() -> None:
+    def result(day: float, truth: float, tw: float, dc: float) -> PostResult:
+        return PostResult(
+            truth=truth,
+            estimate={"time_window": tw, "deconvolution": dc},
+            confidence={"time_window": 0.5, "deconvolution": 0.5},
+            interval=None,
+            oracle=truth + 1.0,
+            day=day,
+        )
+
+    blocks = by_block(
+        [result(1.0, 4.0, 8.0, 5.0), result(29.0, 2.0, 2.0, 4.0), result(45.0, 10.0, 20.0, 12.0)]
+    )
+    assert [b["days"] for b in blocks] == [[0.0, 30.0], [30.0, 60.0]]
+    assert [b["posts"] for b in blocks] == [2, 1]
+    assert blocks[0]["mae"] == {"time_window": 2.0, "deconvolution": 1.5}
+    assert blocks[0]["mae_ratio"] == pytest.approx(0.75)
+    assert blocks[1]["mae_ratio"] == pytest.approx(0.2)
+    assert blocks[1]["mae_oracle"] == pytest.approx(1.0)
