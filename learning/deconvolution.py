@@ -101,18 +101,15 @@ KERNEL_SHAPES = (1.0, 2.0, 3.0)  # gamma shapes of the lag kernel
 KERNEL_SCALES = (1.5, 2.5, 3.5, 5.0, 7.0, 10.0, 14.0)  # x W / 24: median lag ~1 h .. ~37 h
 REUSE_FITS = 10  # calls that reuse a chosen kernel and (k, noise, tau^2) before choosing again
 DISPERSIONS = (0.5, 1.0, 2.0, 4.0)  # k: prior variance mu + mu^2 / k
-NOISE_PER_HOUR = (
-    0.01,
-    0.05,
-    0.25,
-    1.0,
-    4.0,
-)  # sigma^2: organic noise variance per hour (followers^2)
+# sigma^2: organic noise variance per hour (followers^2); 4.0 was in the grid until the reading
+# noise was modelled, and was then never chosen (four scenarios x 60 days)
+NOISE_PER_HOUR = (0.01, 0.05, 0.25, 1.0)
 PRIOR_FLOOR = 0.25  # S0: prior variance that even a post with no covariates keeps
 INTERVAL_LEVEL = 0.8  # of the stored posterior interval
 TOLERANCE = 0.25  # relative half-width of the event the confidence gives the probability of
 MIN_READINGS = 6
 READING_NOISE = (0.0, 0.25, 1.0)  # tau^2: variance of a reading's level error (followers^2)
+GRID_ROUNDS = 1
 PROVISIONAL = (2.0, 0.25, 0.25)  # (k, noise, tau^2) for the first kernel search
 
 
@@ -387,7 +384,7 @@ def deconvolution(
     for columns, hyper in itertools.product(
         designs, itertools.product(DISPERSIONS, NOISE_PER_HOUR, READING_NOISE)
     ):
-        candidate = _fit(dy, dt, a, x[:, list(columns)], hyper, fit.mu, rate_sd)
+        candidate = _fit(dy, dt, a, x[:, list(columns)], hyper, fit.mu, rate_sd, rounds=GRID_ROUNDS)
         if candidate is None:
             continue
         score = candidate.loglik - penalty * len(columns)
