@@ -6,9 +6,7 @@ The model. Follower readings are thinned to at most one per ``BIN`` of the windo
 the count changes by::
 
     dy_k = r * dt_k  +  sum_q g_q * (G(t_k - t_q) - G(t_{k-1} - t_q))  +  eps_k
-    eps_k = o_k + e_k - e_{k-1}
-    o_k ~ N(0, sigma^2 * dt_k)                         organic noise (arrivals, churn)
-    e_k ~ N(0, tau^2)                                  reading noise of the count at t_k
+    eps_k ~ N(0, sigma^2 * dt_k)                       organic noise (arrivals, churn, rounding)
     g_q   ~ N(mu_q, s_q^2),  mu_q = x_q . beta  (beta >= 0),  s_q^2 = mu_q + mu_q^2 / k + S0
 
 with ``g_q`` the followers post ``q`` causes (all of them, whenever they arrive), ``G`` the
@@ -23,14 +21,7 @@ posts, which the series alone cannot tell apart, are separated by their covariat
 series fixes their sum and the organic rate.
 
 Writing ``A`` for the kernel increments, ``g`` integrates out: ``dy ~ N(F theta, Sigma)`` with
-``F = [dt, A X]``, ``theta = (r, beta)`` and ``Sigma = sigma^2 diag(dt) + tau^2 D + A diag(s^2)
-A^T``, ``D`` the covariance of differenced white noise (2 on the diagonal, -1 beside it). The
-reading noise ``tau^2`` is an error of the *level* that the next reading takes back: a count that
-lags or rounds (the sandbox floors every post's arrived share, ~1/12 follower^2 per post still
-arriving), unlike organic noise, which accumulates. Modelled as organic noise it made the kernel
-search prefer the wrong lag shape (gamma(3, 3.5 h) over the true gamma(2, 5 h) in
-``high_frequency``), which cost more accuracy than any other misspecification tried (see
-``bench/attribution_oracle.py``).
+``F = [dt, A X]``, ``theta = (r, beta)`` and ``Sigma = sigma^2 diag(dt) + A diag(s^2) A^T``.
 
 **Learned hyperparameters** (empirical Bayes, by the marginal likelihood of ``dy``):
 
@@ -45,9 +36,7 @@ search prefer the wrong lag shape (gamma(3, 3.5 h) over the true gamma(2, 5 h) i
 - whether the intercept is used, by the marginal likelihood less BIC's penalty
   (``0.5 log n`` per coefficient): it stops the organic rate from absorbing the average post's
   gain when posts come at a steady cadence, and only adds noise when gains are tiny;
-- the dispersion ``k`` from ``DISPERSIONS``, the noise ``sigma^2`` from ``NOISE_PER_HOUR`` and
-  ``tau^2`` from ``READING_NOISE``; the kernel search itself uses the (k, sigma^2, tau^2) chosen
-  last for the account (``PROVISIONAL`` before the first choice).
+- the dispersion ``k`` from ``DISPERSIONS`` and the noise ``sigma^2`` from ``NOISE_PER_HOUR``.
 
 **Posterior.** Given those, ``g`` is Gaussian with mean ``m = mu + S A^T Sigma^-1 (dy - F theta)``
 and covariance ``S - S A^T Sigma^-1 A S`` (``S = diag(s^2)``), plus the error of the estimated
@@ -67,11 +56,12 @@ with this probability". ``inputs`` also holds ``interval_low``/``interval_high``
 ``INTERVAL_LEVEL`` posterior interval (clipped at 0), ``standard_error`` (= ``sd``), and each
 covariate and coefficient used (``covariate_j``/``coefficient_j``, ``j = 0`` the intercept when
 chosen). Measured in the simulator (``python -m bench.attribution``: every scenario, 10 seeds x
-90 days; docs/benchmarks.md): MAE 0.44x the time window's with 10 posts a day (0.77x over the
-first 30 days, when gains are small and the series shows less of them; an oracle that knows
-every hidden mean and the true kernel scores 0.64x there), 0.23-0.60x in the other scenarios,
-0.92x in small_account (~1 follower per post); 80 % intervals cover 75-79 % (small_account:
-84 %) and the calibration error is 0.06-0.08 (small_account: 0.17).
+90 days; docs/benchmarks.md): MAE 0.49x the time window's with 10 posts a day (0.87x over 30
+days, while gains are small: the series cannot separate posts 1.6 h apart, and an oracle that
+knows every hidden mean and the true kernel scores 0.70x there), 0.22-0.68x in the other
+scenarios but 1.19x in small_account (~1 follower per post); 80 % intervals cover 82-87 % and
+the calibration error is 0.03-0.05 (small_account: 97 % and 0.38, the Gaussian is too wide for
+gains of 0 or 1).
 
 The fit uses the readings from ``FIT_BEFORE`` windows before the first target until the last
 one, and every post from ``TAIL`` windows before the first reading on.
@@ -99,21 +89,20 @@ FIT_BEFORE = 2.0  # readings from FIT_BEFORE * W before the first target post
 TAIL = 2.0  # posts up to TAIL * W before the first reading still move the series
 KERNEL_SHAPES = (1.0, 2.0, 3.0)  # gamma shapes of the lag kernel
 KERNEL_SCALES = (1.5, 2.5, 3.5, 5.0, 7.0, 10.0, 14.0)  # x W / 24: median lag ~1 h .. ~37 h
-REUSE_FITS = 10  # calls that reuse a chosen kernel and (k, noise, tau^2) before choosing again
+REUSE_FITS = 10  # calls that reuse a chosen kernel and (k, noise) before choosing again
 DISPERSIONS = (0.5, 1.0, 2.0, 4.0)  # k: prior variance mu + mu^2 / k
-# sigma^2: organic noise variance per hour (followers^2); 4.0 was in the grid until the reading
-# noise was modelled, and was then never chosen (four scenarios x 60 days)
-NOISE_PER_HOUR = (0.01, 0.05, 0.25, 1.0)
+NOISE_PER_HOUR = (
+    0.01,
+    0.05,
+    0.25,
+    1.0,
+    4.0,
+)  # sigma^2: organic noise variance per hour (followers^2)
 PRIOR_FLOOR = 0.25  # S0: prior variance that even a post with no covariates keeps
 INTERVAL_LEVEL = 0.8  # of the stored posterior interval
 TOLERANCE = 0.25  # relative half-width of the event the confidence gives the probability of
 MIN_READINGS = 6
-READING_NOISE = (0.0, 0.25, 1.0)  # tau^2: variance of a reading's level error (followers^2)
-# rounds of the (theta, mu) iteration per candidate of the (k, sigma^2, tau^2) grid, which starts
-# from the kernel search's mu: two chose as well as three (default, 4 seeds x 90 days: MAE ratio
-# 0.53 both), one did not (0.61)
-GRID_ROUNDS = 2
-PROVISIONAL = (2.0, 0.25, 0.25)  # (k, noise, tau^2) for the first kernel search
+PROVISIONAL = (2.0, 1.0)  # (k, noise) while the kernel is chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +114,7 @@ class _Fit:
     chol: tuple[np.ndarray, bool]
     alpha: np.ndarray  # Sigma^-1 (dy - F theta)
     rate_sd: float  # of the prior on r
-    hyper: tuple[float, float, float]  # (k, noise, tau^2)
+    hyper: tuple[float, float]  # (k, noise)
     f: np.ndarray  # F = [dt, A X]
 
 
@@ -154,17 +143,10 @@ def _kernel(t: np.ndarray, starts: np.ndarray, shape: float, scale: float) -> np
 # directly, without scipy.linalg's argument checks (which cost more than the factorisation).
 
 
-def _cholesky(
-    a: np.ndarray, s2: np.ndarray, noise: np.ndarray, reading: float = 0.0
-) -> tuple[np.ndarray, bool] | None:
-    """The lower Cholesky factor of ``A diag(s2) A^T + diag(noise) + reading * D`` (``D``: 2 on
-    the diagonal, -1 beside it, differenced white noise); None if not positive."""
+def _cholesky(a: np.ndarray, s2: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, bool] | None:
+    """The lower Cholesky factor of ``A diag(s2) A^T + diag(noise)``; None if not positive."""
     cov = (a * s2) @ a.T
-    cov.flat[:: len(cov) + 1] += noise + 2.0 * reading
-    if reading and len(cov) > 1:
-        n = len(cov)
-        cov.flat[1 :: n + 1] -= reading  # just above the diagonal
-        cov.flat[n :: n + 1] -= reading  # just below it
+    cov.flat[:: len(cov) + 1] += noise
     factor, info = lapack.dpotrf(cov, lower=1, clean=1, overwrite_a=1)
     return None if info != 0 else (factor, True)
 
@@ -202,19 +184,19 @@ def _fit(
     dt: np.ndarray,
     a: np.ndarray,
     x: np.ndarray,
-    hyper: tuple[float, float, float],
+    hyper: tuple[float, float],
     mu0: np.ndarray,
     rate_sd: float,
     rounds: int = 3,
 ) -> _Fit | None:
-    """The marginal-likelihood fit of ``theta`` for one kernel and ``hyper`` = (k, noise, tau^2);
+    """The marginal-likelihood fit of ``theta`` for one kernel and ``hyper`` = (k, noise);
     ``rate_sd``: the spread of the prior on the organic rate (the same for every fit of a call)."""
-    k, noise, reading = hyper
+    k, noise = hyper
     f = np.column_stack([dt, a @ x])
     mu = mu0
     theta = np.zeros(1 + x.shape[1])
     for _ in range(rounds):
-        found = _cholesky(a, mu + mu * mu / k + PRIOR_FLOOR, noise * dt, reading)
+        found = _cholesky(a, mu + mu * mu / k + PRIOR_FLOOR, noise * dt)
         if found is None:
             return None
         chol = found
@@ -225,7 +207,7 @@ def _fit(
         if converged:
             break
     s2 = mu + mu * mu / k + PRIOR_FLOOR
-    found = _cholesky(a, s2, noise * dt, reading)
+    found = _cholesky(a, s2, noise * dt)
     if found is None:
         return None
     chol = found
@@ -297,9 +279,8 @@ def deconvolution(
     every post's prior mean is the same. Targets whose window has not closed in the series are
     omitted. Returns estimates in the order of ``targets``.
 
-    ``reuse``: a dict the caller keeps between calls for one account. The kernel and
-    (k, noise, tau^2) chosen by the grid search are kept in it and reused for the next
-    ``REUSE_FITS`` calls with
+    ``reuse``: a dict the caller keeps between calls for one account. The kernel and (k, noise)
+    chosen by the grid search are kept in it and reused for the next ``REUSE_FITS`` calls with
     the same window (they describe the account and change slowly), which makes a call ~10x
     cheaper; then they are chosen afresh, the kernel by the evidence summed over every search
     so far (``reuse["evidence"]``), which a few days of one fit cannot pin down alone.
@@ -360,17 +341,15 @@ def deconvolution(
             x = x[:, list(columns)]
             reuse["uses"] = reuse.get("uses", 0) + 1
             return _estimates(targets, again, a, ids, starts, t, ref, width, (shape, scale), x)
-    # the kernel, under the (k, noise, tau^2) chosen last, by the evidence of every search so
-    # far; then, for that kernel, (k, noise, tau^2) and whether the prior mean keeps its
-    # intercept, by the marginal
+    # the kernel, with a provisional (k, noise), by the evidence of every search so far; then,
+    # for that kernel, (k, noise) and whether the prior mean keeps its intercept, by the marginal
     # likelihood less BIC's penalty per coefficient
     evidence = reuse.setdefault("evidence", {})
-    provisional = kept[3] if kept is not None and kept[0] == width else PROVISIONAL
     best: tuple[float, _Fit, float, float, np.ndarray] | None = None
     for shape in KERNEL_SHAPES:
         for scale in (s * width / 24.0 for s in KERNEL_SCALES):
             a = _kernel(t, starts, shape, scale)
-            fit = _fit(dy, dt, a, x, provisional, mu0, rate_sd, rounds=2)
+            fit = _fit(dy, dt, a, x, PROVISIONAL, mu0, rate_sd, rounds=2)
             if fit is None:
                 continue
             key = (width, shape, scale)
@@ -383,26 +362,16 @@ def deconvolution(
     penalty = 0.5 * math.log(len(dy))
     full = tuple(range(x.shape[1]))
     designs = [full] if x.shape[1] == 1 else [full, full[1:]]  # with and without the intercept
-    chosen = (fit.loglik - penalty * x.shape[1], fit, provisional, full)
-    # (k, sigma^2, tau^2) for the design chosen last, then the other design (with or without the
-    # intercept) under the best of them: half the fits of the full product and as good a choice
-    # (default, 4 seeds x 90 days: MAE ratio 0.48 against 0.53; high_frequency 0.41 against 0.43)
-    last = kept[4] if kept is not None and kept[0] == width and kept[5] == x.shape[1] else full
-    trials = [
-        (tuple(last), hyper)
-        for hyper in itertools.product(DISPERSIONS, NOISE_PER_HOUR, READING_NOISE)
-    ]
-    for _ in range(2):
-        for columns, hyper in trials:
-            candidate = _fit(
-                dy, dt, a, x[:, list(columns)], hyper, fit.mu, rate_sd, rounds=GRID_ROUNDS
-            )
-            if candidate is None:
-                continue
-            score = candidate.loglik - penalty * len(columns)
-            if score > chosen[0]:
-                chosen = (score, candidate, hyper, columns)
-        trials = [(columns, chosen[2]) for columns in designs if columns != tuple(last)]
+    chosen = (fit.loglik - penalty * x.shape[1], fit, PROVISIONAL, full)
+    for columns, hyper in itertools.product(
+        designs, itertools.product(DISPERSIONS, NOISE_PER_HOUR)
+    ):
+        candidate = _fit(dy, dt, a, x[:, list(columns)], hyper, fit.mu, rate_sd)
+        if candidate is None:
+            continue
+        score = candidate.loglik - penalty * len(columns)
+        if score > chosen[0]:
+            chosen = (score, candidate, hyper, columns)
     _, fit, hyper, columns = chosen
     reuse["hyper"], reuse["uses"] = (width, shape, scale, hyper, columns, x.shape[1]), 0
     x = x[:, list(columns)]
@@ -483,7 +452,6 @@ def _estimates(
                     "within_window_fraction": within,
                     "dispersion": fit.hyper[0],
                     "noise_var_per_hour": fit.hyper[1],
-                    "reading_noise_var": fit.hyper[2],
                     "readings": float(len(t)),
                     "posts_in_fit": float(len(ids)),
                     "overlapping_posts": float(neighbours),
