@@ -191,6 +191,8 @@ class SandboxWorld:
         )
         model = self._model
         ref = reference_followers(self._scenario)
+        post_arms = {row[0]: json.loads(row[1]) for row in rows}
+        post_days = {row[0]: model.hours(int(row[4])) / 24.0 for row in rows}
         return GroundTruth(
             dimensions=tuple(model.arms),
             arms=dict(model.arms),
@@ -210,11 +212,11 @@ class SandboxWorld:
             },
             followers_caused={row[0]: float(row[2]) for row in rows},
             expected_followers_caused={row[0]: float(row[3]) for row in rows},
-            post_arms={row[0]: json.loads(row[1]) for row in rows},
-            post_days={row[0]: model.hours(int(row[4])) / 24.0 for row in rows},
+            post_arms=post_arms,
+            post_days=post_days,
             followers_given_reach={
                 row[0]: model.follows_given_reach(
-                    json.loads(row[1]), day=model.hours(int(row[4])) / 24.0, impressions=row[5]
+                    post_arms[row[0]], day=post_days[row[0]], impressions=row[5]
                 )
                 for row in rows
             },

@@ -675,7 +675,7 @@ class GroundTruth:
     _model: AudienceModel = field(repr=False, compare=False)
 
     def _day(self, at: datetime | None) -> float:
-        return 0.0 if at is None else self._model.hours(to_us(at)) / 24.0
+        return 0.0 if at is None else self.hours(at) / 24.0
 
     def hours(self, at: datetime) -> float:
         """Sandbox hours since the world's start at the caller's moment ``at``."""

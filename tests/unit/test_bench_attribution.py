@@ -54,7 +54,7 @@ async def test_followers_given_reach_is_impressions_times_follow_rate_and_effect
     clock.set(days=30)
     metrics = await platform.fetch_metrics(ids)
     truth = world.ground_truth()
-    follow = world.ground_truth().model.multipliers(truth.post_arms[ids[0]], 0.0)[2]
+    follow = truth.model.multipliers(truth.post_arms[ids[0]], 0.0)[2]
     rate = world.scenario.audience.rates.follows
     for pid in ids:
         assert truth.followers_given_reach[pid] == pytest.approx(
