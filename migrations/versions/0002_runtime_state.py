@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-from agent.store.schema import JSONType, UTCDateTime
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+
+# The column types of agent/store/schema.py as they were when this migration was written, frozen
+# here (a migration never imports live code). Only their DDL matters to a migration: UTCDateTime
+# is a timezone-aware DATETIME / TIMESTAMP WITH TIME ZONE, JSONType is JSON (JSONB on PostgreSQL).
+UTCDateTime = sa.DateTime(timezone=True)
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def upgrade() -> None:

@@ -14,12 +14,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from agent.store.schema import UTCDateTime
-
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+
+# The column types of agent/store/schema.py as they were when this migration was written, frozen
+# here (a migration never imports live code). Only their DDL matters to a migration: UTCDateTime
+# is a timezone-aware DATETIME / TIMESTAMP WITH TIME ZONE.
+UTCDateTime = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
