@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -29,9 +29,6 @@ from agent.store.engine import create_engine, database_url, ensure_writable_dir
 from agent.store.memory import MemoryStore
 from agent.store.sql import SqlStore
 
-if TYPE_CHECKING:
-    from agent.store.supabase import SupabaseStore
-
 STORES = ("sql", "memory")  # build(store=...): the configured database, or agent/store/memory.py
 
 
@@ -49,48 +46,32 @@ class Built:
             self.world.close()
 
 
-SUPABASE_PREFIX = "supabase+"  # store_url() of the Supabase API backend: "supabase+https://..."
+RETIRED_SUPABASE_API = (
+    "growthloop no longer has a store that talks to Supabase's REST API (SUPABASE_URL + "
+    "SUPABASE_SERVICE_ROLE_KEY): Supabase is PostgreSQL. Set DATABASE_URL to the project's "
+    "connection string (Supabase dashboard: Connect; the direct one or a pooler's), see "
+    "docs/operations.md#supabase"
+)
 
 
 def store_url(config: Config, *, sqlite_path: Path | None = None) -> str:
-    """Where the store lives. Precedence: ``sqlite_path`` (simulations), DATABASE_URL,
-    SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY (the Supabase API backend, as ``supabase+<url>``:
-    the key stays in the environment), then the config's SQLite file."""
+    """Where the store lives. Precedence: ``sqlite_path`` (simulations), DATABASE_URL, then the
+    config's SQLite file. SUPABASE_URL or SUPABASE_SERVICE_ROLE_KEY without DATABASE_URL is a
+    ConfigError: they used to select the retired Supabase API store, and falling back to the
+    SQLite file would hide that the data no longer goes to Supabase."""
     secrets = Secrets()
     env_url = secrets.database_url.get_secret_value() if secrets.database_url else None
     if sqlite_path is not None:
         env_url = None
-    elif not env_url and (supabase := supabase_url(secrets)):
-        return SUPABASE_PREFIX + supabase
+    elif not env_url and _asks_for_supabase_api(secrets):
+        raise ConfigError(RETIRED_SUPABASE_API + "; or unset both to use the embedded SQLite file.")
     return database_url(sqlite_path=sqlite_path or config.store.sqlite_path, env_url=env_url)
 
 
-def supabase_url(secrets: Secrets) -> str | None:
-    """SUPABASE_URL when it and SUPABASE_SERVICE_ROLE_KEY are both set; None when neither is."""
-    url = (secrets.supabase_url or "").strip()
+def _asks_for_supabase_api(secrets: Secrets) -> bool:
     key = secrets.supabase_service_role_key
-    has_key = key is not None and bool(key.get_secret_value().strip())
-    if url and has_key:
-        return url
-    if url or has_key:
-        missing = "SUPABASE_SERVICE_ROLE_KEY" if url else "SUPABASE_URL"
-        raise ConfigError(
-            f"{missing} is not set, but the Supabase backend needs both SUPABASE_URL and "
-            "SUPABASE_SERVICE_ROLE_KEY (Supabase dashboard: Project Settings > API). Set it, or "
-            "unset the other to use DATABASE_URL or the embedded SQLite file."
-        )
-    return None
-
-
-async def open_supabase_store(url: str, *, wait: float = 0.0) -> SupabaseStore:
-    """The Supabase API store for ``supabase+<url>``, keyed by SUPABASE_SERVICE_ROLE_KEY."""
-    from agent.store.supabase import SupabaseStore
-
-    key = Secrets().supabase_service_role_key
-    if key is None or not key.get_secret_value().strip():
-        raise ConfigError("SUPABASE_SERVICE_ROLE_KEY is not set; the Supabase backend needs it.")
-    return await SupabaseStore.connect(
-        url.removeprefix(SUPABASE_PREFIX), key.get_secret_value(), wait=wait
+    return bool((secrets.supabase_url or "").strip()) or (
+        key is not None and bool(key.get_secret_value().strip())
     )
 
 
@@ -104,12 +85,8 @@ async def open_store(url: str, *, auto_migrate: bool, wait: float = 0.0) -> Stor
     """Open the store; SQLite is migrated automatically, PostgreSQL must already be current.
 
     A database that cannot be reached is retried with backoff for up to ``wait`` seconds (the
-    daemon waits for a database that is still starting), then reported as a StoreError. A
-    ``supabase+`` URL (see :func:`store_url`) opens the Supabase API backend, whose schema must
-    be current too (it cannot migrate through the API).
+    daemon waits for a database that is still starting), then reported as a StoreError.
     """
-    if url.startswith(SUPABASE_PREFIX):
-        return await open_supabase_store(url, wait=wait)
     engine = create_engine(url)
     store = SqlStore(engine)
     try:

@@ -122,7 +122,7 @@ def migrate(
     ] = False,
 ) -> None:
     """Apply database migrations (DATABASE_URL, or the SQLite file of the config)."""
-    from agent.bootstrap import SUPABASE_PREFIX, store_url
+    from agent.bootstrap import store_url
     from agent.store import migrate as migrations
     from agent.store.engine import create_engine
 
@@ -130,16 +130,6 @@ def migrate(
 
     async def go() -> None:
         url = store_url(cfg)
-        if url.startswith(SUPABASE_PREFIX):
-            if sql:  # the SQL to paste into Supabase's SQL editor
-                sys.stdout.write(migrations.offline_sql("postgresql://"))
-                return
-            raise ConfigError(
-                "growthloop migrate cannot change the schema through Supabase's API "
-                "(SUPABASE_URL). Set DATABASE_URL to the project's connection string (Supabase "
-                "dashboard: Connect) for this one command, or paste the output of "
-                "`growthloop migrate --sql` into the project's SQL editor."
-            )
         if sql:
             sys.stdout.write(migrations.offline_sql(url.replace("+asyncpg", "")))
             return

@@ -363,7 +363,8 @@ class Secrets(BaseSettings):
 
     database_url: SecretStr | None = None
     openai_api_key: SecretStr | None = None
-    # the Supabase API store backend (agent/store/supabase.py), used when DATABASE_URL is unset
+    # Supabase's API (reserved for Supabase Storage). They no longer select a store: set alone,
+    # without DATABASE_URL, they are a ConfigError (agent/bootstrap.py: store_url)
     supabase_url: str | None = None
     supabase_service_role_key: SecretStr | None = None
 

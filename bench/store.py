@@ -1,6 +1,6 @@
 """How many posts per second can each store backend carry through their whole lifecycle?
 
-    python -m bench.store --backend sqlite|postgresql|supabase|all --posts N
+    python -m bench.store --backend sqlite|postgresql|memory|all --posts N
                           [--concurrency K] [--json OUT]
 
 One lifecycle is the Store calls the cycles make for one post, in their order (agent/cycles/*):
@@ -19,10 +19,8 @@ account's planning and learning); post ``i`` lives at its own virtual time, so e
 only the few snapshots still open. The first few lifecycles warm up the connections and are not
 timed. Each backend gets a new, empty database: an SQLite file in a temporary directory, or a
 PostgreSQL database created on ``GROWTHLOOP_BENCH_PG_URL`` (default: the tests' server,
-``postgresql://postgres@127.0.0.1:5432/test``) and dropped afterwards. ``supabase`` is the
-Supabase backend (supabase-py) talking to the PostgREST protocol test double of
-``tests/integration/postgrest_server.py`` on 127.0.0.1, on such a database: it measures the REST
-path and its JSON work, not Supabase's own network or servers.
+``postgresql://postgres@127.0.0.1:5432/test``) and dropped afterwards. (Supabase is PostgreSQL
+reached through its connection string: the ``postgresql`` backend measures that store.)
 """
 
 from __future__ import annotations
@@ -58,7 +56,6 @@ PG_URL = os.environ.get(
     "GROWTHLOOP_BENCH_PG_URL",
     os.environ.get("GROWTHLOOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
 )
-SUPABASE_KEY = "bench-service-role-key"  # what the local PostgREST test double accepts
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 POST_SPACING = timedelta(days=2)  # between two posts' virtual times: past the 24h horizon
 HORIZONS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
@@ -125,27 +122,6 @@ async def postgresql_backend() -> AsyncIterator[Store]:
 
 
 @asynccontextmanager
-async def supabase_backend() -> AsyncIterator[Store]:
-    from agent.store.engine import create_engine, normalise_postgres_url
-    from agent.store.migrate import upgrade
-    from agent.store.supabase import SupabaseStore
-    from tests.integration.postgrest_server import running_postgrest
-
-    async with fresh_pg_database() as url:
-        engine = create_engine(normalise_postgres_url(url))
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
-        async with running_postgrest(url, SUPABASE_KEY) as base:
-            store = await SupabaseStore.connect(base, SUPABASE_KEY)
-            try:
-                yield store
-            finally:
-                await store.close()
-
-
-@asynccontextmanager
 async def memory_backend() -> AsyncIterator[Store]:
     from agent.store.memory import MemoryStore
 
@@ -160,10 +136,9 @@ async def memory_backend() -> AsyncIterator[Store]:
 BACKENDS: dict[str, Callable[[], AbstractAsyncContextManager[Store]]] = {
     "sqlite": sqlite_backend,
     "postgresql": postgresql_backend,
-    "supabase": supabase_backend,
     "memory": memory_backend,  # the in-memory store: a baseline, not part of "all"
 }
-ALL = ("sqlite", "postgresql", "supabase")
+ALL = ("sqlite", "postgresql")
 
 
 # -- one lifecycle ---------------------------------------------------------------------------

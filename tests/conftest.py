@@ -1,4 +1,5 @@
-"""Shared fixtures: configs, SQLite and PostgreSQL stores, a sandbox-backed agent.
+"""Shared fixtures: configs, SQLite and PostgreSQL stores (one set up like a Supabase project),
+a sandbox-backed agent.
 
 PostgreSQL tests use ``GROWTHLOOP_TEST_PG_URL`` (default: the local server's ``test`` database).
 Each test gets its own freshly created database. Without a server they skip with a clear message;
@@ -17,13 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.config import Config
 from agent.store.engine import create_engine, normalise_postgres_url
 from agent.store.migrate import upgrade
 from agent.store.sql import SqlStore
-from agent.store.supabase import SupabaseStore
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO / "config" / "growthloop.example.yaml"
@@ -110,29 +109,100 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'growthloop.db'}"
 
 
-SUPABASE_TEST_KEY = "test-service-role-key"  # the key the PostgREST test double accepts
-_SESSION_DB: list[str] = []  # the session's migrated database for the Supabase store, once made
+# -- a PostgreSQL database set up like a Supabase project -------------------------------------
+#
+# A Supabase project is PostgreSQL with three NOLOGIN roles the project's APIs switch to (``anon``
+# and ``authenticated`` for clients, ``service_role``, which bypasses RLS, for servers), default
+# privileges that grant every new table in ``public`` to all three, and a ``postgres`` login role
+# that is not a superuser: what its connection strings (direct and poolers) log in as, and so what
+# growthloop connects and migrates as. Here ``SUPABASE_AGENT_ROLE`` stands in for that role, with
+# neither SUPERUSER nor BYPASSRLS: growthloop's store must work as the tables' owner alone.
+SUPABASE_ROLES = ("anon", "authenticated", "service_role")
+SUPABASE_AGENT_ROLE = "growthloop_supabase_postgres"
+_SUPABASE_ROLE_SQL = {
+    "anon": "NOLOGIN NOINHERIT",
+    "authenticated": "NOLOGIN NOINHERIT",
+    "service_role": "NOLOGIN NOINHERIT BYPASSRLS",
+    SUPABASE_AGENT_ROLE: "LOGIN NOSUPERUSER NOBYPASSRLS CREATEDB CREATEROLE",
+}
 
 
-async def emptied_session_database() -> str:
-    """The URL of a PostgreSQL database migrated to head, made once per test session and emptied
-    (every table but ``alembic_version`` truncated, ids restarting at 1) for each test: creating
-    and migrating a database per test costs seconds, emptying one milliseconds. The Supabase
-    store's tests never change the schema. Dropped at the end of the session."""
-    await require_postgres()
+def ensure_role_sql(role: str, options: str) -> str:
+    """CREATE ROLE, idempotent even when another test process creates it at the same moment
+    (roles are cluster-wide)."""
+    return (
+        f"DO $$ BEGIN CREATE ROLE {role} {options}; "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    )
+
+
+async def ensure_supabase_roles() -> None:
+    """Create Supabase's roles and the agent's login role in the test cluster when missing."""
+    for role, options in _SUPABASE_ROLE_SQL.items():
+        await _pg_admin_execute(ensure_role_sql(role, options))
+
+
+async def make_supabase_project(name: str) -> str:
+    """Create database ``name`` as on Supabase (owned by the agent's role, Supabase's schema
+    grants and default privileges) and return its URL for the agent's role, not yet migrated."""
+    import asyncpg
+
+    await ensure_supabase_roles()
+    await _pg_admin_execute(f'CREATE DATABASE "{name}" OWNER {SUPABASE_AGENT_ROLE}')
     base = PG_URL.rsplit("/", 1)[0]
+    conn = await asyncpg.connect(f"{base}/{name}", timeout=5)
+    try:
+        roles = ", ".join(SUPABASE_ROLES)
+        await conn.execute(f"GRANT USAGE ON SCHEMA public TO {roles}")
+        for kind in ("TABLES", "SEQUENCES", "FUNCTIONS"):
+            await conn.execute(
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {SUPABASE_AGENT_ROLE} IN SCHEMA public "
+                f"GRANT ALL ON {kind} TO {roles}"
+            )
+    finally:
+        await conn.close()
+    scheme, rest = base.split("://", 1)
+    host = rest.rsplit("@", 1)[-1]
+    return f"{scheme}://{SUPABASE_AGENT_ROLE}@{host}/{name}"
+
+
+@asynccontextmanager
+async def fresh_supabase_project() -> AsyncIterator[str]:
+    """The agent-role URL of a new, unmigrated Supabase-like database, dropped afterwards."""
+    await require_postgres()
+    name = f"growthloop_t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield await make_supabase_project(name)
+    finally:
+        await _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def superuser_url(url: str) -> str:
+    """The same database's URL for the test server's superuser (GROWTHLOOP_TEST_PG_URL's)."""
+    return f"{PG_URL.rsplit('/', 1)[0]}/{url.rsplit('/', 1)[1]}"
+
+
+_SESSION_DB: dict[str, str] = {}  # name -> agent URL of the session's Supabase-like database
+
+
+async def emptied_supabase_database() -> str:
+    """The agent-role URL of a Supabase-like database migrated to head (as the agent's role),
+    made once per test session and emptied for each test (every table but ``alembic_version``
+    truncated, ids restarting at 1): creating and migrating a database per test costs seconds,
+    emptying one milliseconds. Dropped at the end of the session."""
+    import asyncpg
+
+    await require_postgres()
     if not _SESSION_DB:
         name = f"growthloop_s_{uuid.uuid4().hex[:12]}"
-        await _pg_admin_execute(f'CREATE DATABASE "{name}"')
-        _SESSION_DB.append(name)
-        engine = create_engine(normalise_postgres_url(f"{base}/{name}"))
+        url = await make_supabase_project(name)
+        _SESSION_DB[name] = url
+        engine = create_engine(normalise_postgres_url(url))
         try:
             await upgrade(engine)
         finally:
             await engine.dispose()
-    url = f"{base}/{_SESSION_DB[0]}"
-    import asyncpg
-
+    url = next(iter(_SESSION_DB.values()))
     conn = await asyncpg.connect(url, timeout=5)
     try:
         tables = await conn.fetch(
@@ -152,38 +222,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         asyncio.run(_pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-class InspectedSupabaseStore(SupabaseStore):
-    """The Supabase store, plus an engine on its database for tests to count rows with."""
-
-    engine: AsyncEngine
-
-    async def close(self) -> None:
-        await super().close()
-        await self.engine.dispose()
-
-
 @asynccontextmanager
-async def supabase_store() -> AsyncIterator[InspectedSupabaseStore]:
-    """A fresh PostgreSQL database migrated to head, the PostgREST test double in front of it
-    (tests/integration/postgrest_server.py) and a SupabaseStore connected to that."""
-    from tests.integration.postgrest_server import running_postgrest
-
-    raw_url = await emptied_session_database()
-    async with AsyncExitStack() as stack:
-        base = await stack.enter_async_context(running_postgrest(raw_url, SUPABASE_TEST_KEY))
-        s = await InspectedSupabaseStore.connect(base, SUPABASE_TEST_KEY)
-        s.engine = create_engine(normalise_postgres_url(raw_url))
-        try:
-            yield s
-        finally:
-            await s.close()
+async def supabase_store() -> AsyncIterator[SqlStore]:
+    """The SQL store on a Supabase-like PostgreSQL database (see above), connected as the
+    agent's non-superuser role, the way a Supabase connection string connects."""
+    store = SqlStore(create_engine(normalise_postgres_url(await emptied_supabase_database())))
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "supabase", "memory"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    """A migrated store, on real SQLite, on real PostgreSQL and on the Supabase backend (through
-    the PostgREST test double, on real PostgreSQL). Each has an ``engine`` to inspect rows with.
-    And the in-memory store (agent/store/memory.py), which has none: its rows are read by
+    """A migrated store: the SQL store on real SQLite, on real PostgreSQL (as a superuser) and on
+    PostgreSQL set up like a Supabase project (as a non-superuser role, with Supabase's roles,
+    grants and row-level security). Each has an ``engine`` to inspect rows with. And the
+    in-memory store (agent/store/memory.py), which has none: its rows are read by
     exporting them into a SQLite file (``MemoryStore.export``)."""
     if request.param == "supabase":
         async with supabase_store() as s:

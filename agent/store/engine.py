@@ -63,6 +63,13 @@ def normalise_postgres_url(url: str) -> str:
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     if driver.startswith("sqlite"):
         return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if driver in {"http", "https"} or driver.startswith("supabase"):
+        raise ConfigError(
+            "DATABASE_URL is a web address (Supabase's project URL?), not a database's: "
+            "growthloop reaches Supabase's PostgreSQL through the project's connection string "
+            "(Supabase dashboard: Connect; direct or pooler), postgresql://USER:PASSWORD@HOST:"
+            "PORT/postgres."
+        )
     raise ConfigError(
         f"DATABASE_URL uses the unsupported scheme {driver!r}; growthloop supports PostgreSQL "
         "(postgresql://...) or, without DATABASE_URL, its embedded SQLite file."

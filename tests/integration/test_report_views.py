@@ -112,8 +112,8 @@ async def migrated_store(stack: AsyncExitStack, backend: str, directory: Path) -
 
 @pytest.fixture(params=["sqlite", "postgresql", "supabase"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    """The views are SQL: SQLite, PostgreSQL, and PostgreSQL written to by the Supabase backend
-    (through the PostgREST test double); not the shared fixture's in-memory store."""
+    """The views are SQL: SQLite, PostgreSQL, and PostgreSQL set up like a Supabase project (the
+    views read as a non-superuser role, under row-level security); not the in-memory store."""
     if request.param == "supabase":
         async with supabase_store() as s:
             yield s

@@ -1,15 +1,19 @@
-"""Migration 0005 on real PostgreSQL: row-level security on every table, nothing for Supabase's
-``anon``/``authenticated`` roles, and the rpc functions safe to expose.
+"""Supabase's roles and row-level security (migrations 0005 and 0006) on real PostgreSQL.
 
-The ``anon`` and ``authenticated`` roles are created in the test cluster when missing (as on
-every Supabase project) and left there: they own nothing and only ever get grants inside the
-test's own database, which is dropped.
+Row-level security on every table; nothing for Supabase's ``anon``/``authenticated`` roles even
+though a Supabase project's default privileges grant them every new table; everything the store
+needs for the non-superuser role growthloop connects as (Supabase's ``postgres``, through a
+connection string); and the functions of the retired Supabase API store gone.
+
+Supabase's roles are created in the test cluster when missing (tests/conftest.py) and left there:
+they own nothing and only ever get grants inside a test's own database, which is dropped.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,11 +23,47 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.store.engine import create_engine, normalise_postgres_url
-from agent.store.migrate import alembic_config, upgrade
+from agent.store.migrate import alembic_config, head_revision, upgrade
 from agent.store.schema import ARM_VIEWS, metadata
-from tests.conftest import T0, fresh_pg_database
+from tests.conftest import (
+    SUPABASE_AGENT_ROLE,
+    T0,
+    fresh_pg_database,
+    fresh_supabase_project,
+    superuser_url,
+)
 
 TABLES = {*metadata.tables, "alembic_version"}
+RETIRED = "growthloop\\_%"  # the Supabase API store's functions (0005), dropped by 0006
+
+
+@pytest.fixture
+async def project() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    """A Supabase-like database: (the agent role's engine, a superuser's engine), unmigrated."""
+    async with fresh_supabase_project() as url:
+        agent = create_engine(normalise_postgres_url(url))
+        admin = create_engine(normalise_postgres_url(superuser_url(url)))
+        try:
+            yield agent, admin
+        finally:
+            await agent.dispose()
+            await admin.dispose()
+
+
+async def functions(engine: AsyncEngine) -> list[sa.Row[Any]]:
+    async with engine.connect() as conn:
+        return list(
+            await conn.execute(
+                sa.text(
+                    "SELECT p.oid::regprocedure::text AS name, p.prosecdef, p.proconfig, "
+                    "has_function_privilege('anon', p.oid, 'EXECUTE') AS anon, "
+                    "has_function_privilege('authenticated', p.oid, 'EXECUTE') AS authed, "
+                    "p.proacl::text AS acl "
+                    "FROM pg_proc p WHERE p.proname LIKE :retired "
+                    "AND p.pronamespace = 'public'::regnamespace"
+                ).bindparams(retired=RETIRED)
+            )
+        )
 
 
 @pytest.fixture
@@ -46,17 +86,6 @@ async def rls(engine: AsyncEngine) -> dict[str, tuple[bool, bool]]:
             )
         )
         return {r.relname: (r.relrowsecurity, r.relforcerowsecurity) for r in rows}
-
-
-async def ensure_supabase_roles(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        for role in ("anon", "authenticated"):
-            await conn.execute(
-                sa.text(
-                    f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN; "
-                    "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-                )
-            )
 
 
 def _downgrade(connection: Connection, target: str) -> None:
@@ -116,47 +145,28 @@ async def test_a_role_without_a_policy_reads_nothing_even_with_grants(
             await conn.execute(sa.text(f"DROP ROLE {role}"))
 
 
-async def test_anon_and_authenticated_lose_every_grant_and_public_cannot_call_functions(
-    engine: AsyncEngine,
+async def test_supabase_default_grants_are_revoked_from_anon_and_authenticated(
+    project: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
-    await ensure_supabase_roles(engine)
-    await upgrade(engine, "0004")
-    async with engine.begin() as conn:  # Supabase's default privileges in the public schema
-        await conn.execute(
-            sa.text("GRANT ALL ON ALL TABLES IN SCHEMA public TO anon, authenticated")
-        )
+    agent, admin = project
+    await upgrade(agent, "0004")  # the tables exist: Supabase's default privileges granted them
+    async with admin.connect() as conn:
+        assert await conn.scalar(sa.text("SELECT has_table_privilege('anon', 'content', 'SELECT')"))
 
-    await upgrade(engine)
+    await upgrade(agent)
 
-    async with engine.connect() as conn:
-        tables = await conn.execute(
+    async with admin.connect() as conn:
+        found = await conn.execute(
             sa.text(
-                "SELECT c.relname, has_table_privilege(r, c.oid, 'SELECT') AS can_read, "
-                "has_table_privilege(r, c.oid, 'INSERT') AS can_write "
+                "SELECT c.relname, r, has_table_privilege(r, c.oid, 'SELECT') AS can_read, "
+                "has_table_privilege(r, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS can_write "
                 "FROM pg_class c, unnest(ARRAY['anon', 'authenticated']) r "
                 "WHERE c.relkind IN ('r', 'v') AND c.relnamespace = 'public'::regnamespace"
             )
         )
-        readable = [(t.relname, t.can_read, t.can_write) for t in tables]
-        assert readable and not any(read or write for _, read, write in readable), readable
-        functions = (
-            await conn.execute(
-                sa.text(
-                    "SELECT p.oid::regprocedure::text AS name, p.prosecdef, p.proconfig, "
-                    "has_function_privilege('anon', p.oid, 'EXECUTE') AS anon, "
-                    "has_function_privilege('authenticated', p.oid, 'EXECUTE') AS authed, "
-                    "p.proacl::text AS acl "
-                    "FROM pg_proc p WHERE p.proname LIKE 'growthloop\\_%' "
-                    "AND p.pronamespace = 'public'::regnamespace"
-                )
-            )
-        ).all()
-        assert len(functions) >= 10
-        for f in functions:
-            assert not f.prosecdef, f.name  # SECURITY INVOKER
-            assert f.proconfig == ["search_path=public, pg_temp"], f.name
-            assert not f.anon and not f.authed, f.name
-            assert not f.acl.startswith("{=") and ",=X" not in f.acl, f.acl  # not PUBLIC
+        granted = [tuple(row) for row in found]
+        assert len(granted) >= 2 * len(TABLES)
+        assert not any(read or write for *_, read, write in granted), granted
         options = await conn.scalar(
             sa.text("SELECT reloptions FROM pg_class WHERE relname = :v").bindparams(
                 v=next(iter(ARM_VIEWS))
@@ -165,22 +175,129 @@ async def test_anon_and_authenticated_lose_every_grant_and_public_cannot_call_fu
         assert "security_invoker=true" in (options or [])
 
 
-async def test_downgrade_drops_the_functions_and_row_level_security(engine: AsyncEngine) -> None:
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+async def test_anon_and_authenticated_can_read_and_write_nothing(
+    project: tuple[AsyncEngine, AsyncEngine], role: str
+) -> None:
+    agent, admin = project
+    await upgrade(agent)
+    async with agent.begin() as conn:  # a row they must not see
+        await conn.execute(
+            sa.text(
+                "INSERT INTO accounts (name, platform, created_at) VALUES ('main', 'x', :t)"
+            ).bindparams(t=T0)
+        )
+    async with admin.connect() as conn:
+        relations = (
+            await conn.execute(
+                sa.text(
+                    "SELECT quote_ident(relname), relkind = 'r' FROM pg_class "
+                    "WHERE relkind IN ('r', 'v') AND relnamespace = 'public'::regnamespace "
+                    "ORDER BY relname"
+                )
+            )
+        ).all()
+    assert len(relations) > len(TABLES)  # the tables and the views
+    for relation, is_table in relations:
+        writes = [f"DELETE FROM {relation}", f"TRUNCATE {relation}"] if is_table else []
+        for statement in [f"SELECT * FROM {relation}", *writes]:
+            async with admin.connect() as conn:
+                await conn.execute(sa.text(f"SET ROLE {role}"))
+                with pytest.raises(ProgrammingError, match="permission denied"):
+                    await conn.execute(sa.text(statement))
+                await conn.rollback()
+    async with agent.connect() as conn:
+        assert await conn.scalar(sa.text("SELECT count(*) FROM accounts")) == 1
+
+
+async def test_the_agent_role_is_no_superuser_and_owns_what_the_store_needs(
+    project: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """The contract suite runs as this role (the ``supabase`` store of tests/conftest.py); here,
+    why it can: it owns every table, so row-level security without FORCE does not apply to it,
+    and it needs neither SUPERUSER nor BYPASSRLS."""
+    agent, admin = project
+    await upgrade(agent)
+    async with agent.connect() as conn:
+        me = (
+            await conn.execute(
+                sa.text(
+                    "SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles "
+                    "WHERE rolname = current_user"
+                )
+            )
+        ).one()
+        assert (me.name, me.rolsuper, me.rolbypassrls) == (SUPABASE_AGENT_ROLE, False, False)
+        owners = dict(
+            (
+                await conn.execute(
+                    sa.text(
+                        "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'"
+                    )
+                )
+            ).all()
+        )
+        assert owners == dict.fromkeys(TABLES, SUPABASE_AGENT_ROLE)
+    async with admin.connect() as conn:  # service_role (Supabase's servers) keeps its grants
+        assert await conn.scalar(
+            sa.text(
+                "SELECT bool_and(has_table_privilege('service_role', c.oid, "
+                "'SELECT, INSERT, UPDATE, DELETE')) FROM pg_class c "
+                "WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace"
+            )
+        )
+
+
+async def test_0006_drops_the_retired_api_functions_and_keeps_the_lock_down(
+    project: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    agent, _ = project
+    await upgrade(agent, "0005")
+    history = await functions(agent)
+    assert len(history) == 16
+    for f in history:  # what 0005 made of them, while they existed
+        assert not f.prosecdef, f.name  # SECURITY INVOKER
+        assert f.proconfig == ["search_path=public, pg_temp"], f.name
+        assert not f.anon and not f.authed, f.name
+        assert not f.acl.startswith("{=") and ",=X" not in f.acl, f.acl  # not PUBLIC
+
+    await upgrade(agent, "0006")
+
+    assert await functions(agent) == []
+    found = await rls(agent)
+    assert set(found) == TABLES and all(enabled for enabled, _ in found.values())
+
+
+async def test_0006_runs_on_postgresql_without_a_function_to_drop(engine: AsyncEngine) -> None:
+    await upgrade(engine, "0005")
+    async with engine.begin() as conn:  # e.g. dropped by hand already
+        for f in await functions(engine):
+            await conn.execute(sa.text(f"DROP FUNCTION {f.name}"))
+
+    assert (await upgrade(engine, "0006"))[1] == "0006"
+    assert await functions(engine) == []
+
+
+async def test_downgrade_restores_the_functions_then_drops_row_level_security(
+    engine: AsyncEngine,
+) -> None:
     await upgrade(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade, "0005")
+    assert len(await functions(engine)) == 16
+
     async with engine.begin() as conn:
         await conn.run_sync(_downgrade, "0004")
 
     assert not any(enabled for enabled, _ in (await rls(engine)).values())
+    assert await functions(engine) == []
     async with engine.connect() as conn:
-        left = await conn.scalar(
-            sa.text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'growthloop\\_%'")
-        )
-        assert left == 0
         options = await conn.scalar(
             sa.text("SELECT reloptions FROM pg_class WHERE relname = :v").bindparams(
                 v=next(iter(ARM_VIEWS))
             )
         )
         assert not options
-    assert (await upgrade(engine))[1] == "0005"  # and back up again
+    assert (await upgrade(engine))[1] == head_revision()  # and back up again
     assert all(enabled for enabled, _ in (await rls(engine)).values())
+    assert await functions(engine) == []
