@@ -7,6 +7,8 @@ and never leak into ``agent/`` or ``learning/``::
     GrowthloopError
     ├── ConfigError                      bad config file, missing secret, unusable data directory
     ├── StoreError                       the database refused or could not be reached
+    │   ├── ConstraintViolation          a write broke a unique key, a foreign key or a NOT
+    │   │                                NULL column (both stores; never SQLAlchemy's error)
     │   ├── SchemaOutOfDate              the schema is behind the code (`growthloop migrate`)
     │   └── StoreUnavailable             unreachable or dropped connection, still failing after
     │                                    a few retries with backoff; the daemon tries next tick
@@ -42,6 +44,13 @@ class ConfigError(GrowthloopError):
 
 class StoreError(GrowthloopError):
     """The database refused the operation or could not be reached."""
+
+
+class ConstraintViolation(StoreError):
+    """The store refused a write that breaks a constraint of the schema: a duplicate of a unique
+    key (an idempotency key, a second attribution for the same post, method and window), a
+    reference to a row that does not exist, a required value missing. Both store
+    implementations raise it; SQLAlchemy's IntegrityError never leaves the store."""
 
 
 class SchemaOutOfDate(StoreError):

@@ -1,9 +1,21 @@
-"""The Store Protocol: everything the cycles read and write.
+"""The Store Protocol, split by concept: everything the cycles read and write.
 
-One implementation today (:class:`agent.store.sql.SqlStore`, SQLAlchemy Core over SQLite or
-PostgreSQL). Every method is one transaction; methods that change a post's state are written so
-that they can be retried after a crash without doing the work twice (state checks in the WHERE
-clause, unique keys on snapshot and attribution rows).
+Two implementations answer all of it: :class:`agent.store.sql.SqlStore` (SQLAlchemy Core over
+SQLite or PostgreSQL, Supabase's included) and :class:`agent.store.memory.MemoryStore` (the
+simulator's, in Python data structures); one contract suite (tests/integration/contract/, a file
+per part) runs on both. Every method is one transaction; methods that change a post's state are
+written so that they can be retried after a crash without doing the work twice (state checks in
+the WHERE clause, unique keys on snapshot and attribution rows). A write that breaks a constraint
+raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leaves the store.
+
+:class:`Store` is the union of the parts; code that needs one part only can type against it:
+
+- :class:`AccountStore`: the configured accounts;
+- :class:`ContentStore`: content, the exactly-once publish protocol and the approval queue;
+- :class:`SnapshotStore`: due performance snapshots, claims on them, the follower series;
+- :class:`LearningStore`: attribution and learning;
+- :class:`ReportStore`: health rows and the reports read from the tables;
+- :class:`LeaseStore`: named leases between workers and the kill switch.
 """
 
 from __future__ import annotations
@@ -28,12 +40,19 @@ from agent.models import (
 )
 
 
-class Store(Protocol):
+class AccountStore(Protocol):
+    """One row per configured account."""
+
     async def ensure_account(
         self, *, name: str, platform: str, handle: str | None, now: datetime
     ) -> int: ...
+    async def account_names(self) -> dict[int, str]: ...
 
-    # content and the exactly-once publish protocol
+
+class ContentStore(Protocol):
+    """Planned posts, the exactly-once publish protocol (docs/architecture.md) and the approval
+    queue of approve mode."""
+
     async def add_content(self, new: NewContent, *, now: datetime) -> Post: ...
     async def get_post(self, content_id: int) -> Post | None: ...
     async def latest_scheduled(self, account_id: int) -> datetime | None: ...
@@ -65,7 +84,22 @@ class Store(Protocol):
     async def in_flight(self) -> list[Post]: ...
     async def recent_texts(self, account_id: int, limit: int) -> list[str]: ...
 
-    # polling
+    # approval queue (approve mode)
+    async def drafts(self, account_id: int | None = None) -> list[Post]: ...
+    async def approve_draft(
+        self, content_id: int, *, now: datetime, scheduled_for: datetime | None = None
+    ) -> bool: ...
+    async def reject_draft(self, content_id: int, *, reason: str, now: datetime) -> bool: ...
+    async def edit_draft(
+        self, content_id: int, *, text: str, text_hash: str, now: datetime
+    ) -> bool: ...
+    async def expire_drafts(self, older_than: datetime, now: datetime) -> int: ...
+
+
+class SnapshotStore(Protocol):
+    """The performance snapshots a publish makes due, claims on them so that several workers
+    never poll the same one (see agent/store/claims.py), and the account (follower) series."""
+
     async def due_snapshots(self, now: datetime, limit: int = 500) -> list[DueSnapshot]: ...
     async def record_snapshot(
         self,
@@ -88,7 +122,11 @@ class Store(Protocol):
         self, account_id: int, start: datetime, end: datetime
     ) -> list[AccountSnapshot]: ...
 
-    # attribution and learning
+
+class LearningStore(Protocol):
+    """Follower attribution and learning: which posts are ready, what was learned, and one
+    learning step written at once."""
+
     async def posts_to_attribute(
         self, *, closed_before: datetime, method: str, window_hours: float, limit: int = 200
     ) -> list[Post]: ...
@@ -115,17 +153,10 @@ class Store(Protocol):
         now: datetime,
     ) -> bool: ...
 
-    # several workers: named leases with expiry (see agent/store/claims.py)
-    async def acquire_lease(
-        self, name: str, *, worker: str, now: datetime, ttl: timedelta
-    ) -> bool: ...
-    async def release_lease(self, name: str, *, worker: str) -> None: ...
 
-    # runtime state: the kill switch every worker reads at the start of a publish cycle
-    async def set_paused(self, paused: bool, *, reason: str, by: str, now: datetime) -> None: ...
-    async def paused(self) -> tuple[bool, str | None]: ...
+class ReportStore(Protocol):
+    """The hourly health rows and what the reports (`growthloop health`, /healthz) read."""
 
-    # health
     async def health_inputs(
         self, account_id: int, start: datetime, end: datetime
     ) -> dict[str, Any]: ...
@@ -136,16 +167,28 @@ class Store(Protocol):
     async def next_due(self) -> tuple[datetime | None, datetime | None]: ...
     async def counts(self) -> dict[str, int]: ...
 
-    async def close(self) -> None: ...
 
-    # approval queue (approve mode)
-    async def drafts(self, account_id: int | None = None) -> list[Post]: ...
-    async def approve_draft(
-        self, content_id: int, *, now: datetime, scheduled_for: datetime | None = None
+class LeaseStore(Protocol):
+    """Coordination between workers: named leases with expiry (see agent/store/claims.py) and
+    the kill switch every worker reads at the start of a publish cycle."""
+
+    async def acquire_lease(
+        self, name: str, *, worker: str, now: datetime, ttl: timedelta
     ) -> bool: ...
-    async def reject_draft(self, content_id: int, *, reason: str, now: datetime) -> bool: ...
-    async def edit_draft(
-        self, content_id: int, *, text: str, text_hash: str, now: datetime
-    ) -> bool: ...
-    async def expire_drafts(self, older_than: datetime, now: datetime) -> int: ...
-    async def account_names(self) -> dict[int, str]: ...
+    async def release_lease(self, name: str, *, worker: str) -> None: ...
+    async def set_paused(self, paused: bool, *, reason: str, by: str, now: datetime) -> None: ...
+    async def paused(self) -> tuple[bool, str | None]: ...
+
+
+class Store(
+    AccountStore,
+    ContentStore,
+    SnapshotStore,
+    LearningStore,
+    ReportStore,
+    LeaseStore,
+    Protocol,
+):
+    """Everything the cycles read and write: the union of the parts."""
+
+    async def close(self) -> None: ...

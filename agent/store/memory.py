@@ -2,7 +2,7 @@
 
 :class:`MemoryStore` answers every method of :class:`agent.store.base.Store` exactly as
 :class:`agent.store.sql.SqlStore` does (same filters, orderings, compare-and-set transitions,
-return values, and the same ``IntegrityError`` for a violated unique or foreign key), without a
+return values, and the same ``ConstraintViolation`` for a violated unique or foreign key), without a
 database: a simulated day takes milliseconds instead of thousands of SQLite round trips. Nothing
 survives the process; :meth:`MemoryStore.export` copies everything into a migrated SQLite or
 PostgreSQL database for reading with SQL afterwards (``growthloop simulate`` does this).

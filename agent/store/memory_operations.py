@@ -9,9 +9,9 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent.errors import ConstraintViolation
 from agent.models import Post, PostStatus
 from agent.store.memory_state import (
     DRAFT,
@@ -119,7 +119,7 @@ class MemoryOperations(MemoryState):
         """Store one (hour, account) row; a second one for the same key is ignored."""
         try:
             normalised = TABLES["system_health_metrics"].row(row)
-        except IntegrityError:
+        except ConstraintViolation:
             return  # the SQL store ignores a refused health row, whatever the constraint
         key = (normalised["hour_start"], normalised["account_id"])
         if key in self._health_keys or normalised["account_id"] not in self._accounts:

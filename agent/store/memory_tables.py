@@ -5,7 +5,7 @@ Rows are plain dicts keyed by the column names of :mod:`agent.store.schema`, nor
 the SQL store's column types normalise them (aware UTC datetimes, naive ones refused; JSON
 stored as its text, so what comes back is a fresh copy with JSON's types; floats as floats), and
 checked for the NOT NULL constraints. A constraint the database would refuse is raised as the
-same :class:`sqlalchemy.exc.IntegrityError` the SQL store lets through.
+same :class:`~agent.errors.ConstraintViolation` the SQL store raises.
 """
 
 from __future__ import annotations
@@ -18,23 +18,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.errors import StoreError
+from agent.errors import ConstraintViolation, StoreError
 from agent.store.schema import UTCDateTime, metadata
 
 NAIVE = "naive datetime given to the store; pass an aware UTC datetime"  # as UTCDateTime says
 _DT, _JSON, _FLOAT, _OTHER = range(4)
 
 
-class ConstraintViolated(Exception):
-    """What the database would have said (the ``orig`` of the IntegrityError raised)."""
-
-
-def refused(message: str) -> IntegrityError:
-    """An IntegrityError, as SQLAlchemy raises it for a violated constraint."""
-    return IntegrityError("(memory store)", None, ConstraintViolated(message))
+def refused(message: str) -> ConstraintViolation:
+    """The error for a violated constraint, worded as the database would have said it."""
+    return ConstraintViolation(f"the database refused the write: {message} (memory store)")
 
 
 def utc(value: datetime) -> datetime:

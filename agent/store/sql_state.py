@@ -27,7 +27,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from agent.errors import StoreError, StoreUnavailable
+from agent.errors import ConstraintViolation, StoreError, StoreUnavailable
 from agent.logs import log, redact_text
 from agent.store import queries
 from agent.store.retry import DATABASE_ERRORS, DEFAULT_RETRY, RetryPolicy, is_unavailable
@@ -64,8 +64,8 @@ class SqlState:
     ) -> _T:
         """Run ``fn`` in one transaction; retried (see :mod:`agent.store.retry`) while the
         database is unreachable, then :class:`StoreUnavailable`. Other database errors are a
-        :class:`StoreError`; an IntegrityError propagates, except on a retry, where it means the
-        attempt that lost its connection had committed after all."""
+        :class:`StoreError`; an IntegrityError becomes a :class:`ConstraintViolation` (on a
+        retry it means the attempt that lost its connection had committed after all)."""
         policy = self.retry
         retried = False
         try:
@@ -83,13 +83,13 @@ class SqlState:
                     async with self.engine.begin() as conn:
                         return await fn(conn, *args, **kwargs)
         except DATABASE_ERRORS as exc:
-            if isinstance(exc, IntegrityError) and not retried:
-                raise
             detail = redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            if isinstance(exc, IntegrityError) and not retried:
+                raise ConstraintViolation(f"the database refused the write: {detail}") from exc
             if is_unavailable(exc):
                 raise StoreUnavailable(f"database unavailable: {detail}") from exc
             if isinstance(exc, IntegrityError):
-                raise StoreError(
+                raise ConstraintViolation(
                     f"a retried write was refused ({detail}); its first attempt, cut off by a "
                     "dropped connection, had probably been committed"
                 ) from exc

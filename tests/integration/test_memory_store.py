@@ -1,7 +1,7 @@
 """The in-memory store: the same simulation on it and on SQLite leaves the same rows; leases and
 snapshot claims behave alike on every backend; what it hands out cannot change what it holds.
 
-The whole Store contract (tests/integration/test_store_contract.py) also runs on it, through the
+The whole Store contract (tests/integration/contract/) also runs on it, through the
 ``memory`` parameter of the ``store`` fixture.
 """
 

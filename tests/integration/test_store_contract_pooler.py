@@ -8,7 +8,9 @@ off, uniquely named statements and no client-side pool.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 from collections.abc import AsyncIterator
 
 import pytest
@@ -23,16 +25,20 @@ from agent.store.engine import (
 from agent.store.migrate import upgrade
 from agent.store.sql import SqlStore
 from tests.conftest import fresh_pg_database
-from tests.integration import test_store_contract as contract
+from tests.integration import contract
 
-# every contract test that runs on the ``store`` fixture, collected again in this module
-globals().update(
-    {
-        name: test
-        for name, test in vars(contract).items()
-        if name.startswith("test_") and "store" in inspect.signature(test).parameters
-    }
-)
+# every contract test (tests/integration/contract/test_*.py) that runs on the ``store`` fixture,
+# collected again in this module
+for _part in pkgutil.iter_modules(contract.__path__):
+    if _part.name.startswith("test_"):
+        _module = importlib.import_module(f"{contract.__name__}.{_part.name}")
+        globals().update(
+            {
+                name: test
+                for name, test in vars(_module).items()
+                if name.startswith("test_") and "store" in inspect.signature(test).parameters
+            }
+        )
 
 
 @pytest.fixture(params=["postgresql"], ids=["transaction_pooler"])
