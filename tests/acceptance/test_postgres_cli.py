@@ -47,3 +47,16 @@ async def test_unreachable_postgres_is_a_clear_error_not_a_traceback(tmp_path: P
     assert result.returncode == 1
     assert "database could not be used" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_retired_supabase_api_store_is_a_clear_config_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml")
+    env = cli_env(
+        SUPABASE_URL="https://abcdefghijklmnop.supabase.co",
+        SUPABASE_SERVICE_ROLE_KEY="secret-key-value",
+    )
+    for command in ("migrate", "health"):
+        result = run_cli(command, "--config", config, cwd=tmp_path, env=env)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "DATABASE_URL" in result.stderr and "connection string" in result.stderr
+        assert "Traceback" not in result.stderr and "secret-key-value" not in result.stderr
