@@ -50,6 +50,17 @@ async def project() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
             await admin.dispose()
 
 
+async def view_options(engine: AsyncEngine) -> list[str]:
+    """The storage options of an arm view (``security_invoker=true`` after 0005)."""
+    async with engine.connect() as conn:
+        options = await conn.scalar(
+            sa.text("SELECT reloptions FROM pg_class WHERE relname = :v").bindparams(
+                v=next(iter(ARM_VIEWS))
+            )
+        )
+    return list(options or [])
+
+
 async def functions(engine: AsyncEngine) -> list[sa.Row[Any]]:
     async with engine.connect() as conn:
         return list(
@@ -167,12 +178,7 @@ async def test_supabase_default_grants_are_revoked_from_anon_and_authenticated(
         granted = [tuple(row) for row in found]
         assert len(granted) >= 2 * len(TABLES)
         assert not any(read or write for *_, read, write in granted), granted
-        options = await conn.scalar(
-            sa.text("SELECT reloptions FROM pg_class WHERE relname = :v").bindparams(
-                v=next(iter(ARM_VIEWS))
-            )
-        )
-        assert "security_invoker=true" in (options or [])
+    assert "security_invoker=true" in await view_options(admin)
 
 
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
@@ -291,13 +297,7 @@ async def test_downgrade_restores_the_functions_then_drops_row_level_security(
 
     assert not any(enabled for enabled, _ in (await rls(engine)).values())
     assert await functions(engine) == []
-    async with engine.connect() as conn:
-        options = await conn.scalar(
-            sa.text("SELECT reloptions FROM pg_class WHERE relname = :v").bindparams(
-                v=next(iter(ARM_VIEWS))
-            )
-        )
-        assert not options
+    assert not await view_options(engine)
     assert (await upgrade(engine))[1] == head_revision()  # and back up again
     assert all(enabled for enabled, _ in (await rls(engine)).values())
     assert await functions(engine) == []

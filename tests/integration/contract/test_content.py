@@ -1,10 +1,7 @@
 """The Store contract, content and the exactly-once publish protocol: planned posts, the compare-
 and-set transitions of a publish (begin, finish, fail, reschedule), the schedule queries and the
 approval queue.
-
-Every test takes the ``store`` fixture (tests/conftest.py), so it runs on every backend: the
-SQL store on SQLite, PostgreSQL and PostgreSQL set up like a Supabase project, and the
-in-memory store.
+(Run on every backend: see ``__init__.py``.)
 """
 
 from __future__ import annotations

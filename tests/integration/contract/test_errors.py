@@ -1,9 +1,6 @@
 """The Store contract, errors: the store raises only its own (agent/errors.py's StoreError tree),
 never the database driver's or SQLAlchemy's.
-
-Every test takes the ``store`` fixture (tests/conftest.py), so it runs on every backend: the
-SQL store on SQLite, PostgreSQL and PostgreSQL set up like a Supabase project, and the
-in-memory store.
+(Run on every backend: see ``__init__.py``.)
 """
 
 from __future__ import annotations

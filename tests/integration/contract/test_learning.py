@@ -1,10 +1,7 @@
 """The Store contract, attribution and learning: which posts are ready, follower attributions
 written once, the learning history, and a learning step applied once with the arm statistics
 behind the views.
-
-Every test takes the ``store`` fixture (tests/conftest.py), so it runs on every backend: the
-SQL store on SQLite, PostgreSQL and PostgreSQL set up like a Supabase project, and the
-in-memory store.
+(Run on every backend: see ``__init__.py``.)
 """
 
 from __future__ import annotations

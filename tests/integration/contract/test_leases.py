@@ -1,9 +1,6 @@
 """The Store contract, leases and the kill switch: named leases with expiry (one planner per
 account across workers) and the paused flag every worker reads before publishing.
-
-Every test takes the ``store`` fixture (tests/conftest.py), so it runs on every backend: the
-SQL store on SQLite, PostgreSQL and PostgreSQL set up like a Supabase project, and the
-in-memory store.
+(Run on every backend: see ``__init__.py``.)
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """The Store contract, health and reports: the hourly health rows and their inputs, pending work,
 the next due times and the row counts.
-
-Every test takes the ``store`` fixture (tests/conftest.py), so it runs on every backend: the
-SQL store on SQLite, PostgreSQL and PostgreSQL set up like a Supabase project, and the
-in-memory store.
+(Run on every backend: see ``__init__.py``.)
 """
 
 from __future__ import annotations

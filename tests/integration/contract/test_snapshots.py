@@ -1,10 +1,7 @@
 """The Store contract, snapshots and claims: the due performance snapshots a publish creates,
 recording them once, the account (follower) series, and claiming due snapshots so that several
 workers never poll the same one.
-
-Every test takes the ``store`` fixture (tests/conftest.py), so it runs on every backend: the
-SQL store on SQLite, PostgreSQL and PostgreSQL set up like a Supabase project, and the
-in-memory store.
+(Run on every backend: see ``__init__.py``.)
 """
 
 from __future__ import annotations
