@@ -491,7 +491,11 @@ def load_config(path: str | Path | None = None) -> Config:
             "or leave both out to use the built-in example config; `growthloop config example` "
             "prints it as a commented starting point."
         )
-    return _validate(file, config_dir=file.resolve().parent, name=f"Config file {file}")
+    # the built-in file given by its path is still the built-in config: data under the cwd,
+    # never inside the installed package
+    built_in = isinstance(DEFAULT_CONFIG, Path) and file.resolve() == DEFAULT_CONFIG.resolve()
+    config_dir = None if built_in else file.resolve().parent
+    return _validate(file, config_dir=config_dir, name=f"Config file {file}")
 
 
 def example_config_text() -> str:
