@@ -67,8 +67,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Annotated, Any, Self
 
 import numpy as np

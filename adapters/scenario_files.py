@@ -23,9 +23,8 @@ _NAME = re.compile(r"^[a-z0-9_]+$")
 
 def scenario_names() -> list[str]:
     """The names of the shipped scenarios, sorted."""
-    return sorted(
-        entry.name.removesuffix(".yaml") for entry in SHIPPED.iterdir() if entry.name.endswith(".yaml")
-    )
+    files = (entry.name for entry in SHIPPED.iterdir())
+    return sorted(name.removesuffix(".yaml") for name in files if name.endswith(".yaml"))
 
 
 def is_scenario_name(ref: str | Path) -> bool:

@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 from agent.logs import log
 from bench import learning as harness
 
+
 @pytest.fixture
 def scenario(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
