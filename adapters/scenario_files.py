@@ -40,6 +40,18 @@ def unknown_scenario(name: str) -> str:
     )
 
 
+def checked_reference(ref: str, *, base: Path | None) -> str:
+    """``ref`` checked: a shipped scenario's name as it is (ValueError naming the shipped ones if
+    there is none of that name), or a path, made relative to ``base`` unless absolute (or
+    ``base`` is None). The file itself is read later, by :meth:`Scenario.load`."""
+    if is_scenario_name(ref):
+        if ref not in scenario_names():
+            raise ValueError(unknown_scenario(ref))
+        return ref
+    path = Path(ref).expanduser()
+    return str(path if base is None or path.is_absolute() else base / path)
+
+
 def shipped_scenario(name: str) -> Traversable:
     """The file of the shipped scenario ``name``; ConfigError listing the shipped names if none."""
     file = SHIPPED / f"{name}.yaml"

@@ -306,16 +306,16 @@ def simulate(
 def _scenario_option(ref: str) -> str:
     """``--scenario``: a shipped scenario's name, or a file (relative to the working directory,
     as every path on the command line)."""
-    from adapters.scenario_files import is_scenario_name, scenario_names, unknown_scenario
+    from adapters.scenario_files import checked_reference, is_scenario_name
 
-    if is_scenario_name(ref):
-        if ref not in scenario_names():
-            fail(f"--scenario: {unknown_scenario(ref)}.", 2)
-        return ref
-    path = Path(ref).expanduser()
-    if not path.is_file():
-        fail(f"Scenario file {path} does not exist.", 2)
-    return str(path.resolve())
+    try:
+        checked = checked_reference(ref, base=Path.cwd())
+    except ValueError as exc:
+        fail(f"--scenario: {exc}.", 2)
+        raise
+    if not is_scenario_name(checked) and not Path(checked).is_file():
+        fail(f"Scenario file {ref} does not exist.", 2)
+    return checked
 
 
 def fresh_sqlite_file(db: Path) -> None:

@@ -42,8 +42,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from adapters.scenario_files import DEFAULT_SCENARIO, is_scenario_name, scenario_names
-from adapters.scenario_files import unknown_scenario as _unknown_scenario
+from adapters.scenario_files import DEFAULT_SCENARIO, checked_reference
 from agent.errors import ConfigError
 from agent.models import DIMENSIONS, Mode
 
@@ -284,11 +283,7 @@ class Sandbox(_Section):
     @field_validator("scenario")
     @classmethod
     def _named_or_path(cls, value: str, info: ValidationInfo) -> str:
-        if is_scenario_name(value):
-            if value not in scenario_names():
-                raise ValueError(_unknown_scenario(value))
-            return value
-        return str(_from_config_dir(Path(value), info))
+        return checked_reference(value, base=(info.context or {}).get("config_dir"))
 
 
 class Server(_Section):
