@@ -54,7 +54,6 @@ from adapters.sandbox_model import (
     AudienceModel,
     GroundTruth,
     Scenario,
-    default_scenario_path,
     from_us,
     reference_followers,
     stable_key,
@@ -79,7 +78,6 @@ __all__ = [
     "SandboxPlatform",
     "SandboxWorld",
     "Scenario",
-    "default_scenario_path",
 ]
 
 #: fault kind -> the calls it hits (see SandboxWorld.inject_fault)

@@ -1,6 +1,7 @@
 """The simulated audience behind :mod:`adapters.sandbox`: scenarios, the hidden model, ground truth.
 
-A scenario file (``bench/scenarios/*.yaml``) sets every number below; ``Scenario.load`` validates it
+A scenario file (shipped ones in ``adapters/scenarios/``, found by name: see
+:mod:`adapters.scenario_files`) sets every number below; ``Scenario.load`` validates it
 (unknown keys rejected, errors name their key path). The agent never sees this model: it only sees
 what :class:`adapters.sandbox.SandboxPlatform` reports, exactly as a real platform would.
 
@@ -66,6 +67,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Self
 
@@ -73,6 +75,7 @@ import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from adapters.scenario_files import SHIPPED, is_scenario_name, scenario_file, shipped_scenario
 from agent.errors import ConfigError
 
 DIMENSIONS: tuple[str, ...] = ("content_type", "formula", "hook")  # what the policy chooses today
@@ -295,46 +298,49 @@ class Scenario(_Section):
         return steps
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
-        """Read and validate a scenario file; raise ConfigError naming the file and key path.
+    def load(cls, ref: str | Path) -> Self:
+        """Read and validate a scenario: a shipped one by name (``"default"``) or a file by path;
+        raise ConfigError naming the file and key path.
 
-        A file may start from another with ``extends: other.yaml`` (relative to itself): mappings
-        are merged key by key, anything else (numbers, lists) is replaced.
+        A file may start from another with ``extends: NAME`` (a shipped scenario) or
+        ``extends: other.yaml`` (relative to itself): mappings are merged key by key, anything
+        else (numbers, lists) is replaced.
         """
-        path = Path(path)
-        data = _read_scenario_data(path, depth=0)
+        file = scenario_file(ref)
+        data = _read_scenario_data(file, depth=0)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(_describe(error) for error in exc.errors())
-            raise ConfigError(f"Scenario file {path} is not valid: {problems}.") from None
+            raise ConfigError(f"Scenario file {file} is not valid: {problems}.") from None
 
 
-def default_scenario_path() -> Path:
-    """``bench/scenarios/default.yaml`` of this checkout."""
-    return Path(__file__).resolve().parents[1] / "bench/scenarios/default.yaml"
-
-
-def _read_scenario_data(path: Path, *, depth: int) -> dict[str, Any]:
+def _read_scenario_data(file: Traversable, *, depth: int) -> dict[str, Any]:
     if depth > _MAX_EXTENDS:
-        raise ConfigError(f"Scenario file {path}: 'extends' chain is too deep (a cycle?).")
+        raise ConfigError(f"Scenario file {file}: 'extends' chain is too deep (a cycle?).")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"Scenario file {path} cannot be read: {exc.strerror or exc}.") from None
+        raise ConfigError(f"Scenario file {file} cannot be read: {exc.strerror or exc}.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(
-            f"Scenario file {path} is not valid YAML: {exc}".rstrip(".") + "."
+            f"Scenario file {file} is not valid YAML: {exc}".rstrip(".") + "."
         ) from None
     data = {} if data is None else data
     if not isinstance(data, dict):
-        raise ConfigError(f"Scenario file {path}: the top level must be a mapping of keys.")
+        raise ConfigError(f"Scenario file {file}: the top level must be a mapping of keys.")
     parent = data.pop("extends", None)
     if parent is None:
         return data
     if not isinstance(parent, str):
-        raise ConfigError(f"Scenario file {path}: extends: must be a file name.")
-    return _merge(_read_scenario_data(path.parent / parent, depth=depth + 1), data)
+        raise ConfigError(f"Scenario file {file}: extends: must be a scenario name or file name.")
+    if is_scenario_name(parent):
+        base = shipped_scenario(parent)
+    elif isinstance(file, Path):
+        base = file.parent / parent
+    else:  # a shipped scenario extends a sibling file
+        base = SHIPPED / parent
+    return _merge(_read_scenario_data(base, depth=depth + 1), data)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

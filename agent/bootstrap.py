@@ -130,10 +130,9 @@ async def save_sqlite(store: MemoryStore, path: Path) -> None:
 
 
 def open_world(config: Config, *, start: datetime, in_memory: bool, seed: int | None = None) -> Any:
-    from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+    from adapters.sandbox import SandboxWorld, Scenario
 
-    scenario_path = config.sandbox.scenario or default_scenario_path()
-    scenario = Scenario.load(scenario_path)
+    scenario = Scenario.load(config.sandbox.scenario)
     path = None
     if not in_memory:
         ensure_writable_dir(config.sandbox.world_path.parent)

@@ -50,10 +50,34 @@ ConfigOption = Annotated[
         "--config",
         "-c",
         envvar="GROWTHLOOP_CONFIG",
-        help="Config file (default: config/growthloop.example.yaml).",
+        help="Config file; relative paths in it are relative to its folder (default: the "
+        "built-in example config, data in ./data/).",
         show_envvar=True,
     ),
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"growthloop {version('growthloop')}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print growthloop's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """An autonomous posting agent that learns what grows an account."""
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -96,7 +120,15 @@ def config_check(
     except ConfigError as exc:
         fail(str(exc), 2)
     names = ", ".join(f"{a.name} ({a.platform})" for a in cfg.accounts)
-    out.print(f"[green]ok[/] {path or config or 'config/growthloop.example.yaml'}: {names}")
+    out.print(f"[green]ok[/] {path or config or 'built-in config'}: {names}", highlight=False)
+
+
+@config_app.command("example")
+def config_example() -> None:
+    """Print the built-in example config (commented), a starting point for your own."""
+    from agent.config import example_config_text
+
+    sys.stdout.write(example_config_text())
 
 
 @accounts_app.command("check")
@@ -196,13 +228,21 @@ class GeneratorKind(StrEnum):
 def simulate(
     days: Annotated[float, typer.Option(help="Simulated days to run.", min=0.01)] = 30,
     scenario: Annotated[
-        Path | None,
-        typer.Option(help="Scenario file (default: bench/scenarios/default.yaml).", exists=False),
+        str | None,
+        typer.Option(
+            metavar="NAME|FILE",
+            help="A shipped scenario's name (default, drifting, small_account...) or a scenario "
+            "file (default: the config's sandbox.scenario).",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the world and the policy.")] = 1,
     db: Annotated[
-        Path, typer.Option(help="SQLite file for the run's data (replaced on each run).")
-    ] = Path("data/simulation.db"),
+        Path | None,
+        typer.Option(
+            help="SQLite file for the run's data, replaced on each run (default: simulation.db "
+            "beside the config's store.sqlite_path, e.g. ./data/ for the built-in config)."
+        ),
+    ] = None,
     config: ConfigOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every event.")] = False,
     generator: Annotated[
@@ -230,6 +270,9 @@ def simulate(
     from agent.store.lockfile import hold_sqlite_lock
 
     cfg = _load(config)
+    if scenario is not None:
+        scenario = _scenario_option(scenario)
+    db = cfg.store.sqlite_path.parent / "simulation.db" if db is None else db
     accounts = [a.model_copy(update={"platform": "sandbox"}) for a in cfg.accounts]
     sandbox = cfg.sandbox.model_copy(update={"scenario": scenario} if scenario else {})
     update: dict[str, Any] = {"accounts": accounts, "sandbox": sandbox}
@@ -238,8 +281,6 @@ def simulate(
     cfg = cfg.model_copy(update=update)
     # the summary reports rejected drafts; per-event logs only with --verbose
     configure_logging(level="debug" if verbose else "error")
-    if scenario is not None and not scenario.is_file():
-        fail(f"Scenario file {scenario} does not exist.", 2)
     try:
         lock = hold_sqlite_lock(db)  # before the file is replaced: one simulation per file
         fresh_sqlite_file(db)
@@ -250,6 +291,21 @@ def simulate(
         guarded(lambda: _simulate(cfg, days=days, seed=seed, db=db, store=store))
     finally:
         lock.release()
+
+
+def _scenario_option(ref: str) -> str:
+    """``--scenario``: a shipped scenario's name, or a file (relative to the working directory,
+    as every path on the command line)."""
+    from adapters.scenario_files import checked_reference, is_scenario_name
+
+    try:
+        checked = checked_reference(ref, base=Path.cwd())
+    except ValueError as exc:
+        fail(f"--scenario: {exc}.", 2)
+        raise
+    if not is_scenario_name(checked) and not Path(checked).is_file():
+        fail(f"Scenario file {ref} does not exist.", 2)
+    return checked
 
 
 def fresh_sqlite_file(db: Path) -> None:

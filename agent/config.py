@@ -7,6 +7,13 @@ file (see :class:`Secrets`) and are never written to the file, the logs or the d
 Every problem is reported as a :class:`~agent.errors.ConfigError` whose message names the file and
 the key path (``accounts[0].cadence.posts_per_day: must be greater than 0``); unknown keys are
 errors, so a typo never silently falls back to a default.
+
+Paths. A relative path in a config file (``store.sqlite_path``, ``sandbox.world_path``,
+``runtime.journal_path``, a scenario file: every :data:`ConfigPath`, and their defaults) is
+relative to **the config file's folder**, so a config works whatever the working directory. The
+built-in config (:data:`DEFAULT_CONFIG`, shipped in the package and used when no file is given)
+keeps its data paths relative to the working directory: ``./data/`` where growthloop runs, never
+inside the installed package.
 """
 
 from __future__ import annotations
@@ -14,27 +21,33 @@ from __future__ import annotations
 import os
 import re
 from datetime import time, timedelta
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.scenario_files import DEFAULT_SCENARIO, checked_reference
 from agent.errors import ConfigError
 from agent.models import DIMENSIONS, Mode
 
-DEFAULT_CONFIG_PATH = Path("config/growthloop.example.yaml")  # used when no --config is given
+# the commented example config, shipped in the package; used when no --config is given
+DEFAULT_CONFIG = resources.files("agent") / "defaults" / "growthloop.example.yaml"
 DEFAULT_POSTS_PER_DAY = 4  # per account; conservative so defaults never look like spam
 DEFAULT_MIN_GAP = timedelta(minutes=90)  # between two posts of one account
 DEFAULT_JITTER = timedelta(minutes=10)  # random shift added to each scheduled post, +/-
@@ -62,6 +75,17 @@ def parse_duration(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _from_config_dir(value: Path, info: ValidationInfo) -> Path:
+    """A relative path is relative to the config file's folder (the validation context's
+    ``config_dir``; none for the built-in config, whose paths stay relative to the cwd)."""
+    value = value.expanduser()
+    config_dir = (info.context or {}).get("config_dir")
+    return value if value.is_absolute() or config_dir is None else config_dir / value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_from_config_dir)]
 
 
 class _Section(BaseModel):
@@ -245,13 +269,21 @@ class Gate(_Section):
 
 
 class Store(_Section):
-    sqlite_path: Path = DEFAULT_SQLITE_PATH  # used when DATABASE_URL is not set
+    # used when DATABASE_URL is not set
+    sqlite_path: ConfigPath = Field(default=DEFAULT_SQLITE_PATH, validate_default=True)
 
 
 class Sandbox(_Section):
-    scenario: Path | None = None  # default: bench/scenarios/default.yaml
+    # a shipped scenario's name (adapters/scenarios/NAME.yaml) or the path of a scenario file
+    scenario: str = DEFAULT_SCENARIO
     seed: int = 1
-    world_path: Path = Path("data/sandbox-world.db")  # the simulated platform's state (real time)
+    # the simulated platform's state (real time)
+    world_path: ConfigPath = Field(default=Path("data/sandbox-world.db"), validate_default=True)
+
+    @field_validator("scenario")
+    @classmethod
+    def _named_or_path(cls, value: str, info: ValidationInfo) -> str:
+        return checked_reference(value, base=(info.context or {}).get("config_dir"))
 
 
 class Server(_Section):
@@ -265,7 +297,9 @@ class Runtime(_Section):
     # wait before re-sending a post that reconciliation showed the platform never got
     publish_retry_after: Duration = timedelta(minutes=5)
     # posts the platform accepted while the database was unreachable wait here (agent/journal.py)
-    journal_path: Path = Path("data/publish-journal.jsonl")
+    journal_path: ConfigPath = Field(
+        default=Path("data/publish-journal.jsonl"), validate_default=True
+    )
     # several workers: how long a worker's snapshot claims and leases (planning, follower polls)
     # last, and after how long a post left `publishing` is presumed interrupted and reconciled
     lease: Duration = timedelta(minutes=2)
@@ -441,29 +475,47 @@ def format_validation_error(exc: ValidationError) -> str:
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read and validate a config file; every problem becomes a ConfigError naming the key path."""
-    file = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    """Read and validate a config file (default: the built-in :data:`DEFAULT_CONFIG`); relative
+    paths in a file are relative to its folder. Every problem becomes a ConfigError naming the
+    key path."""
+    if path is None:
+        return _validate(DEFAULT_CONFIG, config_dir=None, name="built-in config")
+    file = Path(path).expanduser()
     if not file.is_file():
         raise ConfigError(
-            f"Config file {file} does not exist. Pass --config PATH (or set GROWTHLOOP_CONFIG); "
-            f"config/growthloop.example.yaml is a commented starting point."
+            f"Config file {file} does not exist. Pass --config PATH (or set GROWTHLOOP_CONFIG), "
+            "or leave both out to use the built-in example config; `growthloop config example` "
+            "prints it as a commented starting point."
         )
+    # the built-in file given by its path is still the built-in config: data under the cwd,
+    # never inside the installed package
+    built_in = isinstance(DEFAULT_CONFIG, Path) and file.resolve() == DEFAULT_CONFIG.resolve()
+    config_dir = None if built_in else file.resolve().parent
+    return _validate(file, config_dir=config_dir, name=f"Config file {file}")
+
+
+def example_config_text() -> str:
+    """The built-in example config, with its comments."""
+    return DEFAULT_CONFIG.read_text(encoding="utf-8")
+
+
+def _validate(file: Traversable, *, config_dir: Path | None, name: str) -> Config:
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"Config file {file} is not valid YAML{where}: {problem}.") from None
+        raise ConfigError(f"{name} is not valid YAML{where}: {problem}.") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Config file {file} cannot be read: {exc}.") from None
+        raise ConfigError(f"{name} cannot be read: {exc}.") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"Config file {file} must hold a mapping of keys at the top level.")
+        raise ConfigError(f"{name} must hold a mapping of keys at the top level.")
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={"config_dir": config_dir})
     except ValidationError as exc:
         count = exc.error_count()
         raise ConfigError(
-            f"Config file {file} has {count} problem{'s' if count > 1 else ''}:\n"
+            f"{name} has {count} problem{'s' if count > 1 else ''}:\n"
             + format_validation_error(exc)
         ) from None

@@ -108,9 +108,9 @@ async def edit(store: Store, config: Config, content_id: int, *, text: str, now:
 def max_chars(config: Config, platform: str) -> int:
     """The platform's post length limit, as its adapter reports it."""
     if platform == "sandbox":
-        from adapters.sandbox import Scenario, default_scenario_path
+        from adapters.sandbox import Scenario
 
-        scenario = Scenario.load(config.sandbox.scenario or default_scenario_path())
+        scenario = Scenario.load(config.sandbox.scenario)
         return int(scenario.platform.max_chars)
     module, name = _MAX_CHARS[platform]
     return int(getattr(importlib.import_module(module), name))

@@ -27,7 +27,8 @@ and reports per scenario and method:
   deconvolution (:mod:`bench.attribution_oracle`: given reach, the true lag kernel and noise,
   and the whole follower series); *oracle ratio* is the oracle's MAE over the time window's.
 
-Default scenarios: every file in ``bench/scenarios/`` except ``demo_realtime`` and ``faulty``.
+Default scenarios: every shipped scenario (``adapters/scenarios/``) but ``demo_realtime`` and
+``faulty``. ``--scenario`` takes a shipped scenario's name or a scenario file.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapters.sandbox_model import Scenario
+from adapters.scenario_files import is_scenario_name, scenario_names
 from agent.bootstrap import build
 from agent.clock import VirtualClock
 from agent.config import Config, load_config
@@ -59,7 +61,6 @@ from agent.simulator import run_until
 from agent.store.base import Store
 from bench.attribution_oracle import oracle_estimates
 
-SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 SKIPPED_BY_DEFAULT = ("demo_realtime", "faulty")
 METHODS = ("time_window", "deconvolution")
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
@@ -82,12 +83,13 @@ class PostResult:
     day: float = 0.0  # sandbox days from the start to the post
 
 
-def default_scenarios() -> list[Path]:
-    return [p for p in sorted(SCENARIOS.glob("*.yaml")) if p.stem not in SKIPPED_BY_DEFAULT]
+def default_scenarios() -> list[str]:
+    return [name for name in scenario_names() if name not in SKIPPED_BY_DEFAULT]
 
 
-def bench_config(base: Config, scenario_path: Path, posts_per_day: float) -> Config:
-    """The config on the sandbox of ``scenario_path``, posting ``posts_per_day`` a day."""
+def bench_config(base: Config, scenario_ref: str, posts_per_day: float) -> Config:
+    """The config on the sandbox of ``scenario_ref`` (a name or a file), posting ``posts_per_day``
+    a day."""
     accounts = [a.model_copy(update={"platform": "sandbox"}) for a in base.accounts[:1]]
     gap = min(timedelta(minutes=90), timedelta(hours=0.9 * ACTIVE_HOURS / posts_per_day))
     cadence = base.cadence.model_copy(
@@ -97,7 +99,7 @@ def bench_config(base: Config, scenario_path: Path, posts_per_day: float) -> Con
             "max_posts_per_hour": max(1, math.ceil(posts_per_day / ACTIVE_HOURS)),
         }
     )
-    sandbox = base.sandbox.model_copy(update={"scenario": scenario_path})
+    sandbox = base.sandbox.model_copy(update={"scenario": scenario_ref})
     return base.model_copy(update={"accounts": accounts, "sandbox": sandbox, "cadence": cadence})
 
 
@@ -126,11 +128,11 @@ async def _build(cfg: Config, clock: VirtualClock, seed: int, tmp: Path) -> Any:
 
 
 async def run_one(
-    base: Config, scenario_path: Path, seed: int, days: float, progress: Any = None
+    base: Config, scenario_ref: str, seed: int, days: float, progress: Any = None
 ) -> list[PostResult]:
     """Simulate one scenario and seed; every post attributed by both methods, with its truth."""
-    scenario = Scenario.load(scenario_path)
-    cfg = bench_config(base, scenario_path, scenario.bench.posts_per_day)
+    scenario = Scenario.load(scenario_ref)
+    cfg = bench_config(base, scenario_ref, scenario.bench.posts_per_day)
     clock = VirtualClock(START)
     with tempfile.TemporaryDirectory() as tmp:
         built = await _build(cfg, clock, seed, Path(tmp))
@@ -343,7 +345,9 @@ def reliability_markdown(report: dict[str, Any], method: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--scenario", type=Path, action="append", help="repeatable")
+    parser.add_argument(
+        "--scenario", action="append", help="a shipped scenario's name or a file; repeatable"
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--days", type=float, help="default: the scenario's bench.days")
@@ -356,8 +360,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     console = Console(stderr=True)
     try:
         base = load_config(args.config)
-        paths = args.scenario or default_scenarios()
-        scenarios = {p: Scenario.load(p) for p in paths}
+        refs = [r if is_scenario_name(r) else str(Path(r).resolve()) for r in args.scenario or []]
+        scenarios = {ref: Scenario.load(ref) for ref in refs or default_scenarios()}
     except ConfigError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise SystemExit(2) from None
@@ -370,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        for path, scenario in scenarios.items():
+        for ref, scenario in scenarios.items():
             days = args.days or scenario.bench.days
             task = progress.add_task(scenario.name, total=days * len(seeds), where="")
             pooled: list[PostResult] = []
@@ -388,12 +392,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                     where = f"seed {seed} day {elapsed:.0f}"
                     progress.update(task, completed=i * days + elapsed, where=where)
 
-                results = asyncio.run(run_one(base, path, seed, days, progress=tick))
+                results = asyncio.run(run_one(base, ref, seed, days, progress=tick))
                 pooled.extend(results)
                 per_seed.append({"seed": seed, **summarise(results)})
             progress.update(task, completed=days * len(seeds))
             report["scenarios"][scenario.name] = {
-                "file": str(path),
+                "file": ref,
                 "days": days,
                 "posts_per_day": scenario.bench.posts_per_day,
                 **summarise(pooled),

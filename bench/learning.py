@@ -1,6 +1,6 @@
 """The learning benchmark: scenarios x policies x seeds, through the real cycles in simulated time.
 
-    python -m bench.learning [--scenario FILE ...] [--policy NAME ...] [--seeds N] [--days D]
+    python -m bench.learning [--scenario NAME|FILE ...] [--policy NAME ...] [--seeds N] [--days D]
                              [--jobs J] [--json OUT] [--markdown OUT] [--plots DIR]
 
 Each run builds the real agent (plan, publish, poll, attribute, learn) on the simulated platform
@@ -44,6 +44,7 @@ import yaml
 from pydantic import ValidationError
 
 from adapters.sandbox_model import GroundTruth, Scenario
+from adapters.scenario_files import is_scenario_name
 from agent.bootstrap import build
 from agent.clock import VirtualClock
 from agent.config import ArmEntry, Catalogues, Config, load_config
@@ -54,7 +55,6 @@ from agent.models import DIMENSIONS
 from agent.simulator import run_until
 from learning.policies import BASELINES, POLICIES, Joint, Outcome
 
-SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 DEFAULT_SCENARIOS = (
     "stationary",
     "drifting",
@@ -153,7 +153,7 @@ def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
 
 
 def bench_config(
-    scenario_path: Path, scenario: Scenario, policy: str, overrides: Sequence[str] = ()
+    scenario_ref: str, scenario: Scenario, policy: str, overrides: Sequence[str] = ()
 ) -> Config:
     """The default configuration on one sandbox account, driven the way the scenario asks."""
     cfg = apply_overrides(load_config(None), overrides)
@@ -188,7 +188,7 @@ def bench_config(
             "learning": learning,
             "polling": polling,
             "cadence": cadence,
-            "sandbox": cfg.sandbox.model_copy(update={"scenario": scenario_path}),
+            "sandbox": cfg.sandbox.model_copy(update={"scenario": scenario_ref}),
         }
     )
 
@@ -197,15 +197,15 @@ _KEYS = {"content_type": "content_types", "formula": "formulas", "hook": "hooks"
 
 
 async def run_one(
-    scenario_path: Path,
+    scenario_ref: str,
     policy: str,
     seed: int,
     days: float | None = None,
     overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
-    scenario = Scenario.load(scenario_path)
+    scenario = Scenario.load(scenario_ref)
     days = scenario.bench.days if days is None else days
-    cfg = bench_config(scenario_path, scenario, policy, overrides)
+    cfg = bench_config(scenario_ref, scenario, policy, overrides)
     clock = VirtualClock(START)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,7 +238,7 @@ async def run_one(
             final_day = days * scenario.time_scale
             out |= {
                 "scenario": scenario.name,
-                "scenario_file": str(scenario_path),
+                "scenario_file": scenario_ref,
                 "policy": policy + (f"[{','.join(overrides)}]" if overrides else ""),
                 "overrides": list(overrides),
                 "seed": seed,
@@ -337,7 +337,7 @@ Task = tuple[str, str, int, float | None, tuple[str, ...]]
 
 def _run_in_process(args: Task) -> dict[str, Any]:
     scenario, policy, seed, days, overrides = args
-    return asyncio.run(run_one(Path(scenario), policy, seed, days, overrides))
+    return asyncio.run(run_one(scenario, policy, seed, days, overrides))
 
 
 # ------------------------------------------------------------------------------ reports
@@ -491,16 +491,15 @@ def plots(runs: Sequence[dict[str, Any]], directory: Path) -> list[Path]:
 # ------------------------------------------------------------------------------ CLI
 
 
-def scenario_paths(names: Sequence[str]) -> list[Path]:
+def scenario_refs(names: Sequence[str]) -> list[str]:
+    """Shipped scenarios by name (adapters/scenarios/), other scenario files by path."""
     out = []
     for name in names or DEFAULT_SCENARIOS:
-        path = Path(name)
-        if not path.suffix:
-            path = SCENARIO_DIR / f"{name}.yaml"
-        if not path.is_file():
-            raise ConfigError(f"scenario file {path} does not exist")
-        Scenario.load(path)  # a clear error now rather than in a worker
-        out.append(path)
+        ref = name if is_scenario_name(name) else str(Path(name).resolve())
+        if not is_scenario_name(ref) and not Path(ref).is_file():
+            raise ConfigError(f"scenario file {ref} does not exist")
+        Scenario.load(ref)  # a clear error now rather than in a worker
+        out.append(ref)
     return out
 
 
@@ -524,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        paths = scenario_paths(args.scenario)
+        refs = scenario_refs(args.scenario)
         policies = args.policy or list(DEFAULT_POLICIES)
         for policy in policies:
             if policy not in POLICIES and policy != "oracle":
@@ -540,8 +539,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tasks: list[Task] = [
-        (str(path), policy, seed, args.days, tuple(args.set))
-        for path in paths
+        (ref, policy, seed, args.days, tuple(args.set))
+        for ref in refs
         for policy in policies
         for seed in range(args.first_seed, args.first_seed + args.seeds)
     ]
@@ -559,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _expected_cost(task: Task) -> float:
     """A run's relative cost: the posts it makes, times ~1.5 for the joint learner's fits."""
     scenario_file, policy, _seed, days, _overrides = task
-    bench = Scenario.load(Path(scenario_file)).bench
+    bench = Scenario.load(scenario_file).bench
     posts = bench.posts_per_day * (bench.days if days is None else days)
     return posts * (1.5 if policy == LEARNER else 1.0)
 

@@ -1,6 +1,6 @@
 """How often does a simulation rank the truly best arm first? And how long does a run take?
 
-    python -m bench.seeds --days 30 --seeds 10 [--scenario FILE] [--config FILE] [--json OUT]
+    python -m bench.seeds --days 30 --seeds 10 [--scenario NAME|FILE] [--config FILE] [--json OUT]
                           [--store memory|sqlite]
 
 Runs the same code path as `growthloop simulate` (real cycles, in-memory sandbox; the in-memory
@@ -30,7 +30,7 @@ from agent.summary import simulation_report
 
 async def one(
     config_path: Path | None,
-    scenario: Path | None,
+    scenario: str | None,  # a shipped scenario's name or a scenario file
     seed: int,
     days: float,
     store: str = "memory",
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--scenario", type=Path)
+    parser.add_argument("--scenario", help="a shipped scenario's name or a scenario file")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument(

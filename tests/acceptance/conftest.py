@@ -1,7 +1,7 @@
 """Acceptance helpers: run the real ``growthloop`` CLI in a subprocess, as a user would.
 
 Every test works in its own temporary directory (the subprocess's cwd), with a config file built
-from ``config/growthloop.example.yaml`` plus overrides, absolute paths to scenario files, JSON
+from the built-in ``agent/defaults/growthloop.example.yaml`` plus overrides, scenarios by name, JSON
 logs (``GROWTHLOOP_LOG_FORMAT=json``) and no ``DATABASE_URL``. Daemons started through the
 ``daemons`` fixture are always killed at the end of the test, whatever happened.
 
@@ -31,9 +31,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CONFIG = REPO / "config" / "growthloop.example.yaml"
-SCENARIOS = REPO / "bench" / "scenarios"
-DEMO_REALTIME = SCENARIOS / "demo_realtime.yaml"
+EXAMPLE_CONFIG = REPO / "agent" / "defaults" / "growthloop.example.yaml"  # the built-in config
 STORE = Path("data/growthloop.db")  # relative to the test's working directory
 WORLD = Path("data/sandbox-world.db")
 
@@ -91,18 +89,15 @@ def example_config() -> dict[str, Any]:
 
 
 def write_config(path: Path, **overrides: Any) -> Path:
-    """The example config merged (nested) with ``overrides``; the scenario path made absolute."""
+    """The example config merged (nested) with ``overrides``."""
     raw = merge(example_config(), overrides)
-    scenario = Path(raw["sandbox"]["scenario"])
-    if not scenario.is_absolute():
-        raw["sandbox"]["scenario"] = str(REPO / scenario)
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
 
 
 def write_scenario(path: Path, **overrides: Any) -> Path:
     """A scenario file extending ``demo_realtime`` (10 real seconds = 1 sandbox hour)."""
-    data = {"extends": str(DEMO_REALTIME), "name": f"acceptance_{path.stem}", **overrides}
+    data = {"extends": "demo_realtime", "name": f"acceptance_{path.stem}", **overrides}
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 

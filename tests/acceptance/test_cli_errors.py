@@ -82,11 +82,15 @@ def _cases(tmp: Path) -> dict[str, Case]:
         cases[f"yaml/{label}"] = Case((*command, broken), tmp)
         cases[f"missing/{label}"] = Case((*command, tmp / "nowhere.yaml"), tmp)
         cases[f"secret/{label}"] = Case((*command, on_x), tmp, env=no_x_env)
-    cases["no default config"] = Case(("run",), tmp)
+    cases["unknown scenario name"] = Case(
+        (*CHECK, config("unknown_scenario", sandbox={"scenario": "defualt"})), tmp
+    )
+    cases["simulate unknown scenario"] = Case(("simulate", "--scenario", "defualt"), tmp)
     cases["env config"] = Case(("run",), tmp, env=cli_env(GROWTHLOOP_CONFIG=str(typo)))
     cases["blocked data dir"] = Case((*RUN, blocked), tmp)
     cases["example ok"] = Case((*CHECK, EXAMPLE_CONFIG), tmp)
     cases["default in checkout"] = Case(CHECK, REPO)
+    cases["default anywhere"] = Case(CHECK, tmp)
     cases["module help"] = Case(("--help",), tmp, module=True)
     cases["run help"] = Case(("run", "--help"), tmp)
     return cases
@@ -194,8 +198,13 @@ def test_missing_secret_names_the_account_and_the_variables(
     )
 
 
-def test_missing_default_config_outside_a_checkout(result: Callable[[str], Result]) -> None:
-    assert_user_error(result("no default config"), "config/growthloop.example.yaml", "--config")
+def test_unknown_scenario_name_lists_the_shipped_ones(result: Callable[[str], Result]) -> None:
+    assert_user_error(
+        result("unknown scenario name"), "sandbox.scenario", "'defualt'", "default, demo_realtime"
+    )
+    assert_user_error(
+        result("simulate unknown scenario"), "--scenario", "'defualt'", "small_account"
+    )
 
 
 def test_config_from_the_environment_variable(result: Callable[[str], Result]) -> None:
@@ -214,10 +223,13 @@ def test_example_config_checks_ok(result: Callable[[str], Result]) -> None:
     assert "Traceback" not in ok.stderr
 
 
-def test_default_config_is_the_example_in_a_checkout(result: Callable[[str], Result]) -> None:
-    ok = result("default in checkout")
-    assert ok.returncode == 0, ok.stderr
-    assert "config/growthloop.example.yaml" in ok.stdout
+def test_default_config_is_built_in_inside_and_outside_a_checkout(
+    result: Callable[[str], Result],
+) -> None:
+    for case in ("default in checkout", "default anywhere"):
+        ok = result(case)
+        assert ok.returncode == 0, ok.stderr
+        assert "ok built-in config: demo (sandbox)" in ok.stdout
 
 
 def test_python_dash_m_agent_help_lists_the_commands(result: Callable[[str], Result]) -> None:

@@ -9,7 +9,6 @@ import pytest
 from tests.acceptance.conftest import (
     EXAMPLE_CONFIG,
     REPO,
-    SCENARIOS,
     must_query,
     run_cli,
     write_config,
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_simulate_two_days_prints_a_summary_and_fills_the_database(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "growthloop.yaml")  # the example, scenario path absolute
+    config = write_config(tmp_path / "growthloop.yaml")  # the example config
     db = tmp_path / "out" / "sim.db"
     result = run_cli(
         "simulate", "--days", "2", "--seed", "3", "--db", db, "--config", config, cwd=tmp_path
@@ -75,7 +74,7 @@ def test_simulate_with_a_missing_scenario_file_exits_2(tmp_path: Path) -> None:
 def test_simulate_with_a_broken_scenario_file_exits_2(tmp_path: Path) -> None:
     scenario = tmp_path / "broken.yaml"
     scenario.write_text(
-        f"extends: {SCENARIOS / 'default.yaml'}\nplatform:\n  posts_per_hour: 0\n",
+        "extends: default\nplatform:\n  posts_per_hour: 0\n",
         encoding="utf-8",
     )
     result = run_cli(

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from adapters.base import Platform
 from adapters.mastodon import MastodonPlatform
-from adapters.sandbox import SandboxPlatform, SandboxWorld, Scenario, default_scenario_path
+from adapters.sandbox import SandboxPlatform, SandboxWorld, Scenario
 from adapters.x import XPlatform
 from tests.adapters.harness import FAILURE_KINDS, Harness, HarnessFactory
 from tests.adapters.mastodon_server import MastodonServer
@@ -81,7 +81,7 @@ class SandboxHarness:
 
 @asynccontextmanager
 async def sandbox_harness() -> AsyncIterator[Harness]:
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=11, start=wall_clock())
+    world = SandboxWorld(Scenario.load("default"), seed=11, start=wall_clock())
     try:
         yield SandboxHarness(world, world.platform(SANDBOX_ACCOUNT, now=wall_clock))
     finally:

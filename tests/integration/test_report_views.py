@@ -27,7 +27,7 @@ from alembic import command
 from scipy import stats as scipy_stats
 
 from adapters.base import AccountInfo, PostMetrics, text_hash
-from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+from adapters.sandbox import SandboxWorld, Scenario
 from agent.clock import VirtualClock
 from agent.core import Agent
 from agent.cycles.health import health_cycle
@@ -129,7 +129,7 @@ async def simulated(
     """Two sandbox accounts, a day and a half simulated on a migrated store, per backend."""
     async with AsyncExitStack() as stack:
         store = await migrated_store(stack, request.param, tmp_path_factory.mktemp("views"))
-        world = SandboxWorld(Scenario.load(default_scenario_path()), seed=11, start=T0)
+        world = SandboxWorld(Scenario.load("default"), seed=11, start=T0)
         stack.callback(world.close)
         first = example_raw()["accounts"][0]
         second = {**first, "name": "second", "handle": "@second"}

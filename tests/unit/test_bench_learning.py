@@ -11,14 +11,12 @@ from structlog.testing import capture_logs
 from agent.logs import log
 from bench import learning as harness
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "bench" / "scenarios"
-
 
 @pytest.fixture
 def scenario(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(
-        f"extends: {SCENARIOS / 'default.yaml'}\n"
+        "extends: default\n"
         "name: tiny\n"
         "bench: {posts_per_day: 8, days: 2}\n"
         "interactions:\n"

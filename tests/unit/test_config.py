@@ -111,3 +111,41 @@ def test_the_joint_learners_settings_reach_the_policy() -> None:
     )
     assert isinstance(tuned, Joint)
     assert (tuned.negbin, tuned.carry_auxiliary, tuned.exploration) == (False, False, 0.5)
+
+
+def test_relative_paths_in_a_config_file_resolve_against_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    (folder / "busy.yaml").write_text("extends: default\n")
+    raw = example_raw()
+    raw["sandbox"]["scenario"] = "./busy.yaml"
+    raw["runtime"] = {"journal_path": "state/journal.jsonl"}
+    del raw["sandbox"]["world_path"]  # a default is relative to the folder too
+    monkeypatch.chdir(elsewhere)
+    config = load_config(write(folder, raw))
+    assert config.store.sqlite_path == folder / "data" / "growthloop.db"
+    assert config.sandbox.world_path == folder / "data" / "sandbox-world.db"
+    assert config.runtime.journal_path == folder / "state" / "journal.jsonl"
+    assert config.sandbox.scenario == str(folder / "busy.yaml")
+    absolute = tmp_path / "abs.db"
+    raw["store"]["sqlite_path"] = str(absolute)
+    assert load_config(write(folder, raw)).store.sqlite_path == absolute
+
+
+def test_the_built_in_config_keeps_its_data_under_the_working_directory() -> None:
+    for config in (load_config(None), load_config(EXAMPLE_CONFIG)):
+        assert config.store.sqlite_path == Path("data/growthloop.db")
+        assert config.runtime.journal_path == Path("data/publish-journal.jsonl")
+        assert config.sandbox.scenario == "default"
+
+
+def test_unknown_scenario_name_is_an_error_listing_the_shipped_ones(tmp_path: Path) -> None:
+    raw = example_raw()
+    raw["sandbox"]["scenario"] = "stationnary"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, raw))
+    assert "sandbox.scenario: unknown scenario 'stationnary'" in str(err.value)
+    assert "stationary" in str(err.value).split("stationnary", 1)[1]

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+from adapters.sandbox import SandboxWorld, Scenario
 from agent.clock import VirtualClock
 from agent.core import Agent
 from agent.cycles import CYCLES, reconcile_cycle
@@ -243,7 +243,7 @@ def test_the_simulator_runs_every_cycle_of_the_daemon() -> None:
 
 
 async def test_planner_stays_within_the_platforms_own_daily_cap(tmp_path: Path) -> None:
-    scenario = Scenario.load(default_scenario_path())
+    scenario = Scenario.load("default")
     tight = scenario.model_copy(
         update={"platform": scenario.platform.model_copy(update={"posts_per_day": 2})}
     )

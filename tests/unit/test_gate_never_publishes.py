@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+from adapters.sandbox import SandboxWorld, Scenario
 from agent.clock import VirtualClock
 from agent.core import Agent
 from agent.cycles.plan import REDRAFTS, plan_cycle
@@ -60,7 +60,7 @@ async def test_refused_draft_is_rejected_and_never_published(case: str, tmp_path
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
     await upgrade(engine)
     store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=1, start=T0)
+    world = SandboxWorld(Scenario.load("default"), seed=1, start=T0)
     agent = Agent(
         config=config,
         store=store,
@@ -101,7 +101,7 @@ async def test_a_refused_draft_is_redrafted_in_the_same_cycle_so_the_slot_is_not
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
     await upgrade(engine)
     store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=1, start=T0)
+    world = SandboxWorld(Scenario.load("default"), seed=1, start=T0)
     fresh = "A different post: measure before you optimise, then measure again."
     writer = Scripted([FIRST, FIRST, fresh])  # the second draft repeats the first post
     agent = Agent(

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import yaml
 from structlog.testing import capture_logs
 
-from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+from adapters.sandbox import SandboxWorld, Scenario
 from agent.bootstrap import build_generator
 from agent.clock import VirtualClock
 from agent.config import DEFAULT_TOKEN_PRICES
@@ -228,7 +228,7 @@ async def make_agent(tmp_path: Path, server: OpenAIServer, **overrides: Any) -> 
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
     await upgrade(engine)
     store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=7, start=T0)
+    world = SandboxWorld(Scenario.load("default"), seed=7, start=T0)
     agent = Agent(
         config=config,
         store=store,

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+from adapters.sandbox import SandboxWorld, Scenario
 from agent.clock import VirtualClock
 from agent.core import Agent
 from agent.cycles import CYCLES
@@ -64,7 +64,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Agent, VirtualClock, Stor
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
     await upgrade(engine)
     store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=3, start=T0)
+    world = SandboxWorld(Scenario.load("default"), seed=3, start=T0)
     agent = Agent(
         config=config,
         store=store,

@@ -18,8 +18,8 @@ from adapters.sandbox import (
     SandboxPlatform,
     SandboxWorld,
     Scenario,
-    default_scenario_path,
 )
+from adapters.scenario_files import scenario_names
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -31,7 +31,6 @@ from agent.errors import (
 )
 
 START = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
-SCENARIOS = Path(default_scenario_path()).parent
 CONTENT_TYPES = (
     "how_to",
     "contrarian_take",
@@ -66,7 +65,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def make_scenario(**overrides: Any) -> Scenario:
     """The default scenario with nested overrides (``platform={"posts_per_hour": 2}``)."""
-    data = Scenario.load(default_scenario_path()).model_dump()
+    data = Scenario.load("default").model_dump()
     return Scenario.model_validate(_merge(data, overrides))
 
 
@@ -98,7 +97,7 @@ async def post(platform: SandboxPlatform, n: int, **arms: str):
 
 
 def test_every_bundled_scenario_loads() -> None:
-    names = {path.stem: Scenario.load(path) for path in SCENARIOS.glob("*.yaml")}
+    names = {name: Scenario.load(name) for name in scenario_names()}
     assert set(names) >= {"default", "drifting", "viral", "faulty", "demo_realtime"}
     assert names["demo_realtime"].time_scale == 360
     assert names["drifting"].drift[0].at_day == 45
@@ -109,7 +108,7 @@ def test_every_bundled_scenario_loads() -> None:
 
 
 def test_default_scenario_names_the_default_catalogue() -> None:
-    effects = Scenario.load(default_scenario_path()).effects
+    effects = Scenario.load("default").effects
     assert set(effects["content_type"]) == set(CONTENT_TYPES)
     assert set(effects["formula"]) == {
         "problem_agitate_solve",
@@ -162,6 +161,23 @@ def test_load_error_for_unknown_dimension_missing_file_and_bad_yaml(tmp_path: Pa
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
     with pytest.raises(ConfigError, match="too deep"):
         Scenario.load(tmp_path / "loop.yaml")
+
+
+def test_unknown_scenario_name_lists_the_shipped_names() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Scenario.load("defualt")
+    message = str(caught.value)
+    assert "'defualt'" in message
+    assert all(name in message for name in ("default", "drifting", "small_account"))
+
+
+def test_a_scenario_file_anywhere_extends_a_shipped_scenario_by_name(tmp_path: Path) -> None:
+    (tmp_path / "quiet.yaml").write_text("extends: viral\nname: quiet\n")
+    quiet, viral = Scenario.load(tmp_path / "quiet.yaml"), Scenario.load("viral")
+    assert quiet.name == "quiet"
+    assert quiet.audience == viral.audience  # everything else from the shipped viral.yaml
+    # a str that is not a plain name is a path, like a Path
+    assert Scenario.load(str(tmp_path / "quiet.yaml")) == quiet
 
 
 # ---------------------------------------------------------------------------------- determinism
@@ -400,7 +416,7 @@ def test_ground_truth_ranking_follows_the_scenario_effects(world: SandboxWorld) 
 
 
 def test_ground_truth_sees_the_drift() -> None:
-    with SandboxWorld(Scenario.load(SCENARIOS / "drifting.yaml"), seed=1, start=START) as w:
+    with SandboxWorld(Scenario.load("drifting"), seed=1, start=START) as w:
         truth = w.ground_truth()
         assert truth.best_arm("content_type") == "how_to"
         assert truth.best_arm("content_type", START + timedelta(days=44.9)) == "how_to"
@@ -631,7 +647,7 @@ async def test_random_fault_rates_are_roughly_right_and_deterministic(clock: Clo
 
 async def test_time_scale_compresses_sandbox_hours() -> None:
     clock = Clock()
-    demo = Scenario.load(SCENARIOS / "demo_realtime.yaml")
+    demo = Scenario.load("demo_realtime")
     answers = []
     for scenario, hour in ((make_scenario(), timedelta(hours=1)), (demo, timedelta(seconds=10))):
         with SandboxWorld(scenario, seed=4, start=START) as w:
@@ -657,7 +673,7 @@ async def test_file_backed_world_survives_reopening(tmp_path: Path, clock: Clock
     early = (await platform.fetch_metrics([published.platform_post_id]))[published.platform_post_id]
     world.close()
 
-    other_scenario = Scenario.load(SCENARIOS / "viral.yaml")
+    other_scenario = Scenario.load("viral")
     reopened = SandboxWorld(other_scenario, seed=999, start=START + timedelta(days=3), path=path)
     try:
         assert (reopened.seed, reopened.start, reopened.scenario.name) == (9, START, "default")

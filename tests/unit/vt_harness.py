@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.sandbox import SandboxWorld, Scenario, default_scenario_path
+from adapters.sandbox import SandboxWorld, Scenario
 from agent.clock import VirtualClock
 from agent.core import Agent
 from agent.cycles import CYCLES
@@ -78,7 +78,7 @@ async def make_harness(
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
     await upgrade(engine)
     store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load(default_scenario_path()), seed=seed, start=T0)
+    world = SandboxWorld(Scenario.load("default"), seed=seed, start=T0)
     platforms = {a.name: world.platform(a.name, now=clock.now) for a in config.accounts}
     agent = Agent(
         config=config,
