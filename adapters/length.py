@@ -25,10 +25,12 @@ the command line can check a draft's length without connecting (``growthloop dra
 from __future__ import annotations
 
 import unicodedata
+import warnings
 from collections.abc import Callable
+from functools import cache
+from types import ModuleType
 
 import regex
-from twitter_text import extract_urls_with_indices, parse_tweet
 
 X_MAX_CHARS = 280  # weighted characters per post
 BLUESKY_MAX_GRAPHEMES = 300  # per post (app.bsky.feed.post lexicon: text maxGraphemes)
@@ -45,9 +47,31 @@ _MENTION = regex.compile(
 _EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Emoji_Modifier}|[\u200d\u20e3\ufe00-\ufe0f]")
 
 
+@cache
+def _twitter_text() -> ModuleType:
+    """twitter-text, imported on first use: it compiles its URL and emoji tables at import (about
+    half a second), which only X and Mastodon accounts need. It reads its emoji table through
+    setuptools' ``pkg_resources``, hence the ``setuptools<81`` pin in pyproject.toml, and
+    setuptools warns about that on import; the warning is about the library, not about us."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        import twitter_text
+
+    return twitter_text
+
+
 def x_length(text: str) -> int:
     """The weighted length X counts for ``text`` (twitter-text v3)."""
-    return int(parse_tweet(text).weightedLength)
+    return int(_twitter_text().parse_tweet(text).weightedLength)
+
+
+def urls(text: str, *, without_protocol: bool = True) -> list[tuple[int, int]]:
+    """The (start, end) of each URL twitter-text finds in ``text`` (bare domains too unless
+    ``without_protocol`` is False)."""
+    found = _twitter_text().extract_urls_with_indices(
+        text, extract_urls_without_protocol=without_protocol
+    )
+    return [(int(url["indices"][0]), int(url["indices"][1])) for url in found]
 
 
 def grapheme_length(text: str) -> int:
@@ -59,8 +83,7 @@ def mastodon_length(text: str, *, url_chars: int = URL_CHARS) -> int:
     """The length a Mastodon server counts: URLs as ``url_chars``, remote mentions by username."""
     pieces: list[str] = []
     position = 0
-    for url in extract_urls_with_indices(text, extract_urls_without_protocol=False):
-        start, end = url["indices"]
+    for start, end in urls(text, without_protocol=False):
         pieces += [_local_mentions(text[position:start]), "x" * url_chars]
         position = end
     pieces.append(_local_mentions(text[position:]))

@@ -58,11 +58,10 @@ from oauthlib.oauth1 import Client as OAuthClient
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 from tweepy.asynchronous import AsyncClient
-from twitter_text import extract_urls_with_indices
 from yarl import URL
 
 from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
-from adapters.length import X_MAX_CHARS, x_length
+from adapters.length import X_MAX_CHARS, urls, x_length
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -562,7 +561,7 @@ class XPlatform:
             )
             published = parse_post(body["data"], default_time=self._now())
             prices = self._prices
-            has_url = bool(extract_urls_with_indices(text))  # X bills a post with a link more
+            has_url = bool(urls(text))  # X bills a post with a link more
             self._spend_usd += prices.post_with_url if has_url else prices.post
             return published
         except Exception as exc:
