@@ -73,7 +73,38 @@ class Platform(Protocol):
     name: str  # "sandbox", "x", "bluesky", ...
 
     @property
-    def limits(self) -> PlatformLimits: ...
+    def limits(self) -> PlatformLimits:
+        """The account's limits; ``max_chars`` is in the unit of :meth:`length`."""
+        ...
+
+    @property
+    def spend_usd(self) -> float:
+        """What this adapter's calls have cost so far in US dollars (0.0 where calls are free).
+
+        A running total: the daemon reads it before and after each call to bill that call.
+        """
+        ...
+
+    def length(self, text: str) -> int:
+        """The length of ``text`` as the platform counts it against ``limits.max_chars``."""
+        ...
+
+    async def load_limits(self) -> PlatformLimits:
+        """Read the limits the platform reports (a Mastodon instance's own character limit)
+        and return :attr:`limits`; platforms whose limits are fixed just return them.
+
+        May raise a PlatformError when the platform cannot be asked; :attr:`limits` then keeps
+        its defaults.
+        """
+        ...
+
+    async def check_write_access(self) -> str:
+        """Whether the account may post, asked without posting; a short description for
+        ``growthloop accounts check`` ("not checkable" where the platform cannot tell).
+
+        Raises AuthFailed when the platform says the account cannot post.
+        """
+        ...
 
     async def publish(
         self, text: str, *, idempotency_key: str, labels: Mapping[str, str] | None = None

@@ -36,7 +36,6 @@ far below that, at a pace that does not look like spam.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -49,6 +48,7 @@ from atproto_client import models
 from atproto_core.exceptions import AtProtocolError
 
 from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
+from adapters.length import BLUESKY_MAX_GRAPHEMES, grapheme_length
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -60,12 +60,12 @@ from agent.errors import (
     RateLimited,
 )
 
-__all__ = ["BlueskyPlatform", "from_config", "grapheme_count"]
+__all__ = ["BlueskyPlatform", "from_config"]
 
 SECRET_HANDLE = "BLUESKY_HANDLE"
 SECRET_APP_PASSWORD = "BLUESKY_APP_PASSWORD"
 DEFAULT_BASE_URL = "https://bsky.social"  # the PDS that hosts most accounts (an entryway)
-MAX_GRAPHEMES = 300  # per post (app.bsky.feed.post lexicon: text maxGraphemes)
+MAX_GRAPHEMES = BLUESKY_MAX_GRAPHEMES  # per post (app.bsky.feed.post lexicon: text maxGraphemes)
 MAX_TEXT_BYTES = 3000  # per post, UTF-8 (lexicon: text maxLength)
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # seconds, per HTTP request
 DEFAULT_CONNECT_TIMEOUT_S = 10.0  # seconds, to open a connection
@@ -118,6 +118,19 @@ class BlueskyPlatform:
         )
 
     @property
+    def spend_usd(self) -> float:
+        """Bluesky does not bill API calls."""
+        return 0.0
+
+    def length(self, text: str) -> int:
+        """Grapheme clusters, as the lexicon's ``maxGraphemes`` counts (:mod:`adapters.length`)."""
+        return grapheme_length(text)
+
+    async def load_limits(self) -> PlatformLimits:
+        """Nothing to read: the limit is the lexicon's."""
+        return self.limits
+
+    @property
     def session_string(self) -> str | None:
         """The current session in atproto's export format (in memory only), once logged in."""
         return self._session_string
@@ -132,7 +145,7 @@ class BlueskyPlatform:
     async def publish(
         self, text: str, *, idempotency_key: str, labels: Mapping[str, str] | None = None
     ) -> PublishedPost:
-        count = grapheme_count(text)
+        count = grapheme_length(text)
         if count > MAX_GRAPHEMES:
             raise ContentRejected(
                 f"Bluesky posts are at most {MAX_GRAPHEMES} graphemes; this one has {count}."
@@ -341,72 +354,6 @@ def from_config(
         base_url=base_url or DEFAULT_BASE_URL,
         now=now,
     )
-
-
-# -- grapheme clusters ----------------------------------------------------------------------------
-
-
-def _extends(char: str) -> bool:
-    """Whether ``char`` continues the grapheme cluster before it (UAX #29 Extend/SpacingMark)."""
-    code = ord(char)
-    return (
-        unicodedata.category(char) in ("Mn", "Mc", "Me")
-        or 0x1F3FB <= code <= 0x1F3FF  # emoji skin-tone modifiers
-        or 0xE0020 <= code <= 0xE007F  # emoji tag sequences (subdivision flags)
-        or 0xFE00 <= code <= 0xFE0F  # variation selectors
-        or code == 0x200D  # zero width joiner
-    )
-
-
-def _hangul(char: str) -> str:
-    code = ord(char)
-    if 0x1100 <= code <= 0x115F or 0xA960 <= code <= 0xA97C:
-        return "L"
-    if 0x1160 <= code <= 0x11A7 or 0xD7B0 <= code <= 0xD7C6:
-        return "V"
-    if 0x11A8 <= code <= 0x11FF or 0xD7CB <= code <= 0xD7FB:
-        return "T"
-    if 0xAC00 <= code <= 0xD7A3:
-        return "LV" if (code - 0xAC00) % 28 == 0 else "LVT"
-    return ""
-
-
-_HANGUL_JOINS = {
-    ("L", "L"), ("L", "V"), ("L", "LV"), ("L", "LVT"),
-    ("LV", "V"), ("LV", "T"), ("V", "V"), ("V", "T"),
-    ("LVT", "T"), ("T", "T"),
-}  # fmt: skip
-
-
-def grapheme_count(text: str) -> int:
-    """The number of user-perceived characters, as Bluesky counts them (Intl.Segmenter).
-
-    A compact take on UAX #29's extended grapheme clusters: CR LF, combining marks, variation
-    selectors, skin tones, ZWJ emoji sequences, regional-indicator pairs (flags), tag sequences
-    and Hangul syllable sequences each count once. The standard library has no segmenter and a
-    dependency is not worth it for this.
-    """
-    count = 0
-    previous = ""
-    after_zwj = False
-    regional_run = 0
-    for char in text:
-        code = ord(char)
-        hangul = _hangul(char)
-        regional = 0x1F1E6 <= code <= 0x1F1FF
-        joins = bool(previous) and (
-            (previous == "\r" and char == "\n")
-            or (_extends(char) and previous not in "\r\n")
-            or (after_zwj and unicodedata.category(char) == "So")
-            or (regional and regional_run % 2 == 1)
-            or (_hangul(previous), hangul) in _HANGUL_JOINS
-        )
-        if not joins:
-            count += 1
-        regional_run = regional_run + 1 if regional else 0
-        after_zwj = code == 0x200D
-        previous = char
-    return count
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from mastodon.errors import (
 )
 
 from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
+from adapters.length import MASTODON_DEFAULT_MAX_CHARS, URL_CHARS, mastodon_length
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -63,7 +64,7 @@ from agent.errors import (
 __all__ = ["MastodonPlatform", "from_config", "html_to_text"]
 
 SECRET_ACCESS_TOKEN = "MASTODON_ACCESS_TOKEN"
-DEFAULT_MAX_CHARS = 500  # Mastodon's default when the instance does not say
+DEFAULT_MAX_CHARS = MASTODON_DEFAULT_MAX_CHARS  # Mastodon's default when the instance is silent
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # seconds, per HTTP request
 # Mastodon's API limit (300 requests / 5 min) is not a posting cap, and instances do not publish
 # one; these are our own conservative caps, well below what an instance tolerates.
@@ -102,6 +103,7 @@ class MastodonPlatform:
         self._posts_per_hour = posts_per_hour
         self._posts_per_day = posts_per_day
         self._max_chars: int | None = None
+        self._url_chars = URL_CHARS  # characters_reserved_per_url, once load_limits ran
         self._account_id: str | None = None
 
     # -- limits ---------------------------------------------------------------------------------
@@ -115,8 +117,19 @@ class MastodonPlatform:
             posts_per_day=self._posts_per_day,
         )
 
+    @property
+    def spend_usd(self) -> float:
+        """Mastodon instances do not bill API calls."""
+        return 0.0
+
+    def length(self, text: str) -> int:
+        """The length the instance counts: URLs as ``characters_reserved_per_url``, remote
+        mentions by their username, in grapheme clusters (:mod:`adapters.length`)."""
+        return mastodon_length(text, url_chars=self._url_chars)
+
     async def load_limits(self) -> PlatformLimits:
-        """Read ``configuration.statuses.max_characters`` from the instance (once).
+        """Read ``configuration.statuses.max_characters`` (and ``characters_reserved_per_url``)
+        from the instance (once).
 
         ``limits`` is a synchronous property, so it cannot do I/O itself; :meth:`publish` calls
         this before its first post. A failure keeps the default (500) and is retried next time.
@@ -127,6 +140,7 @@ class MastodonPlatform:
             except PlatformError:
                 return self.limits
             self._max_chars = _max_characters(instance)
+            self._url_chars = _url_characters(instance)
         return self.limits
 
     # -- Platform -------------------------------------------------------------------------------
@@ -392,6 +406,14 @@ def _max_characters(instance: Mapping[str, Any]) -> int:
         return int(value) if int(value) > 0 else DEFAULT_MAX_CHARS
     except (KeyError, TypeError, ValueError):
         return DEFAULT_MAX_CHARS
+
+
+def _url_characters(instance: Mapping[str, Any]) -> int:
+    try:
+        value = int(instance["configuration"]["statuses"]["characters_reserved_per_url"])
+        return value if value >= 0 else URL_CHARS
+    except (KeyError, TypeError, ValueError):
+        return URL_CHARS
 
 
 def _scopes(app: Mapping[str, Any]) -> set[str] | None:

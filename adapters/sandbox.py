@@ -39,7 +39,6 @@ import itertools
 import json
 import math
 import sqlite3
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,6 +47,7 @@ from datetime import datetime
 from pathlib import Path
 
 from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, text_hash
+from adapters.length import code_points
 from adapters.sandbox_model import (
     COUNTERS,
     DIMENSIONS,
@@ -458,6 +458,23 @@ class SandboxPlatform:
             posts_per_day=spec.posts_per_day,
         )
 
+    @property
+    def spend_usd(self) -> float:
+        """The simulated platform bills nothing."""
+        return 0.0
+
+    def length(self, text: str) -> int:
+        """Code points after NFC normalisation (:func:`adapters.length.code_points`)."""
+        return code_points(text)
+
+    async def load_limits(self) -> PlatformLimits:
+        """Nothing to read: the limits are the scenario's."""
+        return self.limits
+
+    async def check_write_access(self) -> str:
+        """The simulated account may always post (faults are injected per call, not here)."""
+        return "ok (the platform's session allows posting)"
+
     async def publish(
         self, text: str, *, idempotency_key: str, labels: Mapping[str, str] | None = None
     ) -> PublishedPost:
@@ -470,7 +487,7 @@ class SandboxPlatform:
             ("auth_failed", "rate_limit", "publish_error", "publish_timeout_before")
         )
         max_chars = spec.max_chars
-        length = len(unicodedata.normalize("NFC", text))
+        length = self.length(text)
         if not text.strip():
             raise ContentRejected("sandbox: the post is empty")
         if length > max_chars:

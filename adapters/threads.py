@@ -55,13 +55,12 @@ Mapping choices:
 - Delete: ``DELETE /{media-id}`` (needs ``threads_delete``; Meta caps it at 100 per account per
   day). Deleting an id Threads no longer knows is not an error.
 - Length: Meta counts 500 characters per text post, emojis as their UTF-8 byte length
-  (:func:`threads_length`); longer texts are refused before any request.
+  (:func:`adapters.length.threads_length`); longer texts are refused before any request.
 """
 
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -75,6 +74,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
 from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
+from adapters.length import THREADS_MAX_CHARS, threads_length
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -86,12 +86,12 @@ from agent.errors import (
     RateLimited,
 )
 
-__all__ = ["ThreadsPlatform", "from_config", "threads_length"]
+__all__ = ["ThreadsPlatform", "from_config"]
 
 SECRET_ACCESS_TOKEN = "THREADS_ACCESS_TOKEN"
 DEFAULT_BASE_URL = "https://graph.threads.net"
 API_VERSION = "v1.0"
-MAX_CHARS = 500  # per text post, counted by threads_length
+MAX_CHARS = THREADS_MAX_CHARS  # per text post, counted by adapters.length.threads_length
 POSTS_PER_DAY = 250  # Meta's publishing quota, per rolling 24 h
 # Meta documents no hourly cap; this is our own, so a burst cannot burn the day's quota.
 POSTS_PER_HOUR = 25
@@ -133,25 +133,6 @@ class _NotFound(PermanentPlatformError):
     """Threads does not know this id (deleted, never existed, or not ours)."""
 
 
-def threads_length(text: str) -> int:
-    """The length Meta counts: code points, except emoji code points count their UTF-8 bytes.
-
-    Emoji here: symbols (``So``), the emoji planes (U+1F000 and up), variation selectors, skin
-    tones and zero-width joiners, which is where Meta's byte counting bites.
-    """
-    length = 0
-    for char in unicodedata.normalize("NFC", text):
-        code = ord(char)
-        emoji = (
-            code >= 0x1F000
-            or code in (0x200D, 0x20E3)
-            or 0xFE00 <= code <= 0xFE0F
-            or unicodedata.category(char) == "So"
-        )
-        length += len(char.encode("utf-8")) if emoji else 1
-    return length
-
-
 def parse_time(value: str) -> datetime:
     """Graph timestamps (``2023-10-17T05:42:03+0000``) as aware UTC datetimes."""
     return datetime.fromisoformat(value).astimezone(UTC)
@@ -190,6 +171,19 @@ class ThreadsPlatform:
     def limits(self) -> PlatformLimits:
         return self._limits
 
+    @property
+    def spend_usd(self) -> float:
+        """The Threads API does not bill calls."""
+        return 0.0
+
+    def length(self, text: str) -> int:
+        """Code points, an emoji's by its UTF-8 bytes, as Meta counts (:mod:`adapters.length`)."""
+        return threads_length(text)
+
+    async def load_limits(self) -> PlatformLimits:
+        """Nothing to read up front: the publishing quota is asked before each post."""
+        return self._limits
+
     # -- Platform -------------------------------------------------------------------------------
 
     async def publish(
@@ -197,7 +191,7 @@ class ThreadsPlatform:
     ) -> PublishedPost:
         if not text.strip():
             raise ContentRejected("a Threads text post needs some text")
-        length = threads_length(text)
+        length = self.length(text)
         if length > MAX_CHARS:
             raise ContentRejected(f"Threads counts {length} characters; the limit is {MAX_CHARS}")
         await self._check_quota()

@@ -46,8 +46,6 @@ doing so for the rest of the session.
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -63,6 +61,7 @@ from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
 from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
+from adapters.length import X_MAX_CHARS, urls, x_length
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -83,7 +82,7 @@ READ_BACKOFF = 1.0  # seconds, multiplier of the jittered exponential backoff
 READ_BACKOFF_MAX = 30.0  # seconds, longest single wait between two read attempts
 MAX_RATE_LIMIT_WAIT = timedelta(seconds=60)  # a read waits for a reset at most this far away
 METRICS_BATCH = 100  # ids per GET /2/tweets (the API's maximum)
-MAX_CHARS = 280  # weighted characters per post
+MAX_CHARS = X_MAX_CHARS  # weighted characters per post (adapters.length)
 
 WRITE_ACCESS_LEVELS = ("read-write", "read-write-directmessages")  # x-access-level values
 PRIVATE_METRIC_FIELDS = ["public_metrics", "non_public_metrics", "organic_metrics"]
@@ -115,57 +114,6 @@ PRICES: dict[str, Prices] = {
     "basic": Prices(),
     "free": Prices(),
 }
-
-
-# --- Weighted length (twitter-text v3 configuration) -----------------------------------------
-
-URL_WEIGHT = 23  # every URL counts as a t.co link of this length
-_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
-_URL = re.compile(
-    r"(?i)(?<![\w@.])(?:https?://|www\.|(?=[a-z0-9-]+(?:\.[a-z0-9-]+)*"
-    r"\.(?:com|org|net|io|co|dev|app|ai|me|info|edu|gov|ly|tv|xyz)\b))"
-    r"[^\s<>\"]*[^\s<>\".,!?;:)\]'*]"
-)
-_EMOJI_BASE = (
-    "\u231a-\u23ff\u24c2\u25aa-\u25fe\u2600-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d"
-    "\u3297\u3299\U0001f000-\U0001faff"
-)
-_EMOJI = re.compile(
-    "[\U0001f1e6-\U0001f1ff]{2}"  # flags: a pair of regional indicators
-    "|[#*0-9]\ufe0f?\u20e3"  # keycaps
-    "|[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa]\ufe0f"  # text-default, emoji form
-    f"|[{_EMOJI_BASE}]\ufe0f?[\U0001f3fb-\U0001f3ff]?"  # base, presentation, skin tone
-    f"(?:\u200d[{_EMOJI_BASE}\u2640\u2642\u2695\u2696\u2708\u2764]\ufe0f?[\U0001f3fb-\U0001f3ff]?)*"
-    "[\U000e0020-\U000e007f]*"  # tag sequences (subdivision flags)
-)
-
-
-def x_length(text: str) -> int:
-    """The length X counts for ``text`` (twitter-text v3 rules, simplified URL detection).
-
-    NFC-normalised; each URL (``http(s)://``, ``www.`` or a bare domain on a common TLD) counts
-    23; each emoji sequence (ZWJ families, skin tones, flags, keycaps) counts 2; other code points
-    count 1 in Latin-and-friends ranges (U+0000-U+10FF, general punctuation) and 2 elsewhere (CJK,
-    most symbols).
-    """
-    text = unicodedata.normalize("NFC", text)
-    length = 0
-    index = 0
-    while index < len(text):
-        url = _URL.match(text, index)
-        if url:
-            length += URL_WEIGHT
-            index = url.end()
-            continue
-        emoji = _EMOJI.match(text, index)
-        if emoji:
-            length += 2
-            index = emoji.end()
-            continue
-        code = ord(text[index])
-        length += 1 if any(lo <= code <= hi for lo, hi in _LIGHT_RANGES) else 2
-        index += 1
-    return length
 
 
 # --- Parsing X's JSON (pure; tested against recorded responses) -----------------------------
@@ -433,7 +381,7 @@ class XPlatform:
         self._now = now
         self._limits = TIERS[tier]
         self._prices = PRICES[tier]
-        self.spend_usd = 0.0  # what this session's calls cost, by PRICES (read by the daemon)
+        self._spend_usd = 0.0  # what this session's calls cost, by PRICES
         self._read_attempts = read_attempts
         self._read_backoff = read_backoff
         self._metric_fields = PRIVATE_METRIC_FIELDS
@@ -441,6 +389,19 @@ class XPlatform:
 
     @property
     def limits(self) -> PlatformLimits:
+        return self._limits
+
+    @property
+    def spend_usd(self) -> float:
+        """What this session's calls cost so far, by :data:`PRICES` (the daemon reads it)."""
+        return self._spend_usd
+
+    def length(self, text: str) -> int:
+        """X's weighted length (twitter-text v3, see :mod:`adapters.length`)."""
+        return x_length(text)
+
+    async def load_limits(self) -> PlatformLimits:
+        """Nothing to read: X's limits are fixed by the access tier."""
         return self._limits
 
     @property
@@ -501,7 +462,7 @@ class XPlatform:
         ``"unknown (X did not send x-access-level)"``. Charged as one owned read.
         """
         answer = await self._read(self._me_with_headers)
-        self.spend_usd += self._prices.owned_read
+        self._spend_usd += self._prices.owned_read
         body, headers = answer["body"], answer["headers"]
         if isinstance(body, dict) and isinstance(body.get("data"), dict) and "id" in body["data"]:
             self._user_id = str(body["data"]["id"])
@@ -532,7 +493,7 @@ class XPlatform:
             for obj in body.get("data") or ():
                 metrics = self._parsed(parse_metrics, obj)
                 out[metrics.platform_post_id] = metrics
-                self.spend_usd += self._prices.owned_read
+                self._spend_usd += self._prices.owned_read
         return out
 
     async def fetch_account(self) -> AccountInfo:
@@ -541,7 +502,7 @@ class XPlatform:
         )
         account: AccountInfo = self._parsed(parse_account, body["data"])
         self._user_id = str(body["data"]["id"])
-        self.spend_usd += self._prices.owned_read
+        self._spend_usd += self._prices.owned_read
         return account
 
     async def find_recent(self, *, since: datetime, limit: int = 100) -> list[PublishedPost]:
@@ -562,7 +523,7 @@ class XPlatform:
                 )
             )
             page = [self._parsed(parse_post, obj) for obj in body.get("data") or ()]
-            self.spend_usd += self._prices.owned_read * len(page)
+            self._spend_usd += self._prices.owned_read * len(page)
             posts.extend(page)
             token = (body.get("meta") or {}).get("next_token")
             if not token:
@@ -600,7 +561,8 @@ class XPlatform:
             )
             published = parse_post(body["data"], default_time=self._now())
             prices = self._prices
-            self.spend_usd += prices.post_with_url if _URL.search(text) else prices.post
+            has_url = bool(urls(text))  # X bills a post with a link more
+            self._spend_usd += prices.post_with_url if has_url else prices.post
             return published
         except Exception as exc:
             raise translate(exc, publishing=True) from exc

@@ -2,7 +2,7 @@
 
 For every account it builds the adapter from the config and the environment, reads the account
 (which proves the credentials work and shows the follower count), asks the adapter to check write
-permission where the platform can tell without posting (``check_write_access``, optional), and
+permission where the platform can tell without posting (``check_write_access``), and
 prints the platform's limits. Nothing is written to the store or the platform.
 """
 
@@ -42,16 +42,9 @@ async def check_accounts(config: Config) -> list[AccountCheck]:
         for account in config.accounts:
             platform = platforms[account.name]
             try:
-                load_limits = getattr(platform, "load_limits", None)
-                if load_limits is not None:
-                    await load_limits()
+                await platform.load_limits()
                 info = await platform.fetch_account()
-                write = "ok (the platform's session allows posting)"
-                checker = getattr(platform, "check_write_access", None)
-                if checker is not None:
-                    write = str(await checker())
-                elif account.platform != "sandbox":
-                    write = "not checkable without posting on this platform"
+                write = await platform.check_write_access()
                 results.append(
                     AccountCheck(
                         account=account.name,

@@ -114,12 +114,10 @@ class Agent:
             last = await self.store.last_account_snapshot(account_id)
             if last is not None:
                 self.last_account_poll[account_id] = last.taken_at
-            load_limits = getattr(self.platforms[account.name], "load_limits", None)
-            if load_limits is not None:  # e.g. a Mastodon instance's own character limit
-                try:
-                    await load_limits()
-                except PlatformError as exc:
-                    log.warning("limits_unavailable", account=account.name, error=str(exc))
+            try:  # e.g. a Mastodon instance's own character limit
+                await self.platforms[account.name].load_limits()
+            except PlatformError as exc:
+                log.warning("limits_unavailable", account=account.name, error=str(exc))
 
     @property
     def lease(self) -> timedelta:
@@ -156,7 +154,7 @@ class Agent:
         counters.api_calls += 1
         self.stats.totals["api_calls"] += 1
         platform = self.platform_for(account_id)
-        spent_before = float(getattr(platform, "spend_usd", 0.0))
+        spent_before = platform.spend_usd
         try:
             yield
         except PlatformError as exc:
@@ -170,7 +168,7 @@ class Agent:
             raise
         finally:
             # adapters that bill per call (X's pay-per-use) keep a running spend_usd
-            counters.platform_spend_usd += float(getattr(platform, "spend_usd", 0.0)) - spent_before
+            counters.platform_spend_usd += platform.spend_usd - spent_before
 
     def reads_blocked(self, account_id: int, now: datetime) -> bool:
         """True while the platform has asked us to wait before reading this account again."""

@@ -13,7 +13,6 @@ reads the clock and prints.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -21,24 +20,15 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.base import text_hash
+from adapters.length import LENGTHS, MAX_CHARS
 from agent import gate
 from agent.config import Account, Config
-from agent.cycles.plan import platform_length
 from agent.errors import GrowthloopError
 from agent.models import Post, PostStatus
 from agent.store.base import Store
 
 DEFAULT_REJECT_REASON = "rejected by a person"  # stored as the post's error
 PREVIEW_CHARS = 60  # of a draft's text in the list
-
-# Where each platform's post length limit lives (the adapters report it once connected; the CLI
-# does not connect, so it reads the same constants).
-_MAX_CHARS = {
-    "x": ("adapters.x", "MAX_CHARS"),
-    "bluesky": ("adapters.bluesky", "MAX_GRAPHEMES"),
-    "threads": ("adapters.threads", "MAX_CHARS"),
-    "mastodon": ("adapters.mastodon", "DEFAULT_MAX_CHARS"),
-}
 
 
 class DraftError(GrowthloopError):
@@ -96,7 +86,7 @@ async def edit(store: Store, config: Config, content_id: int, *, text: str, now:
         recent=recent,
         max_chars=max_chars(config, account.platform),
         gate=config.gate,
-        length=platform_length(account.platform),
+        length=LENGTHS[account.platform],
     )
     if reason is not None:
         raise DraftRefused(f"The quality gate refused the new text: {reason}.")
@@ -112,8 +102,7 @@ def max_chars(config: Config, platform: str) -> int:
 
         scenario = Scenario.load(config.sandbox.scenario)
         return int(scenario.platform.max_chars)
-    module, name = _MAX_CHARS[platform]
-    return int(getattr(importlib.import_module(module), name))
+    return MAX_CHARS[platform]
 
 
 async def _account(store: Store, config: Config, account_id: int) -> Account:

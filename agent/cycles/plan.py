@@ -15,9 +15,7 @@ again before the post is stored, in case writing it outlasted the lease).
 
 from __future__ import annotations
 
-import importlib
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -240,11 +238,9 @@ async def _plan_leased(
             recent=recent[: gate_config.recent_posts],
             max_chars=platform.limits.max_chars,
             gate=gate_config,
-            length=platform_length(account.platform),
+            length=platform.length,
         )
-        moderate = getattr(agent.generator, "moderate", None)
-        if not agent.config.generator.moderation:
-            moderate = None
+        moderate = agent.generator.moderate if agent.config.generator.moderation else None
         if not error and moderate is not None:
             try:
                 error = await moderate(text)  # None, or why the moderation endpoint flagged it
@@ -299,26 +295,6 @@ async def _plan_leased(
     if status is PostStatus.REJECTED:
         agent.stats.totals["drafts_refused"] += 1  # the gate or moderation said no: redraft
     return False
-
-
-# Platforms that count a post's length their own way, by the adapter's own counting function.
-_LENGTH_FUNCTIONS = {
-    "x": ("adapters.x", "x_length"),  # weighted: URLs 23, CJK and emoji 2
-    "bluesky": ("adapters.bluesky", "grapheme_count"),
-    "threads": ("adapters.threads", "threads_length"),  # emoji count their UTF-8 bytes
-}
-
-
-def platform_length(platform: str) -> Callable[[str], int]:
-    """How ``platform`` counts a post's characters (code points unless it has its own rule).
-
-    Imported lazily so that an account's adapter SDK is loaded only when that platform is used.
-    """
-    if platform not in _LENGTH_FUNCTIONS:
-        return len
-    module, name = _LENGTH_FUNCTIONS[platform]
-    function: Callable[[str], int] = getattr(importlib.import_module(module), name)
-    return function
 
 
 async def expire_drafts(agent: Agent, now: datetime) -> int:

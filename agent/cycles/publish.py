@@ -30,7 +30,13 @@ from datetime import datetime, timedelta
 
 from adapters.base import PublishedPost, text_hash
 from agent.core import Agent
-from agent.errors import PermanentPlatformError, PlatformError, RateLimited, StoreError
+from agent.errors import (
+    DuplicateContent,
+    PermanentPlatformError,
+    PlatformError,
+    RateLimited,
+    StoreError,
+)
 from agent.journal import JournalEntry, PublishJournal
 from agent.logs import log
 from agent.models import Post, PostStatus
@@ -250,7 +256,7 @@ async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
         )
         log.warning("post_rescheduled", content_id=post.id, retry_at=retry_at.isoformat())
     except PermanentPlatformError as exc:
-        if type(exc).__name__ == "DuplicateContent":
+        if isinstance(exc, DuplicateContent):  # maybe our own earlier send: look for it
             await reconcile_post(agent, await _reload(agent, post), now)
             return
         await agent.store.fail_publish(post.id, error=f"{type(exc).__name__}: {exc}", now=now)

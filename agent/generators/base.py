@@ -13,3 +13,11 @@ class Generator(Protocol):
     name: str
 
     async def write(self, request: GenerationRequest) -> Draft: ...
+
+    async def moderate(self, text: str) -> str | None:
+        """None when ``text`` may be posted, else why not (a moderation service's verdict).
+
+        A generator with no moderation service returns None. Raises GenerationError when the
+        service cannot answer: the caller must not publish an unchecked post.
+        """
+        ...

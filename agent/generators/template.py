@@ -218,6 +218,10 @@ class TemplateGenerator:
         self._rng = random.Random(seed)
         self._history: dict[str, None] = {}  # insertion-ordered set of texts written
 
+    async def moderate(self, text: str) -> str | None:
+        """None: the phrase tables are written by people, there is nothing to moderate."""
+        return None
+
     async def write(self, request: GenerationRequest) -> Draft:
         """Write one post for ``request``; raise GenerationError if none fits or all repeat."""
         seen = set(request.recent_texts)

@@ -54,6 +54,7 @@ class MastodonServer:
 
     token: str = "test-token"
     max_characters: int = 500
+    characters_reserved_per_url: int = 23
     scopes: set[str] = field(default_factory=lambda: {"read", "write"})
     list_app_scopes: bool = True  # apps/verify_credentials lists ``scopes`` (Mastodon >= 4.3)
     username: str = "growthbot"
@@ -197,7 +198,7 @@ class MastodonServer:
         statuses = {
             "max_characters": self.max_characters,
             "max_media_attachments": 4,
-            "characters_reserved_per_url": 23,
+            "characters_reserved_per_url": self.characters_reserved_per_url,
         }
         if request.path.startswith("/api/v2/"):
             body: dict[str, Any] = {

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from adapters.base import Platform, text_hash
-from adapters.bluesky import BlueskyPlatform, from_config, grapheme_count
+from adapters.bluesky import BlueskyPlatform, from_config
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -247,7 +247,7 @@ async def test_401_on_a_call_is_auth_failed(
 async def test_too_long_is_rejected_before_any_request_counting_graphemes(
     server: BlueskyServer, platform: BlueskyPlatform
 ) -> None:
-    assert grapheme_count(FAMILY * 300) == 300
+    assert platform.length(FAMILY * 300) == 300
     fits = FAMILY * 100 + "x" * 200  # 300 graphemes, 2700 bytes
     await platform.publish(fits, idempotency_key="ok")
     for too_long in ("x" * 301, FAMILY * 301, FAMILY * 121):  # graphemes; graphemes; bytes
@@ -313,17 +313,6 @@ async def test_the_harness_simulates_every_failure_kind() -> None:
             with pytest.raises(PlatformError):
                 await h.platform.publish(f"fail {kind}", idempotency_key=kind)
         assert h.stored_texts() == ["one", "fail lose_response", "fail malformed"]
-
-
-def test_grapheme_count_counts_clusters() -> None:
-    assert grapheme_count("") == 0
-    assert grapheme_count("abc") == 3
-    assert grapheme_count(FAMILY) == 1
-    assert grapheme_count("\U0001f44d\U0001f3fd") == 1  # thumbs up, skin tone
-    assert grapheme_count("\U0001f1eb\U0001f1f7\U0001f1e9\U0001f1ea") == 2  # two flags
-    assert grapheme_count("e\u0301") == 1  # e + combining acute
-    assert grapheme_count("\r\n") == 1
-    assert grapheme_count("\u1100\u1161\u11a8") == 1  # Hangul L V T
 
 
 async def test_from_config_needs_both_secrets() -> None:

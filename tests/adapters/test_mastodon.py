@@ -165,6 +165,16 @@ async def test_max_chars_is_read_from_the_instance_once(
     assert (platform.limits.posts_per_hour, platform.limits.posts_per_day) == (10, 100)
 
 
+async def test_length_counts_urls_as_the_instance_reserves_and_remote_mentions_by_username(
+    server: MastodonServer, platform: MastodonPlatform
+) -> None:
+    text = "Hi @alice@example.social, read https://example.com/" + "a" * 80
+    assert platform.length(text) == len("Hi @alice, read ") + 23  # Mastodon's default
+    server.characters_reserved_per_url = 30
+    await platform.load_limits()
+    assert platform.length(text) == len("Hi @alice, read ") + 30
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 

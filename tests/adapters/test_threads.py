@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from adapters.base import Platform, text_hash
-from adapters.threads import ThreadsPlatform, from_config, threads_length
+from adapters.length import threads_length
+from adapters.threads import ThreadsPlatform, from_config
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,

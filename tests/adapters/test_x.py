@@ -29,7 +29,6 @@ from adapters.x import (
     parse_metrics,
     parse_post,
     thread_posted,
-    x_length,
 )
 from agent.errors import (
     AmbiguousPublish,
@@ -471,33 +470,6 @@ async def test_check_write_access_translates_errors(server: XServer, x: XPlatfor
         await x.check_write_access()
     server.fail("GET /2/users/me", "unavailable")
     assert await x.check_write_access() == "read-write (x-access-level)"  # a read: retried
-
-
-# --- x_length --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "length"),
-    [
-        ("hello", 5),
-        ("https://example.com/a/very/long/path/that/keeps/going?q=1", 23),
-        ("see https://x.com/a.", 4 + 23 + 1),
-        ("www.example.org and example.com", 23 + 5 + 23),
-        ("日本語", 6),
-        ("👍", 2),
-        ("👍🏽", 2),
-        ("👨\u200d👩\u200d👧\u200d👦", 2),  # a ZWJ family is one emoji
-        ("🇫🇷", 2),
-        ("e\u0301", 1),  # NFC: é
-        ("“quotes” — dash", 15),
-    ],
-)
-def test_x_length(text: str, length: int) -> None:
-    assert x_length(text) == length
-
-
-def test_x_length_counts_every_url_as_23() -> None:
-    assert x_length("https://a.io") == x_length("https://" + "a" * 200 + ".com/x") == 23
 
 
 # --- shapes: the server against X's OpenAPI spec, the adapter against recorded responses ------

@@ -40,7 +40,8 @@ from typing import Any
 from aiohttp import web
 
 from adapters.base import Platform
-from adapters.threads import MAX_CHARS, ThreadsPlatform, threads_length
+from adapters.length import threads_length
+from adapters.threads import MAX_CHARS, ThreadsPlatform
 
 FAULT_KINDS = ("rate_limit", "unavailable", "auth", "malformed", "lose_response")
 PREFIX = "/v1.0"

@@ -69,6 +69,9 @@ class PricedGenerator:
         draft = await self._inner.write(request)
         return replace(draft, generator=self.name, cost_usd=DRAFT_PRICE)
 
+    async def moderate(self, text: str) -> str | None:
+        return await self._inner.moderate(text)
+
 
 class BilledPlatform:
     """A sandbox account that bills every call, like X's pay-per-use API (``spend_usd``)."""
@@ -77,6 +80,12 @@ class BilledPlatform:
         self._inner = inner
         self.spend_usd = 0.0
         self.name = inner.name
+
+    def length(self, text: str) -> int:  # counting is local: not a billed call
+        return int(self._inner.length(text))
+
+    async def load_limits(self) -> Any:  # the sandbox's limits are local: not a billed call
+        return await self._inner.load_limits()
 
     def __getattr__(self, attribute: str) -> Any:
         value = getattr(self._inner, attribute)

@@ -6,17 +6,20 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
+from adapters.base import PublishedPost
 from adapters.sandbox import SandboxWorld, Scenario
 from agent.clock import VirtualClock
 from agent.core import Agent
 from agent.cycles import CYCLES, reconcile_cycle
 from agent.cycles.poll import poll_cycle
 from agent.cycles.publish import publish_cycle
+from agent.errors import DuplicateContent
 from agent.generators.template import TemplateGenerator
 from agent.models import PostStatus
 from agent.simulator import run_until
@@ -95,6 +98,39 @@ async def test_ambiguous_publish_is_reconciled_not_sent_twice(harness: Harness) 
     world = harness.world_posts()
     assert len(world) == 1
     assert posts[0].platform_post_id == str(world[0][0])
+
+
+class AlreadyPosted(DuplicateContent):
+    """An adapter's own kind of duplicate-content refusal (a subclass, as the tree allows)."""
+
+
+class SentThenRefused:
+    """The sandbox platform, whose create call lands but answers "duplicate" (as when a first
+    send went through unseen and the same text is refused the second time)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def publish(self, text: str, **kwargs: Any) -> PublishedPost:
+        await self.inner.publish(text, **kwargs)
+        raise AlreadyPosted("the same text was already posted")
+
+
+async def test_duplicate_content_subclass_is_reconciled_not_failed_regression(
+    harness: Harness,
+) -> None:
+    # publish.py recognised DuplicateContent by its class name, so an adapter's subclass of it
+    # marked a post that was on the platform `failed` instead of reconciling it.
+    harness.agent.platforms = {"demo": SentThenRefused(harness.agent.platforms["demo"])}
+    with capture_logs() as logs:
+        await harness.run_cycles("plan", "publish")
+    assert any(e["event"] == "post_reconciled" and e["outcome"] == "found" for e in logs)
+    posts = await harness.rows(content)
+    assert [p.status for p in posts] == [PostStatus.POSTED]
+    assert posts[0].platform_post_id == str(harness.world_posts()[0][0])
 
 
 async def test_timeout_before_sending_requeues_the_same_post_and_publishes_it_once(

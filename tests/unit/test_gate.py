@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from adapters.length import LENGTHS
 from agent import gate
 from agent.config import Gate
-from agent.cycles.plan import platform_length
 from agent.generators.template import TemplateGenerator
 from agent.models import ArmChoice, GenerationRequest, PostStatus
 from agent.simulator import run_until
@@ -54,7 +54,7 @@ def test_too_long_is_counted_the_platforms_way() -> None:
     url = "https://example.com/" + "a" * 60  # X counts any URL as 23
     text = "b" * 250 + " " + url  # 331 code points, 274 for X
     assert gate.check(text, recent=[], max_chars=280, gate=DEFAULT) is not None
-    x_length = platform_length("x")
+    x_length = LENGTHS["x"]
     assert x_length(text) == 274
     assert gate.check(text, recent=[], max_chars=280, gate=DEFAULT, length=x_length) is None
     emoji = "🚀" * 150  # 150 code points, 300 for X (emoji weigh 2)
@@ -63,10 +63,11 @@ def test_too_long_is_counted_the_platforms_way() -> None:
     assert reason == "too long: 300 characters, the platform allows 280"
 
 
-def test_platforms_without_their_own_rule_count_code_points() -> None:
-    assert platform_length("sandbox") is len
-    assert platform_length("mastodon") is len
-    assert platform_length("bluesky")("e\u0301" * 3) == 3  # graphemes
+def test_each_platform_counts_its_own_way() -> None:
+    assert LENGTHS["sandbox"]("e\u0301" * 3) == 3  # code points after NFC
+    assert LENGTHS["bluesky"]("e\u0301" * 3) == 3  # graphemes
+    assert LENGTHS["threads"]("\U0001f44d") == 4  # an emoji counts its UTF-8 bytes
+    assert LENGTHS["mastodon"]("https://example.com/" + "a" * 60) == 23
 
 
 def test_exact_duplicate_ignores_case_whitespace_and_unicode_form() -> None:

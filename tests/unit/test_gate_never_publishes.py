@@ -48,6 +48,9 @@ class Scripted:
         text = self.texts.pop(0) if len(self.texts) > 1 else self.texts[0]  # the last one repeats
         return Draft(text=text, generator=self.name)
 
+    async def moderate(self, text: str) -> str | None:
+        return None
+
 
 @pytest.mark.parametrize("case", list(CASES))
 async def test_refused_draft_is_rejected_and_never_published(case: str, tmp_path: Path) -> None:
