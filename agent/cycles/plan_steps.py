@@ -277,28 +277,18 @@ async def queue(
         ),
         now=now,
     )
-    arms, when = written.arms, written.when.isoformat()
-    totals = agent.stats.totals
+    arms, totals = written.arms, agent.stats.totals
+    placed = {
+        "account": account.name,
+        "content_id": post.id,
+        "scheduled_for": written.when.isoformat(),
+        "content_type": arms.content_type,
+    }
     if verdict.status is PostStatus.PLANNED:
-        log.info(
-            "post_planned",
-            account=account.name,
-            content_id=post.id,
-            scheduled_for=when,
-            content_type=arms.content_type,
-            formula=arms.formula,
-            hook=arms.hook,
-            topic=arms.topic,
-        )
+        log.info("post_planned", **placed, formula=arms.formula, hook=arms.hook, topic=arms.topic)
         totals["posts_planned"] += 1
     elif verdict.status is PostStatus.DRAFT:
-        log.info(
-            "draft_written",
-            account=account.name,
-            content_id=post.id,
-            scheduled_for=when,
-            content_type=arms.content_type,
-        )
+        log.info("draft_written", **placed)
         totals["drafts_written"] += 1
     else:
         log.warning(
