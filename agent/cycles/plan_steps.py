@@ -210,7 +210,7 @@ async def write(
         draft = await agent.generator.write(request)
     except GenerationError as exc:
         return replace(written, failure=f"generation failed: {exc}")
-    metadata |= {
+    how = {
         "generator": draft.generator,
         "model": draft.model,
         "prompt_version": draft.prompt_version,
@@ -218,7 +218,7 @@ async def write(
         "tokens_out": draft.tokens_out,
         "cost_usd": draft.cost_usd,
     }
-    return replace(written, text=draft.text, metadata=metadata)
+    return replace(written, text=draft.text, metadata={**metadata, **how})
 
 
 Moderate = Callable[[str], Awaitable[str | None]]  # None, or why the text was flagged
