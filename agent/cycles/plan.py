@@ -1,5 +1,10 @@
 """Plan: choose what to post next (Thompson sampling), write it, check it, queue it.
 
+The steps are in :mod:`agent.cycles.plan_steps`, each returning a value; :func:`plan_account`
+runs them under the account's lease and redrafts a draft the gate or moderation refused
+(:func:`redraft`, from the step's :class:`~agent.cycles.plan_steps.Verdict`), so a refusal does
+not cost the account its slot.
+
 Each account keeps at most one post queued (``planned``). Its time respects the cadence: posts
 spread over the active hours, never closer than the minimum gap, never more than the daily cap in
 a local day, shifted by random jitter so the account does not post like a metronome.
@@ -15,18 +20,22 @@ again before the post is stored, in case writing it outlasted the lease).
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from adapters.base import text_hash
-from agent import gate, schedule
-from agent.config import Account, Cadence
+from agent.config import Account
 from agent.core import Agent
-from agent.errors import GenerationError
-from agent.learner import choose_arms
+from agent.cycles.plan_steps import (
+    Choice,
+    Moderate,
+    Verdict,
+    check,
+    choose,
+    choose_slot,
+    queue,
+    vary,
+    write,
+)
 from agent.logs import log
-from agent.models import ArmChoice, GenerationRequest, Mode, NewContent, PostStatus
 from learning.posteriors import GammaPoisson, prior_from_config
 
 # A draft the quality gate refused is redrafted at once (the policy's choice with another topic,
@@ -34,7 +43,6 @@ from learning.posteriors import GammaPoisson, prior_from_config
 # refusal does not cost the account its posting slot. Two redrafts still lost ~3 % of the
 # learner's slots in the learning benchmark (an exploiting policy writes similar posts).
 REDRAFTS = 4
-RECENT_TEXTS = 50  # how many recent posts the generator sees (the gate: gate.recent_posts)
 POLICY_NAME = "thompson_gamma_poisson"
 
 
@@ -51,38 +59,6 @@ async def posteriors(agent: Agent, account_id: int) -> dict[str, dict[str, Gamma
             shape=stat.thompson_alpha, rate=stat.thompson_beta
         )
     return out
-
-
-def effective_cadence(agent: Agent, account: Account) -> Cadence:
-    """The account's cadence, never above what its platform allows."""
-    cadence = agent.config.cadence_for(account)
-    limits = agent.platforms[account.name].limits
-    return cadence.model_copy(
-        update={
-            "posts_per_day": min(cadence.posts_per_day, float(limits.posts_per_day)),
-            "max_posts_per_hour": min(cadence.max_posts_per_hour, limits.posts_per_hour),
-        }
-    )
-
-
-async def next_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> datetime:
-    cadence = effective_cadence(agent, account)
-    active = cadence.active_hours
-    last = await agent.store.latest_scheduled(account_id)
-    base = now if last is None else max(now, last + schedule.spacing(cadence))
-    when = base + agent.jitter(cadence.jitter)
-    if last is not None:
-        when = max(when, last + schedule.minimum_gap(cadence))
-    when = max(when, now)
-    for _ in range(30):  # at most a month ahead
-        when = schedule.next_active_start(when, active)
-        day_start, day_end = schedule.local_day(when, active)
-        if await agent.store.count_scheduled(account_id, day_start, day_end) < schedule.daily_cap(
-            cadence
-        ):
-            return when
-        when = day_end + abs(agent.jitter(cadence.jitter))
-    return when
 
 
 async def over_budget(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
@@ -116,31 +92,56 @@ async def over_budget(agent: Agent, account: Account, account_id: int, now: date
     return False
 
 
-def _varied(agent: Agent, account: Account, chosen: dict[str, str], vary: int) -> dict[str, str]:
-    out = dict(chosen)
-    options = {"topic": list(account.topics), "hook": agent.config.catalogues.arms()["hook"]}
-    for dimension in ("topic", "hook")[:vary]:
-        others = [arm for arm in options[dimension] if arm != out.get(dimension)]
-        if others:
-            out[dimension] = agent.random.choice(others)
-    return out
+def redraft(verdict: Verdict, attempt: int) -> bool:
+    """Whether draft ``attempt`` (0: the first) ending with ``verdict`` is followed by another in
+    the same cycle: only a draft the gate or moderation refused, and at most ``REDRAFTS`` times.
+    A draft that failed (generation or moderation down) is tried again at the next tick."""
+    return verdict.refused and attempt < REDRAFTS
 
 
 async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
+    """Plan the account's next post if none is queued: whether one was queued (or a draft
+    written, in approve mode)."""
     account_id = agent.account_ids[account.name]
     if await agent.store.pending_count(account_id) > 0:
         return False  # checked first without the lease: the usual case, and it needs none
     async with agent.leased(f"plan:{account_id}", now) as held:
         if not held:
             return False  # another worker is planning this account
-        first: dict[str, str] = {}  # the policy's choice, kept for the redrafts
-        for attempt in range(1 + REDRAFTS):
-            refused = agent.stats.totals["drafts_refused"]
-            if await _plan_leased(agent, account, account_id, now, vary=attempt, choice=first):
-                return True
-            if agent.stats.totals["drafts_refused"] == refused:
-                return False  # not refused by the gate (budget, failure, queue): no redraft
+        policy_choice: Choice | None = None  # asked once; a redraft varies it
+        attempt = 0
+        while True:
+            if not await _may_plan(agent, account, account_id, now):
+                return False
+            slot = await choose_slot(agent, account, account_id, now)
+            if policy_choice is None:
+                policy_choice = await choose(agent, account, account_id, now, slot=slot)
+            choice = vary(agent, account, policy_choice, attempt)
+            written = await write(agent, account, account_id, choice=choice, slot=slot)
+            verdict = await check(
+                written,
+                gate_config=agent.config.gate,
+                max_chars=agent.platforms[account.name].limits.max_chars,
+                length=agent.platforms[account.name].length,
+                moderate=moderation(agent),
+                mode=agent.config.mode,
+            )
+            if not await _still_ours(agent, account, account_id, agent.clock.now()):
+                return False
+            queued = await queue(agent, account, account_id, now, written=written, verdict=verdict)
+            if not redraft(queued.verdict, attempt):
+                return queued.verdict.passed
+            attempt += 1
+
+
+async def _may_plan(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
+    """Before each draft: is the queue still empty (another worker may have planned between our
+    first look and the lease) and the LLM budget not spent?"""
+    if not agent.exclusive and (
+        await agent.store.pending_count(account_id) > 0 or await awaiting_approval(agent, account)
+    ):
         return False
+    return not await over_budget(agent, account, account_id, now)
 
 
 async def _still_ours(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
@@ -156,145 +157,11 @@ async def _still_ours(agent: Agent, account: Account, account_id: int, now: date
     )
 
 
-async def _plan_leased(
-    agent: Agent,
-    account: Account,
-    account_id: int,
-    now: datetime,
-    *,
-    vary: int = 0,
-    choice: dict[str, str] | None = None,
-) -> bool:
-    """Plan one post. ``vary`` > 0 (a redraft after a refusal): a policy that keeps exploiting
-    the same arms would write the same post again, so the redraft takes a different topic and,
-    from the second redraft on, a different hook, at random.
-
-    ``choice``: empty, it receives the policy's choice (and its name, as "policy"); given
-    filled (a redraft), that choice is varied instead of asking the policy again, which would
-    refit the same model on the same history."""
-    if not agent.exclusive and (
-        await agent.store.pending_count(account_id) > 0 or await awaiting_approval(agent, account)
-    ):
-        return False  # another worker planned it between our first look and the lease
-    if await over_budget(agent, account, account_id, now):
-        return False
-    when = await next_slot(agent, account, account_id, now)
-    catalogues = agent.config.catalogues
-    cadence = effective_cadence(agent, account)
-    last = await agent.store.latest_scheduled(account_id)
-    earliest = now if last is None else max(now, last + schedule.minimum_gap(cadence))
-    slots = schedule.hour_slots(
-        when, schedule.spacing(cadence), cadence.active_hours, earliest=earliest
-    )
-    if choice:
-        chosen, policy_name = dict(choice), choice["policy"]
-        del chosen["policy"]
-    else:
-        chosen, policy_name = await choose_arms(agent, account, account_id, now, slots=slots)
-        if choice is not None:
-            choice.update(chosen, policy=policy_name)
-    if vary:
-        chosen = _varied(agent, account, chosen, vary)
-    if chosen.get("hour") in slots:
-        when = slots[chosen["hour"]]  # the policy chose a later hour within this slot
-    arms = ArmChoice(**{k: chosen[k] for k in ("content_type", "formula", "hook", "topic")})
-    platform = agent.platforms[account.name]
-    gate_config = agent.config.gate
-    recent = await agent.store.recent_texts(account_id, max(RECENT_TEXTS, gate_config.recent_posts))
-    request = GenerationRequest(
-        arms=arms,
-        persona=account.persona,
-        niche=account.niche,
-        max_chars=platform.limits.max_chars,
-        descriptions={d: catalogues.description(d, arms.arm(d)) for d in agent.config.dimensions},
-        recent_texts=tuple(recent[:RECENT_TEXTS]),
-    )
-    metadata: dict[str, Any] = {
-        "content_type": arms.content_type,
-        "formula": arms.formula,
-        "hook": arms.hook,
-        "topic": arms.topic,
-        "hour": schedule.hour_label(when, cadence.active_hours),
-        "policy": policy_name,
-        "mode": agent.config.mode.value,
-    }
-    status, error, text = PostStatus.PLANNED, None, ""
-    try:
-        draft = await agent.generator.write(request)
-    except GenerationError as exc:
-        status, error = PostStatus.FAILED, f"generation failed: {exc}"
-    else:
-        text = draft.text
-        metadata |= {
-            "generator": draft.generator,
-            "model": draft.model,
-            "prompt_version": draft.prompt_version,
-            "tokens_in": draft.tokens_in,
-            "tokens_out": draft.tokens_out,
-            "cost_usd": draft.cost_usd,
-        }
-        error = gate.check(
-            text,
-            recent=recent[: gate_config.recent_posts],
-            max_chars=platform.limits.max_chars,
-            gate=gate_config,
-            length=platform.length,
-        )
-        moderate = agent.generator.moderate if agent.config.generator.moderation else None
-        if not error and moderate is not None:
-            try:
-                error = await moderate(text)  # None, or why the moderation endpoint flagged it
-            except GenerationError as exc:
-                status, error = PostStatus.FAILED, f"moderation failed: {exc}"
-        if status is PostStatus.FAILED:
-            pass  # no unchecked post goes out: stored failed, tried again at the next tick
-        elif error:
-            status = PostStatus.REJECTED
-        elif agent.config.mode is Mode.APPROVE:
-            status = PostStatus.DRAFT  # waits for `growthloop drafts approve ID`
-    if not await _still_ours(agent, account, account_id, agent.clock.now()):
-        return False
-    post = await agent.store.add_content(
-        NewContent(
-            account_id=account_id,
-            status=status,
-            text=text,
-            text_hash=text_hash(text),
-            generation_metadata=metadata,
-            scheduled_for=when,
-            idempotency_key=uuid.uuid4().hex,
-            error=error,
-        ),
-        now=now,
-    )
-    if status is PostStatus.PLANNED:
-        log.info(
-            "post_planned",
-            account=account.name,
-            content_id=post.id,
-            scheduled_for=when.isoformat(),
-            content_type=arms.content_type,
-            formula=arms.formula,
-            hook=arms.hook,
-            topic=arms.topic,
-        )
-        agent.stats.totals["posts_planned"] += 1
-        return True
-    if status is PostStatus.DRAFT:
-        log.info(
-            "draft_written",
-            account=account.name,
-            content_id=post.id,
-            scheduled_for=when.isoformat(),
-            content_type=arms.content_type,
-        )
-        agent.stats.totals["drafts_written"] += 1
-        return True
-    log.warning("post_rejected", account=account.name, content_id=post.id, reason=error)
-    agent.stats.totals["posts_rejected"] += 1
-    if status is PostStatus.REJECTED:
-        agent.stats.totals["drafts_refused"] += 1  # the gate or moderation said no: redraft
-    return False
+def moderation(agent: Agent) -> Moderate | None:
+    """The generator's moderation check, when it has one and ``generator.moderation`` is on."""
+    if not agent.config.generator.moderation:
+        return None
+    return agent.generator.moderate
 
 
 async def expire_drafts(agent: Agent, now: datetime) -> int:

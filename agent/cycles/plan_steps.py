@@ -1,0 +1,300 @@
+"""The plan cycle's steps: choose -> write -> check (the gate) -> queue, each returning a value.
+
+:func:`agent.cycles.plan.plan_account` runs them in this order, under the account's plan lease,
+and decides from the values they return whether to redraft:
+
+- :func:`choose_slot` -> :class:`Slot`: when the cadence puts the next post (and the whole
+  hours around it the policy may pick instead);
+- :func:`choose` -> :class:`Choice`: the policy's arms; :func:`vary` turns it into a redraft's;
+- :func:`write` -> :class:`Written`: the generator's text and the metadata stored with it;
+- :func:`check` -> :class:`Verdict`: the quality gate's and moderation's answer, as the status
+  the post is stored with;
+- :func:`queue` -> :class:`Queued`: the stored row, its log event and health counters.
+
+The random draws happen in the order the steps run: the slot's jitter (``agent.random``), the
+policy's sampling (``agent.rng``, and ``agent.random`` for a topic it does not learn), a
+redraft's topic and hook (``agent.random``), then whatever the generator draws.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from adapters.base import text_hash
+from agent import gate, schedule
+from agent.config import Account, ActiveHours, Cadence, Gate
+from agent.core import Agent
+from agent.errors import GenerationError
+from agent.learner import choose_arms
+from agent.logs import log
+from agent.models import ArmChoice, GenerationRequest, Mode, NewContent, PostStatus
+
+RECENT_TEXTS = 50  # how many recent posts the generator sees (the gate: gate.recent_posts)
+ARMS = ("content_type", "formula", "hook", "topic")  # what the generator writes from
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slot:
+    """Where the next post goes: the cadence's time, and the hours the policy may move it to."""
+
+    when: datetime
+    hours: Mapping[str, datetime]  # local hour label ("09") -> a whole-hour move of ``when``
+    active: ActiveHours
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choice:
+    """What to write: one arm per dimension, a topic, perhaps an hour (a label of the slot's)."""
+
+    arms: Mapping[str, str]
+    policy: str  # the deciding policy's name, stored with the post
+
+    @property
+    def arm_choice(self) -> ArmChoice:
+        return ArmChoice(**{dimension: self.arms[dimension] for dimension in ARMS})
+
+    def when(self, slot: Slot) -> datetime:
+        """The post's time: the slot's, or the hour the policy chose within it."""
+        hour = self.arms.get("hour")
+        return slot.hours.get(hour, slot.when) if hour is not None else slot.when
+
+
+@dataclass(frozen=True, kw_only=True)
+class Written:
+    """A written draft, not yet checked; ``failure`` says why there is no text."""
+
+    when: datetime
+    arms: ArmChoice
+    text: str
+    metadata: Mapping[str, Any]  # the content row's generation_metadata
+    recent: tuple[str, ...]  # the account's latest posts, newest first (the gate compares)
+    failure: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """The check's answer, as the status the draft is stored with.
+
+    ``planned`` or ``draft`` (approve mode): passed. ``rejected``: the gate or moderation refused
+    it (``reason``), worth a redraft. ``failed``: it could not be written or checked; no unchecked
+    post goes out, and the next tick tries again.
+    """
+
+    status: PostStatus
+    reason: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status in (PostStatus.PLANNED, PostStatus.DRAFT)
+
+    @property
+    def refused(self) -> bool:
+        return self.status is PostStatus.REJECTED
+
+
+@dataclass(frozen=True, kw_only=True)
+class Queued:
+    """A draft stored as its verdict says."""
+
+    post_id: int
+    when: datetime
+    verdict: Verdict
+
+
+def effective_cadence(agent: Agent, account: Account) -> Cadence:
+    """The account's cadence, never above what its platform allows."""
+    cadence = agent.config.cadence_for(account)
+    limits = agent.platforms[account.name].limits
+    return cadence.model_copy(
+        update={
+            "posts_per_day": min(cadence.posts_per_day, float(limits.posts_per_day)),
+            "max_posts_per_hour": min(cadence.max_posts_per_hour, limits.posts_per_hour),
+        }
+    )
+
+
+async def next_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> datetime:
+    """The cadence's time for the account's next post: spaced from the last one, jittered,
+    inside the active hours and under the daily cap."""
+    cadence = effective_cadence(agent, account)
+    active = cadence.active_hours
+    last = await agent.store.latest_scheduled(account_id)
+    base = now if last is None else max(now, last + schedule.spacing(cadence))
+    when = base + agent.jitter(cadence.jitter)
+    if last is not None:
+        when = max(when, last + schedule.minimum_gap(cadence))
+    when = max(when, now)
+    for _ in range(30):  # at most a month ahead
+        when = schedule.next_active_start(when, active)
+        day_start, day_end = schedule.local_day(when, active)
+        if await agent.store.count_scheduled(account_id, day_start, day_end) < schedule.daily_cap(
+            cadence
+        ):
+            return when
+        when = day_end + abs(agent.jitter(cadence.jitter))
+    return when
+
+
+async def choose_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> Slot:
+    """The next post's slot (:func:`next_slot`) and the whole hours around it the cadence allows
+    (never before the minimum gap after the last post)."""
+    when = await next_slot(agent, account, account_id, now)
+    cadence = effective_cadence(agent, account)
+    last = await agent.store.latest_scheduled(account_id)
+    earliest = now if last is None else max(now, last + schedule.minimum_gap(cadence))
+    hours = schedule.hour_slots(
+        when, schedule.spacing(cadence), cadence.active_hours, earliest=earliest
+    )
+    return Slot(when=when, hours=hours, active=cadence.active_hours)
+
+
+async def choose(
+    agent: Agent, account: Account, account_id: int, now: datetime, *, slot: Slot
+) -> Choice:
+    """The policy's choice for the account's next post (the one place the policy is asked)."""
+    arms, policy = await choose_arms(agent, account, account_id, now, slots=slot.hours)
+    return Choice(arms=arms, policy=policy)
+
+
+def vary(agent: Agent, account: Account, choice: Choice, attempt: int) -> Choice:
+    """The choice for draft ``attempt`` (0: the first, as the policy chose it).
+
+    A policy that keeps exploiting the same arms would write a refused post again, so a redraft
+    takes another topic and, from the second redraft on, another hook, drawn afresh each time
+    (not asking the policy again, which would refit the same model on the same history).
+    """
+    if not attempt:
+        return choice
+    arms = dict(choice.arms)
+    options = {"topic": list(account.topics), "hook": agent.config.catalogues.arms()["hook"]}
+    for dimension in ("topic", "hook")[:attempt]:
+        others = [arm for arm in options[dimension] if arm != arms.get(dimension)]
+        if others:
+            arms[dimension] = agent.random.choice(others)
+    return Choice(arms=arms, policy=choice.policy)
+
+
+async def write(
+    agent: Agent, account: Account, account_id: int, *, choice: Choice, slot: Slot
+) -> Written:
+    """The generator's draft for ``choice`` at its time in ``slot``, or why it failed."""
+    arms, when = choice.arm_choice, choice.when(slot)
+    catalogues = agent.config.catalogues
+    max_chars = agent.platforms[account.name].limits.max_chars
+    recent = await agent.store.recent_texts(
+        account_id, max(RECENT_TEXTS, agent.config.gate.recent_posts)
+    )
+    request = GenerationRequest(
+        arms=arms,
+        persona=account.persona,
+        niche=account.niche,
+        max_chars=max_chars,
+        descriptions={d: catalogues.description(d, arms.arm(d)) for d in agent.config.dimensions},
+        recent_texts=tuple(recent[:RECENT_TEXTS]),
+    )
+    metadata: dict[str, Any] = {
+        "content_type": arms.content_type,
+        "formula": arms.formula,
+        "hook": arms.hook,
+        "topic": arms.topic,
+        "hour": schedule.hour_label(when, slot.active),
+        "policy": choice.policy,
+        "mode": agent.config.mode.value,
+    }
+    written = Written(when=when, arms=arms, text="", metadata=metadata, recent=tuple(recent))
+    try:
+        draft = await agent.generator.write(request)
+    except GenerationError as exc:
+        return replace(written, failure=f"generation failed: {exc}")
+    how = {
+        "generator": draft.generator,
+        "model": draft.model,
+        "prompt_version": draft.prompt_version,
+        "tokens_in": draft.tokens_in,
+        "tokens_out": draft.tokens_out,
+        "cost_usd": draft.cost_usd,
+    }
+    return replace(written, text=draft.text, metadata={**metadata, **how})
+
+
+Moderate = Callable[[str], Awaitable[str | None]]  # None, or why the text was flagged
+
+
+async def check(
+    written: Written,
+    *,
+    gate_config: Gate,
+    max_chars: int,
+    length: Callable[[str], int],
+    moderate: Moderate | None,
+    mode: Mode,
+) -> Verdict:
+    """The quality gate, then (if it passed and moderation is on) the moderation endpoint."""
+    if written.failure is not None:
+        return Verdict(status=PostStatus.FAILED, reason=written.failure)
+    reason = gate.check(
+        written.text,
+        recent=written.recent[: gate_config.recent_posts],
+        max_chars=max_chars,
+        gate=gate_config,
+        length=length,
+    )
+    if not reason and moderate is not None:
+        try:
+            reason = await moderate(written.text)
+        except GenerationError as exc:
+            return Verdict(status=PostStatus.FAILED, reason=f"moderation failed: {exc}")
+    if reason:
+        return Verdict(status=PostStatus.REJECTED, reason=reason)
+    # approve mode: waits for `growthloop drafts approve ID`
+    return Verdict(status=PostStatus.DRAFT if mode is Mode.APPROVE else PostStatus.PLANNED)
+
+
+async def queue(
+    agent: Agent,
+    account: Account,
+    account_id: int,
+    now: datetime,
+    *,
+    written: Written,
+    verdict: Verdict,
+) -> Queued:
+    """Store the draft with its verdict's status; log it and count it."""
+    post = await agent.store.add_content(
+        NewContent(
+            account_id=account_id,
+            status=verdict.status,
+            text=written.text,
+            text_hash=text_hash(written.text),
+            generation_metadata=dict(written.metadata),
+            scheduled_for=written.when,
+            idempotency_key=uuid.uuid4().hex,
+            error=verdict.reason,
+        ),
+        now=now,
+    )
+    arms, totals = written.arms, agent.stats.totals
+    placed = {
+        "account": account.name,
+        "content_id": post.id,
+        "scheduled_for": written.when.isoformat(),
+        "content_type": arms.content_type,
+    }
+    if verdict.status is PostStatus.PLANNED:
+        log.info("post_planned", **placed, formula=arms.formula, hook=arms.hook, topic=arms.topic)
+        totals["posts_planned"] += 1
+    elif verdict.status is PostStatus.DRAFT:
+        log.info("draft_written", **placed)
+        totals["drafts_written"] += 1
+    else:
+        log.warning(
+            "post_rejected", account=account.name, content_id=post.id, reason=verdict.reason
+        )
+        totals["posts_rejected"] += 1
+        if verdict.refused:
+            totals["drafts_refused"] += 1  # the gate or moderation said no
+    return Queued(post_id=post.id, when=written.when, verdict=verdict)
