@@ -29,7 +29,6 @@ from agent.errors import GenerationError
 from agent.learner import choose_arms
 from agent.logs import log
 from agent.models import ArmChoice, GenerationRequest, Mode, NewContent, PostStatus
-from learning.posteriors import GammaPoisson, prior_from_config
 
 # A draft the quality gate refused is redrafted at once (the policy's choice with another topic,
 # then another topic and hook, drawn afresh each time), up to this many times per cycle, so a
@@ -38,21 +37,6 @@ from learning.posteriors import GammaPoisson, prior_from_config
 REDRAFTS = 4
 RECENT_TEXTS = 50  # how many recent posts the generator sees (the gate: gate.recent_posts)
 POLICY_NAME = "thompson_gamma_poisson"
-
-
-def prior(agent: Agent) -> GammaPoisson:
-    p = agent.config.learning.prior
-    return prior_from_config(p.mean, p.strength)
-
-
-async def posteriors(agent: Agent, account_id: int) -> dict[str, dict[str, GammaPoisson]]:
-    """The stored posteriors (built on the configured prior)."""
-    out: dict[str, dict[str, GammaPoisson]] = {}
-    for stat in await agent.store.arm_stats(account_id):
-        out.setdefault(stat.dimension, {})[stat.arm] = GammaPoisson(
-            shape=stat.thompson_alpha, rate=stat.thompson_beta
-        )
-    return out
 
 
 def effective_cadence(agent: Agent, account: Account) -> Cadence:

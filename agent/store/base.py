@@ -107,13 +107,13 @@ class Store(Protocol):
         self,
         *,
         account_id: int,
-        content_id: int,
+        content_ids: Sequence[int],
         stats: Sequence[ArmStat],
         evidence: dict[str, Any],
         updates_applied: dict[str, Any],
         insights_summary: dict[str, Any],
         now: datetime,
-    ) -> bool: ...
+    ) -> int: ...
 
     # several workers: named leases with expiry (see agent/store/claims.py)
     async def acquire_lease(

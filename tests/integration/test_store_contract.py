@@ -39,10 +39,8 @@ from agent.store.memory import MemoryStore
 from agent.store.migrate import upgrade
 from agent.store.schema import (
     accounts,
-    arm_statistics,
     content,
     follower_attributions,
-    learning_updates,
     leases,
     performance_snapshots,
     system_health_metrics,
@@ -160,17 +158,11 @@ def arm_stat(account_id: int, dimension: str, arm: str, **overrides: Any) -> Arm
         "dimension": dimension,
         "arm": arm,
         "posts": 1,
-        "reward_sum": 2.5,
-        "reward_sq_sum": 6.25,
-        "followers_gained": 2.5,
-        "likes_sum": 10,
-        "reposts_sum": 2,
-        "replies_sum": 3,
-        "impressions_sum": 400,
-        "engagement_rate_sum": 0.0375,
-        "posterior_family": "gamma_poisson",
-        "thompson_alpha": 3.5,
-        "thompson_beta": 2.0,
+        "mean": 2.5,
+        "interval_low": 1.25,
+        "interval_high": 4.0,
+        "p_best": 0.5,
+        "model": "joint",
     }
     values.update(overrides)
     return ArmStat(**values)
@@ -184,13 +176,15 @@ def learned_stats(account_id: int, **overrides: Any) -> list[ArmStat]:
     ]
 
 
-async def learn(store: SqlStore, account_id: int, content_id: int, **overrides: Any) -> bool:
+async def learn(store: SqlStore, account_id: int, content_id: int, **overrides: Any) -> int:
+    """One learning step from one post (tests/integration/test_model_estimates_store.py has the
+    learning writes' contract)."""
     return await store.apply_learning(
         account_id=account_id,
-        content_id=content_id,
+        content_ids=overrides.pop("content_ids", [content_id]),
         stats=overrides.pop("stats", learned_stats(account_id)),
         evidence=overrides.pop("evidence", {"reward": 2.5, "arms": {"hook": "question"}}),
-        updates_applied={"family": "gamma_poisson", "changes": []},
+        updates_applied={"model": "joint", "changes": []},
         insights_summary={"leaders": {"hook": {"arm": "question"}}},
         now=overrides.pop("now", T0 + 30 * HOUR),
     )
@@ -819,149 +813,6 @@ async def test_learning_history_read_between_changes_shows_each_change(store: Sq
     assert (polled.engagements, polled.profile_clicks, polled.followers) == (4, 2, None)
     assert (attributed.engagements, attributed.followers, attributed.learned) == (10, 2.0, False)
     assert learned.learned and learned.followers == 2.0
-
-
-async def test_apply_learning_writes_everything_once(store: SqlStore) -> None:
-    acc = await account(store)
-    post = await posted(store, acc, posted_at=T0)
-    await take(store, post.id, 24 * HOUR, T0 + 24 * HOUR)
-    learned_at = T0 + 30 * HOUR
-
-    first = await learn(store, acc, post.id, now=learned_at)
-    second = await learn(
-        store, acc, post.id, stats=learned_stats(acc, posts=50), now=learned_at + HOUR
-    )
-
-    assert (first, second) == (True, False)
-    assert await store.arm_stats(acc) == sorted(
-        learned_stats(acc), key=lambda s: (s.dimension, s.arm)
-    )
-    [update] = await rows(store, sa.select(learning_updates))
-    assert (update.account_id, update.content_id) == (acc, post.id)
-    assert update.created_at == learned_at
-    assert update.evidence == {"reward": 2.5, "arms": {"hook": "question"}}
-    assert update.updates_applied == {"family": "gamma_poisson", "changes": []}
-    assert update.insights_summary == {"leaders": {"hook": {"arm": "question"}}}
-    after = await store.get_post(post.id)
-    assert after is not None and after.learned_at == learned_at
-    assert await store.posts_to_learn(method=METHOD, need_attribution=False) == []
-    assert (await store.counts())["learning_updates"] == 1
-
-
-async def test_apply_learning_updates_existing_arm_rows(store: SqlStore) -> None:
-    acc = await account(store)
-    other = await account(store, "second")
-    first = await posted(store, acc, posted_at=T0)
-    second = await posted(store, acc, posted_at=T0 + HOUR)
-    elsewhere = await posted(store, other, posted_at=T0)
-    await learn(store, acc, first.id)
-    await learn(store, other, elsewhere.id, stats=learned_stats(other))
-
-    grown = learned_stats(acc, posts=2, reward_sum=4.0, thompson_alpha=5.0)
-    assert await learn(store, acc, second.id, stats=grown, now=T0 + 40 * HOUR)
-
-    assert await count(store, arm_statistics) == 6  # one row per account, dimension and arm
-    assert await store.arm_stats(acc) == sorted(grown, key=lambda s: (s.dimension, s.arm))
-    assert await store.arm_stats(other) == sorted(
-        learned_stats(other), key=lambda s: (s.dimension, s.arm)
-    )
-    st = arm_statistics
-    [updated_at] = await rows(
-        store, sa.select(st.c.updated_at).where(st.c.account_id == acc, st.c.arm == "tip")
-    )
-    assert updated_at[0] == T0 + 40 * HOUR
-    assert await count(store, learning_updates) == 3
-
-
-async def test_apply_learning_rolls_back_when_a_write_fails(store: SqlStore) -> None:
-    acc = await account(store)
-    post = await posted(store, acc, posted_at=T0)
-    broken = [*learned_stats(acc), arm_stat(acc + 1000, "hook", "question")]  # no such account
-
-    with pytest.raises(REFUSED):
-        await learn(store, acc, post.id, stats=broken)
-
-    after = await store.get_post(post.id)
-    assert after is not None and after.learned_at is None
-    assert await count(store, arm_statistics) == 0
-    assert await count(store, learning_updates) == 0
-    assert await learn(store, acc, post.id) is True
-
-
-async def test_concurrent_apply_learning_applies_once(store: SqlStore) -> None:
-    acc = await account(store)
-    post = await posted(store, acc, posted_at=T0)
-
-    results = await asyncio.gather(*(learn(store, acc, post.id) for _ in range(4)))
-
-    assert sorted(results) == [False] * 3 + [True]
-    assert await count(store, learning_updates) == 1
-    assert await count(store, arm_statistics) == 3
-
-
-async def test_performance_views_show_the_learned_arm_statistics(store: SqlStore) -> None:
-    acc = await account(store)
-    post = await posted(store, acc, posted_at=T0)
-    stats = [
-        arm_stat(
-            acc,
-            "content_type",
-            "tip",
-            posts=4,
-            followers_gained=6.0,
-            likes_sum=10,
-            reposts_sum=2,
-            engagement_rate_sum=0.2,
-            thompson_alpha=7.0,
-            thompson_beta=5.0,
-        ),
-        arm_stat(
-            acc,
-            "formula",
-            "list",
-            posts=2,
-            followers_gained=1.0,
-            thompson_alpha=3.0,
-            thompson_beta=4.0,
-        ),
-        arm_stat(
-            acc,
-            "hook",
-            "question",
-            posts=0,
-            followers_gained=0.0,
-            thompson_alpha=1.0,
-            thompson_beta=1.0,
-        ),
-        arm_stat(acc, "topic", "sleep", posts=9),  # a dimension without a view
-    ]
-    assert await learn(store, acc, post.id, stats=stats, now=T0 + 30 * HOUR)
-
-    async def view(name: str) -> list[dict[str, Any]]:
-        found = await rows(store, sa.text(f"SELECT * FROM {name}"))
-        return [dict(r._mapping) for r in found]
-
-    [tip] = await view("content_type_performance")
-    assert (tip["account_id"], tip["account"], tip["content_type"]) == (acc, "main", "tip")
-    assert tip["posts_count"] == 4
-    assert tip["total_followers_gained"] == pytest.approx(6.0)
-    assert tip["avg_followers_per_post"] == pytest.approx(1.5)
-    assert tip["avg_likes"] == pytest.approx(2.5)
-    assert tip["avg_reposts"] == pytest.approx(0.5)
-    assert tip["avg_engagement_rate"] == pytest.approx(0.05)
-    assert (tip["thompson_alpha"], tip["thompson_beta"]) == (7.0, 5.0)
-    assert tip["posterior_mean"] == pytest.approx(7.0 / 5.0)
-    [formula] = await view("formula_performance")
-    assert (formula["formula"], formula["posts_count"]) == ("list", 2)
-    assert formula["avg_followers_per_post"] == pytest.approx(0.5)
-    assert formula["posterior_mean"] == pytest.approx(0.75)
-    [hook] = await view("hook_performance")
-    assert (hook["hook"], hook["posts_count"], hook["avg_followers_per_post"]) == (
-        "question",
-        0,
-        None,
-    )
-    assert hook["posterior_mean"] == pytest.approx(1.0)
 
 
 # -- health ---------------------------------------------------------------------------------

@@ -309,14 +309,24 @@ async def test_each_post_knows_the_accounts_followers_when_it_was_posted(harness
 
 async def test_policy_state_is_kept_per_account_regression(harness: Harness) -> None:
     """Regression: one policy object was shared by every account, so the joint learner's
-    per-history state (empirical-Bayes spreads, the changes found) mixed accounts."""
-    from agent.learner import policy_for
+    per-history state (empirical-Bayes spreads, the changes found) mixed accounts. The policy is
+    now a stateless value and its state a typed value kept per account name."""
+    from agent.learner import choose_arms, policy_for
+    from learning.joint_policy import JointState
 
     account = harness.agent.config.accounts[0]
     other = account.model_copy(update={"name": "other"})
-    first, second = policy_for(harness.agent, account), policy_for(harness.agent, other)
-    assert first is not second
-    assert policy_for(harness.agent, account) is first
+    assert policy_for(harness.agent, account) == policy_for(harness.agent, other)
+    account_id = harness.agent.account_ids[account.name]
+
+    await choose_arms(harness.agent, account, account_id, harness.clock.now())
+    first = harness.agent.learner_states[account.name]
+    await choose_arms(harness.agent, account, account_id, harness.clock.now())
+
+    assert set(harness.agent.learner_states) == {account.name}
+    assert isinstance(first, JointState)
+    assert isinstance(harness.agent.learner_states[account.name], JointState)
+    assert "policies" not in harness.agent.caches
 
 
 async def test_a_follower_reading_stored_late_by_another_worker_still_counts(
