@@ -181,7 +181,7 @@ async def history(agent: Agent, account_id: int, *, learned: Collection[int] = (
     return out
 
 
-def _catalogue(
+def learning_catalogue(
     agent: Agent,
     account: Account,
     policy: Policy,
@@ -220,7 +220,7 @@ async def choose_arms(
     """
     policy = policy_for(agent, account)
     past = await history(agent, account_id)
-    catalogue = _catalogue(agent, account, policy, past, slots or {})
+    catalogue = learning_catalogue(agent, account, policy, past, slots or {})
     state = agent.learner_states.get(account.name)
     chosen, state = policy.choose(past, catalogue, now, agent.rng, state)
     agent.learner_states[account.name] = state
@@ -238,7 +238,7 @@ async def estimates(
     and the newest learned post, never ``agent.rng``: the choices stay exactly as they were."""
     policy = policy_for(agent, account)
     past = await history(agent, account_id, learned=learned)
-    catalogue = _catalogue(agent, account, policy, past, None)
+    catalogue = learning_catalogue(agent, account, policy, past, None)
     rng = np.random.default_rng([account_id, max(learned, default=0)])
     belief = policy.estimates(past, catalogue, now, rng, agent.learner_states.get(account.name))
     if belief.unit == REWARD_UNIT:  # a baseline's reward is the objective's

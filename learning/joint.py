@@ -216,7 +216,7 @@ class JointPosterior:
         return math.sqrt(max(float(c @ self.fit.cov @ c), 0.0))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)  # arrays: compared by identity
 class FitState:
     """What one :func:`fit_joint` call leaves for the next: the design, the previous modes
     (Newton starting points), dispersions and negative binomial shapes, and the empirical-Bayes
