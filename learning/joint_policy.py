@@ -156,45 +156,32 @@ class Joint:
         if state.reference != ref:  # cached rows carry z relative to the reference
             state = replace(state, reference=ref, rows={})
         work = _Pass(state)
+        kept = state.rows
+        auxiliary_rows: list[Row] | None = None
+        finished_auxiliary: list[Row] | None = None
         if self.objective == "engagement":
-            rows = [
+            finals = [
                 Row(self.arms(o, work), o.engagements, self.weight(o, now), _z(o, ref), o.key)
                 for o in done
             ]
-            finals = list(rows)
-            rows += self._provisional(history, now, work, _engagements)
-            posterior, fitted = fit_joint(
-                full,
-                rows,
-                None,
-                interaction=interaction,
-                state=state.fit,
-                covariate=covariate,
-                negbin=self.negbin,
-            )
-            state = replace(work.done(), fit=fitted)
-            return posterior.retire(retired, _z_now(history, ref)), done, finals, None, state
-        signal = auxiliary(history)
-        rows, engagement, kept = self._finished_rows(done, signal, now, work)
-        finished_auxiliary = list(engagement)
-        engagement += self._provisional(history, now, work, signal)
+            rows = finals + self._provisional(history, now, work, _engagements)
+        else:
+            signal = auxiliary(history)
+            finals, finished_auxiliary, kept = self._finished_rows(done, signal, now, work)
+            rows = finals
+            auxiliary_rows = finished_auxiliary + self._provisional(history, now, work, signal)
         posterior, fitted = fit_joint(
             full,
             rows,
-            engagement,
+            auxiliary_rows,
             interaction=interaction,
             state=state.fit,
             covariate=covariate,
             negbin=self.negbin,
         )
         state = replace(work.done(), fit=fitted, rows=kept)
-        return (
-            posterior.retire(retired, _z_now(history, ref)),
-            done,
-            rows,
-            finished_auxiliary,
-            state,
-        )
+        posterior = posterior.retire(retired, _z_now(history, ref))
+        return posterior, done, finals, finished_auxiliary, state
 
     def _reference(self, history: Sequence[Outcome]) -> float | None:
         """The audience the covariate is measured from (the first post's), or None when it is
