@@ -85,7 +85,10 @@ class Agent:
     exclusive: bool = True
     # account name -> a policy that replaces the configured one (benchmarks: the oracle)
     policies: dict[str, Any] = field(default_factory=dict)
-    # per-process state learning code keeps between cycles (never needed for correctness)
+    # account name -> the state its policy returned with its last choice, passed to the next
+    # (learning.policies.Policy; the joint policy's is a learning.joint_policy.JointState)
+    learner_states: dict[str, Any] = field(default_factory=dict)
+    # per-process memos learning code keeps between cycles (never needed for correctness)
     caches: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -2,22 +2,38 @@
 
 ``choose_arms`` is what the plan cycle calls: it reads the account's history
 (``Store.learning_history``), turns it into :class:`learning.policies.Outcome` values for the
-configured objective, and asks the account's policy for one arm per dimension (plus the topic).
+configured objective, and asks the account's policy for one arm per dimension (plus the topic),
+passing the state the policy returned last time (``Agent.learner_states``) and keeping the one it
+returns. ``estimates`` is what the learn cycle calls: the same policy's belief, from the same
+history and state, drawn with its own generator so the choices are not changed by it.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from agent import schedule
 from agent.config import Account, ActiveHours, Config
 from agent.core import Agent
 from agent.models import DIMENSIONS, Observation
+from learning.estimates import Estimates
 from learning.joint import JointPosterior
-from learning.policies import POLICIES, Independent, Joint, Outcome, Policy
+from learning.outcomes import unit
+from learning.policies import (
+    POLICIES,
+    REWARD_UNIT,
+    Independent,
+    Joint,
+    JointState,
+    Outcome,
+    Policy,
+)
 
 # Posting hours are learned from the natural spread of posting times first; the planner starts
 # moving posts to chosen hours only after this many finished posts (so a new account's first
@@ -54,18 +70,13 @@ def build_policy(config: Config) -> Policy:
 
 
 def policy_for(agent: Agent, account: Account) -> Policy:
+    """The account's policy: a benchmark's override, else the configured one (a frozen value:
+    what it learns between plans is its state, kept in ``agent.learner_states``)."""
     override = agent.policies.get(account.name)
     if override is not None:
         policy: Policy = override
         return policy
-    # one policy object per account: the joint learner keeps per-history state between plans
-    # (Newton starting points, the empirical-Bayes spreads, the changes found), which must not
-    # mix two accounts' histories
-    cache: dict[str, Policy] = agent.caches.setdefault("policies", {})
-    cached = cache.get(account.name)
-    if cached is None:
-        cached = cache[account.name] = build_policy(agent.config)
-    return cached
+    return build_policy(agent.config)
 
 
 def outcomes(
@@ -97,6 +108,7 @@ def outcomes(
                 hours_observed=o.hours_observed,
                 profile_clicks=float(o.profile_clicks),
                 audience=None if audience is None else audience.at(o.posted_at),
+                key=o.content_id,
             )
         )
     return out
@@ -138,12 +150,12 @@ def catalogue_for(config: Config, account: Account) -> dict[str, list[str]]:
     return catalogue
 
 
-async def history(agent: Agent, account_id: int) -> list[Outcome]:
-    """The account's posts as policies see them (:func:`outcomes`).
+async def history(agent: Agent, account_id: int, *, learned: Collection[int] = ()) -> list[Outcome]:
+    """The account's posts as policies see them (:func:`outcomes`); the posts in ``learned``
+    count as learned (the learn cycle's batch, before it is written).
 
     Each post's Outcome is kept between plans (in ``agent.caches``) and rebuilt only when its
-    Observation changed, so a policy's own per-post caches (the joint model's design rows) see the
-    same objects plan after plan.
+    Observation changed: building them is most of the cost of reading a long history.
     """
     learning = agent.config.learning
     observations = await agent.store.learning_history(
@@ -158,6 +170,8 @@ async def history(agent: Agent, account_id: int) -> list[Outcome]:
     await audience.update(agent, account_id, agent.clock.now())
     out = []
     for o in observations:
+        if o.content_id in learned and not o.learned:
+            o = replace(o, learned=True)
         known = kept.get(o.content_id)
         stale = known is not None and known[1].audience is None and bool(audience.times)
         if known is None or stale or not (known[0] is o or known[0] == o):
@@ -165,6 +179,30 @@ async def history(agent: Agent, account_id: int) -> list[Outcome]:
             kept[o.content_id] = known
         out.append(known[1])
     return out
+
+
+def learning_catalogue(
+    agent: Agent,
+    account: Account,
+    policy: Policy,
+    past: list[Outcome],
+    slots: Mapping[str, datetime] | None,
+) -> dict[str, list[str]]:
+    """The dimensions and arms the policy chooses among: topics and hours only where the policy
+    learns them (hours once the account has ``HOURS_AFTER_POSTS`` finished posts; ``slots``:
+    the hours allowed next, None: every hour posted at)."""
+    catalogue = catalogue_for(agent.config, account)
+    learning = agent.config.learning
+    learns = isinstance(policy, Joint) or getattr(policy, "learns_hours", False)
+    if not (learning.learn_topics and learns):
+        catalogue.pop("topic", None)
+    finished = sum(1 for o in past if o.final)
+    if learning.learn_hours and learns and finished >= HOURS_AFTER_POSTS:
+        if slots is None:
+            catalogue["hour"] = sorted({o.arms["hour"] for o in past if "hour" in o.arms})
+        elif slots:
+            catalogue["hour"] = list(slots)
+    return catalogue
 
 
 async def choose_arms(
@@ -181,23 +219,44 @@ async def choose_arms(
     (the joint one, and the benchmark's oracle) picks one as the dimension "hour".
     """
     policy = policy_for(agent, account)
-    catalogue = catalogue_for(agent.config, account)
-    learning = agent.config.learning
-    learns = isinstance(policy, Joint) or getattr(policy, "learns_hours", False)
-    if not (learning.learn_topics and learns):
-        catalogue.pop("topic", None)
     past = await history(agent, account_id)
-    finished = sum(1 for o in past if o.final)
-    if slots and learning.learn_hours and learns and finished >= HOURS_AFTER_POSTS:
-        catalogue["hour"] = list(slots)
-    chosen = policy.choose(past, catalogue, now, agent.rng)
+    catalogue = learning_catalogue(agent, account, policy, past, slots or {})
+    state = agent.learner_states.get(account.name)
+    chosen, state = policy.choose(past, catalogue, now, agent.rng, state)
+    agent.learner_states[account.name] = state
     if "topic" not in chosen:
         chosen["topic"] = agent.random.choice(account.topics)
     return chosen, policy.name
 
 
+async def estimates(
+    agent: Agent, account: Account, account_id: int, now: datetime, *, learned: Collection[int]
+) -> Estimates:
+    """What the account's policy believes now (every dimension it learns), from the history with
+    the posts in ``learned`` counted as learned, and the state of its last choice (read, not
+    advanced). Its probabilities of being best are drawn from a generator seeded by the account
+    and the newest learned post, never ``agent.rng``: the choices stay exactly as they were."""
+    policy = policy_for(agent, account)
+    past = await history(agent, account_id, learned=learned)
+    catalogue = learning_catalogue(agent, account, policy, past, None)
+    rng = np.random.default_rng([account_id, max(learned, default=0)])
+    belief = policy.estimates(past, catalogue, now, rng, agent.learner_states.get(account.name))
+    if belief.unit == REWARD_UNIT:  # a baseline's reward is the objective's
+        belief = replace(belief, unit=unit(agent.config.learning.objective))
+    return belief
+
+
 async def joint_posterior(agent: Agent, account: Account, account_id: int) -> JointPosterior:
-    """The joint model's current posterior for an account (reports; any configured policy)."""
+    """The joint model's posterior for an account, fit afresh on its history (benchmarks;
+    any configured policy)."""
     joint = joint_policy(agent.config)
+    past = await history(agent, account_id)
     catalogue = catalogue_for(agent.config, account)
-    return joint.posterior(await history(agent, account_id), catalogue, agent.clock.now())
+    posterior, _state = joint.posterior(past, catalogue, agent.clock.now())
+    return posterior
+
+
+def joint_state(agent: Agent, account: Account) -> JointState | None:
+    """The joint policy's state for an account (None: another policy, or no plan yet)."""
+    state = agent.learner_states.get(account.name)
+    return state if isinstance(state, JointState) else None

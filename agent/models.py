@@ -198,23 +198,20 @@ class Attribution:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArmStat:
-    """Learned statistics of one arm of one dimension for one account."""
+    """What the deciding policy believes about one arm of one dimension for one account, as of
+    the latest learning step (:class:`learning.estimates.ArmEstimate`): the posts learned from,
+    the mean reward per post with its 90% interval, the probability of being the dimension's best
+    arm, and the policy (``model``)."""
 
     account_id: int
     dimension: str
     arm: str
     posts: int
-    reward_sum: float
-    reward_sq_sum: float
-    followers_gained: float
-    likes_sum: int
-    reposts_sum: int
-    replies_sum: int
-    impressions_sum: int
-    engagement_rate_sum: float
-    posterior_family: str
-    thompson_alpha: float
-    thompson_beta: float
+    mean: float
+    interval_low: float
+    interval_high: float
+    p_best: float
+    model: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

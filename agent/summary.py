@@ -9,47 +9,44 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agent.cycles.plan import posteriors, prior
-from agent.learner import joint_posterior
+from agent.models import ArmStat
 from agent.store.base import Store
-from learning.policy import rank_arms
+
+
+def by_dimension(stats: list[ArmStat]) -> dict[str, list[ArmStat]]:
+    """Stored estimates per dimension, best first (by the model's mean; ties by arm name)."""
+    out: dict[str, list[ArmStat]] = {}
+    for stat in sorted(stats, key=lambda s: (s.dimension, -s.mean, s.arm)):
+        out.setdefault(stat.dimension, []).append(stat)
+    return out
 
 
 async def simulation_report(built: Any, result: Any) -> dict[str, Any]:
-    """The figures the summary prints, as data (the benchmarks and tests read this too)."""
+    """The figures the summary prints, as data (the benchmarks and tests read this too).
+
+    The learned rankings are the stored estimates of the deciding policy (what the learn cycle
+    wrote last, the same rows the SQL views and ``growthloop health`` show)."""
     agent = built.agent
     truth = built.world.ground_truth() if built.world is not None else None
     report: dict[str, Any] = {"counts": result.counts, "accounts": {}}
-    the_prior = prior(agent)
     for account in agent.config.accounts:
         account_id = agent.account_ids[account.name]
         series = await agent.store.account_series(account_id, result.start, result.end)
         posts = await agent.store.posted_between(account_id, result.start, result.end)
         gained = (series[-1].followers - series[0].followers) if len(series) > 1 else 0
-        learned = await posteriors(agent, account_id)
-        posts_per_arm = {
-            (s.dimension, s.arm): s.posts for s in await agent.store.arm_stats(account_id)
-        }
+        stored = by_dimension(await agent.store.arm_stats(account_id))
+        dimensions = list(dict.fromkeys([*agent.config.catalogues.arms(), *stored]))
         dims: dict[str, Any] = {}
-        joint = None
-        if agent.config.learning.policy == "joint":
-            joint = await joint_posterior(agent, account, account_id)
-        for dimension, arms in agent.config.catalogues.arms().items():
-            if joint is not None:  # the model the policy samples from
-                rows = joint.arm_table(dimension)
-            else:
-                rows = [
-                    (r.arm, r.mean, r.low, r.high)
-                    for r in rank_arms(learned.get(dimension, {}), arms, the_prior)
-                ]
+        for dimension in dimensions:
             true_rank = truth.ranking(dimension, at=result.end) if truth else []
+            values = truth.arm_values(dimension, at=result.end) if truth else {}
             dims[dimension] = {
                 "learned": [
-                    (arm, mean, low, high, posts_per_arm.get((dimension, arm), 0))
-                    for arm, mean, low, high in rows
+                    (s.arm, s.mean, s.interval_low, s.interval_high, s.posts, s.p_best)
+                    for s in stored.get(dimension, [])
                 ],
                 "true": true_rank,
-                "true_values": truth.arm_values(dimension, at=result.end) if truth else {},
+                "true_values": values,
             }
         report["accounts"][account.name] = {
             "posts": len(posts),
@@ -57,6 +54,7 @@ async def simulation_report(built: Any, result: Any) -> dict[str, Any]:
             "followers_end": series[-1].followers if series else None,
             "followers_gained": gained,
             "engagements": sum(c.engagements for _p, c in posts),
+            "model": next((s.model for rows in stored.values() for s in rows), None),
             "dimensions": dims,
         }
     return report
@@ -90,26 +88,29 @@ async def print_summary(console: Console, built: Any, result: Any, *, db: Path) 
         for dimension, data in acc["dimensions"].items():
             table = Table(
                 title=f"{name}: {dimension} - followers per post, learned vs true",
-                caption="learned: posterior mean and 90% interval of the followers a post with "
-                "this arm gains (other arms at their average); true: the simulated audience's "
+                caption=f"learned: what the deciding policy ({acc['model'] or 'none yet'}) "
+                "believes - mean and 90% interval per post with this arm (other arms at their "
+                "average), and the probability it is best; true: the simulated audience's "
                 "expectation, which the agent never sees",
             )
             table.add_column("rank", justify="right")
             table.add_column("learned arm")
             table.add_column("mean", justify="right")
             table.add_column("90% interval", justify="right")
+            table.add_column("P(best)", justify="right")
             table.add_column("posts learned from", justify="right")
             table.add_column("true value", justify="right")
             table.add_column("true ranking")
             true = data["true"]
             values = data.get("true_values", {})
-            for i, (arm, mean, low, high, n) in enumerate(data["learned"]):
+            for i, (arm, mean, low, high, n, best) in enumerate(data["learned"]):
                 true_arm = true[i] if i < len(true) else ""
                 table.add_row(
                     str(i + 1),
                     f"[bold green]{arm}[/]" if true and arm == true[0] else arm,
                     f"{mean:.2f}",
                     f"{low:.2f}-{high:.2f}",
+                    f"{best:.2f}",
                     f"{n:.0f}",
                     f"{values[arm]:.2f}" if arm in values else "-",
                     f"{true_arm} ({values[true_arm]:.2f})" if true_arm in values else true_arm,
@@ -154,6 +155,7 @@ async def print_health(console: Console, store: Store, *, hours: int, now: datet
         console.print(table)
     else:
         console.print("No health metrics yet (the first row is written after a full hour).")
+    await print_leaders(console, store)
     work = Table(title="Pending work")
     work.add_column("what")
     work.add_column("count", justify="right")
@@ -171,6 +173,32 @@ async def print_health(console: Console, store: Store, *, hours: int, now: datet
     )
     work.add_row("posts in flight", str(pending["posts_in_flight"]), "")
     console.print(work)
+
+
+async def print_leaders(console: Console, store: Store) -> None:
+    """Each account's leading arm per dimension, as the deciding policy estimated it at its
+    latest learning step (``arm_statistics``)."""
+    table = Table(title="What the deciding model believes (leading arm per dimension)")
+    for col in ("account", "model", "dimension", "leader", "mean", "90% interval", "P(best)"):
+        table.add_column(col, justify="right" if col in {"mean", "P(best)"} else "left")
+    shown = False
+    for account_id, name in sorted((await store.account_names()).items()):
+        for dimension, rows in by_dimension(await store.arm_stats(account_id)).items():
+            top = rows[0]
+            table.add_row(
+                name,
+                top.model,
+                dimension,
+                top.arm,
+                f"{top.mean:.2f}",
+                f"{top.interval_low:.2f}-{top.interval_high:.2f}",
+                f"{top.p_best:.2f}",
+            )
+            shown = True
+    if shown:
+        console.print(table)
+    else:
+        console.print("No learning step yet (the model's estimates are written after it).")
 
 
 async def print_controls(console: Console, store: Any, config: Any, *, now: datetime) -> None:

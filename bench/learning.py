@@ -53,7 +53,8 @@ from agent.learner import catalogue_for, joint_posterior
 from agent.logs import configure_logging
 from agent.models import DIMENSIONS
 from agent.simulator import run_until
-from learning.policies import BASELINES, POLICIES, Joint, Outcome
+from learning.estimates import ArmEstimate, Estimates, posts_per_arm, ranked
+from learning.policies import BASELINES, POLICIES, JointState, Outcome
 
 DEFAULT_SCENARIOS = (
     "stationary",
@@ -119,9 +120,41 @@ class Oracle:
         catalogue: Mapping[str, Sequence[str]],
         now: datetime,
         rng: np.random.Generator,
-    ) -> dict[str, str]:
+        state: Any = None,
+    ) -> tuple[dict[str, str], None]:
         day = (now - self.start).total_seconds() * self.time_scale / 86400.0
-        return best_arms(self.world.ground_truth(), catalogue, day, "followers")
+        return best_arms(self.world.ground_truth(), catalogue, day, "followers"), None
+
+    def estimates(
+        self,
+        history: Sequence[Outcome],
+        catalogue: Mapping[str, Sequence[str]],
+        now: datetime,
+        rng: np.random.Generator,
+        state: Any = None,
+    ) -> Estimates:
+        """The truth: each arm's expected followers per post, known exactly."""
+        day = (now - self.start).total_seconds() * self.time_scale / 86400.0
+        truth = self.world.ground_truth()
+        best = best_arms(truth, catalogue, day, "followers")
+        dimensions = {}
+        for dimension, arms in catalogue.items():
+            posts = posts_per_arm([o.arms for o in history if o.final], dimension, arms)
+            values = {a: truth.expected_on_day({dimension: a}, day) for a in arms}
+            dimensions[dimension] = ranked(
+                [
+                    ArmEstimate(
+                        arm=a,
+                        posts=posts[a],
+                        mean=values[a],
+                        low=values[a],
+                        high=values[a],
+                        p_best=float(a == best.get(dimension)),
+                    )
+                    for a in arms
+                ]
+            )
+        return Estimates(model=self.name, unit="followers per post", dimensions=dimensions)
 
 
 # ------------------------------------------------------------------------------ one run
@@ -248,8 +281,8 @@ async def run_one(
                 "counts": result.counts,
                 "seconds": round(time.perf_counter() - began, 2),
             }
-            learner = built.agent.caches.get("policies", {}).get(ACCOUNT)
-            if isinstance(learner, Joint):  # the changes it found, and how near it came
+            learner = built.agent.learner_states.get(ACCOUNT)
+            if isinstance(learner, JointState):  # the changes it found, and how near it came
                 out["changes"] = [
                     {
                         "dimension": c.dimension,
@@ -260,7 +293,7 @@ async def run_one(
                     }
                     for c in learner.changes
                 ]
-                out["change_peak"] = round(learner.watch.get("peak", 0.0), 2)
+                out["change_peak"] = round(learner.peak, 2)
             if posterior is not None:
                 out["posterior"] = {
                     d: {

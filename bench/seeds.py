@@ -62,6 +62,8 @@ async def one(
         out["followers_gained"] = acc["followers_gained"]
         out["posts"] = acc["posts"]
         for dimension, data in acc["dimensions"].items():
+            if not data["learned"] or not data["true"]:
+                continue  # nothing learned yet, or a dimension the world has no truth for
             top = data["learned"][0][0]
             out["dimensions"][dimension] = {
                 "learned_top": top,

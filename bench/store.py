@@ -39,7 +39,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -151,33 +151,18 @@ class Timings:
 
 
 def _stat(account_id: int, dimension: str, arm: str, old: ArmStat | None, reward: float) -> ArmStat:
-    base = old or ArmStat(
+    posts = (old.posts if old else 0) + 1
+    mean = ((old.mean * old.posts if old else 0.0) + reward) / posts
+    return ArmStat(
         account_id=account_id,
         dimension=dimension,
         arm=arm,
-        posts=0,
-        reward_sum=0.0,
-        reward_sq_sum=0.0,
-        followers_gained=0.0,
-        likes_sum=0,
-        reposts_sum=0,
-        replies_sum=0,
-        impressions_sum=0,
-        engagement_rate_sum=0.0,
-        posterior_family="gamma_poisson",
-        thompson_alpha=0.2,
-        thompson_beta=0.1,
-    )
-    return replace(
-        base,
-        posts=base.posts + 1,
-        reward_sum=base.reward_sum + reward,
-        reward_sq_sum=base.reward_sq_sum + reward * reward,
-        followers_gained=base.followers_gained + reward,
-        likes_sum=base.likes_sum + 12,
-        impressions_sum=base.impressions_sum + 400,
-        thompson_alpha=base.thompson_alpha + reward / 2,
-        thompson_beta=base.thompson_beta + 0.5,
+        posts=posts,
+        mean=mean,
+        interval_low=mean * 0.5,
+        interval_high=mean * 1.5,
+        p_best=0.5,
+        model="bench",
     )
 
 
@@ -260,10 +245,10 @@ async def lifecycle(store: Store, account_id: int, number: int, timings: Timings
     ]
     if not await store.apply_learning(
         account_id=account_id,
-        content_id=post.id,
+        content_ids=[post.id],
         stats=stats,
         evidence={"reward": gained, "arms": ARMS},
-        updates_applied={"family": "gamma_poisson", "changes": len(stats)},
+        updates_applied={"model": "bench", "changes": len(stats)},
         insights_summary={"leaders": ARMS},
         now=at + HORIZONS[-1],
     ):

@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.special import gammaln
 
-NEWTON_STEPS = 25
+from learning.design import Design, Layout, Row
+from learning.fit import Fit, fit
+
+__all__ = ["Design", "Fit", "FitState", "JointPosterior", "Layout", "Row", "fit", "fit_joint"]
+
 TAU_DEFAULT = 0.5  # prior sd of an arm effect (log scale) before anything is learned
 TAU_BOUNDS = (0.08, 1.0)  # how far follower effects may stray from the auxiliary's
 RHO_BOUNDS = (0.0, 1.5)
@@ -46,308 +48,10 @@ REFRESH_SHARE = 0.1  # ... or this share more, whichever is larger
 PAIR_SD_WIDE = 0.4  # the interaction's prior sd in the first (wide) fit
 PAIR_SD_BOUNDS = (0.03, 1.0)  # its empirical-Bayes range
 INTERCEPT_SD = 3.0
-# negative binomial counts: a post's Pearson residual counts at most this many standard deviations
-# in the fit (Huber), so one viral outlier cannot crown its arms
-HUBER_C = 3.0
 # prior of the audience elasticity: followers per post ~ audience^b (b = 1: in proportion;
 # below 1 where much of a post's reach comes from outside the audience)
 COVARIATE_MEAN = 0.0
 COVARIATE_SD = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One post as the joint model sees it."""
-
-    arms: Mapping[str, str]
-    value: float  # the count being modelled (followers or engagements)
-    weight: float = 1.0  # discount x provisional share
-    z: float = 0.0  # the audience covariate: log of the account's followers when posted, centred
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """A 0/1 design matrix by the columns of its 1s: ``cols[i]`` lists row i's, padded with
-    ``size`` (a column that does not exist). Every post has at most one 1 per dimension, so the
-    products the Newton steps need are sums over a few columns per row instead of dense
-    matrix products over all of them."""
-
-    cols: np.ndarray  # (n, width) of column numbers, ``size`` for padding
-    size: int
-    # one continuous column (the audience covariate): its number and its values (None: none)
-    z_col: int | None = None
-    z: np.ndarray | None = None
-
-    def eta(self, theta: np.ndarray) -> np.ndarray:
-        """``X @ theta``."""
-        out = np.append(theta, 0.0)[self.cols].sum(axis=1)
-        if self.z is not None:
-            out += theta[self.z_col] * self.z
-        return out
-
-    def _ones_t(self, r: np.ndarray) -> np.ndarray:
-        """``X01.T @ r`` over the 0/1 columns only."""
-        width = self.cols.shape[1]
-        sums = np.bincount(self.cols.ravel(), np.repeat(r, width), minlength=self.size + 1)
-        return sums[: self.size]
-
-    def xt(self, r: np.ndarray) -> np.ndarray:
-        """``X.T @ r``."""
-        sums = self._ones_t(r)
-        if self.z is not None:
-            sums[self.z_col] += float(r @ self.z)
-        return sums
-
-    def gram(self, v: np.ndarray) -> np.ndarray:
-        """``X.T @ diag(v) @ X``."""
-        width = self.cols.shape[1]
-        side = self.size + 1
-        cells = (self.cols[:, :, None] * side + self.cols[:, None, :]).ravel()
-        sums = np.bincount(cells, np.repeat(v, width * width), minlength=side * side)
-        gram = sums.reshape(side, side)[: self.size, : self.size]
-        if self.z is not None:
-            cross = self._ones_t(v * self.z)
-            cross[self.z_col] = float(v @ np.square(self.z))
-            gram[self.z_col, :] = cross
-            gram[:, self.z_col] = cross
-        return gram
-
-    def used(self) -> int:
-        """How many columns have a non-zero in some row."""
-        ones = int(np.count_nonzero(np.bincount(self.cols.ravel(), minlength=self.size + 1)[:-1]))
-        return ones + int(self.z is not None and bool(np.any(self.z != 0)))
-
-    def dense(self) -> np.ndarray:
-        x = np.zeros((len(self.cols), self.size + 1))
-        x[np.arange(len(self.cols))[:, None], self.cols] = 1.0
-        if self.z is not None:
-            x[:, self.z_col] = self.z
-        return x[:, : self.size]
-
-
-@dataclass(slots=True)
-class Design:
-    """Columns of the model: an intercept, one per (dimension, arm), one per (formula, hook)."""
-
-    catalogue: Mapping[str, Sequence[str]]
-    pairs: tuple[str, str] | None = None
-    covariate: bool = False  # a last column for the audience covariate (Row.z)
-    index: dict[tuple[str, str], int] = field(default_factory=dict)
-    pair_index: dict[tuple[str, str], int] = field(default_factory=dict)
-    size: int = 1
-    z_col: int | None = None
-    # id(arms) -> (arms, its columns): a history's arm mappings are the same objects plan after
-    # plan (agent.learner.history keeps them), so each post's columns are looked up once
-    _columns: dict[int, tuple[Mapping[str, str], list[int]]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
-    # the last few layouts built: (ids of their rows' arms, those arms (kept alive, so the ids
-    # stay theirs), the layout's columns); a history only grows at its end, so most of a new
-    # layout is a prefix of an earlier one
-    _recent: list[tuple[np.ndarray, list[Mapping[str, str]], np.ndarray]] = field(
-        default_factory=list, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        col = 1
-        for dimension, arms in self.catalogue.items():
-            for arm in arms:
-                self.index[(dimension, arm)] = col
-                col += 1
-        if self.pairs is not None:
-            first, second = self.pairs
-            for a in self.catalogue.get(first, ()):
-                for b in self.catalogue.get(second, ()):
-                    self.pair_index[(a, b)] = col
-                    col += 1
-        self.z_col = None
-        if self.covariate:
-            self.z_col = col
-            col += 1
-        self.size = col
-
-    def columns(self, arms: Mapping[str, str]) -> list[int]:
-        """The columns that are 1 for a post with these arms (the intercept included)."""
-        cols = [0]
-        for dimension, arm in arms.items():
-            col = self.index.get((dimension, arm))
-            if col is not None:
-                cols.append(col)
-        if self.pairs is not None:
-            col = self.pair_index.get((arms.get(self.pairs[0], ""), arms.get(self.pairs[1], "")))
-            if col is not None:
-                cols.append(col)
-        return cols
-
-    def layout(self, rows: Sequence[Mapping[str, str]]) -> Layout:
-        """The design matrix of these posts' arms (row i: ``rows[i]``), as its 1s' columns."""
-        width = 2 + len(self.catalogue)  # intercept, a column per dimension, the pair
-        ids = np.fromiter((id(arms) for arms in rows), dtype=np.int64, count=len(rows))
-        cols = np.full((len(rows), width), self.size, dtype=np.intp)
-        start = 0
-        for old_ids, _arms, old_cols in self._recent:
-            n = min(len(old_ids), len(ids))
-            differ = np.flatnonzero(old_ids[:n] != ids[:n])
-            same = int(differ[0]) if len(differ) else n
-            if same > start and old_cols.shape[1] == width:
-                cols[:same] = old_cols[:same]
-                start = same
-        cache = self._columns
-        if len(cache) > 4 * len(rows) + 1000:  # forget arms no longer asked about
-            cache.clear()
-        for i in range(start, len(rows)):
-            arms = rows[i]
-            known = cache.get(id(arms))
-            if known is None or known[0] is not arms:
-                known = cache[id(arms)] = (arms, self.columns(arms))
-            cols[i, : len(known[1])] = known[1]
-        cols.flags.writeable = False  # kept for the next call: read-only
-        self._recent = [(ids, list(rows), cols), *self._recent[:2]]
-        return Layout(cols, self.size)
-
-    def rows_layout(self, rows: Sequence[Row]) -> Layout:
-        """The design matrix of these rows: their arms' 1s and, with the covariate, their z."""
-        x = self.layout([r.arms for r in rows])
-        if self.z_col is None:
-            return x
-        return Layout(x.cols, x.size, self.z_col, np.array([r.z for r in rows], dtype=float))
-
-    def is_pair(self) -> np.ndarray:
-        mask = np.zeros(self.size, dtype=bool)
-        for col in self.pair_index.values():
-            mask[col] = True
-        return mask
-
-
-@dataclass(frozen=True, slots=True)
-class Fit:
-    """A Laplace posterior ``N(mean, cov)`` over the design's columns."""
-
-    design: Design
-    mean: np.ndarray
-    cov: np.ndarray
-    dispersion: float
-    n: float  # effective (weighted) number of posts
-    next_dispersion: float = 1.0  # the Pearson estimate at this fit's mode (for the next fit)
-    shape: float = math.inf  # the negative binomial's k (inf: quasi-Poisson)
-    next_shape: float = math.inf  # its estimate at this fit's mode (for the next fit)
-    precision: np.ndarray | None = None  # the prior precision (diagonal) the fit used
-
-    def effect(self, dimension: str, arm: str) -> tuple[float, float]:
-        """Posterior mean and sd of one arm's log effect."""
-        col = self.design.index[(dimension, arm)]
-        return float(self.mean[col]), float(math.sqrt(max(self.cov[col, col], 0.0)))
-
-    def effects(self) -> np.ndarray:
-        """The mean vector without the intercept (for the engagement prior)."""
-        return self.mean
-
-
-def fit(
-    design: Design,
-    rows: Sequence[Row],
-    *,
-    prior_mean: np.ndarray,
-    prior_sd: np.ndarray,
-    start: np.ndarray | None = None,
-    dispersion: float | None = None,
-    negbin: bool = False,
-    shape: float | None = None,
-    reestimate: bool = True,
-) -> Fit:
-    """Posterior mode and Laplace covariance of the log-linear count model.
-
-    Quasi-Poisson (``negbin`` false): ``dispersion``: use this ``phi`` (a previous fit's
-    estimate: one Newton run) instead of fitting with ``phi = 1``, estimating it, and fitting
-    again. Negative binomial (``negbin``): the variance is ``mu + mu^2 / k``; ``shape``: use this
-    ``k`` (one Newton run) instead of fitting with ``SHAPE_START``, estimating ``k`` by maximum
-    likelihood at that mode, and fitting again. The returned fit carries the ``phi`` and ``k``
-    it used and the estimates at its mode (``next_dispersion``, ``next_shape``) for the next call;
-    ``reestimate`` false keeps a given ``k`` as the next one (its estimate costs a likelihood
-    over a grid of ``k``, and one more post moves it little).
-    """
-    x = design.rows_layout(rows)
-    y = np.array([r.value for r in rows], dtype=float)
-    w = np.array([r.weight for r in rows], dtype=float)
-    precision = 1.0 / np.square(prior_sd)
-    theta = prior_mean.copy() if start is None else start.copy()
-    if len(rows) and start is None:
-        theta[0] = math.log(max(float(np.average(y, weights=w)) if w.sum() > 0 else 0.0, 0.05))
-    given = shape if negbin else dispersion
-    phi = 1.0 if (negbin or dispersion is None) else dispersion
-    k = (SHAPE_START if shape is None else shape) if negbin else math.inf
-    hess: np.ndarray | None = None  # at the current theta
-    for _round in range(1 if given is not None else 2):
-        hess = None
-        for _ in range(NEWTON_STEPS):
-            mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))
-            scale = 1.0 + mu / k  # the variance's excess over Poisson (1 for quasi-Poisson)
-            score = (y - mu) / scale
-            if negbin:  # Huber: a post's residual counts at most HUBER_C standard deviations
-                sd = np.sqrt(mu * scale)
-                score = np.clip((y - mu) / sd, -HUBER_C, HUBER_C) * sd / scale
-            grad = x.xt(w * score) / phi - precision * (theta - prior_mean)
-            hess = x.gram(w * mu / scale) / phi + np.diag(precision)
-            step = np.linalg.solve(hess, grad)
-            theta = theta + np.clip(step, -2.0, 2.0)
-            if float(np.max(np.abs(step))) < 1e-4:
-                break  # theta moved by < 1e-4: the Hessian just computed is the Hessian there
-            hess = None
-        if len(rows) == 0 or given is not None or _round == 1:
-            break
-        if negbin:
-            k = _nb_shape(x, y, w, theta, k)
-        else:
-            phi = _pearson(x, y, w, theta)
-    if hess is None:
-        mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))
-        hess = x.gram(w * mu / (1.0 + mu / k)) / phi + np.diag(precision)
-    cov = np.linalg.inv(hess)
-    cov = (cov + cov.T) / 2.0
-    if negbin:
-        again = len(rows) and (shape is None or reestimate)
-        next_phi, next_k = 1.0, _nb_shape(x, y, w, theta, k) if again else k
-    else:
-        next_phi, next_k = (_pearson(x, y, w, theta) if len(rows) else 1.0), math.inf
-    return Fit(
-        design=design,
-        mean=theta,
-        cov=cov,
-        dispersion=phi,
-        n=float(w.sum()),
-        next_dispersion=next_phi,
-        shape=k,
-        next_shape=next_k,
-        precision=precision,
-    )
-
-
-SHAPE_START = 3.0  # the negative binomial's shape before one is estimated
-SHAPE_GRID = np.geomspace(0.3, 300.0, 31)
-
-
-def _nb_shape(x: Layout, y: np.ndarray, w: np.ndarray, theta: np.ndarray, default: float) -> float:
-    """The negative binomial shape ``k`` maximising the weighted likelihood at the means of
-    ``theta`` (a log grid from 0.3 to 300; ``default`` with too few posts to tell)."""
-    if w.sum() <= 10:
-        return default
-    mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))[None, :]
-    k = SHAPE_GRID[:, None]
-    yy = y[None, :]
-    loglik = (
-        gammaln(yy + k) - gammaln(k) + k * np.log(k / (k + mu)) + yy * np.log(mu / (k + mu))
-    ) @ w
-    return float(SHAPE_GRID[int(np.argmax(loglik))])
-
-
-def _pearson(x: Layout, y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> float:
-    """The Pearson estimate of the dispersion (>= 1; 1 with too few posts to tell)."""
-    if w.sum() <= 5:
-        return 1.0
-    mu = np.exp(np.clip(x.eta(theta), -30.0, 30.0))
-    dof = max(float(w.sum()) - float(x.used()), 1.0)
-    pearson = float(np.sum(w * np.square(y - mu) / np.maximum(mu, 1e-9)))
-    return max(1.0, pearson / dof)
 
 
 def _centred(fit_: Fit) -> np.ndarray:
@@ -459,15 +163,11 @@ class JointPosterior:
                 chosen[first], chosen[second] = best_pair
         return chosen
 
-    def arm_table(self, dimension: str, z: float = 1.645) -> list[tuple[str, float, float, float]]:
-        """(arm, mean, low, high) of the expected reward per post, best first.
-
-        Other dimensions are held at their average effect. The interval is the central 90%
-        (``z`` = 1.645), under :meth:`draw_cov` (what the draws use), of the log-normal
-        marginal of that identified combination (intercept +
-        the arm + the other dimensions' average), not of the arm's raw coefficient, which alone
-        is only identified up to a constant per dimension.
-        """
+    def contrasts(self, dimension: str) -> tuple[list[str], np.ndarray]:
+        """The arms of ``dimension`` and, per arm, the vector ``c`` whose ``c @ theta`` is the log
+        expected reward of a post now with that arm, the other dimensions at their average
+        effect (identified, unlike the arm's raw coefficient, which is only identified up to a
+        constant per dimension)."""
         design = self.fit.design
         base = np.zeros(design.size)
         base[0] = 1.0
@@ -477,17 +177,35 @@ class JointPosterior:
                     base[design.index[(other, a)]] += 1.0 / len(arms)
         if design.z_col is not None:
             base[design.z_col] = self.z_now
+        names = list(design.catalogue.get(dimension, ()))
+        out = np.tile(base, (len(names), 1))
+        for i, arm in enumerate(names):
+            out[i, design.index[(dimension, arm)]] = 1.0
+        return names, out
+
+    def arm_table(self, dimension: str, z: float = 1.645) -> list[tuple[str, float, float, float]]:
+        """(arm, mean, low, high) of the expected reward per post, best first (ties by name).
+
+        The mean is ``exp(c @ mode)`` for the arm's :meth:`contrasts` vector; the interval is the
+        central 90% (``z`` = 1.645), under :meth:`draw_cov` (what the draws use), of that
+        log-normal marginal.
+        """
+        names, vectors = self.contrasts(dimension)
         cov = self.draw_cov()
         rows = []
-        for arm in design.catalogue.get(dimension, ()):
-            c = base.copy()
-            c[design.index[(dimension, arm)]] = 1.0
+        for arm, c in zip(names, vectors, strict=True):
             centre = float(c @ self.fit.mean)
             sd = math.sqrt(max(float(c @ cov @ c), 0.0))
             rows.append(
                 (arm, math.exp(centre), math.exp(centre - z * sd), math.exp(centre + z * sd))
             )
         return sorted(rows, key=lambda r: (-r[1], r[0]))
+
+    def draws(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` parameter draws (rows) from ``N(mode, draw_cov())``: the posterior the Thompson
+        draws sample at ``spread`` 1 (reports: the probability an arm is best)."""
+        root = _chol(self.draw_cov())
+        return self.fit.mean + rng.standard_normal((n, len(self.fit.mean))) @ root.T
 
     def contrast_sd(self, dimension: str, arm: str, other: str) -> float:
         """Posterior sd of the log ratio between two arms of one dimension."""
@@ -498,27 +216,47 @@ class JointPosterior:
         return math.sqrt(max(float(c @ self.fit.cov @ c), 0.0))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)  # arrays: compared by identity
+class FitState:
+    """What one :func:`fit_joint` call leaves for the next: the design, the previous modes
+    (Newton starting points), dispersions and negative binomial shapes, and the empirical-Bayes
+    hyperparameters ``(posts, rho, tau, tau_pair)`` with the number of posts they were fit on.
+    ``size``: the design size the modes belong to (a design of another size starts afresh)."""
+
+    design: Design | None = None
+    size: int | None = None
+    own: np.ndarray | None = None
+    eng: np.ndarray | None = None
+    final: np.ndarray | None = None
+    phi_eng: float | None = None
+    k_eng: float | None = None
+    phi_final: float | None = None
+    k_final: float | None = None
+    hyper: tuple[int, float, float, float] | None = None
+
+
 def fit_joint(
     catalogue: Mapping[str, Sequence[str]],
     objective_rows: Sequence[Row],
     engagement_rows: Sequence[Row] | None,
     *,
     interaction: tuple[str, str] | None = None,
-    warm: dict[str, Any] | None = None,
+    state: FitState | None = None,
     covariate: bool = False,
     negbin: bool = False,
-) -> JointPosterior:
+) -> tuple[JointPosterior, FitState]:
     """Fit the objective with wide priors, learn the priors' spreads (and, given engagement
-    rows, their centres) by empirical Bayes, and refit under them.
+    rows, their centres) by empirical Bayes, and refit under them; returns the posterior and the
+    state for the next call.
 
-    ``warm``: state kept between calls (updated in place): the previous modes and dispersions,
-    used as starting points when the design is unchanged, and the empirical-Bayes spreads, which
-    are re-estimated only when the objective's data grew by ``REFRESH_SHARE`` (at least
-    ``REFRESH_POSTS`` posts) since. One more post moves all of these little, so a plan costs a
-    few Newton steps instead of three fits from scratch.
+    ``state``: the previous call's (None: start afresh): its modes and dispersions are the
+    starting points when the design is unchanged, and its empirical-Bayes spreads are kept until
+    the objective's data grew by ``REFRESH_SHARE`` (at least ``REFRESH_POSTS`` posts). One more
+    post moves all of these little, so a plan costs a few Newton steps instead of three fits
+    from scratch.
     """
-    warm = {} if warm is None else warm
-    design = warm.get("design")
+    state = FitState() if state is None else state
+    design = state.design
     wanted = {d: list(arms) for d, arms in catalogue.items()}
     if (
         design is None
@@ -527,10 +265,9 @@ def fit_joint(
         or design.covariate != covariate
     ):
         design = Design(wanted, interaction, covariate)
-    if warm.get("size") != design.size:
-        warm.clear()
-        warm["size"] = design.size
-    warm["design"] = design
+    if state.size != design.size:
+        state = FitState(size=design.size)
+    state = replace(state, design=design)
 
     zero = np.zeros(design.size)
     pair = design.is_pair()
@@ -541,7 +278,7 @@ def fit_joint(
         base_sd[design.z_col] = COVARIATE_SD
         zero[design.z_col] = COVARIATE_MEAN
     n = len(objective_rows)
-    hyper = warm.get("hyper")
+    hyper = state.hyper
     refresh = hyper is None or n >= hyper[0] + max(REFRESH_POSTS, REFRESH_SHARE * hyper[0])
     eng = None
     if engagement_rows:
@@ -550,27 +287,26 @@ def fit_joint(
             engagement_rows,
             prior_mean=zero,
             prior_sd=base_sd,
-            start=warm.get("eng"),
-            dispersion=warm.get("phi_eng"),
+            start=state.eng,
+            dispersion=state.phi_eng,
             negbin=negbin,
-            shape=warm.get("k_eng"),
+            shape=state.k_eng,
             reestimate=refresh,
         )
-        warm["eng"], warm["phi_eng"] = eng.mean, eng.next_dispersion
-        warm["k_eng"] = eng.next_shape
+        state = replace(state, eng=eng.mean, phi_eng=eng.next_dispersion, k_eng=eng.next_shape)
     if refresh:
         own = fit(
             design,
             objective_rows,
             prior_mean=zero,
             prior_sd=base_sd,
-            start=warm.get("own"),
+            start=state.own,
             negbin=negbin,
         )
-        warm["own"] = own.mean
         rho, tau = _borrow(own, eng)
         tau_pair = _pair_spread(own) if pair.any() else 0.0
-        warm["hyper"] = hyper = (n, rho, tau, tau_pair)
+        hyper = (n, rho, tau, tau_pair)
+        state = replace(state, own=own.mean, hyper=hyper)
     assert hyper is not None  # refreshed above when there was none
     _, rho, tau, tau_pair = hyper
     prior_mean = zero.copy()
@@ -589,15 +325,17 @@ def fit_joint(
         objective_rows,
         prior_mean=prior_mean,
         prior_sd=prior_sd,
-        start=warm.get("final", warm.get("own")),
-        dispersion=warm.get("phi_final"),
+        start=state.final if state.final is not None else state.own,
+        dispersion=state.phi_final,
         negbin=negbin,
-        shape=warm.get("k_final"),
+        shape=state.k_final,
         reestimate=refresh,
     )
-    warm["final"], warm["phi_final"] = final.mean, final.next_dispersion
-    warm["k_final"] = final.next_shape
-    return JointPosterior(final, rho=rho, tau=tau, engagement=eng, tau_pair=tau_pair)
+    state = replace(
+        state, final=final.mean, phi_final=final.next_dispersion, k_final=final.next_shape
+    )
+    posterior = JointPosterior(final, rho=rho, tau=tau, engagement=eng, tau_pair=tau_pair)
+    return posterior, state
 
 
 def _pair_spread(own: Fit) -> float:

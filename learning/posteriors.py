@@ -232,24 +232,3 @@ def prior_from_config(mean: float, strength: float) -> GammaPoisson:
     _check_positive("prior mean", mean)
     _check_positive("prior strength", strength)
     return GammaPoisson(mean * strength, strength)
-
-
-DEFAULT_DISPERSION = 2.0  # assumed variance/mean of rewards before there is evidence
-MIN_POSTS_FOR_DISPERSION = 10  # posts needed before the observed dispersion is trusted
-MAX_DISPERSION = 50.0
-
-
-def dispersion(n: int, total: float, total_sq: float) -> float:
-    """Variance-to-mean ratio of the rewards seen so far (quasi-Poisson dispersion), >= 1.
-
-    Follower gains are over-dispersed (a Poisson variance equals its mean; these are several
-    times larger: viral outliers, lagged overlapping gains, attribution noise). Updating a Gamma
-    posterior with weight ``1 / dispersion`` per post keeps its mean and widens it to match the
-    real spread, so Thompson sampling does not lock onto an arm that got lucky early. Pooled over
-    all posts of the account; before ``MIN_POSTS_FOR_DISPERSION`` posts, ``DEFAULT_DISPERSION``.
-    """
-    if n < MIN_POSTS_FOR_DISPERSION or total <= 0:
-        return DEFAULT_DISPERSION
-    mean = total / n
-    variance = max(0.0, (total_sq - n * mean * mean) / (n - 1))
-    return float(min(MAX_DISPERSION, max(1.0, variance / mean)))

@@ -1,149 +1,184 @@
-"""Learn: turn each finished post into evidence and update the arms' posteriors.
+"""Learn: after each batch of finished posts, write what the deciding policy now believes.
 
 A post is finished when its final-horizon snapshot is taken and (for the followers objective) its
-followers are attributed. Its reward updates the posterior of the content type, formula and hook
-it used; the new statistics, a ``learning_updates`` row (what changed, from which evidence, what
-is winning) and the post's ``learned_at`` are written in one transaction, so a post is learned
-from exactly once.
+followers are attributed. A learning step takes an account's finished posts in three steps, each
+returning a value: their :class:`Evidence`, the account's policy's :class:`Estimates` (the same
+policy and state the plan cycle chooses with, asked once per batch), and the write: the arm
+statistics (the deciding model's posts, mean, 90% interval and probability of being best per arm,
+behind the seed-named views), a ``learning_updates`` row (the evidence, what changed with before
+and after, the leaders) and the posts' ``learned_at``, in one transaction, so a post is learned
+from exactly once. The ``posterior_updated`` log event carries the same leaders.
+
+No second model is kept: the policy refits from the history when it chooses, and these estimates
+are that model's.
 
 Several workers: a worker learns under the lease ``learn`` (reading the finished posts again
-under it), because an update writes statistics computed from the ones it read: two workers
-updating one account's arms at once would lose one update.
+under it), so two workers never write one account's estimates at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agent import learner
 from agent.core import Agent
-from agent.cycles.plan import posteriors, prior
 from agent.logs import log
-from agent.models import ArmStat, LearnItem
-from learning.policy import update_posteriors
-from learning.posteriors import GammaPoisson, dispersion
+from agent.models import DIMENSIONS, ArmStat, LearnItem
+from learning.estimates import Estimates
 from learning.reward import reward
 
-FAMILY = "gamma_poisson"
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evidence:
+    """One finished post as a learning step reads it."""
 
-def _blank(account_id: int, dimension: str, arm: str, p: GammaPoisson) -> ArmStat:
-    return ArmStat(
-        account_id=account_id,
-        dimension=dimension,
-        arm=arm,
-        posts=0,
-        reward_sum=0.0,
-        reward_sq_sum=0.0,
-        followers_gained=0.0,
-        likes_sum=0,
-        reposts_sum=0,
-        replies_sum=0,
-        impressions_sum=0,
-        engagement_rate_sum=0.0,
-        posterior_family=FAMILY,
-        thompson_alpha=p.shape,
-        thompson_beta=p.rate,
-    )
+    content_id: int
+    arms: dict[str, str]
+    reward: float
+    followers_gained: float
+    attribution_confidence: float | None
+    engagements: int
+    impressions: int
+    hours_since_post: float | None
 
-
-async def learn_from(agent: Agent, item: LearnItem, now: datetime) -> bool:
-    post, final, attribution = item.post, item.final, item.attribution
-    account_id = post.account_id
-    objective = agent.config.learning.objective
-    followers = attribution.followers_gained if attribution else 0.0
-    value = reward(objective, followers_gained=followers, engagements=float(final.engagements))
-    the_prior = prior(agent)
-    current = await posteriors(agent, account_id)
-    old = {(s.dimension, s.arm): s for s in await agent.store.arm_stats(account_id)}
-    # every post is counted once per dimension: pool the first dimension's sums
-    pooled = [s for s in old.values() if s.dimension == agent.config.dimensions[0]]
-    phi = dispersion(
-        sum(s.posts for s in pooled),
-        sum(s.reward_sum for s in pooled),
-        sum(s.reward_sq_sum for s in pooled),
-    )
-    arms = post.arms
-    chosen = {d: arms.arm(d) for d in agent.config.dimensions if arms.arm(d)}
-    updated, changes = update_posteriors(
-        current,
-        chosen,
-        value,
-        prior=the_prior,
-        discount=agent.config.learning.discount,
-        weight=1.0 / phi,
-    )
-    stats = []
-    for dimension, by_arm in updated.items():
-        if dimension not in chosen:
-            continue
-        for arm, posterior in by_arm.items():
-            stat = old.get((dimension, arm)) or _blank(account_id, dimension, arm, the_prior)
-            if posterior == GammaPoisson(shape=stat.thompson_alpha, rate=stat.thompson_beta) and (
-                arm != chosen[dimension]
-            ):
-                continue  # unchanged (no discounting)
-            stat = replace(stat, thompson_alpha=posterior.shape, thompson_beta=posterior.rate)
-            if arm == chosen[dimension]:
-                stat = replace(
-                    stat,
-                    posts=stat.posts + 1,
-                    reward_sum=stat.reward_sum + value,
-                    reward_sq_sum=stat.reward_sq_sum + value * value,
-                    followers_gained=stat.followers_gained + followers,
-                    likes_sum=stat.likes_sum + final.likes,
-                    reposts_sum=stat.reposts_sum + final.reposts,
-                    replies_sum=stat.replies_sum + final.replies,
-                    impressions_sum=stat.impressions_sum + final.impressions,
-                    engagement_rate_sum=stat.engagement_rate_sum + (final.engagement_rate or 0.0),
-                )
-            stats.append(stat)
-    catalogue = agent.config.catalogues.arms()
-    leaders: dict[str, Any] = {}
-    for dimension in chosen:
-        by_arm = updated.get(dimension, {})
-        top = max(catalogue[dimension], key=lambda a: by_arm.get(a, the_prior).mean)  # ties: first
-        posterior = by_arm.get(top, the_prior)
-        low, high = posterior.interval(0.9)
-        leaders[dimension] = {
-            "arm": top,
-            "mean": round(posterior.mean, 4),
-            "interval_90": [round(low, 4), round(high, 4)],
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``learning_updates.evidence``."""
+        return {
+            "content_id": self.content_id,
+            "arms": self.arms,
+            "reward": self.reward,
+            "followers_gained": self.followers_gained,
+            "attribution_confidence": self.attribution_confidence,
+            "engagements": self.engagements,
+            "impressions": self.impressions,
+            "hours_since_post": self.hours_since_post,
         }
-    evidence = {
-        "objective": objective,
-        "reward": value,
-        "followers_gained": followers,
-        "attribution_confidence": attribution.confidence_score if attribution else None,
-        "engagements": final.engagements,
-        "impressions": final.impressions,
-        "hours_since_post": final.hours_since_post,
-        "arms": chosen,
-        "dispersion": phi,
-        "update_weight": 1.0 / phi,
-    }
-    applied = {"family": FAMILY, "changes": [c.as_dict() for c in changes]}
-    done = await agent.store.apply_learning(
-        account_id=account_id,
+
+
+def evidence(item: LearnItem, objective: str) -> Evidence:
+    """What one finished post shows: its arms, reward under ``objective`` and the counts."""
+    post, final, attribution = item.post, item.final, item.attribution
+    followers = attribution.followers_gained if attribution else 0.0
+    arms = {d: post.arms.arm(d) for d in (*DIMENSIONS, "topic") if post.arms.arm(d)}
+    return Evidence(
         content_id=post.id,
+        arms=arms,
+        reward=reward(objective, followers_gained=followers, engagements=float(final.engagements)),
+        followers_gained=followers,
+        attribution_confidence=attribution.confidence_score if attribution else None,
+        engagements=final.engagements,
+        impressions=final.impressions,
+        hours_since_post=final.hours_since_post,
+    )
+
+
+def arm_stats(account_id: int, estimates: Estimates) -> list[ArmStat]:
+    """The estimates as ``arm_statistics`` rows."""
+    return [
+        ArmStat(
+            account_id=account_id,
+            dimension=dimension,
+            arm=e.arm,
+            posts=e.posts,
+            mean=e.mean,
+            interval_low=e.low,
+            interval_high=e.high,
+            p_best=e.p_best,
+            model=estimates.model,
+        )
+        for dimension, arms in estimates.dimensions.items()
+        for e in arms
+    ]
+
+
+def _stat_dict(stat: ArmStat) -> dict[str, Any]:
+    return {
+        "posts": stat.posts,
+        "mean": round(stat.mean, 4),
+        "interval_90": [round(stat.interval_low, 4), round(stat.interval_high, 4)],
+        "p_best": round(stat.p_best, 4),
+        "model": stat.model,
+    }
+
+
+def changes(before: Sequence[ArmStat], after: Sequence[ArmStat]) -> list[dict[str, Any]]:
+    """The arms whose estimate changed, with the stored estimate before (None: a new arm) and
+    the new one."""
+    old = {(s.dimension, s.arm): s for s in before}
+    out = []
+    for stat in after:
+        was = old.get((stat.dimension, stat.arm))
+        if was is None or _stat_dict(was) != _stat_dict(stat):
+            out.append(
+                {
+                    "dimension": stat.dimension,
+                    "arm": stat.arm,
+                    "before": None if was is None else _stat_dict(was),
+                    "after": _stat_dict(stat),
+                }
+            )
+    return out
+
+
+def leaders(estimates: Estimates) -> dict[str, dict[str, Any]]:
+    """Each dimension's leading arm (highest mean) with its estimate."""
+    return {d: arms[0].as_dict() for d, arms in estimates.dimensions.items() if arms}
+
+
+async def write(
+    agent: Agent,
+    account_id: int,
+    seen: Sequence[Evidence],
+    estimates: Estimates,
+    before: Sequence[ArmStat],
+    now: datetime,
+) -> int:
+    """Store one learning step; returns the number of posts newly learned from."""
+    stats = arm_stats(account_id, estimates)
+    top = leaders(estimates)
+    learned = await agent.store.apply_learning(
+        account_id=account_id,
+        content_ids=[e.content_id for e in seen],
         stats=stats,
-        evidence=evidence,
-        updates_applied=applied,
-        insights_summary={"leaders": leaders},
+        evidence={
+            "objective": agent.config.learning.objective,
+            "posts": [e.as_dict() for e in seen],
+        },
+        updates_applied={
+            "model": estimates.model,
+            "unit": estimates.unit,
+            "changes": changes(before, stats),
+        },
+        insights_summary={"leaders": top},
         now=now,
     )
-    if done:
-        agent.stats.totals["learning_updates"] += 1
+    if learned:
+        agent.stats.totals["learning_updates"] += learned
         log.info(
             "posterior_updated",
             account=agent.account(account_id).name,
-            content_id=post.id,
-            reward=round(value, 3),
-            arms=chosen,
-            leaders={d: v["arm"] for d, v in leaders.items()},
+            model=estimates.model,
+            content_ids=[e.content_id for e in seen],
+            rewards=[round(e.reward, 3) for e in seen],
+            leaders={d: v["arm"] for d, v in top.items()},
         )
-    return done
+    return learned
+
+
+async def learn_account(
+    agent: Agent, account_id: int, items: Sequence[LearnItem], now: datetime
+) -> int:
+    """One learning step for one account's finished posts: evidence -> estimates -> write."""
+    seen = [evidence(item, agent.config.learning.objective) for item in items]
+    before = await agent.store.arm_stats(account_id)
+    account = agent.account(account_id)
+    belief = await learner.estimates(
+        agent, account, account_id, now, learned={e.content_id for e in seen}
+    )
+    return await write(agent, account_id, seen, belief, before, now)
 
 
 async def learn_cycle(agent: Agent, now: datetime) -> int:
@@ -155,9 +190,12 @@ async def learn_cycle(agent: Agent, now: datetime) -> int:
             return 0  # another worker is learning
         if not agent.exclusive:  # what is left once the previous holder is done
             items = await _finished(agent)
-        learned = 0
+        by_account: dict[int, list[LearnItem]] = {}
         for item in items:
-            learned += await learn_from(agent, item, now)
+            by_account.setdefault(item.post.account_id, []).append(item)
+        learned = 0
+        for account_id, batch in by_account.items():
+            learned += await learn_account(agent, account_id, batch, now)
         return learned
 
 

@@ -36,7 +36,6 @@ from agent.cycles.plan_steps import (
     write,
 )
 from agent.logs import log
-from learning.posteriors import GammaPoisson, prior_from_config
 
 # A draft the quality gate refused is redrafted at once (the policy's choice with another topic,
 # then another topic and hook, drawn afresh each time), up to this many times per cycle, so a
@@ -44,21 +43,6 @@ from learning.posteriors import GammaPoisson, prior_from_config
 # learner's slots in the learning benchmark (an exploiting policy writes similar posts).
 REDRAFTS = 4
 POLICY_NAME = "thompson_gamma_poisson"
-
-
-def prior(agent: Agent) -> GammaPoisson:
-    p = agent.config.learning.prior
-    return prior_from_config(p.mean, p.strength)
-
-
-async def posteriors(agent: Agent, account_id: int) -> dict[str, dict[str, GammaPoisson]]:
-    """The stored posteriors (built on the configured prior)."""
-    out: dict[str, dict[str, GammaPoisson]] = {}
-    for stat in await agent.store.arm_stats(account_id):
-        out.setdefault(stat.dimension, {})[stat.arm] = GammaPoisson(
-            shape=stat.thompson_alpha, rate=stat.thompson_beta
-        )
-    return out
 
 
 async def over_budget(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:

@@ -145,13 +145,13 @@ class LearningStore(Protocol):
         self,
         *,
         account_id: int,
-        content_id: int,
+        content_ids: Sequence[int],
         stats: Sequence[ArmStat],
         evidence: dict[str, Any],
         updates_applied: dict[str, Any],
         insights_summary: dict[str, Any],
         now: datetime,
-    ) -> bool: ...
+    ) -> int: ...
 
 
 class ReportStore(Protocol):

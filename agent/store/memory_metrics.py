@@ -311,21 +311,25 @@ class MemoryMetrics(MemoryState):
         self,
         *,
         account_id: int,
-        content_id: int,
+        content_ids: Sequence[int],
         stats: Sequence[ArmStat],
         evidence: dict[str, Any],
         updates_applied: dict[str, Any],
         insights_summary: dict[str, Any],
         now: datetime,
-    ) -> bool:
-        """Write new arm statistics, the learning_updates row and mark the post learned, at once.
+    ) -> int:
+        """Mark the posts learned, replace the account's arm statistics by ``stats`` (the
+        deciding model's estimates) and add the learning_updates row, at once.
 
-        Returns False (and writes nothing) when the post was already learned from.
+        Returns how many of the posts were newly learned from; 0 (and nothing written) when every
+        one already was.
         """
         now = utc(now)
-        row = self._content_row(content_id)
-        if row is None or row["learned_at"] is not None:
-            return False
+        rows = [self._content_row(c) for c in content_ids]
+        fresh = [(c, r) for c, r in zip(content_ids, rows, strict=True) if r is not None]
+        fresh = [(c, r) for c, r in fresh if r["learned_at"] is None]
+        if not fresh:
+            return 0
         # everything is checked before anything changes (the transaction's rollback)
         arm_rows = []
         for stat in stats:
@@ -338,9 +342,9 @@ class MemoryMetrics(MemoryState):
         update = TABLES["learning_updates"].row(
             {
                 "account_id": account_id,
-                "content_id": content_id,
+                "content_id": content_ids[-1],
                 "created_at": now,
-                "update_type": "post_outcome",
+                "update_type": "model_estimates",
                 "component": "all",
                 "evidence": evidence,
                 "updates_applied": updates_applied,
@@ -349,11 +353,16 @@ class MemoryMetrics(MemoryState):
         )
         self._account(account_id, "learning_updates")
 
-        self._update(row, learned_at=now, updated_at=now)
-        self._unlearned.discard(content_id)
+        for content_id, row in fresh:
+            self._update(row, learned_at=now, updated_at=now)
+            self._unlearned.discard(content_id)
         arms_table = self._rows["arm_statistics"]
+        account = self._accounts[account_id]
+        kept = {(stat.dimension, stat.arm) for stat in stats}
+        for dimension, arm in [k for k in account.arms if k not in kept]:
+            del arms_table[self._arm_ids.pop((account_id, dimension, arm))]
+            del account.arms[(dimension, arm)]
         for stat, arm_row in arm_rows:
-            account = self._accounts[stat.account_id]
             known = account.arms.get((stat.dimension, stat.arm))
             if known is None:
                 self._insert("arm_statistics", arm_row)
@@ -367,6 +376,6 @@ class MemoryMetrics(MemoryState):
                 arm=arm_row["arm"],
                 **{f: arm_row[f] for f in ARM_FIELDS},
             )
-            account.arm_list = None
+        account.arm_list = None
         self._insert("learning_updates", update)
-        return True
+        return len(fresh)

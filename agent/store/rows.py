@@ -17,17 +17,11 @@ from agent.models import AccountSnapshot, MetricsSnapshot, Post, PostStatus
 
 ARM_FIELDS = (
     "posts",
-    "reward_sum",
-    "reward_sq_sum",
-    "followers_gained",
-    "likes_sum",
-    "reposts_sum",
-    "replies_sum",
-    "impressions_sum",
-    "engagement_rate_sum",
-    "posterior_family",
-    "thompson_alpha",
-    "thompson_beta",
+    "mean",
+    "interval_low",
+    "interval_high",
+    "p_best",
+    "model",
 )  # the columns of arm_statistics that mirror ArmStat's fields, beyond its key
 
 

@@ -148,19 +148,15 @@ arm_statistics = sa.Table(
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("dimension", sa.String(32), nullable=False),
     sa.Column("arm", sa.String(100), nullable=False),
+    # what the deciding policy believes after the latest learning step (learning.estimates):
+    # posts learned from, mean reward per post, its 90% interval, the probability of being the
+    # dimension's best arm, and the policy's name (migration 0007)
     sa.Column("posts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("reward_sum", sa.Float, nullable=False, server_default="0"),
-    sa.Column("reward_sq_sum", sa.Float, nullable=False, server_default="0"),
-    sa.Column("followers_gained", sa.Float, nullable=False, server_default="0"),
-    sa.Column("likes_sum", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("reposts_sum", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("replies_sum", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("impressions_sum", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("engagement_rate_sum", sa.Float, nullable=False, server_default="0"),
-    sa.Column("posterior_family", sa.String(32), nullable=False),
-    # Gamma-Poisson: thompson_alpha = shape, thompson_beta = rate (names kept from the seed).
-    sa.Column("thompson_alpha", sa.Float, nullable=False),
-    sa.Column("thompson_beta", sa.Float, nullable=False),
+    sa.Column("model", sa.String(32), nullable=False),
+    sa.Column("mean", sa.Float, nullable=False, server_default="0"),
+    sa.Column("interval_low", sa.Float, nullable=False, server_default="0"),
+    sa.Column("interval_high", sa.Float, nullable=False, server_default="0"),
+    sa.Column("p_best", sa.Float, nullable=False, server_default="0"),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("account_id", "dimension", "arm"),
 )
@@ -230,10 +226,14 @@ leases = sa.Table(
     sa.Column("acquired_at", UTCDateTime),
 )
 
+# the per-dimension views over arm_statistics (seed names; migration 0007 made them show the
+# deciding model's estimates and added topic and hour)
 ARM_VIEWS = {
     "content_type_performance": "content_type",
     "formula_performance": "formula",
     "hook_performance": "hook",
+    "topic_performance": "topic",
+    "hour_performance": "hour",
 }
 
 # The reporting views of migration 0003 (daily health, leaderboards, ...; docs/operations.md).
@@ -247,7 +247,8 @@ REPORT_VIEWS = (
 
 
 def arm_view_sql(view: str, dimension: str) -> str:
-    """The seed's per-dimension performance tables, as views over ``arm_statistics``."""
+    """The seed's per-dimension performance tables as migration 0001 made them (0001 imports
+    this until it is frozen; migration 0007 replaced these views)."""
     return f"""
 CREATE VIEW {view} AS
 SELECT s.account_id, a.name AS account, s.arm AS {dimension}, s.posts AS posts_count,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.models import (
@@ -180,38 +181,38 @@ class SqlMetrics(SqlState):
         self,
         *,
         account_id: int,
-        content_id: int,
+        content_ids: Sequence[int],
         stats: Sequence[ArmStat],
         evidence: dict[str, Any],
         updates_applied: dict[str, Any],
         insights_summary: dict[str, Any],
         now: datetime,
-    ) -> bool:
-        """Write new arm statistics, the learning_updates row and mark the post learned, at once.
+    ) -> int:
+        """Mark the posts learned, replace the account's arm statistics by ``stats`` (the
+        deciding model's estimates) and add the learning_updates row, in one transaction.
 
-        Returns False (and writes nothing) when the post was already learned from.
+        Returns how many of the posts were newly learned from; 0 (and nothing written) when every
+        one already was.
         """
         st = arm_statistics
 
-        async def go(conn: AsyncConnection) -> bool:
+        async def go(conn: AsyncConnection) -> int:
             claimed = await conn.execute(
                 content.update()
-                .where(content.c.id == content_id, content.c.learned_at.is_(None))
+                .where(content.c.id.in_(list(content_ids)), content.c.learned_at.is_(None))
                 .values(learned_at=now, updated_at=now)
             )
-            if claimed.rowcount != 1:
-                return False
+            if claimed.rowcount < 1:
+                return 0
+            kept = []
             for stat in stats:
                 values = {f: getattr(stat, f) for f in ARM_FIELDS} | {"updated_at": now}
-                updated = await conn.execute(
-                    st.update()
-                    .where(
-                        st.c.account_id == stat.account_id,
-                        st.c.dimension == stat.dimension,
-                        st.c.arm == stat.arm,
-                    )
-                    .values(**values)
+                where = (
+                    st.c.account_id == stat.account_id,
+                    st.c.dimension == stat.dimension,
+                    st.c.arm == stat.arm,
                 )
+                updated = await conn.execute(st.update().where(*where).values(**values))
                 if updated.rowcount == 0:
                     await conn.execute(
                         st.insert().values(
@@ -221,18 +222,26 @@ class SqlMetrics(SqlState):
                             **values,
                         )
                     )
+                kept.append((stat.dimension, stat.arm))
+            # arms the model no longer has (a catalogue changed) are not left behind
+            await conn.execute(
+                st.delete().where(
+                    st.c.account_id == account_id,
+                    sa.tuple_(st.c.dimension, st.c.arm).not_in(kept),
+                )
+            )
             await conn.execute(
                 learning_updates.insert().values(
                     account_id=account_id,
-                    content_id=content_id,
+                    content_id=content_ids[-1],
                     created_at=now,
-                    update_type="post_outcome",
+                    update_type="model_estimates",
                     component="all",
                     evidence=evidence,
                     updates_applied=updates_applied,
                     insights_summary=insights_summary,
                 )
             )
-            return True
+            return int(claimed.rowcount)
 
-        return bool(await self._run(go))
+        return int(await self._run(go))

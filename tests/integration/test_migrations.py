@@ -94,8 +94,8 @@ async def assert_views_are_queryable(engine: AsyncEngine) -> None:
             result = await conn.execute(sa.text(f"SELECT * FROM {view}"))
             assert result.all() == []
             columns = set(result.keys())
-            expected = {"account", dimension, "posts_count", "avg_followers_per_post"}
-            assert expected | {"posterior_mean"} <= columns, (view, columns)
+            expected = {"account", dimension, "rank", "posts_count", "mean", "p_best"}
+            assert expected | {"interval_low", "interval_high", "model"} <= columns, view
         for view in REPORT_VIEWS:
             assert (await conn.execute(sa.text(f"SELECT * FROM {view}"))).all() == [], view
 

@@ -63,12 +63,15 @@ async def test_three_simulated_days_plan_publish_poll_attribute_learn_and_report
         if snap.due_at.replace(tzinfo=None) < result.end.replace(tzinfo=None):
             assert snap.taken_at is not None
             assert snap.hours_since_post == pytest.approx(snap.horizon_hours, abs=0.01)
-    assert result.counts["learning_updates"] >= 10
+    assert result.counts["learning_updates"] >= 5  # learning steps (a batch of posts each)
+    learned = [p for p in await harness.rows(content) if p.learned_at is not None]
+    assert len(learned) >= 10
+    assert harness.agent.stats.totals["learning_updates"] == len(learned)  # posts learned from
     stats = await harness.store.arm_stats(harness.agent.account_ids["demo"])
-    assert (
-        sum(s.posts for s in stats if s.dimension == "content_type")
-        == (result.counts["learning_updates"])
-    )
+    # the deciding model's estimates, from every finished post (learned or attributed since)
+    assert {s.model for s in stats} == {"joint"}
+    assert len(learned) <= sum(s.posts for s in stats if s.dimension == "content_type")
+    assert sum(s.posts for s in stats if s.dimension == "content_type") <= len(posted)
     health = await harness.store.latest_health(limit=200)
     assert len(health) >= 70  # one row per hour (per account) that ended
     assert sum(h["posts_succeeded"] for h in health) >= len(posted) - 1
@@ -345,14 +348,24 @@ async def test_each_post_knows_the_accounts_followers_when_it_was_posted(harness
 
 async def test_policy_state_is_kept_per_account_regression(harness: Harness) -> None:
     """Regression: one policy object was shared by every account, so the joint learner's
-    per-history state (empirical-Bayes spreads, the changes found) mixed accounts."""
-    from agent.learner import policy_for
+    per-history state (empirical-Bayes spreads, the changes found) mixed accounts. The policy is
+    now a stateless value and its state a typed value kept per account name."""
+    from agent.learner import choose_arms, policy_for
+    from learning.joint_policy import JointState
 
     account = harness.agent.config.accounts[0]
     other = account.model_copy(update={"name": "other"})
-    first, second = policy_for(harness.agent, account), policy_for(harness.agent, other)
-    assert first is not second
-    assert policy_for(harness.agent, account) is first
+    assert policy_for(harness.agent, account) == policy_for(harness.agent, other)
+    account_id = harness.agent.account_ids[account.name]
+
+    await choose_arms(harness.agent, account, account_id, harness.clock.now())
+    first = harness.agent.learner_states[account.name]
+    await choose_arms(harness.agent, account, account_id, harness.clock.now())
+
+    assert set(harness.agent.learner_states) == {account.name}
+    assert isinstance(first, JointState)
+    assert isinstance(harness.agent.learner_states[account.name], JointState)
+    assert "policies" not in harness.agent.caches
 
 
 async def test_a_follower_reading_stored_late_by_another_worker_still_counts(

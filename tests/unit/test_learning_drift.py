@@ -101,7 +101,12 @@ CATALOGUE = {"content_type": ["a", "b", "c", "d"], "formula": ["x", "y"]}
 
 def _picks(policy: Joint, past: list[Outcome], now: datetime, draws: int = 60) -> Counter[str]:
     rng = np.random.default_rng(7)
-    return Counter(policy.choose(past, CATALOGUE, now, rng)["content_type"] for _ in range(draws))
+    counts: Counter[str] = Counter()
+    state = None
+    for _ in range(draws):
+        chosen, state = policy.choose(past, CATALOGUE, now, rng, state)
+        counts[chosen["content_type"]] += 1
+    return counts
 
 
 def test_joint_splits_a_dimension_at_a_drop_and_explores_it_again() -> None:
@@ -110,9 +115,9 @@ def test_joint_splits_a_dimension_at_a_drop_and_explores_it_again() -> None:
     watching = Joint(interaction=None, change_threshold=20.0)
     blind = Joint(interaction=None)
 
-    posterior = watching.posterior(past, CATALOGUE, now)
-    assert [(c.dimension, c.arm) for c in watching.changes] == [("content_type", "a")]
-    assert abs((watching.changes[0].at - (START + timedelta(days=45))).days) <= 4
+    posterior, state = watching.posterior(past, CATALOGUE, now)
+    assert [(c.dimension, c.arm) for c in state.changes] == [("content_type", "a")]
+    assert abs((state.changes[0].at - (START + timedelta(days=45))).days) <= 4
     assert posterior.retired == frozenset({"content_type@0"})
     assert posterior.dimensions() == ["content_type", "formula"]
 
@@ -125,22 +130,23 @@ def test_joint_splits_a_dimension_at_a_drop_and_explores_it_again() -> None:
 def test_joint_change_detection_finds_nothing_without_a_change() -> None:
     past = _drifting_history(days=60, change_day=10_000)
     policy = Joint(interaction=None, change_threshold=20.0)
-    policy.posterior(past, CATALOGUE, START + timedelta(days=60))
-    assert policy.changes == []
+    _posterior, state = policy.posterior(past, CATALOGUE, START + timedelta(days=60))
+    assert state.changes == ()
 
 
 def test_joint_finds_the_changes_again_from_the_history_alone() -> None:
-    """The changes are a cache: a fresh policy object (a restart) finds the change again, and
-    plan-by-plan detection finds it at about the same time."""
+    """The changes are a cache: a policy given no state (a restart) finds the change again, and
+    plan-by-plan detection (the state passed along) finds it at about the same time."""
     past = _drifting_history(days=60, change_day=45)
     now = START + timedelta(days=60)
-    online = Joint(interaction=None, change_threshold=20.0)
+    policy = Joint(interaction=None, change_threshold=20.0)
+    online = None
     for day in range(40, 61):  # plan after plan, as the history grows
-        online.posterior(
-            [o for o in past if o.posted_at < START + timedelta(days=day)], CATALOGUE, now
+        _posterior, online = policy.posterior(
+            [o for o in past if o.posted_at < START + timedelta(days=day)], CATALOGUE, now, online
         )
-    restarted = Joint(interaction=None, change_threshold=20.0)
-    restarted.posterior(past, CATALOGUE, now)
+    assert online is not None
+    _posterior, restarted = policy.posterior(past, CATALOGUE, now)
 
     change_day = START + timedelta(days=45)
     for found in (online.changes, restarted.changes):
@@ -152,7 +158,7 @@ def test_the_drop_test_uses_the_negative_binomial_variance() -> None:
     """With negative binomial counts the fit's dispersion is 1; the drop test must still see
     the counts' real variance (mu + mu^2/k), or ordinary noise looks like a change."""
     from learning.joint import Design, Row, fit
-    from learning.policies import _series
+    from learning.joint_policy import _series
 
     rng = np.random.default_rng(4)
     catalogue = {"content_type": ["a", "b", "c"]}

@@ -61,7 +61,7 @@ def test_fit_recovers_known_effects_within_their_posterior_intervals() -> None:
 
     result = fit(design, rows, prior_mean=np.zeros(design.size), prior_sd=sd)
 
-    posterior = fit_joint(CATALOGUE, rows, None, interaction=None)
+    posterior = fit_joint(CATALOGUE, rows, None, interaction=None)[0]
     outside = 0
     for dimension, arms in CATALOGUE.items():
         truth = centred({a: TRUE[(dimension, a)] for a in arms})
@@ -89,15 +89,15 @@ def test_overdispersed_data_widen_the_posterior() -> None:
     wide = fit(design, noisy, prior_mean=np.zeros(design.size), prior_sd=sd)
 
     assert wide.dispersion > 2.0
-    wide_sd = fit_joint(CATALOGUE, noisy, None).contrast_sd("content_type", "a", "b")
-    tight_sd = fit_joint(CATALOGUE, poisson, None).contrast_sd("content_type", "a", "b")
+    wide_sd = fit_joint(CATALOGUE, noisy, None)[0].contrast_sd("content_type", "a", "b")
+    tight_sd = fit_joint(CATALOGUE, poisson, None)[0].contrast_sd("content_type", "a", "b")
     assert wide_sd > 1.3 * tight_sd
 
 
 def test_thompson_draws_favour_the_best_arms_once_data_are_in() -> None:
     rng = np.random.default_rng(11)
     rows = [Row(arms, y) for arms, y in draw_posts(800, rng)]
-    posterior = fit_joint(CATALOGUE, rows, None, interaction=None)
+    posterior = fit_joint(CATALOGUE, rows, None, interaction=None)[0]
 
     picks = [posterior.best(posterior.sample(rng)) for _ in range(300)]
 
@@ -107,7 +107,7 @@ def test_thompson_draws_favour_the_best_arms_once_data_are_in() -> None:
 
 def test_without_data_every_arm_is_drawn() -> None:
     rng = np.random.default_rng(5)
-    posterior = fit_joint(CATALOGUE, [], None)
+    posterior = fit_joint(CATALOGUE, [], None)[0]
 
     picks = [posterior.best(posterior.sample(rng))["content_type"] for _ in range(400)]
 
@@ -122,11 +122,11 @@ def test_the_interaction_term_finds_a_pair_the_main_effects_miss() -> None:
     posts = draw_posts(2000, rng, effects=effects, pair=("f3", "h3", 1.2))
     rows = [Row(arms, y) for arms, y in posts]
 
-    additive = fit_joint(CATALOGUE, rows, None, interaction=None)
-    joint = fit_joint(CATALOGUE, rows, None, interaction=("formula", "hook"))
+    additive = fit_joint(CATALOGUE, rows, None, interaction=None)[0]
+    joint = fit_joint(CATALOGUE, rows, None, interaction=("formula", "hook"))[0]
 
     plain = [Row(arms, y) for arms, y in draw_posts(2000, rng, effects=effects)]
-    no_pair = fit_joint(CATALOGUE, plain, None, interaction=("formula", "hook"))
+    no_pair = fit_joint(CATALOGUE, plain, None, interaction=("formula", "hook"))[0]
     assert joint.tau_pair > 0.15  # learned: the data show an interaction
     assert no_pair.tau_pair < 0.05  # none in the data: the pair terms stay near zero
     best_additive = additive.best(additive.fit.mean)
@@ -148,8 +148,8 @@ def test_engagement_evidence_sharpens_follower_effects_when_they_agree() -> None
             )
             for row in followers
         ]
-        alone = fit_joint(CATALOGUE, followers, None, interaction=None)
-        joint = fit_joint(CATALOGUE, followers, engagement, interaction=None)
+        alone = fit_joint(CATALOGUE, followers, None, interaction=None)[0]
+        joint = fit_joint(CATALOGUE, followers, engagement, interaction=None)[0]
         assert 0.5 < joint.rho < 1.5
         for posterior, errors in ((alone, errors_alone), (joint, errors_joint)):
             for dimension, arms in CATALOGUE.items():
@@ -173,7 +173,7 @@ def test_engagement_that_disagrees_with_follows_is_not_trusted_blindly() -> None
         for row in followers
     ]
 
-    joint = fit_joint(CATALOGUE, followers, engagement, interaction=None)
+    joint = fit_joint(CATALOGUE, followers, engagement, interaction=None)[0]
 
     assert joint.rho < 0.2
     assert joint.best(joint.fit.mean)["content_type"] == "a"
@@ -182,7 +182,7 @@ def test_engagement_that_disagrees_with_follows_is_not_trusted_blindly() -> None
 def test_arm_table_intervals_contain_their_means_and_rank_best_first() -> None:
     rng = np.random.default_rng(4)
     rows = [Row(arms, y) for arms, y in draw_posts(800, rng)]
-    posterior = fit_joint(CATALOGUE, rows, None, interaction=None)
+    posterior = fit_joint(CATALOGUE, rows, None, interaction=None)[0]
 
     table = posterior.arm_table("content_type")
 
@@ -253,8 +253,8 @@ def test_the_audience_covariate_keeps_growth_from_crediting_the_arm_played_late(
         arms = {"content_type": arm, "formula": "f1", "hook": "h1"}
         value = float(rng.poisson(10.0 * audience / 1000.0))
         rows.append(Row(arms, value, z=math.log(audience / 1000.0)))
-    plain = fit_joint(CATALOGUE, [Row(r.arms, r.value) for r in rows], None, interaction=None)
-    aware = fit_joint(CATALOGUE, rows, None, interaction=None, covariate=True)
+    plain = fit_joint(CATALOGUE, [Row(r.arms, r.value) for r in rows], None, interaction=None)[0]
+    aware = fit_joint(CATALOGUE, rows, None, interaction=None, covariate=True)[0]
 
     def b_over_a(posterior: object) -> float:
         fit_ = posterior.fit  # type: ignore[attr-defined]
@@ -345,7 +345,7 @@ def tried_once_posterior() -> JointPosterior:
         log_effect = sum(TRUE[(d, a)] for d, a in arms.items())
         followers.append(Row(arms, float(rng.poisson(4.0 * math.exp(log_effect)))))
         clicks.append(Row(arms, float(rng.poisson(20.0 * math.exp(log_effect)))))
-    return fit_joint(CATALOGUE, followers, clicks, interaction=None, negbin=True)
+    return fit_joint(CATALOGUE, followers, clicks, interaction=None, negbin=True)[0]
 
 
 def test_draws_carry_the_auxiliary_uncertainty_of_an_arm_tried_once() -> None:

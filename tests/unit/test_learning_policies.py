@@ -9,7 +9,16 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from learning.policies import BetaBernoulli, Independent, Joint, Outcome, SeedSelector, Uniform
+from learning.joint_policy import JointState, _Pass
+from learning.policies import (
+    BetaBernoulli,
+    Independent,
+    Joint,
+    Outcome,
+    Policy,
+    SeedSelector,
+    Uniform,
+)
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 CATALOGUE = {"content_type": ["a", "b", "c", "d", "e", "f", "g"], "formula": ["x", "y"]}
@@ -34,12 +43,15 @@ def history(means: dict[str, float], n: int, seed: int = 0) -> list[Outcome]:
     ]
 
 
-def picks(policy: object, past: list[Outcome], draws: int = 400) -> Counter[str]:
+def picks(policy: Policy, past: list[Outcome], draws: int = 400) -> Counter[str]:
+    """How often each content type is chosen in ``draws`` plans (the state carried along)."""
     rng = np.random.default_rng(1)
-    return Counter(
-        policy.choose(past, CATALOGUE, NOW, rng)["content_type"]  # type: ignore[attr-defined]
-        for _ in range(draws)
-    )
+    counts: Counter[str] = Counter()
+    state = None
+    for _ in range(draws):
+        chosen, state = policy.choose(past, CATALOGUE, NOW, rng, state)
+        counts[chosen["content_type"]] += 1
+    return counts
 
 
 MEANS = {"a": 6.0, "b": 4.0, "c": 3.5, "d": 3.0, "e": 2.5, "f": 2.0, "g": 0.2}
@@ -109,9 +121,11 @@ def test_joint_uses_in_flight_posts_engagement_provisionally() -> None:
     pending += [outcome(ct, None, hours=1.0, engagements=5.0) for ct in "abdefg" for _ in range(6)]
     policy = Joint(interaction=None)
 
-    rows = policy._provisional(finals + pending, NOW)
-    with_pending = policy.posterior(finals + pending, CATALOGUE, NOW)
-    without = Joint(interaction=None, provisional=False).posterior(finals + pending, CATALOGUE, NOW)
+    rows = policy._provisional(finals + pending, NOW, _Pass(JointState()))
+    with_pending, _ = policy.posterior(finals + pending, CATALOGUE, NOW)
+    without, _ = Joint(interaction=None, provisional=False).posterior(
+        finals + pending, CATALOGUE, NOW
+    )
 
     assert len(rows) == len(pending)
     assert all(0 < row.weight < 1 for row in rows)  # partial counts weigh less than finals

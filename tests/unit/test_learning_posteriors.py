@@ -163,15 +163,3 @@ def test_reward_by_objective_clamps_at_zero():
         reward("likes", followers_gained=1.0, engagements=1.0)
     with pytest.raises(ValueError):
         reward("followers", followers_gained=math.inf, engagements=1.0)
-
-
-def test_dispersion_defaults_until_enough_posts_and_is_never_below_poisson() -> None:
-    from learning.posteriors import DEFAULT_DISPERSION, dispersion
-
-    assert dispersion(3, 10.0, 40.0) == DEFAULT_DISPERSION
-    # rewards 0, 10 repeated: mean 5, variance ~25.6 -> ratio ~5.1
-    rewards = [0.0, 10.0] * 10
-    ratio = dispersion(len(rewards), sum(rewards), sum(r * r for r in rewards))
-    assert ratio == pytest.approx(26.3157 / 5, rel=1e-3)
-    steady = [5.0] * 20  # less spread than Poisson
-    assert dispersion(20, sum(steady), sum(r * r for r in steady)) == 1.0

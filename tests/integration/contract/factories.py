@@ -140,17 +140,11 @@ def arm_stat(account_id: int, dimension: str, arm: str, **overrides: Any) -> Arm
         "dimension": dimension,
         "arm": arm,
         "posts": 1,
-        "reward_sum": 2.5,
-        "reward_sq_sum": 6.25,
-        "followers_gained": 2.5,
-        "likes_sum": 10,
-        "reposts_sum": 2,
-        "replies_sum": 3,
-        "impressions_sum": 400,
-        "engagement_rate_sum": 0.0375,
-        "posterior_family": "gamma_poisson",
-        "thompson_alpha": 3.5,
-        "thompson_beta": 2.0,
+        "mean": 2.5,
+        "interval_low": 1.25,
+        "interval_high": 4.0,
+        "p_best": 0.5,
+        "model": "joint",
     }
     values.update(overrides)
     return ArmStat(**values)
@@ -164,13 +158,15 @@ def learned_stats(account_id: int, **overrides: Any) -> list[ArmStat]:
     ]
 
 
-async def learn(store: SqlStore, account_id: int, content_id: int, **overrides: Any) -> bool:
+async def learn(store: SqlStore, account_id: int, content_id: int, **overrides: Any) -> int:
+    """One learning step from one post (tests/integration/test_model_estimates_store.py has the
+    learning writes' contract)."""
     return await store.apply_learning(
         account_id=account_id,
-        content_id=content_id,
+        content_ids=overrides.pop("content_ids", [content_id]),
         stats=overrides.pop("stats", learned_stats(account_id)),
         evidence=overrides.pop("evidence", {"reward": 2.5, "arms": {"hook": "question"}}),
-        updates_applied={"family": "gamma_poisson", "changes": []},
+        updates_applied={"model": "joint", "changes": []},
         insights_summary={"leaders": {"hook": {"arm": "question"}}},
         now=overrides.pop("now", T0 + 30 * HOUR),
     )

@@ -1,0 +1,422 @@
+"""The default policy: Thompson sampling from the joint model (:mod:`learning.joint`).
+
+The policy is a frozen value (its settings); what it learns between plans is a
+:class:`JointState` it takes and returns: the previous fit's Newton starting points and
+empirical-Bayes spreads (:class:`learning.joint.FitState`), the changes found in the history
+(:mod:`learning.drift`), and per-post rows kept under each post's content id. The state only
+saves work and remembers the changes found: a policy given no state refits from scratch and finds
+the changes again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import numpy as np
+
+from learning.drift import Change, Series, detect
+from learning.estimates import DRAWS, ArmEstimate, Estimates, p_best, posts_per_arm, ranked
+from learning.joint import Fit, FitState, JointPosterior, Row, fit_joint
+from learning.outcomes import Catalogue, Outcome, finished, unit
+
+PROVISIONAL_MIN_SHARE = 0.05
+CHANGES_PER_PLAN = 3  # at most this many splits found in one plan (a restart finds them anew)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JointState:
+    """What the joint policy carries from one plan to the next (see the module docstring).
+
+    ``rows``: content id -> (the outcome, the auxiliary signal, its objective row, its auxiliary
+    row) for finished posts (kept only without a half-life, when a post's rows never change);
+    ``eras``: content id -> (how many changes were known, its arms with retired eras renamed);
+    ``reference``: the audience the rows' covariate is measured from; ``peak``: the largest
+    change statistic seen so far, split or not.
+    """
+
+    fit: FitState = field(default_factory=FitState)
+    changes: tuple[Change, ...] = ()
+    peak: float = 0.0
+    reference: float | None = None
+    rows: Mapping[int, tuple[Outcome, Callable[[Outcome], float], Row, Row]] = field(
+        default_factory=dict
+    )
+    eras: Mapping[int, tuple[int, Mapping[str, str]]] = field(default_factory=dict)
+
+
+class _Pass:
+    """One call's working copy of the per-post caches (the state it was given is not changed)."""
+
+    __slots__ = ("eras", "state")
+
+    def __init__(self, state: JointState) -> None:
+        self.state = state
+        self.eras: dict[int, tuple[int, Mapping[str, str]]] = {}
+
+    def done(self) -> JointState:
+        return replace(self.state, eras=self.eras)
+
+
+@dataclass(frozen=True, slots=True)
+class Joint:
+    """Thompson sampling from :func:`learning.joint.fit_joint` (see that module for the maths).
+
+    ``objective``: "followers" (engagement is then auxiliary evidence) or "engagement".
+    ``half_life_days``: posts this old count half (None: never forget).
+    ``interaction``: the pair of dimensions given a pairwise term (None: additive only).
+    ``provisional``: use in-flight posts' partial engagement (scaled to its expected final).
+    ``change_threshold``: split a dimension's history where one of its arms' followers per post
+    dropped this clearly (:mod:`learning.drift`; None: never).
+    """
+
+    name: str = "joint"
+    objective: str = "followers"
+    half_life_days: float | None = None
+    interaction: tuple[str, str] | None = ("formula", "hook")
+    provisional: bool = True
+    exploration: float = 0.6  # scale of the posterior spread in a Thompson draw (1: plain)
+    change_threshold: float | None = None
+    audience: bool = True  # model followers per post as growing with the account's audience
+    negbin: bool = True  # negative binomial counts (variance mu + mu^2/k), else quasi-Poisson
+    carry_auxiliary: bool = True  # draws carry the auxiliary model's uncertainty (JointPosterior)
+
+    def weight(self, outcome: Outcome, now: datetime) -> float:
+        if self.half_life_days is None:
+            return 1.0
+        age = max((now - outcome.posted_at).total_seconds() / 86400.0, 0.0)
+        return float(0.5 ** (age / self.half_life_days))
+
+    def arms(self, outcome: Outcome, work: _Pass) -> Mapping[str, str]:
+        """The post's arms as the model sees them: in a dimension whose history was split, a post
+        from before the latest split has its arm in a retired dimension ``"<dimension>@<era>"``
+        (its own effects), so only posts since the change inform the dimension's current
+        effects."""
+        changes = work.state.changes
+        if not changes:
+            return outcome.arms
+        key = outcome.key
+        if key is not None:
+            known = work.eras.get(key) or work.state.eras.get(key)
+            if known is not None and known[0] == len(changes):
+                work.eras[key] = known
+                return known[1]
+        arms = dict(outcome.arms)
+        for dimension, splits in _splits(changes).items():
+            era = sum(1 for at in splits if at <= outcome.posted_at)
+            if era < len(splits) and dimension in arms:
+                arms[f"{dimension}@{era}"] = arms.pop(dimension)
+        if key is not None:
+            work.eras[key] = (len(changes), arms)
+        return arms
+
+    def model_catalogue(self, history: Sequence[Outcome], catalogue: Catalogue) -> Catalogue:
+        """The catalogue the model is fit on: with hours, every hour posted at as well as the
+        ones allowed next (the choice stays among those)."""
+        full = dict(catalogue)
+        if "hour" in catalogue:
+            seen = {o.arms["hour"] for o in history if "hour" in o.arms}
+            full["hour"] = sorted(seen | set(catalogue["hour"]))
+        return full
+
+    def posterior(
+        self,
+        history: Sequence[Outcome],
+        catalogue: Catalogue,
+        now: datetime,
+        state: JointState | None = None,
+    ) -> tuple[JointPosterior, JointState]:
+        """The posterior of the model fit on ``history`` (after looking for changes, when that is
+        on), and the state for the next call."""
+        state = JointState() if state is None else state
+        for _ in range(CHANGES_PER_PLAN):
+            posterior, done, rows, auxiliary_rows, state = self._fit(history, catalogue, now, state)
+            change, state = self._detect(posterior, catalogue, done, rows, auxiliary_rows, state)
+            if change is None:
+                return replace(posterior, carry=self.carry_auxiliary), state
+            # the design and every cached row change
+            state = JointState(changes=(*state.changes, change), peak=state.peak)
+        posterior, *_, state = self._fit(history, catalogue, now, state)
+        return replace(posterior, carry=self.carry_auxiliary), state
+
+    def _fit(
+        self, history: Sequence[Outcome], catalogue: Catalogue, now: datetime, state: JointState
+    ) -> tuple[JointPosterior, list[Outcome], list[Row], list[Row] | None, JointState]:
+        """The posterior, the finished posts, their objective and auxiliary rows, the state."""
+        done = finished(history)
+        interaction = self.interaction
+        if interaction is not None and not all(d in catalogue for d in interaction):
+            interaction = None
+        full = _with_eras(catalogue, state.changes)
+        retired = frozenset(full) - frozenset(catalogue)
+        ref = self._reference(history)
+        covariate = ref is not None
+        if state.reference != ref:  # cached rows carry z relative to the reference
+            state = replace(state, reference=ref, rows={})
+        work = _Pass(state)
+        kept = state.rows
+        auxiliary_rows: list[Row] | None = None
+        finished_auxiliary: list[Row] | None = None
+        if self.objective == "engagement":
+            finals = [
+                Row(self.arms(o, work), o.engagements, self.weight(o, now), _z(o, ref), o.key)
+                for o in done
+            ]
+            rows = finals + self._provisional(history, now, work, _engagements)
+        else:
+            signal = auxiliary(history)
+            finals, finished_auxiliary, kept = self._finished_rows(done, signal, now, work)
+            rows = finals
+            auxiliary_rows = finished_auxiliary + self._provisional(history, now, work, signal)
+        posterior, fitted = fit_joint(
+            full,
+            rows,
+            auxiliary_rows,
+            interaction=interaction,
+            state=state.fit,
+            covariate=covariate,
+            negbin=self.negbin,
+        )
+        state = replace(work.done(), fit=fitted, rows=kept)
+        posterior = posterior.retire(retired, _z_now(history, ref))
+        return posterior, done, finals, finished_auxiliary, state
+
+    def _reference(self, history: Sequence[Outcome]) -> float | None:
+        """The audience the covariate is measured from (the first post's), or None when it is
+        off or some post's audience is unknown."""
+        if not self.audience or not history or any(not o.audience for o in history):
+            return None
+        return float(history[0].audience)  # type: ignore[arg-type]
+
+    def _detect(
+        self,
+        posterior: JointPosterior,
+        catalogue: Catalogue,
+        done: Sequence[Outcome],
+        rows: Sequence[Row],
+        auxiliary_rows: Sequence[Row] | None,
+        state: JointState,
+    ) -> tuple[Change | None, JointState]:
+        """The clearest drop in one arm's posts since its dimension's last split, if any passes
+        the threshold (:func:`learning.drift.detect`), and the state with the peak seen."""
+        if self.change_threshold is None or len(done) < 2 * MIN_CHANGE_POSTS:
+            return None, state
+        order = sorted(range(len(done)), key=lambda i: done[i].posted_at)
+        times = [done[i].posted_at for i in order]
+        objective = _series(posterior.fit, rows, order)
+        aux = None
+        if auxiliary_rows is not None and posterior.engagement is not None:
+            aux = _series(posterior.engagement, auxiliary_rows, order)
+        splits = _splits(state.changes)
+        best: Change | None = None
+        for dimension in catalogue:
+            arms = [done[i].arms.get(dimension, "") for i in order]
+            since = splits[dimension][-1] if dimension in splits else None
+            change = detect(arms, times, dimension, objective, aux, 0.0, since)
+            if change is not None and (best is None or change.statistic > best.statistic):
+                best = change
+        if best is not None:  # how close the history came to a split (reports, calibration)
+            state = replace(state, peak=max(state.peak, best.statistic))
+        if best is not None and best.statistic > self.change_threshold:
+            return best, state
+        return None, state
+
+    def _finished_rows(
+        self,
+        done: Sequence[Outcome],
+        signal: Callable[[Outcome], float],
+        now: datetime,
+        work: _Pass,
+    ) -> tuple[list[Row], list[Row], Mapping[int, tuple[Outcome, Callable[..., float], Row, Row]]]:
+        """The finished posts' objective and auxiliary rows, and the rows to keep. Without a
+        half-life a post's rows never change, so they are kept (by content id) for the next
+        plan."""
+        ref = work.state.reference
+        if self.half_life_days is not None:
+            return (
+                [
+                    Row(
+                        self.arms(o, work),
+                        max(float(o.reward or 0.0), 0.0),
+                        self.weight(o, now),
+                        _z(o, ref),
+                        o.key,
+                    )
+                    for o in done
+                ],
+                [
+                    Row(self.arms(o, work), signal(o), self.weight(o, now), _z(o, ref), o.key)
+                    for o in done
+                ],
+                {},
+            )
+        cache = work.state.rows
+        kept: dict[int, tuple[Outcome, Callable[[Outcome], float], Row, Row]] = {}
+        rows, auxiliary_rows = [], []
+        for o in done:
+            known = cache.get(o.key) if o.key is not None else None
+            if known is None or known[1] is not signal or known[0] != o:
+                arms, z = self.arms(o, work), _z(o, ref)
+                objective = Row(arms, max(float(o.reward or 0.0), 0.0), z=z, key=o.key)
+                known = (o, signal, objective, Row(arms, signal(o), z=z, key=o.key))
+            if o.key is not None:
+                kept[o.key] = known
+            rows.append(known[2])
+            auxiliary_rows.append(known[3])
+        return rows, auxiliary_rows, kept
+
+    def _provisional(
+        self,
+        history: Sequence[Outcome],
+        now: datetime,
+        work: _Pass,
+        signal: Callable[[Outcome], float] | None = None,
+    ) -> list[Row]:
+        """In-flight posts' engagement, scaled to the final by the share seen at their age.
+
+        The share at ``h`` hours is estimated cross-sectionally: the mean engagement of posts last
+        seen at about ``h`` hours over the mean final engagement. A post counts with weight equal
+        to that share (its partial count carries less information than a final one).
+        """
+        if not self.provisional:
+            return []
+        signal = signal or _engagements
+        finals = [signal(o) for o in history if o.final]
+        pending = [o for o in history if not o.final and o.hours_observed is not None]
+        if len(finals) < 5 or not pending:
+            return []
+        final_mean = float(np.mean(finals))
+        if final_mean <= 0:
+            return []
+        buckets: dict[int, list[float]] = {}
+        for o in pending:
+            buckets.setdefault(_bucket(o.hours_observed), []).append(signal(o))
+        share = {
+            b: min(max(float(np.mean(v)) / final_mean, PROVISIONAL_MIN_SHARE), 1.0)
+            for b, v in buckets.items()
+        }
+        ref = work.state.reference
+        rows = []
+        for o in pending:
+            s = share[_bucket(o.hours_observed)]
+            weight = s * self.weight(o, now)
+            rows.append(Row(self.arms(o, work), signal(o) / s, weight, _z(o, ref), o.key))
+        return rows
+
+    def choose(
+        self,
+        history: Sequence[Outcome],
+        catalogue: Catalogue,
+        now: datetime,
+        rng: np.random.Generator,
+        state: JointState | None = None,
+    ) -> tuple[dict[str, str], JointState]:
+        """A Thompson draw's best arms (among ``catalogue``), and the state for the next plan."""
+        full = self.model_catalogue(history, catalogue)
+        posterior, state = self.posterior(history, full, now, state)
+        return posterior.best(posterior.sample(rng, self.exploration), allowed=catalogue), state
+
+    def estimates(
+        self,
+        history: Sequence[Outcome],
+        catalogue: Catalogue,
+        now: datetime,
+        rng: np.random.Generator,
+        state: JointState | None = None,
+    ) -> Estimates:
+        """The model's belief per arm of every dimension it chooses: the mean and 90% interval of
+        :meth:`JointPosterior.arm_table`, and the share of ``DRAWS`` posterior draws (from
+        ``rng``, never the generator choices are drawn with) in which the arm is best. ``state``
+        is read, not advanced: the next choice sees the same state either way."""
+        full = self.model_catalogue(history, catalogue)
+        posterior, _unused = self.posterior(history, full, now, state)
+        theta = posterior.draws(rng, DRAWS)
+        posted = [o.arms for o in finished(history)]
+        dimensions = {}
+        for dimension in posterior.dimensions():
+            names, vectors = posterior.contrasts(dimension)
+            best = p_best(theta @ vectors.T)
+            table = posterior.arm_table(dimension)
+            posts = posts_per_arm(posted, dimension, names)
+            share = dict(zip(names, best, strict=True))
+            dimensions[dimension] = ranked(
+                [
+                    ArmEstimate(
+                        arm=arm,
+                        posts=posts[arm],
+                        mean=mean,
+                        low=low,
+                        high=high,
+                        p_best=float(share[arm]),
+                    )
+                    for arm, mean, low, high in table
+                ]
+            )
+        return Estimates(model=self.name, unit=unit(self.objective), dimensions=dimensions)
+
+
+def _splits(changes: Sequence[Change]) -> dict[str, list[datetime]]:
+    out: dict[str, list[datetime]] = {}
+    for change in changes:
+        out.setdefault(change.dimension, []).append(change.at)
+    return {d: sorted(v) for d, v in out.items()}
+
+
+def _with_eras(catalogue: Catalogue, changes: Sequence[Change]) -> dict[str, Sequence[str]]:
+    """The catalogue with every retired era's dimension added."""
+    full = dict(catalogue)
+    for dimension, splits in _splits(changes).items():
+        for era in range(len(splits)):
+            full[f"{dimension}@{era}"] = catalogue.get(dimension, ())
+    return full
+
+
+def _z(o: Outcome, reference: float | None) -> float:
+    """The audience covariate of a post: log of its audience over the reference."""
+    return math.log(o.audience / reference) if reference and o.audience else 0.0
+
+
+def _z_now(history: Sequence[Outcome], reference: float | None) -> float:
+    return _z(history[-1], reference) if history else 0.0
+
+
+MIN_CHANGE_POSTS = 8
+
+
+def _series(fit: Fit, rows: Sequence[Row], order: Sequence[int]) -> Series:
+    """Counts and fitted means of these rows under a fit, in ``order``, with the dispersion
+    the drop test uses (for negative binomial counts, the variance's average excess over
+    Poisson)."""
+    mu = np.exp(np.clip(fit.design.rows_layout(rows).eta(fit.mean), -30.0, 30.0))
+    y = np.array([r.value for r in rows], dtype=float)
+    index = np.asarray(order, dtype=np.intp)
+    phi = fit.dispersion
+    if math.isfinite(fit.shape):  # negative binomial: its variance over mu, averaged by mu
+        phi *= float(np.sum(mu * (1.0 + mu / fit.shape)) / max(float(np.sum(mu)), 1e-12))
+    return Series(y[index], mu[index], phi)
+
+
+def _engagements(o: Outcome) -> float:
+    return o.engagements
+
+
+def _profile_clicks(o: Outcome) -> float:
+    return o.profile_clicks
+
+
+def auxiliary(history: Sequence[Outcome]) -> Callable[[Outcome], float]:
+    """The auxiliary signal the follower model borrows from: profile clicks where the platform
+    reports them (a visit to the profile is the step before a follow, so they track follows
+    closely and come in several times the numbers), else likes + reposts + replies + quotes +
+    bookmarks."""
+    if any(o.profile_clicks > 0 for o in history):
+        return _profile_clicks
+    return _engagements
+
+
+def _bucket(hours: float | None) -> int:
+    """Log-spaced age buckets (0: under 2 h, 1: under 8 h, 2: older)."""
+    h = hours or 0.0
+    return 0 if h < 2 else (1 if h < 8 else 2)
