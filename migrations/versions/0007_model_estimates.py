@@ -16,7 +16,7 @@ Supabase's ``anon`` and ``authenticated``).
 Frozen: literal SQL only, nothing imported from growthloop.
 
 Revision ID: 0007
-Revises: 0005 (to become 0006 when the migration retiring the Supabase REST functions lands)
+Revises: 0006
 Create Date: 2026-12-07
 """
 

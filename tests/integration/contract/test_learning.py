@@ -6,9 +6,7 @@ behind the views.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,9 +16,7 @@ from agent.models import (
     PostCounts,
 )
 from agent.store.schema import (
-    arm_statistics,
     follower_attributions,
-    learning_updates,
 )
 from agent.store.sql import SqlStore
 from tests.conftest import T0
@@ -28,11 +24,9 @@ from tests.integration.contract.factories import (
     HOUR,
     METHOD,
     account,
-    arm_stat,
     attribution,
     count,
     learn,
-    learned_stats,
     planned,
     posted,
     rows,
