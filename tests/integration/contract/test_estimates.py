@@ -4,8 +4,7 @@
 deciding policy's estimates and adds one ``learning_updates`` row, at once; the seed-named views
 and ``arm_leaderboard`` show those estimates ranked by the model's mean.
 
-Run on SQLite, PostgreSQL and the in-memory store (whose rows are read through its SQLite
-export); the Supabase REST store, which issue 14 retires, is left out.
+Run on every backend of the contract suite (tests/integration/contract/__init__.py).
 """
 
 from __future__ import annotations
@@ -16,13 +15,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from agent.errors import ConstraintViolation
 from agent.store.schema import ARM_VIEWS, arm_statistics, learning_updates
 from agent.store.sql import SqlStore
 from tests.conftest import T0
-from tests.integration.test_store_contract import (
+from tests.integration.contract.factories import (
     HOUR,
     METHOD,
-    REFUSED,
     account,
     arm_stat,
     count,
@@ -32,8 +31,6 @@ from tests.integration.test_store_contract import (
     rows,
     take,
 )
-
-pytestmark = pytest.mark.parametrize("store", ["sqlite", "postgresql", "memory"], indirect=True)
 
 
 def by_key(stats: list[Any]) -> list[Any]:
@@ -105,7 +102,7 @@ async def test_apply_learning_rolls_back_when_a_write_fails(store: SqlStore) -> 
     post = await posted(store, acc, posted_at=T0)
     broken = [*learned_stats(acc), arm_stat(acc + 1000, "hook", "question")]  # no such account
 
-    with pytest.raises(REFUSED):
+    with pytest.raises(ConstraintViolation):
         await learn(store, acc, post.id, stats=broken)
 
     after = await store.get_post(post.id)
