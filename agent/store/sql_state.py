@@ -16,7 +16,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import (
     AsyncRetrying,
@@ -65,7 +65,9 @@ class SqlState:
         """Run ``fn`` in one transaction; retried (see :mod:`agent.store.retry`) while the
         database is unreachable, then :class:`StoreUnavailable`. Other database errors are a
         :class:`StoreError`; an IntegrityError becomes a :class:`ConstraintViolation` (on a
-        retry it means the attempt that lost its connection had committed after all)."""
+        retry it means the attempt that lost its connection had committed after all); a value
+        the column types refuse (a naive datetime) is the caller's ValueError, as in the memory
+        store. No SQLAlchemy exception leaves."""
         policy = self.retry
         retried = False
         try:
@@ -94,6 +96,10 @@ class SqlState:
                     "dropped connection, had probably been committed"
                 ) from exc
             raise StoreError(f"database error: {detail}") from exc
+        except StatementError as exc:
+            if isinstance(exc.orig, ValueError):  # a bad value (a naive datetime): the caller's
+                raise ValueError(str(exc.orig)) from None  # bug, told as the memory store does
+            raise StoreError(f"database error: {type(exc).__name__}: {exc.orig}") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     # -- accounts ---------------------------------------------------------------------------
