@@ -95,6 +95,8 @@ def test_a_non_editable_install_runs_from_an_empty_directory_with_a_config_elsew
 
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     assert _run(growthloop, "--version", cwd=empty).strip() == f"growthloop {version}"
+    example = _run(growthloop, "config", "example", cwd=empty)
+    assert example == EXAMPLE_CONFIG.read_text(encoding="utf-8")
 
     # the regression: "Scenario file bench/scenarios/default.yaml cannot be read"
     out = _run(growthloop, "simulate", "--days", "3", "--config", config, cwd=empty)
