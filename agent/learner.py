@@ -30,7 +30,6 @@ from learning.policies import (
     REWARD_UNIT,
     Independent,
     Joint,
-    JointState,
     Outcome,
     Policy,
 )
@@ -254,9 +253,3 @@ async def joint_posterior(agent: Agent, account: Account, account_id: int) -> Jo
     catalogue = catalogue_for(agent.config, account)
     posterior, _state = joint.posterior(past, catalogue, agent.clock.now())
     return posterior
-
-
-def joint_state(agent: Agent, account: Account) -> JointState | None:
-    """The joint policy's state for an account (None: another policy, or no plan yet)."""
-    state = agent.learner_states.get(account.name)
-    return state if isinstance(state, JointState) else None

@@ -71,6 +71,20 @@ def _centre(design: Design, vector: np.ndarray) -> np.ndarray:
     return out
 
 
+def _centring(design: Design) -> np.ndarray:
+    """The matrix ``M`` with ``M @ v == _centre(design, v)``: per dimension, its arms' columns
+    minus their mean (built at once; :func:`_centre` on each unit vector cost ``size`` loops over
+    the design's index for every report)."""
+    out = np.zeros((design.size, design.size))
+    by_dim: dict[str, list[int]] = {}
+    for (dimension, _arm), col in design.index.items():
+        by_dim.setdefault(dimension, []).append(col)
+    for cols in by_dim.values():
+        index = np.asarray(cols, dtype=np.intp)
+        out[np.ix_(index, index)] = np.eye(len(cols)) - 1.0 / len(cols)
+    return out
+
+
 def _chol(cov: np.ndarray) -> np.ndarray:
     """A square root of a covariance (Cholesky; eigenvalues clipped at 0 if not positive)."""
     try:
@@ -130,9 +144,7 @@ class JointPosterior:
         eng = self.engagement
         if not (self.carry and eng is not None and self.rho > 0 and fit_.precision is not None):
             return fit_.cov
-        design = fit_.design
-        centring = np.stack([_centre(design, unit) for unit in np.eye(design.size)], axis=1)
-        carried = self.rho * (fit_.cov * fit_.precision[None, :]) @ centring
+        carried = self.rho * (fit_.cov * fit_.precision[None, :]) @ _centring(fit_.design)
         return fit_.cov + carried @ eng.cov @ carried.T
 
     def best(
@@ -183,15 +195,17 @@ class JointPosterior:
             out[i, design.index[(dimension, arm)]] = 1.0
         return names, out
 
-    def arm_table(self, dimension: str, z: float = 1.645) -> list[tuple[str, float, float, float]]:
+    def arm_table(
+        self, dimension: str, z: float = 1.645, cov: np.ndarray | None = None
+    ) -> list[tuple[str, float, float, float]]:
         """(arm, mean, low, high) of the expected reward per post, best first (ties by name).
 
         The mean is ``exp(c @ mode)`` for the arm's :meth:`contrasts` vector; the interval is the
         central 90% (``z`` = 1.645), under :meth:`draw_cov` (what the draws use), of that
-        log-normal marginal.
+        log-normal marginal. ``cov``: :meth:`draw_cov`, when the caller has it already.
         """
         names, vectors = self.contrasts(dimension)
-        cov = self.draw_cov()
+        cov = self.draw_cov() if cov is None else cov
         rows = []
         for arm, c in zip(names, vectors, strict=True):
             centre = float(c @ self.fit.mean)
@@ -201,11 +215,23 @@ class JointPosterior:
             )
         return sorted(rows, key=lambda r: (-r[1], r[0]))
 
-    def draws(self, rng: np.random.Generator, n: int) -> np.ndarray:
+    def draws(self, rng: np.random.Generator, n: int, cov: np.ndarray | None = None) -> np.ndarray:
         """``n`` parameter draws (rows) from ``N(mode, draw_cov())``: the posterior the Thompson
-        draws sample at ``spread`` 1 (reports: the probability an arm is best)."""
-        root = _chol(self.draw_cov())
+        draws sample at ``spread`` 1 (reports: the probability an arm is best). ``cov``:
+        :meth:`draw_cov`, when the caller has it already."""
+        root = _chol(self.draw_cov() if cov is None else cov)
         return self.fit.mean + rng.standard_normal((n, len(self.fit.mean))) @ root.T
+
+    def contrast_draws(
+        self, vectors: np.ndarray, rng: np.random.Generator, n: int, cov: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``n`` draws (rows) of ``vectors @ theta`` for ``theta`` from the posterior the draws
+        sample (as :meth:`draws`, then times ``vectors.T``): drawn directly in that small space,
+        ``N(V mode, V cov V')``, a column per vector, instead of through the whole parameter
+        vector (reports: the probability an arm is best, a few times a day per account)."""
+        cov = self.draw_cov() if cov is None else cov
+        root = _chol(vectors @ cov @ vectors.T)
+        return vectors @ self.fit.mean + rng.standard_normal((n, len(vectors))) @ root.T
 
     def contrast_sd(self, dimension: str, arm: str, other: str) -> float:
         """Posterior sd of the log ratio between two arms of one dimension."""

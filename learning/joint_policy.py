@@ -332,13 +332,13 @@ class Joint:
         is read, not advanced: the next choice sees the same state either way."""
         full = self.model_catalogue(history, catalogue)
         posterior, _unused = self.posterior(history, full, now, state)
-        theta = posterior.draws(rng, DRAWS)
+        cov = posterior.draw_cov()  # once: every dimension's table and draws share it
         posted = [o.arms for o in finished(history)]
         dimensions = {}
         for dimension in posterior.dimensions():
             names, vectors = posterior.contrasts(dimension)
-            best = p_best(theta @ vectors.T)
-            table = posterior.arm_table(dimension)
+            best = p_best(posterior.contrast_draws(vectors, rng, DRAWS, cov))
+            table = posterior.arm_table(dimension, cov=cov)
             posts = posts_per_arm(posted, dimension, names)
             share = dict(zip(names, best, strict=True))
             dimensions[dimension] = ranked(

@@ -117,3 +117,15 @@ def test_equal_posts_rebuilt_as_new_objects_choose_the_same_regression() -> None
     assert same[0] == rebuilt[0]
     assert same[1].fit.final is not None and rebuilt[1].fit.final is not None
     assert np.array_equal(same[1].fit.final, rebuilt[1].fit.final)
+
+
+def test_a_fresh_fit_reports_for_the_audience_now_regression() -> None:
+    """Regression: the first fit cleared the untyped state, reference audience included, so a
+    fresh policy reported followers per post at the first post's audience, not today's."""
+    past = history()
+    posterior, state = Joint().posterior(past, CATALOGUE, NOW)
+
+    first, last = past[0].audience, past[-1].audience
+    assert first is not None and last is not None
+    assert state.reference == first
+    assert posterior.z_now == pytest.approx(np.log(last / first))

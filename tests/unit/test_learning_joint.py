@@ -388,3 +388,17 @@ def test_reported_intervals_are_as_wide_as_the_draws() -> None:
     }
     # log-normal intervals: compare their widths on the log scale
     assert math.log(table["a"][1] / table["a"][0]) > 1.8 * math.log(narrow["a"][1] / narrow["a"][0])
+
+
+def test_the_centring_matrix_centres_as_centre_does() -> None:
+    """draw_cov builds the centring as one matrix (it was _centre applied to every unit vector,
+    the learn cycle's largest cost): the same numbers, for any vector."""
+    from learning.joint import _centre, _centring
+
+    design = tried_once_posterior().fit.design
+    vector = np.random.default_rng(7).standard_normal(design.size)
+
+    assert np.allclose(_centring(design) @ vector, _centre(design, vector), rtol=0, atol=1e-12)
+    assert np.array_equal(
+        _centring(design), np.stack([_centre(design, u) for u in np.eye(design.size)], axis=1)
+    )
