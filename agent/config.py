@@ -46,7 +46,9 @@ from adapters.scenario_files import DEFAULT_SCENARIO, checked_reference
 from agent.errors import ConfigError
 from agent.models import DIMENSIONS, Mode
 
-# the commented example config, shipped in the package; used when no --config is given
+# the commented example config, shipped in the package; used when no --config is given. In the
+# repository it lives in config/ (the project's layout); agent/defaults is a link to that folder,
+# so the wheel carries the files under agent/ and importlib.resources finds them installed or not
 DEFAULT_CONFIG = resources.files("agent") / "defaults" / "growthloop.example.yaml"
 DEFAULT_POSTS_PER_DAY = 4  # per account; conservative so defaults never look like spam
 DEFAULT_MIN_GAP = timedelta(minutes=90)  # between two posts of one account

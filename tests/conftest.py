@@ -25,7 +25,7 @@ from agent.store.migrate import upgrade
 from agent.store.sql import SqlStore
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE_CONFIG = REPO / "agent" / "defaults" / "growthloop.example.yaml"  # the built-in config
+EXAMPLE_CONFIG = REPO / "config" / "growthloop.example.yaml"  # the built-in config
 PG_URL = os.environ.get("GROWTHLOOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("GROWTHLOOP_REQUIRE_POSTGRES") == "1"
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)  # a Monday, before the default active hours

@@ -1,7 +1,7 @@
 """Acceptance helpers: run the real ``growthloop`` CLI in a subprocess, as a user would.
 
 Every test works in its own temporary directory (the subprocess's cwd), with a config file built
-from the built-in ``agent/defaults/growthloop.example.yaml`` plus overrides, scenarios by name, JSON
+from the built-in ``config/growthloop.example.yaml`` plus overrides, scenarios by name, JSON
 logs (``GROWTHLOOP_LOG_FORMAT=json``) and no ``DATABASE_URL``. Daemons started through the
 ``daemons`` fixture are always killed at the end of the test, whatever happened.
 
@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CONFIG = REPO / "agent" / "defaults" / "growthloop.example.yaml"  # the built-in config
+EXAMPLE_CONFIG = REPO / "config" / "growthloop.example.yaml"  # the built-in config
 STORE = Path("data/growthloop.db")  # relative to the test's working directory
 WORLD = Path("data/sandbox-world.db")
 

@@ -17,7 +17,7 @@ from agent.generators.base import Generator
 from agent.generators.template import TemplateGenerator
 from agent.models import ArmChoice, GenerationRequest
 
-CATALOGUES = Path(__file__).resolve().parents[2] / "agent" / "defaults" / "catalogues.yaml"
+CATALOGUES = Path(__file__).resolve().parents[2] / "config" / "catalogues.yaml"
 TOPICS = ("cold email", "pricing", "onboarding", "customer interviews", "AI tools")
 
 EXPECTED_ARMS = {
