@@ -196,7 +196,9 @@ class Prior(_Section):
 class Learning(_Section):
     objective: Literal["followers", "engagement"] = "followers"
     prior: Prior = Prior()
-    discount: float = Field(default=1.0, gt=0, le=1)  # per update; 1.0 = never forget
+    # retired with the per-arm Gamma bookkeeping (issue 14); 1.0, what old example configs carry,
+    # is still accepted, anything else is refused rather than silently ignored
+    discount: float = 1.0
     attribution_window: Duration | None = None  # default: the final poll horizon
     attribution_method: Literal["deconvolution", "time_window"] = "deconvolution"
     # also run the other attribution method and store its figures beside (for comparison with
@@ -222,6 +224,16 @@ class Learning(_Section):
     learn_topics: bool = True  # joint: choose the topic too (else uniformly at random)
     learn_hours: bool = True  # joint: choose the posting hour within the cadence's next slot
     exploration: float = Field(default=0.6, gt=0, le=1)  # joint: posterior spread in a draw
+
+    @field_validator("discount")
+    @classmethod
+    def _discount_retired(cls, value: float) -> float:
+        if value != 1.0:
+            raise ValueError(
+                "no longer used: the deciding model forgets with learning.half_life_days "
+                "(remove learning.discount)"
+            )
+        return value
 
 
 class TokenPrice(_Section):

@@ -42,7 +42,6 @@ from agent.logs import log
 # refusal does not cost the account its posting slot. Two redrafts still lost ~3 % of the
 # learner's slots in the learning benchmark (an exploiting policy writes similar posts).
 REDRAFTS = 4
-POLICY_NAME = "thompson_gamma_poisson"
 
 
 async def over_budget(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:

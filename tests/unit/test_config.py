@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from agent.config import check_account_secrets, load_config, parse_duration
 from agent.errors import ConfigError
@@ -149,3 +150,11 @@ def test_unknown_scenario_name_is_an_error_listing_the_shipped_ones(tmp_path: Pa
         load_config(write(tmp_path, raw))
     assert "sandbox.scenario: unknown scenario 'stationnary'" in str(err.value)
     assert "stationary" in str(err.value).split("stationnary", 1)[1]
+
+
+def test_retired_learning_discount_is_refused_unless_it_is_the_old_default() -> None:
+    """learning.discount drove the per-arm Gamma update that issue 14 removed: a value that would
+    have forgotten evidence must not be silently ignored."""
+    assert make_config(learning={"discount": 1.0}).learning.discount == 1.0
+    with pytest.raises(ValidationError, match="half_life_days"):
+        make_config(learning={"discount": 0.99})
