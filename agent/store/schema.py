@@ -244,21 +244,3 @@ REPORT_VIEWS = (
     "attribution_summary",
     "pending_work",
 )
-
-
-def arm_view_sql(view: str, dimension: str) -> str:
-    """The seed's per-dimension performance tables as migration 0001 made them (0001 imports
-    this until it is frozen; migration 0007 replaced these views)."""
-    return f"""
-CREATE VIEW {view} AS
-SELECT s.account_id, a.name AS account, s.arm AS {dimension}, s.posts AS posts_count,
-       s.reward_sum, s.followers_gained AS total_followers_gained,
-       CASE WHEN s.posts > 0 THEN s.followers_gained / s.posts END AS avg_followers_per_post,
-       CASE WHEN s.posts > 0 THEN 1.0 * s.likes_sum / s.posts END AS avg_likes,
-       CASE WHEN s.posts > 0 THEN 1.0 * s.reposts_sum / s.posts END AS avg_reposts,
-       CASE WHEN s.posts > 0 THEN s.engagement_rate_sum / s.posts END AS avg_engagement_rate,
-       s.thompson_alpha, s.thompson_beta,
-       s.thompson_alpha / s.thompson_beta AS posterior_mean, s.updated_at
-FROM arm_statistics s JOIN accounts a ON a.id = s.account_id
-WHERE s.dimension = '{dimension}'
-"""
