@@ -192,7 +192,7 @@ def learning_catalogue(
     the hours allowed next, None: every hour posted at)."""
     catalogue = catalogue_for(agent.config, account)
     learning = agent.config.learning
-    learns = isinstance(policy, Joint) or getattr(policy, "learns_hours", False)
+    learns = policy.learns_hours
     if not (learning.learn_topics and learns):
         catalogue.pop("topic", None)
     finished = sum(1 for o in past if o.final)

@@ -37,7 +37,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import yaml
@@ -112,7 +112,7 @@ class Oracle:
     start: datetime
     time_scale: float
     name: str = "oracle"
-    learns_hours: bool = True  # picks the best hour among the slots the cadence allows
+    learns_hours: ClassVar[bool] = True  # picks the best hour among the slots the cadence allows
 
     def choose(
         self,

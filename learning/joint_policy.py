@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import ClassVar
 
 import numpy as np
 
@@ -73,6 +74,7 @@ class Joint:
     """
 
     name: str = "joint"
+    learns_hours: ClassVar[bool] = True
     objective: str = "followers"
     half_life_days: float | None = None
     interaction: tuple[str, str] | None = ("formula", "hook")

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from scipy import stats
@@ -71,6 +71,12 @@ class Policy(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def learns_hours(self) -> bool:
+        """Whether it chooses the topic and the posting hour too (else the planner draws the
+        topic at random and posts when the cadence says)."""
+        ...
 
     def choose(
         self,
@@ -133,6 +139,7 @@ def _sample_estimates(
 @dataclass(frozen=True, slots=True)
 class Uniform:
     name: str = "uniform"
+    learns_hours: ClassVar[bool] = False
 
     def choose(
         self,
@@ -171,6 +178,7 @@ class SeedSelector:
     """
 
     name: str = "seed_selector"
+    learns_hours: ClassVar[bool] = False
     exploit: float = 0.7
     top: int = 5
     threshold: float = 0.2
@@ -250,6 +258,7 @@ class BetaBernoulli:
     """Per-dimension Thompson sampling on "the reward beat the median of all rewards so far"."""
 
     name: str = "beta_bernoulli"
+    learns_hours: ClassVar[bool] = False
 
     def beliefs(
         self, done: Sequence[Outcome], dimension: str, arms: Sequence[str]
@@ -321,6 +330,7 @@ class Independent:
     """One Gamma-Poisson posterior per (dimension, arm) from the configured prior."""
 
     name: str = "independent"
+    learns_hours: ClassVar[bool] = False
     prior_mean: float = 2.0
     prior_strength: float = 0.1
 
