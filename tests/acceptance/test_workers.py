@@ -46,7 +46,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 ACCOUNTS = 20
 HORIZONS_S = (2, 4, 6)
-DEADLINE = 45  # s for all posts and snapshots once the workers run (bounded, generous)
+# s for all posts and snapshots once the workers run (bounded). 45 s timed out once on a busy
+# 2-core machine after issue 14: each learning step now refits the deciding model to write its
+# estimates, and a worker's cycles run one after another
+DEADLINE = 90
 
 
 def workers_config(tmp_path: Path) -> Path:
