@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import ClientSession, web
@@ -107,19 +108,25 @@ async def test_metrics_move_as_a_simulated_run_posts_polls_and_fails(tmp_path: P
             assert value(after, "growthloop_cycle_duration_seconds_count", cycle=cycle) > 0
 
 
+async def healthz_after_first_plan(session: ClientSession, daemon: Daemon) -> dict[str, Any]:
+    """/healthz once the daemon is listening and its first plan cycle has run (at once)."""
+    while True:
+        if daemon.bound_port is not None:
+            async with session.get(f"http://127.0.0.1:{daemon.bound_port}/healthz") as response:
+                health: dict[str, Any] = await response.json()
+            if "plan" in health["last_run"]:
+                return health
+        await asyncio.sleep(0.05)
+
+
 async def test_the_daemon_serves_metrics_beside_healthz(tmp_path: Path) -> None:
     async with make_harness(tmp_path) as h:
         daemon = Daemon(h.agent, host="127.0.0.1", port=0)
         running = asyncio.create_task(daemon.run(install_signals=False))
         try:
-            async with asyncio.timeout(30):  # the first plan runs at once
-                while daemon.bound_port is None or "plan" not in h.agent.stats.last_run:
-                    await asyncio.sleep(0.02)
-            async with ClientSession() as session:
-                base = f"http://127.0.0.1:{daemon.bound_port}"
-                text = await get_metrics(session, f"{base}/metrics")
-                async with session.get(f"{base}/healthz") as response:
-                    health = await response.json()
+            async with ClientSession() as session, asyncio.timeout(30):
+                health = await healthz_after_first_plan(session, daemon)
+                text = await get_metrics(session, f"http://127.0.0.1:{daemon.bound_port}/metrics")
         finally:
             daemon.stop()
             assert await running == 0
