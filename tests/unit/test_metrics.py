@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -319,17 +320,34 @@ async def test_daemon_times_each_cycle_and_reports_the_store_up_or_down(harness:
     assert label_sets(text, "growthloop_cycle_duration_seconds_count") == [{"cycle"}]
 
 
-async def silent_server(
-    reader: asyncio.StreamReader, _writer: asyncio.StreamWriter
-) -> None:  # accepts and never answers, like a database behind a dead route
-    await reader.read()
+class SilentDatabase:
+    """A TCP server that accepts connections and never answers: a database behind a dead route."""
+
+    def __init__(self) -> None:
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        await reader.read()  # until the client gives up
+
+    async def close(self) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+            await writer.wait_closed()
+        await self.server.wait_closed()
 
 
 async def test_scrape_answers_with_store_up_zero_when_the_store_does_not_answer(
     harness: Harness,
 ) -> None:
-    server = await asyncio.start_server(silent_server, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    database = SilentDatabase()
+    port = await database.start()
     engine = create_engine(f"postgresql+asyncpg://growthloop@127.0.0.1:{port}/test")
     silent = SqlStore(engine, retry=RetryPolicy(attempts=1))
     agent = Agent(
@@ -345,8 +363,9 @@ async def test_scrape_answers_with_store_up_zero_when_the_store_does_not_answer(
         response = await handler(cast(web.Request, None))
     finally:
         await silent.close()
-        server.close()
-        await server.wait_closed()
+        await database.close()
+    gc.collect()  # a connection left open would warn here, in this test
+    assert database.writers, "the scrape never reached the database"
     assert response.status == 200
     assert response.headers["Content-Type"] == prometheus_client.CONTENT_TYPE_LATEST
     assert isinstance(response.body, bytes)
