@@ -1,5 +1,6 @@
-"""docs/grafana-dashboard.json cannot drift from the metrics: every name and label its PromQL
-uses is one the registry exposes, and every metric family is on it."""
+"""docs/grafana-dashboard.json and docs/metrics.md cannot drift from the metrics: every name and
+label the dashboard's PromQL uses is one the registry exposes, every metric family is on it, and
+the docs' tables list each family with its type and labels."""
 
 from __future__ import annotations
 
@@ -105,3 +106,23 @@ def test_every_panel_reads_the_prometheus_datasource_variable() -> None:
     assert sources and all(s == {"type": "prometheus", "uid": "${datasource}"} for s in sources)
     titles = {p["title"] for p in board["panels"]}
     assert {"Store up", "Suspended accounts", "Publish latency p50 / p95"} <= titles
+
+
+DOCS = DASHBOARD.with_name("metrics.md")
+DOC_ROW = re.compile(
+    r"^\| `(growthloop_[a-z0-9_]+)` \| (counter|gauge|histogram) \|\s*([a-z_, ]*?)\s*\|"
+)
+
+
+def test_docs_list_every_metric_with_its_type_and_labels() -> None:
+    documented = {
+        (m.group(1), m.group(2), frozenset(filter(None, map(str.strip, m.group(3).split(",")))))
+        for line in DOCS.read_text().splitlines()
+        if (m := DOC_ROW.match(line))
+    }
+    registry = set()
+    for family in exercised().registry.collect():
+        labels = frozenset(label for s in family.samples for label in s.labels if label != "le")
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        registry.add((name, family.type, labels))
+    assert documented == registry
