@@ -11,6 +11,7 @@ import os
 import random
 import secrets
 import socket
+import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from agent.errors import PlatformError, RateLimited
 from agent.generators.base import Generator
 from agent.journal import PublishJournal
 from agent.logs import log
+from agent.metrics import Metrics
 from agent.store.base import Store
 
 
@@ -74,6 +76,8 @@ class Agent:
     clock: Clock
     seed: int | None = None
     stats: Stats = field(default_factory=Stats)
+    # the Prometheus metrics served at /metrics (a registry of this agent's own)
+    metrics: Metrics = field(default_factory=Metrics)
     # where publishes the store could not record wait for it (None: no journal, e.g. simulate)
     journal: PublishJournal | None = None
     # how this worker signs its snapshot claims and leases (several workers on one database)
@@ -103,6 +107,8 @@ class Agent:
         missing = [a.name for a in self.config.accounts if a.name not in self.platforms]
         if missing:
             raise ValueError(f"no platform adapter for accounts {missing}")
+        for account in self.config.accounts:
+            self.metrics.track(account.name, account.platform)
 
     async def setup(self) -> None:
         """Register every configured account in the store (idempotent)."""
@@ -151,16 +157,20 @@ class Agent:
 
     @asynccontextmanager
     async def api_call(self, account_id: int, operation: str) -> AsyncIterator[None]:
-        """Count one platform call (and its error, by kind) for the health metrics."""
+        """Count one platform call (and its error, by kind) for the health metrics and
+        Prometheus (calls, errors, rate-limit waits, platform spend, publish latency)."""
         now = self.clock.now()
         counters = self.stats.hours[(hour_floor(now), account_id)]
         counters.api_calls += 1
         self.stats.totals["api_calls"] += 1
         platform = self.platform_for(account_id)
         spent_before = platform.spend_usd
+        error: BaseException | None = None
+        started = time.perf_counter()  # the call's real duration, in virtual time too
         try:
             yield
         except PlatformError as exc:
+            error = exc
             counters.api_errors += 1
             counters.errors_by_kind[f"{operation}:{type(exc).__name__}"] += 1
             self.stats.totals["api_errors"] += 1
@@ -171,7 +181,31 @@ class Agent:
             raise
         finally:
             # adapters that bill per call (X's pay-per-use) keep a running spend_usd
-            counters.platform_spend_usd += platform.spend_usd - spent_before
+            spent = platform.spend_usd - spent_before
+            counters.platform_spend_usd += spent
+            account = self._by_id[account_id]
+            self.metrics.api_call(
+                account=account.name,
+                platform=account.platform,
+                operation=operation,
+                seconds=time.perf_counter() - started,
+                spent_usd=spent,
+                error=error,
+                rate_limited=isinstance(error, RateLimited),
+            )
+
+    def count(self, name: str, account_id: int, n: int = 1) -> None:
+        """Add ``n`` to the total ``name`` (``/healthz``, ``growthloop health``) and to the
+        account's Prometheus counter of that name (a :data:`agent.metrics.COUNTED` name)."""
+        self.stats.totals[name] += n
+        account = self._by_id[account_id]
+        self.metrics.count(name, account=account.name, platform=account.platform, n=n)
+
+    def spent_llm(self, account_id: int, usd: float) -> None:
+        """The generator spent ``usd`` on one of the account's drafts (Prometheus only: the
+        store keeps the same figure in each draft's ``cost_usd``)."""
+        account = self._by_id[account_id]
+        self.metrics.llm_spent(account=account.name, platform=account.platform, usd=usd)
 
     def reads_blocked(self, account_id: int, now: datetime) -> bool:
         """True while the platform has asked us to wait before reading this account again."""

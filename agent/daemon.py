@@ -24,6 +24,7 @@ from agent.cycles import CYCLES, Cycle, reconcile_cycle
 from agent.cycles.publish import env_pause_reason, pause_reason
 from agent.errors import PlatformError, StoreError, StoreUnavailable
 from agent.logs import log
+from agent.metrics import metrics_route
 
 MAX_CONSECUTIVE_CRASHES = 5  # an unexpected error this many times in a row stops the daemon
 # cycles that read the store on every run: one of them succeeding ends a store outage
@@ -53,7 +54,9 @@ class Daemon:
         self._in_flight.add(task)
         now = self.agent.clock.now()
         try:
-            done = await cycle(self.agent, now)
+            with self.agent.metrics.time_cycle(name):
+                done = await cycle(self.agent, now)
+            self.agent.metrics.set_store_up(True)
             self.agent.stats.last_run[name] = now
             self.agent.stats.last_error.pop(name, None)
             self._crashes[name] = 0
@@ -69,6 +72,7 @@ class Daemon:
         except StoreUnavailable as exc:
             # the store already retried with backoff; log the outage once, not every tick
             self.agent.stats.last_error[name] = f"{type(exc).__name__}: {exc}"
+            self.agent.metrics.set_store_up(False)
             if self._store_down_since is None:
                 self._store_down_since = now
                 log.warning("store_unavailable", cycle=name, error=str(exc))
@@ -117,6 +121,7 @@ class Daemon:
         reconciled = await reconcile_cycle(agent, agent.clock.now())
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", metrics_route(agent))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)

@@ -79,7 +79,8 @@ async def run_until(
         wanted = {name for kind in due for name in STEP_CYCLES[kind]}
         for name in ORDER:
             if name in wanted:
-                await CYCLES[name](agent, now)
+                with agent.metrics.time_cycle(name):
+                    await CYCLES[name](agent, now)
                 agent.stats.last_run[name] = now
         steps += 1
         if progress is not None:

@@ -277,6 +277,7 @@ async def queue(
         ),
         now=now,
     )
+    agent.spent_llm(account_id, float(written.metadata.get("cost_usd") or 0.0))
     arms, totals = written.arms, agent.stats.totals
     placed = {
         "account": account.name,
@@ -286,7 +287,7 @@ async def queue(
     }
     if verdict.status is PostStatus.PLANNED:
         log.info("post_planned", **placed, formula=arms.formula, hook=arms.hook, topic=arms.topic)
-        totals["posts_planned"] += 1
+        agent.count("posts_planned", account_id)
     elif verdict.status is PostStatus.DRAFT:
         log.info("draft_written", **placed)
         totals["drafts_written"] += 1
@@ -294,7 +295,7 @@ async def queue(
         log.warning(
             "post_rejected", account=account.name, content_id=post.id, reason=verdict.reason
         )
-        totals["posts_rejected"] += 1
+        agent.count("posts_rejected", account_id)
         if verdict.refused:
             totals["drafts_refused"] += 1  # the gate or moderation said no
     return Queued(post_id=post.id, when=written.when, verdict=verdict)

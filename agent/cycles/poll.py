@@ -17,6 +17,7 @@ from datetime import datetime
 
 from adapters.base import AccountInfo
 from agent.core import Agent
+from agent.cycles.health import LATE_AFTER
 from agent.errors import PlatformError
 from agent.logs import log
 from agent.models import DueSnapshot
@@ -67,7 +68,9 @@ async def _poll_account(
             error=None if found else "post not found on the platform",
         )
         taken += 1
-        agent.stats.totals["snapshots_taken"] += 1
+        agent.count("snapshots_taken", account_id)
+        if now - snap.due_at > LATE_AFTER:
+            agent.count("snapshots_late", account_id)
         log.info(
             "snapshot_taken",
             account=agent.account(account_id).name,

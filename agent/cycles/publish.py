@@ -95,7 +95,7 @@ async def _mark_posted(agent: Agent, post: Post, published: PublishedPost, now: 
         _journal(agent, agent.journal, post, published, now)
         raise  # the database is down: this cycle stops here; the journal is replayed later
     if done:
-        agent.stats.totals["posts_published"] += 1
+        agent.count("posts_published", post.account_id)
         log.info(
             "post_published",
             account=agent.account(post.account_id).name,
@@ -175,7 +175,7 @@ async def reconcile_post(agent: Agent, post: Post, now: datetime) -> str:
         await agent.store.fail_publish(
             post.id, error=f"not on the platform after {post.publish_attempts} attempts", now=now
         )
-        agent.stats.totals["posts_failed"] += 1
+        agent.count("posts_failed", post.account_id)
         outcome = "failed"
     else:
         await agent.store.reschedule(
@@ -260,7 +260,7 @@ async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
             await reconcile_post(agent, await _reload(agent, post), now)
             return
         await agent.store.fail_publish(post.id, error=f"{type(exc).__name__}: {exc}", now=now)
-        agent.stats.totals["posts_failed"] += 1
+        agent.count("posts_failed", post.account_id)
         log.error("post_publish_failed", content_id=post.id, error=str(exc))
     except PlatformError as exc:
         log.warning("post_publish_ambiguous", content_id=post.id, error=str(exc))
