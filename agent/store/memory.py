@@ -30,6 +30,7 @@ from typing import Any
 from agent.models import NewContent, Post, PostStatus
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
+from agent.store.memory_suspensions import MemorySuspensions
 from agent.store.memory_state import (
     CONTENT_TIMES,
     EXPIRED_DRAFT_ERROR,
@@ -45,7 +46,7 @@ from agent.store.memory_tables import TABLES, refused, utc
 __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]
 
 
-class MemoryStore(MemoryMetrics, MemoryOperations):
+class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions):
     """growthloop's store held in memory (one process, nothing persisted)."""
 
     backend = "memory"
