@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from adapters.base import Platform
+from agent.alerts import Alerts
 from agent.clock import Clock
 from agent.config import Config, Secrets, account_secrets, check_account_secrets
 from agent.core import Agent
@@ -39,6 +40,7 @@ class Built:
     world: Any | None  # the sandbox world, when any account is on the sandbox
 
     async def aclose(self) -> None:
+        await self.agent.alerts.aclose()
         for platform in self.agent.platforms.values():
             await platform.aclose()
         await self.store.close()
@@ -253,6 +255,7 @@ async def build(
         # one process per SQLite file (store/lockfile.py); a memory store is this process's own
         exclusive=url.startswith("sqlite") or store == "memory",
         journal=PublishJournal(config.runtime.journal_path) if journal else None,
+        alerts=Alerts.from_config(config),
     )
     return Built(agent=agent, store=opened, world=world)
 
