@@ -133,6 +133,12 @@ class Platform(Protocol):
     async def aclose(self) -> None: ...
 
 
+def env_name(prefix: str | None, name: str) -> str:
+    """The environment variable an account's secret ``name`` is read from: ``<PREFIX>_<NAME>``
+    (agent/config.py, ``Account.env_prefix``), or ``name`` alone when no prefix is known."""
+    return f"{prefix}_{name}" if prefix else name
+
+
 def text_hash(text: str) -> str:
     """A stable fingerprint of a post's text, used to find it again during reconciliation.
 

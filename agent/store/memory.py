@@ -30,7 +30,6 @@ from typing import Any
 from agent.models import NewContent, Post, PostStatus
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
-from agent.store.memory_suspensions import MemorySuspensions
 from agent.store.memory_state import (
     CONTENT_TIMES,
     EXPIRED_DRAFT_ERROR,
@@ -41,6 +40,7 @@ from agent.store.memory_state import (
     SENDABLE,
     post_of,
 )
+from agent.store.memory_suspensions import MemorySuspensions
 from agent.store.memory_tables import TABLES, refused, utc
 
 __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]

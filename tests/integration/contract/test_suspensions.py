@@ -102,7 +102,12 @@ async def test_a_cool_down_ends_and_is_then_replaced(store: SqlStore) -> None:
 async def test_lift_ends_a_suspension_once(store: SqlStore) -> None:
     main = await account(store)
     await store.suspend_account(
-        account_id=main, reason="auth", error_kind="AuthFailed", detail="x", fingerprint=None, now=T0
+        account_id=main,
+        reason="auth",
+        error_kind="AuthFailed",
+        detail="x",
+        fingerprint=None,
+        now=T0,
     )
     assert await store.lift_suspension(main)
     assert not await store.lift_suspension(main)
@@ -132,7 +137,12 @@ async def test_concurrent_suspensions_of_one_account_report_one_winner(store: Sq
 async def test_suspending_an_unknown_account_is_refused(store: SqlStore) -> None:
     with pytest.raises(ConstraintViolation):
         await store.suspend_account(
-            account_id=999, reason="auth", error_kind="AuthFailed", detail="x", fingerprint=None, now=T0
+            account_id=999,
+            reason="auth",
+            error_kind="AuthFailed",
+            detail="x",
+            fingerprint=None,
+            now=T0,
         )
 
 
