@@ -100,7 +100,8 @@ class Platform(Protocol):
 
     async def check_write_access(self) -> str:
         """Whether the account may post, asked without posting; a short description for
-        ``growthloop accounts check`` ("not checkable" where the platform cannot tell).
+        ``growthloop accounts check``, starting "unknown" or "not checkable" where the platform
+        cannot tell (agent/breaker.py then does not take it as proof that the account may post).
 
         Raises AuthFailed when the platform says the account cannot post.
         """

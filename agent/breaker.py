@@ -8,7 +8,7 @@ every worker, ``/healthz`` and ``growthloop health``):
   suspended until its credentials change (at start, the SHA-256 fingerprint of its credential
   variables' values differs from the one stored at suspension; the values are never stored),
   until the same cheap read succeeds again (every ``failsafe.credentials_check``, default 15
-  min), or until ``growthloop resume --account NAME``;
+  min; a read that cannot tell, "unknown ...", does not count), or until ``growthloop resume --account NAME``;
 - **failures**: ``failsafe.failure_streak`` (default 3) publish failures of one kind in a row
   (``ContentRejected``, ``PlatformUnavailable``, an ambiguous outcome...) suspend it for
   ``failsafe.cool_down`` (default 1 h), or until a resume. A rate limit is the platform asking to
@@ -169,17 +169,26 @@ def publish_succeeded(agent: Agent, account_id: int) -> None:
     agent.breaker.streaks.pop(account_id, None)
 
 
-async def _read_access(agent: Agent, account: Account, now: datetime) -> PlatformError | None:
-    """One write-access read (no post, no LLM call): None when it succeeds, else the error
-    (an AuthFailed suspends; other errors leave things as they are)."""
+# check_write_access answers starting so cannot tell whether the account may post: such a read
+# never lifts a suspension (e.g. X without an x-access-level header, after a refused post)
+INCONCLUSIVE = ("unknown", "not checkable")
+
+
+async def _read_access(agent: Agent, account: Account, now: datetime) -> PlatformError | str:
+    """One write-access read (no post, no LLM call): the platform's description when it
+    answers, else the error (an AuthFailed suspends; other errors leave things as they are)."""
     account_id = agent.account_ids[account.name]
     agent.breaker.checked_at[account_id] = now
     try:
         async with agent.api_call(account_id, "check_write_access"):
-            await agent.platforms[account.name].check_write_access()
+            return await agent.platforms[account.name].check_write_access()
     except PlatformError as exc:
         return exc
-    return None
+
+
+def conclusive(answer: PlatformError | str) -> bool:
+    """Whether a write-access read says the account may post."""
+    return isinstance(answer, str) and not answer.strip().lower().startswith(INCONCLUSIVE)
 
 
 async def startup_check(agent: Agent, now: datetime) -> None:
@@ -203,11 +212,11 @@ async def startup_check(agent: Agent, now: datetime) -> None:
                 variables=account_secret_names(account),
             )
             continue
-        error = await _read_access(agent, account, now)
-        if isinstance(error, AuthFailed):
-            await suspend(agent, account, error, now, reason=AUTH)
-        elif error is not None:
-            log.warning("write_access_unchecked", account=account.name, error=str(error))
+        answer = await _read_access(agent, account, now)
+        if isinstance(answer, AuthFailed):
+            await suspend(agent, account, answer, now, reason=AUTH)
+        elif isinstance(answer, PlatformError):
+            log.warning("write_access_unchecked", account=account.name, error=str(answer))
 
 
 async def recheck(agent: Agent, now: datetime) -> set[int]:
@@ -222,8 +231,8 @@ async def recheck(agent: Agent, now: datetime) -> set[int]:
             continue
         last = agent.breaker.checked_at.get(held.account_id, held.suspended_at)
         if held.reason == AUTH and now - last >= every:
-            error = await _read_access(agent, account, now)
-            if error is None and await lift(agent, account, now, cause="write_access_ok"):
+            answer = await _read_access(agent, account, now)
+            if conclusive(answer) and await lift(agent, account, now, cause="write_access_ok"):
                 continue
         suspended.add(held.account_id)
     return suspended
