@@ -8,7 +8,8 @@ every worker, ``/healthz`` and ``growthloop health``):
   suspended until its credentials change (at start, the SHA-256 fingerprint of its credential
   variables' values differs from the one stored at suspension; the values are never stored),
   until the same cheap read succeeds again (every ``failsafe.credentials_check``, default 15
-  min; a read that cannot tell, "unknown ...", does not count), or until ``growthloop resume --account NAME``;
+  min; a read that cannot tell, "unknown ...", does not count), or until
+  ``growthloop resume --account NAME``;
 - **failures**: ``failsafe.failure_streak`` (default 3) publish failures of one kind in a row
   (``ContentRejected``, ``PlatformUnavailable``, an ambiguous outcome...) suspend it for
   ``failsafe.cool_down`` (default 1 h), or until a resume. A rate limit is the platform asking to
