@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from agent.alerts import AlertKind
-from agent.breaker import suspended_ids
+from agent.breaker import recheck
 from agent.config import Account
 from agent.core import Agent
 from agent.cycles.plan_steps import (
@@ -175,7 +175,9 @@ async def awaiting_approval(agent: Agent, account: Account) -> bool:
 async def plan_cycle(agent: Agent, now: datetime) -> int:
     await expire_drafts(agent, now)
     planned = 0
-    suspended = await suspended_ids(agent, now)  # the circuit breaker: no drafts, no LLM call
+    # the circuit breaker: no drafts (no LLM call) for a suspended account; a suspension for
+    # refused credentials is read again every failsafe.credentials_check and lifted if it passes
+    suspended = await recheck(agent, now)
     for account in agent.config.accounts:
         if agent.account_ids[account.name] in suspended:
             continue

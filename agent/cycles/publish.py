@@ -306,7 +306,7 @@ async def publish_cycle(agent: Agent, now: datetime) -> int:
         log.info("publishing_paused", reason=paused, due=len(posts))
         agent.alerts.notify(AlertKind.KILL_SWITCH, f"publishing is paused: {paused}", now=now)
         return 0
-    suspended = await breaker.recheck(agent, now)
+    suspended = await breaker.suspended_ids(agent, now)
     agent.breaker.tripped.clear()
     sent = 0
     for post in posts:
