@@ -123,3 +123,16 @@ async def test_the_url_comes_from_the_environment_and_settings_from_the_config(
 
     monkeypatch.delenv("GROWTHLOOP_ALERT_WEBHOOK_URL")
     assert not Alerts.from_config(config_with_alerts()).enabled
+
+
+async def test_the_webhook_url_from_the_environment_is_scrubbed_from_every_log_line(
+    webhook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.logs import redact_secrets
+
+    url = webhook.url + "/T000/B000/s3cr3tPart"
+    monkeypatch.setenv("GROWTHLOOP_ALERT_WEBHOOK_URL", url)
+    event = redact_secrets(None, "warning", {"event": "x", "error": f"cannot post to {url}"})
+    assert "s3cr3tPart" not in str(event)
+    event = redact_secrets(None, "info", {"event": "x", "alert_webhook_url": url})
+    assert "s3cr3tPart" not in str(event)
