@@ -100,7 +100,8 @@ class Platform(Protocol):
 
     async def check_write_access(self) -> str:
         """Whether the account may post, asked without posting; a short description for
-        ``growthloop accounts check`` ("not checkable" where the platform cannot tell).
+        ``growthloop accounts check``, starting "unknown" or "not checkable" where the platform
+        cannot tell (agent/breaker.py then does not take it as proof that the account may post).
 
         Raises AuthFailed when the platform says the account cannot post.
         """
@@ -131,6 +132,12 @@ class Platform(Protocol):
     async def delete(self, post_id: str) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+def env_name(prefix: str | None, name: str) -> str:
+    """The environment variable an account's secret ``name`` is read from: ``<PREFIX>_<NAME>``
+    (agent/config.py, ``Account.env_prefix``), or ``name`` alone when no prefix is known."""
+    return f"{prefix}_{name}" if prefix else name
 
 
 def text_hash(text: str) -> str:

@@ -47,7 +47,7 @@ from atproto_client import exceptions as atexc
 from atproto_client import models
 from atproto_core.exceptions import AtProtocolError
 
-from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
+from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, env_name
 from adapters.length import BLUESKY_MAX_GRAPHEMES, grapheme_length
 from agent.errors import (
     AmbiguousPublish,
@@ -95,8 +95,11 @@ class BlueskyPlatform:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
         posts_per_hour: int = DEFAULT_POSTS_PER_HOUR,
         posts_per_day: int = DEFAULT_POSTS_PER_DAY,
+        env_prefix: str | None = None,
     ) -> None:
         self._handle = handle
+        # the variable the app password is read from, named in credential errors
+        self._password_var = env_name(env_prefix, SECRET_APP_PASSWORD)
         self._app_password = app_password
         self._now = now
         timeout = httpx.Timeout(
@@ -232,7 +235,7 @@ class BlueskyPlatform:
             status = getattr(session, "status", None) or "no reason given"
             raise AuthFailed(
                 f"Bluesky account {self._handle!r} is not active ({status}): it cannot post "
-                f"whatever {SECRET_APP_PASSWORD} allows."
+                f"whatever {self._password_var} allows."
             )
         return "session ok (app passwords may post)"
 
@@ -258,7 +261,7 @@ class BlueskyPlatform:
         except (AtProtocolError, httpx.HTTPError, ValueError) as exc:
             if isinstance(exc, atexc.UnauthorizedError | atexc.BadRequestError):
                 raise AuthFailed(
-                    f"Bluesky refused the login of {self._handle!r}: check {SECRET_APP_PASSWORD} "
+                    f"Bluesky refused the login of {self._handle!r}: check {self._password_var} "
                     f"(an app password from Settings > Privacy and security > App passwords, not "
                     f"the account password). {_detail(exc)}"
                 ) from exc
@@ -311,11 +314,11 @@ class BlueskyPlatform:
         if isinstance(exc, atexc.UnauthorizedError) or _token_refused(exc):
             return AuthFailed(
                 f"Bluesky refused the session of {self._handle!r}: check "
-                f"{SECRET_APP_PASSWORD} (an app password with access to the account). "
+                f"{self._password_var} (an app password with access to the account). "
                 f"{_detail(exc)}"
             )
         if isinstance(exc, atexc.LoginRequiredError):
-            return AuthFailed(f"Bluesky needs a login: check {SECRET_APP_PASSWORD}.")
+            return AuthFailed(f"Bluesky needs a login: check {self._password_var}.")
         if _never_sent(exc):
             return PlatformUnavailable(f"Bluesky could not be reached: {_detail(exc)}")
         status = _status(exc)
@@ -340,19 +343,24 @@ def from_config(
     secrets: Mapping[str, str],
     base_url: str | None,
     now: Callable[[], datetime],
+    env_prefix: str | None = None,
 ) -> BlueskyPlatform:
-    """Build the adapter for one configured account (see ``agent.bootstrap``)."""
+    """Build the adapter for one configured account (see ``agent.bootstrap``); its secrets are
+    read from ``<env_prefix>_BLUESKY_*``, named so in error messages."""
     handle = secrets.get(SECRET_HANDLE)
     password = secrets.get(SECRET_APP_PASSWORD)
     for name, value in ((SECRET_HANDLE, handle), (SECRET_APP_PASSWORD, password)):
         if not value:
-            raise ConfigError(f"account {account!r}: the secret {name} is not set.")
+            raise ConfigError(
+                f"account {account!r}: the secret {env_name(env_prefix, name)} is not set."
+            )
     assert handle is not None and password is not None
     return BlueskyPlatform(
         handle=handle.lstrip("@"),
         app_password=password,
         base_url=base_url or DEFAULT_BASE_URL,
         now=now,
+        env_prefix=env_prefix,
     )
 
 

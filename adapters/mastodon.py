@@ -48,7 +48,7 @@ from mastodon.errors import (
     MastodonUnauthorizedError,
 )
 
-from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
+from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, env_name
 from adapters.length import MASTODON_DEFAULT_MAX_CHARS, URL_CHARS, mastodon_length
 from agent.errors import (
     AmbiguousPublish,
@@ -91,8 +91,11 @@ class MastodonPlatform:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
         posts_per_hour: int = DEFAULT_POSTS_PER_HOUR,
         posts_per_day: int = DEFAULT_POSTS_PER_DAY,
+        env_prefix: str | None = None,
     ) -> None:
         self._now = now
+        # the variable the token is read from, named in credential errors
+        self._token_var = env_name(env_prefix, SECRET_ACCESS_TOKEN)
         self._client = Mastodon(
             access_token=access_token,
             api_base_url=base_url,
@@ -238,7 +241,8 @@ class MastodonPlatform:
             listed = " ".join(sorted(scopes)) or "none"
             raise AuthFailed(
                 f"Mastodon token lacks write:statuses (its scopes: {listed}); create a token "
-                "with the write:statuses (or write) scope to publish."
+                f"with the write:statuses (or write) scope to publish and put it in "
+                f"{self._token_var}."
             )
         return "write:statuses granted"
 
@@ -287,8 +291,8 @@ class MastodonPlatform:
             return AmbiguousPublish(f"Mastodon publish outcome unknown (network): {exc}")
         if status in (401, 403) or isinstance(exc, MastodonUnauthorizedError):
             return AuthFailed(
-                f"Mastodon refused the access token for publishing (HTTP {status}): it needs "
-                f"the write:statuses scope. {_detail(exc)}"
+                f"Mastodon refused the access token for publishing (HTTP {status}): check "
+                f"{self._token_var}; it needs the write:statuses scope. {_detail(exc)}"
             )
         if status == 422:
             return ContentRejected(f"Mastodon rejected the post: {_detail(exc)}")
@@ -302,8 +306,8 @@ class MastodonPlatform:
             return self._rate_limited(exc)
         if status in (401, 403) or isinstance(exc, MastodonUnauthorizedError):
             return AuthFailed(
-                f"Mastodon refused the access token (HTTP {status}): it needs the {scope} "
-                f"scope. {_detail(exc)}"
+                f"Mastodon refused the access token (HTTP {status}): check {self._token_var}; "
+                f"it needs the {scope} scope. {_detail(exc)}"
             )
         if status == 404 or isinstance(exc, MastodonNotFoundError):
             return _NotFound(f"Mastodon: not found. {_detail(exc)}")
@@ -324,8 +328,10 @@ def from_config(
     secrets: Mapping[str, str],
     base_url: str | None,
     now: Callable[[], datetime],
+    env_prefix: str | None = None,
 ) -> MastodonPlatform:
-    """Build the adapter for one configured account (see ``agent.bootstrap``)."""
+    """Build the adapter for one configured account (see ``agent.bootstrap``); its token is
+    read from ``<env_prefix>_MASTODON_ACCESS_TOKEN``, named so in error messages."""
     if not base_url:
         raise ConfigError(
             f"account {account!r}: Mastodon needs api_base_url, the instance's address "
@@ -333,8 +339,11 @@ def from_config(
         )
     token = secrets.get(SECRET_ACCESS_TOKEN)
     if not token:
-        raise ConfigError(f"account {account!r}: the secret {SECRET_ACCESS_TOKEN} is not set.")
-    return MastodonPlatform(access_token=token, base_url=base_url, now=now)
+        raise ConfigError(
+            f"account {account!r}: the secret {env_name(env_prefix, SECRET_ACCESS_TOKEN)} "
+            "is not set."
+        )
+    return MastodonPlatform(access_token=token, base_url=base_url, now=now, env_prefix=env_prefix)
 
 
 # -- helpers ------------------------------------------------------------------------------------

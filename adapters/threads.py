@@ -73,7 +73,7 @@ from multidict import CIMultiDictProxy
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
+from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, env_name
 from adapters.length import THREADS_MAX_CHARS, threads_length
 from agent.errors import (
     AmbiguousPublish,
@@ -154,8 +154,11 @@ class ThreadsPlatform:
         read_attempts: int = READ_ATTEMPTS,
         read_backoff: float = READ_BACKOFF,
         posts_per_hour: int = POSTS_PER_HOUR,
+        env_prefix: str | None = None,
     ) -> None:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        # the variable the token is read from, named in credential errors
+        self._token_var = env_name(env_prefix, SECRET_ACCESS_TOKEN)
         self._api = f"{self.base_url}/{API_VERSION}"
         self._token = access_token
         self._now = now
@@ -394,7 +397,7 @@ class ThreadsPlatform:
         if code in AUTH_CODES or status in (401, 403):
             return AuthFailed(
                 f"Threads refused the access token ({what}; {detail}). This call needs "
-                f"{_NEEDS[step]}; growthloop needs a long-lived token ({SECRET_ACCESS_TOKEN}) "
+                f"{_NEEDS[step]}; growthloop needs a long-lived token ({self._token_var}) "
                 f"granting {', '.join(PERMISSIONS)} (and threads_delete to delete posts)."
             )
         if code in TRANSIENT_CODES or status >= 500:
@@ -418,12 +421,17 @@ def from_config(
     secrets: Mapping[str, str],
     base_url: str | None,
     now: Callable[[], datetime],
+    env_prefix: str | None = None,
 ) -> ThreadsPlatform:
-    """Build the adapter for one configured account (see ``agent.bootstrap``)."""
+    """Build the adapter for one configured account (see ``agent.bootstrap``); its token is
+    read from ``<env_prefix>_THREADS_ACCESS_TOKEN``, named so in error messages."""
     token = secrets.get(SECRET_ACCESS_TOKEN)
     if not token:
-        raise ConfigError(f"account {account!r}: the secret {SECRET_ACCESS_TOKEN} is not set.")
-    return ThreadsPlatform(access_token=token, base_url=base_url, now=now)
+        raise ConfigError(
+            f"account {account!r}: the secret {env_name(env_prefix, SECRET_ACCESS_TOKEN)} "
+            "is not set."
+        )
+    return ThreadsPlatform(access_token=token, base_url=base_url, now=now, env_prefix=env_prefix)
 
 
 # -- parsing (pure) -----------------------------------------------------------------------------

@@ -60,7 +60,7 @@ from tenacity.wait import wait_random_exponential
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
-from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost
+from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, env_name
 from adapters.length import X_MAX_CHARS, urls, x_length
 from agent.errors import (
     AmbiguousPublish,
@@ -295,15 +295,25 @@ _json = json  # ``request`` has a parameter named ``json`` (tweepy's signature)
 
 # --- Error translation -----------------------------------------------------------------------
 
-READ_ONLY_HINT = (
-    "the X app has read-only permission; enable Read and Write under the app's User "
-    "authentication settings in the developer portal, then regenerate the access token and "
-    "secret (X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET)"
-)
+# the account's secrets, unprefixed (agent/config.py PLATFORM_SECRETS: <PREFIX>_<NAME>)
+SECRET_NAMES = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 
 
-def translate(exc: BaseException, *, publishing: bool) -> PlatformError:
-    """The ``agent.errors`` error for a tweepy/aiohttp exception (``raise ... from exc``)."""
+def read_only_hint(env_prefix: str | None = None) -> str:
+    """The fix for a read-only X app, naming the account's token variables."""
+    token, token_secret = (env_name(env_prefix, n) for n in SECRET_NAMES[2:])
+    return (
+        "the X app has read-only permission; enable Read and Write under the app's User "
+        "authentication settings in the developer portal, then regenerate the access token and "
+        f"secret ({token}, {token_secret})"
+    )
+
+
+def translate(
+    exc: BaseException, *, publishing: bool, env_prefix: str | None = None
+) -> PlatformError:
+    """The ``agent.errors`` error for a tweepy/aiohttp exception (``raise ... from exc``);
+    credential errors name the account's variables (``<env_prefix>_X_API_KEY``...)."""
     if isinstance(exc, PlatformError):
         return exc
     if isinstance(exc, tweepy.TooManyRequests):
@@ -311,9 +321,10 @@ def translate(exc: BaseException, *, publishing: bool) -> PlatformError:
         reset_at = datetime.fromtimestamp(reset, UTC) if reset is not None else None
         return RateLimited(f"X rate limit reached: {exc}", reset_at=reset_at)
     if isinstance(exc, tweepy.Unauthorized):
+        key, secret, token, token_secret = (env_name(env_prefix, n) for n in SECRET_NAMES)
         return AuthFailed(
-            "X refused the OAuth 1.0a credentials (401): check X_API_KEY, X_API_SECRET, "
-            f"X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET ({exc})"
+            f"X refused the OAuth 1.0a credentials (401): check {key}, {secret}, "
+            f"{token} and {token_secret} ({exc})"
         )
     if isinstance(exc, tweepy.Forbidden):
         detail = " ".join(str(m) for m in exc.api_messages).lower()
@@ -321,7 +332,7 @@ def translate(exc: BaseException, *, publishing: bool) -> PlatformError:
         if "duplicate content" in detail:
             return DuplicateContent(f"X refused a duplicate post: {exc}")
         if "oauth1" in detail or "permission" in detail or (publishing and access == "read"):
-            return AuthFailed(f"{READ_ONLY_HINT} ({exc})")
+            return AuthFailed(f"{read_only_hint(env_prefix)} ({exc})")
         if publishing:
             return ContentRejected(f"X refused the post: {exc}")
         return PermanentPlatformError(f"X refused the request: {exc}")
@@ -366,6 +377,7 @@ class XPlatform:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_attempts: int = READ_ATTEMPTS,
         read_backoff: float = READ_BACKOFF,
+        env_prefix: str | None = None,
     ) -> None:
         if tier not in TIERS:
             raise ValueError(f"unknown X tier {tier!r}; one of {', '.join(TIERS)}")
@@ -386,6 +398,7 @@ class XPlatform:
         self._read_backoff = read_backoff
         self._metric_fields = PRIVATE_METRIC_FIELDS
         self._user_id: str | None = None
+        self._env_prefix = env_prefix  # the account's secrets are <env_prefix>_X_API_KEY...
 
     @property
     def limits(self) -> PlatformLimits:
@@ -475,7 +488,9 @@ class XPlatform:
                 "X reports x-access-level 'read': the app has read-only access; set the App "
                 "permissions to Read and Write (or Read and write and Direct message) under the "
                 "app's User authentication settings in the developer portal and regenerate the "
-                "access token and secret (X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET)"
+                "access token and secret ("
+                + ", ".join(env_name(self._env_prefix, n) for n in SECRET_NAMES[2:])
+                + ")"
             )
         if level in WRITE_ACCESS_LEVELS:
             return f"{level} (x-access-level)"
@@ -565,7 +580,7 @@ class XPlatform:
             self._spend_usd += prices.post_with_url if has_url else prices.post
             return published
         except Exception as exc:
-            raise translate(exc, publishing=True) from exc
+            raise translate(exc, publishing=True, env_prefix=self._env_prefix) from exc
 
     async def _me_with_headers(self) -> dict[str, Any]:
         """GET /2/users/me through ``_XClient.request``: the JSON body and the headers."""
@@ -609,7 +624,7 @@ class XPlatform:
             try:
                 body = await call()
             except Exception as exc:
-                raise translate(exc, publishing=False) from exc
+                raise translate(exc, publishing=False, env_prefix=self._env_prefix) from exc
             if not isinstance(body, dict):
                 raise PlatformUnavailable(f"X sent a {type(body).__name__}, not a JSON object")
             return body
@@ -631,9 +646,6 @@ def thread_posted(exc: BaseException) -> list[PublishedPost]:
     return list(posted) if isinstance(posted, list) else []
 
 
-SECRET_NAMES = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
-
-
 def from_config(
     *,
     account: str,
@@ -641,9 +653,11 @@ def from_config(
     base_url: str | None,
     now: Callable[[], datetime],
     tier: str | None = None,
+    env_prefix: str | None = None,
 ) -> XPlatform:
-    """Build the adapter from the account's ``X_*`` secrets (OAuth 1.0a user context)."""
-    missing = [name for name in SECRET_NAMES if not secrets.get(name)]
+    """Build the adapter from the account's ``X_*`` secrets (OAuth 1.0a user context), read
+    from ``<env_prefix>_X_*`` (named so in error messages)."""
+    missing = [env_name(env_prefix, n) for n in SECRET_NAMES if not secrets.get(n)]
     if missing:
         raise ConfigError(f"account {account!r} (x) needs {', '.join(missing)}")
     return XPlatform(
@@ -654,4 +668,5 @@ def from_config(
         base_url=base_url,
         now=now,
         tier=tier or DEFAULT_TIER,
+        env_prefix=env_prefix,
     )

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from adapters.base import Platform
+from agent.alerts import Alerts
 from agent.clock import Clock
 from agent.config import Config, Secrets, account_secrets, check_account_secrets
 from agent.core import Agent
@@ -39,6 +40,7 @@ class Built:
     world: Any | None  # the sandbox world, when any account is on the sandbox
 
     async def aclose(self) -> None:
+        await self.agent.alerts.aclose()
         for platform in self.agent.platforms.values():
             await platform.aclose()
         await self.store.close()
@@ -172,6 +174,7 @@ def build_platforms(config: Config, world: Any, now: Callable[[], datetime]) -> 
             secrets=account_secrets(account),
             base_url=account.api_base_url,
             now=now,
+            env_prefix=account.env_prefix,
             **options,
         )
     return platforms
@@ -212,6 +215,7 @@ async def build(
     store_wait: float = 0.0,
     journal: bool = False,
     store: str = "sql",
+    alerts: bool = False,
 ) -> Built:
     """The agent graph; ``journal=True`` (the daemon) keeps publishes the database could not
     record in ``runtime.journal_path`` (a simulation has no journal: one in the same directory
@@ -220,6 +224,9 @@ async def build(
     ``store="memory"`` (simulations and benchmarks) keeps everything in this process
     (:class:`agent.store.memory.MemoryStore`, nothing persisted; ``sqlite_path`` and
     DATABASE_URL are then not used); ``"sql"`` opens the configured database.
+
+    ``alerts=True`` (the daemon) sends alerts to ``GROWTHLOOP_ALERT_WEBHOOK_URL`` when it is set
+    (agent/alerts.py); simulations never alert.
     """
     if store not in STORES:
         raise ConfigError(f"unknown store {store!r}; expected one of: {', '.join(STORES)}")
@@ -253,6 +260,7 @@ async def build(
         # one process per SQLite file (store/lockfile.py); a memory store is this process's own
         exclusive=url.startswith("sqlite") or store == "memory",
         journal=PublishJournal(config.runtime.journal_path) if journal else None,
+        alerts=Alerts.from_config(config) if alerts else Alerts.disabled(),
     )
     return Built(agent=agent, store=opened, world=world)
 

@@ -193,7 +193,12 @@ def run(config: ConfigOption = None) -> None:
         lock = lock_store(store_url(cfg))  # SQLite: one daemon per file
         try:
             built = await build(
-                cfg, clock=SystemClock(), seed=None, store_wait=STORE_WAIT, journal=True
+                cfg,
+                clock=SystemClock(),
+                seed=None,
+                store_wait=STORE_WAIT,
+                journal=True,
+                alerts=True,
             )
             try:
                 daemon = Daemon(
@@ -440,14 +445,62 @@ def pause(
 
 
 @app.command()
-def resume(config: ConfigOption = None) -> None:
-    """Let the workers publish again (queued posts that fell due go out on the next cycle)."""
+def resume(
+    config: ConfigOption = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            help="Lift the circuit breaker's suspension of this account (by its config name) "
+            "instead of the kill switch.",
+            envvar="GROWTHLOOP_RESUME_ACCOUNT",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
+    """Let the workers publish again (queued posts that fell due go out on the next cycle);
+    with --account, lift that account's suspension (agent/breaker.py)."""
     cfg = _load(config)
+    if account is not None:
+        _resume_account(cfg, account)
+        return
     was_paused, was_reason = _set_paused(cfg, paused=False, reason="resumed")
     if was_paused:
         out.print(f"[bold green]publishing resumed[/]; was paused: {was_reason}", highlight=False)
     else:
         out.print("publishing was not paused; nothing changed", highlight=False)
+
+
+def _resume_account(cfg: Config, name: str) -> None:
+    """Lift the suspension of the account ``name`` in the store (every worker sees it)."""
+    from agent.bootstrap import open_store, store_url
+
+    names = [a.name for a in cfg.accounts]
+    if name not in names:
+        err.print(
+            f"No account {name!r} in the config; the accounts are: {', '.join(names)}.",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+
+    async def go() -> str | None:
+        store = await open_store(store_url(cfg), auto_migrate=False)
+        try:
+            held = {s.account: s for s in await store.suspensions()}.get(name)
+            if held is None:
+                return None
+            await store.lift_suspension(held.account_id)
+            return f"{held.reason}: {held.error_kind}: {held.detail}"
+        finally:
+            await store.close()
+
+    was = guarded(go)
+    if was is None:
+        out.print(f"account {name!r} was not suspended; nothing changed", highlight=False)
+    else:
+        out.print(
+            f"[bold green]account {name!r} resumed[/]; was suspended ({was})", highlight=False
+        )
 
 
 DraftId = Annotated[int, typer.Argument(help="The draft's id (see `growthloop drafts list`).")]

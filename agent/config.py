@@ -326,6 +326,50 @@ class Runtime(_Section):
         return value
 
 
+DEFAULT_FAILURE_STREAK = 3  # publish failures of one kind in a row that suspend an account
+DEFAULT_COOL_DOWN = timedelta(hours=1)  # how long such a streak suspends the account
+DEFAULT_CREDENTIALS_CHECK = timedelta(minutes=15)  # between write-access reads while suspended
+
+
+class FailSafe(_Section):
+    """The circuit breaker (agent/breaker.py): when an account stops planning and publishing."""
+
+    # publish failures of one kind in a row (ContentRejected, PlatformUnavailable...) that
+    # suspend the account for ``cool_down``; 0 turns this part off (auth failures still suspend)
+    failure_streak: int = Field(default=DEFAULT_FAILURE_STREAK, ge=0, le=1000)
+    cool_down: Duration = DEFAULT_COOL_DOWN
+    # how often a suspended account's credentials are read again (one cheap read, no post)
+    credentials_check: Duration = DEFAULT_CREDENTIALS_CHECK
+
+    @field_validator("cool_down", "credentials_check")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
+
+
+DEFAULT_ALERT_REPEAT = timedelta(hours=1)  # one alert per kind and account at most this often
+DEFAULT_STUCK_AFTER = timedelta(minutes=15)  # a post `publishing` this long is reported stuck
+DEFAULT_ALERT_TIMEOUT = timedelta(seconds=5)  # for one webhook request
+
+
+class AlertSettings(_Section):
+    """Webhook notifications (agent/alerts.py); the URL is the secret
+    GROWTHLOOP_ALERT_WEBHOOK_URL in the environment, never in this file."""
+
+    repeat_after: Duration = DEFAULT_ALERT_REPEAT
+    stuck_after: Duration = DEFAULT_STUCK_AFTER
+    timeout: Duration = DEFAULT_ALERT_TIMEOUT
+
+    @field_validator("repeat_after", "stuck_after", "timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
+
+
 PLATFORMS = ("sandbox", "x", "bluesky", "mastodon", "threads")
 
 
@@ -367,6 +411,8 @@ class Config(_Section):
     sandbox: Sandbox = Sandbox()
     server: Server = Server()
     runtime: Runtime = Runtime()
+    failsafe: FailSafe = FailSafe()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Config:
@@ -415,6 +461,8 @@ class Secrets(BaseSettings):
     # without DATABASE_URL, they are a ConfigError (agent/bootstrap.py: store_url)
     supabase_url: str | None = None
     supabase_service_role_key: SecretStr | None = None
+    # where alerts are sent (a Slack or Discord incoming webhook; agent/alerts.py)
+    growthloop_alert_webhook_url: SecretStr | None = None
 
 
 def account_secret_names(account: Account) -> list[str]:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from adapters.base import Platform
+from agent.alerts import Alerts
+from agent.breaker import Breaker, startup_check
 from agent.clock import Clock
 from agent.config import Account, Config
 from agent.errors import PlatformError, RateLimited
@@ -94,6 +96,10 @@ class Agent:
     learner_states: dict[str, Any] = field(default_factory=dict)
     # per-process memos learning code keeps between cycles (never needed for correctness)
     caches: dict[str, Any] = field(default_factory=dict)
+    # webhook notifications (agent/alerts.py); no webhook, no requests
+    alerts: Alerts = field(default_factory=Alerts.disabled)
+    # this process's failure streaks and credential reads (agent/breaker.py)
+    breaker: Breaker = field(default_factory=Breaker)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)  # policy sampling
@@ -111,7 +117,8 @@ class Agent:
             self.metrics.track(account.name, account.platform)
 
     async def setup(self) -> None:
-        """Register every configured account in the store (idempotent)."""
+        """Register every configured account in the store (idempotent), then check that each
+        may post (agent/breaker.py: one read per account, no post, no LLM call)."""
         now = self.clock.now()
         self.stats.started_at = self.stats.started_at or now
         for account in self.config.accounts:
@@ -127,6 +134,7 @@ class Agent:
                 await self.platforms[account.name].load_limits()
             except PlatformError as exc:
                 log.warning("limits_unavailable", account=account.name, error=str(exc))
+        await startup_check(self, now)
 
     @property
     def lease(self) -> timedelta:

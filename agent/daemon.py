@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from agent.alerts import AlertKind
 from agent.core import Agent
 from agent.cycles import CYCLES, Cycle, reconcile_cycle
 from agent.cycles.publish import env_pause_reason, pause_reason
@@ -76,6 +77,7 @@ class Daemon:
             if self._store_down_since is None:
                 self._store_down_since = now
                 log.warning("store_unavailable", cycle=name, error=str(exc))
+                self.agent.alerts.notify(AlertKind.STORE_UNAVAILABLE, f"{exc}", now=now)
         except (StoreError, PlatformError) as exc:
             # expected trouble (database or platform down): keep going, try again next tick
             self.agent.stats.last_error[name] = f"{type(exc).__name__}: {exc}"
@@ -108,6 +110,17 @@ class Daemon:
             body["counts"] = await self.agent.store.counts()
             reason = await pause_reason(self.agent)
             body["paused"], body["pause_reason"] = reason is not None, reason
+            body["suspended"] = [
+                {
+                    "account": s.account,
+                    "platform": s.platform,
+                    "reason": s.reason,
+                    "error_type": s.error_kind,
+                    "since": s.suspended_at.isoformat(),
+                    "until": s.until.isoformat() if s.until else None,
+                }
+                for s in await self.agent.store.suspensions(now=now)
+            ]
         except StoreError as exc:
             body["status"] = "degraded"
             body["store_error"] = str(exc)

@@ -19,7 +19,8 @@ from typing import Any
 import structlog
 
 SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|api[_-]?key|authorization|auth|credential|database_url|dsn)",
+    r"(pass(word)?|secret|token|api[_-]?key|authorization|auth|credential|database_url|dsn"
+    r"|webhook_url)",  # webhook_url: GROWTHLOOP_ALERT_WEBHOOK_URL (agent/alerts.py)
     re.IGNORECASE,
 )
 # user:password@ in URLs, and bearer/sk- style tokens inside free text

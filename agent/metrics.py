@@ -202,8 +202,10 @@ class Metrics:
 
 async def refresh(agent: Agent, now: datetime) -> None:
     """Read the store's gauges: snapshots due, posts queued and in flight, each account's
-    latest follower count. Nothing is set unless every read answered (StoreError otherwise)."""
+    latest follower count and whether it is suspended (the circuit breaker's state, shared by
+    every worker). Nothing is set unless every read answered (StoreError otherwise)."""
     pending = await agent.store.pending_work(now)
+    suspended = {s.account_id for s in await agent.store.suspensions(now=now)}
     followers = {}
     for account in agent.config.accounts:
         account_id = agent.account_ids.get(account.name)
@@ -218,6 +220,10 @@ async def refresh(agent: Agent, now: datetime) -> None:
     metrics.posts_in_flight.set(pending["posts_in_flight"])
     for (account_name, platform), value in followers.items():
         metrics.followers.labels(account_name, platform).set(value)
+    for account in agent.config.accounts:
+        account_id = agent.account_ids.get(account.name)
+        if account_id is not None:
+            metrics.set_suspended(account.name, account.platform, account_id in suspended)
 
 
 def metrics_route(agent: Agent, *, timeout: float = REFRESH_TIMEOUT) -> Handler:

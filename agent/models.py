@@ -254,3 +254,28 @@ class Observation:
     followers: float | None
     learned: bool
     profile_clicks: int = 0  # of the same latest snapshot (0 where the platform has none)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Suspension:
+    """An account the circuit breaker (agent/breaker.py) stopped: no planning, no publishing.
+
+    ``reason`` is ``auth`` (the platform refused the credentials or a permission: until they
+    change or an operator resumes it) or ``failures`` (a streak of one kind of publish failure:
+    until ``until``, the end of the cool-down, or a resume). ``fingerprint`` is a SHA-256 of the
+    account's credential values when it was suspended, never the values.
+    """
+
+    account_id: int
+    account: str
+    platform: str
+    reason: str
+    error_kind: str
+    detail: str
+    fingerprint: str | None
+    suspended_at: datetime
+    until: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        """Still in force at ``now`` (a cool-down that has ended is not)."""
+        return self.until is None or now < self.until

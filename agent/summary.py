@@ -212,6 +212,7 @@ async def print_controls(console: Console, store: Any, config: Any, *, now: date
         console.print(f"Publishing: [red]paused[/] ({reason or 'no reason given'})")
     else:
         console.print("Publishing: [green]on[/]")
+    suspended = await print_suspensions(console, store, config, now=now)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     budget = config.budget
     table = Table(title="LLM spend today (UTC)")
@@ -228,7 +229,47 @@ async def print_controls(console: Console, store: Any, config: Any, *, now: date
             name,
             f"{spent:.4f}",
             f"{budget.llm_daily_usd_per_account:.2f}",
-            "[red]paused (budget)[/]" if over and config.generator.kind != "template" else "on",
+            "[red]suspended[/]"
+            if name in suspended
+            else "[red]paused (budget)[/]"
+            if over and config.generator.kind != "template"
+            else "on",
         )
     table.add_row("all accounts", f"{total:.4f}", f"{budget.llm_daily_usd_total:.2f}", "")
     console.print(table)
+
+
+async def print_suspensions(
+    console: Console, store: Any, config: Any, *, now: datetime
+) -> set[str]:
+    """The accounts the circuit breaker suspended (agent/breaker.py), with what to check;
+    returns their names."""
+    from agent.config import account_secret_names
+
+    held = await store.suspensions(now=now)
+    if not held:
+        console.print("Suspended accounts: none")
+        return set()
+    accounts = {a.name: a for a in config.accounts}
+    table = Table(title="Suspended accounts (no drafts, no publishing)")
+    for column in ("account", "platform", "reason", "since", "until", "check"):
+        table.add_column(column)
+    for s in held:
+        account = accounts.get(s.account)
+        check = ", ".join(account_secret_names(account)) if account is not None else "-"
+        table.add_row(
+            s.account,
+            s.platform,
+            f"{s.reason}: {s.error_kind}",
+            s.suspended_at.strftime("%Y-%m-%d %H:%M"),
+            s.until.strftime("%Y-%m-%d %H:%M") if s.until else "credentials change / resume",
+            check or "-",
+        )
+    console.print(table)
+    for s in held:
+        console.print(f"  {s.account}: {s.detail}", highlight=False, markup=False)
+    console.print(
+        "Resume one with `growthloop resume --account NAME` once its credentials are fixed.",
+        highlight=False,
+    )
+    return {s.account for s in held}

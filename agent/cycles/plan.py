@@ -13,6 +13,8 @@ In approve mode a draft that passes the gate is stored as ``draft`` and waits fo
 (``growthloop drafts``, :mod:`agent.drafts`); it counts as the account's queued post, and one
 nobody approved within ``approval.draft_expiry`` is rejected at the start of the cycle.
 
+An account the circuit breaker suspended (agent/breaker.py) is not planned at all.
+
 Several workers: an account is planned under the lease ``plan:<account_id>``, so two workers
 never plan for one account at once (the one-queued-post rule is checked under the lease, and
 again before the post is stored, in case writing it outlasted the lease).
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from agent.alerts import AlertKind
+from agent.breaker import recheck
 from agent.config import Account
 from agent.core import Agent
 from agent.cycles.plan_steps import (
@@ -70,6 +74,13 @@ async def over_budget(agent: Agent, account: Account, account_id: int, now: date
                 scope=scope,
                 spent=round(used, 6),
                 budget=limit,
+            )
+            agent.alerts.notify(
+                AlertKind.BUDGET_REACHED,
+                f"LLM budget reached ({scope}): spent ${used:.4f} of ${limit:.2f} today (UTC); "
+                f"planning for account {account.name!r} waits until tomorrow",
+                now=now,
+                account=account.name,
             )
             return True
     return False
@@ -164,7 +175,12 @@ async def awaiting_approval(agent: Agent, account: Account) -> bool:
 async def plan_cycle(agent: Agent, now: datetime) -> int:
     await expire_drafts(agent, now)
     planned = 0
+    # the circuit breaker: no drafts (no LLM call) for a suspended account; a suspension for
+    # refused credentials is read again every failsafe.credentials_check and lifted if it passes
+    suspended = await recheck(agent, now)
     for account in agent.config.accounts:
+        if agent.account_ids[account.name] in suspended:
+            continue
         if await awaiting_approval(agent, account):
             continue
         planned += await plan_account(agent, account, now)

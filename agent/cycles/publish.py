@@ -21,6 +21,11 @@ The kill switch: ``growthloop pause`` (a row in the store, seen by every worker)
 ``GROWTHLOOP_NO_PUBLISH=1`` in a worker's environment stops the publish cycle from sending
 anything; queued posts stay ``planned`` and in-flight posts are still reconciled (which only
 looks, never sends).
+
+The circuit breaker (:mod:`agent.breaker`): a suspended account's due posts wait (nothing is
+sent); an ``AuthFailed`` suspends the account at once, a streak of one kind of failure after
+``failsafe.failure_streak``. A post left ``publishing`` longer than ``alerts.stuck_after`` is
+alerted (agent/alerts.py), as is the kill switch.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import os
 from datetime import datetime, timedelta
 
 from adapters.base import PublishedPost, text_hash
+from agent import breaker
+from agent.alerts import AlertKind
 from agent.core import Agent
 from agent.errors import (
     DuplicateContent,
@@ -95,6 +102,7 @@ async def _mark_posted(agent: Agent, post: Post, published: PublishedPost, now: 
         _journal(agent, agent.journal, post, published, now)
         raise  # the database is down: this cycle stops here; the journal is replayed later
     if done:
+        breaker.publish_succeeded(agent, post.account_id)
         agent.count("posts_published", post.account_id)
         log.info(
             "post_published",
@@ -261,10 +269,20 @@ async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
             return
         await agent.store.fail_publish(post.id, error=f"{type(exc).__name__}: {exc}", now=now)
         agent.count("posts_failed", post.account_id)
-        log.error("post_publish_failed", content_id=post.id, error=str(exc))
+        log.error(
+            "post_publish_failed",
+            account=account.name,
+            platform=account.platform,
+            content_id=post.id,
+            error_type=type(exc).__name__,
+            error=str(exc),
+        )
+        await breaker.publish_failed(agent, account, exc, now)
     except PlatformError as exc:
         log.warning("post_publish_ambiguous", content_id=post.id, error=str(exc))
-        await reconcile_post(agent, await _reload(agent, post), now)
+        outcome = await reconcile_post(agent, await _reload(agent, post), now)
+        if outcome != "found":
+            await breaker.publish_failed(agent, account, exc, now)
     else:
         await _mark_posted(agent, post, published, now)
 
@@ -280,12 +298,37 @@ async def publish_cycle(agent: Agent, now: datetime) -> int:
     # `publishing`; once the store answers again it is reconciled here, not only at start.
     # Reconciling only looks at the platform, so it runs while paused too.
     for stale in await agent.store.in_flight():
+        _alert_if_stuck(agent, stale, now)
         if interrupted(agent, stale, now):
             await reconcile_interrupted(agent, stale, now)
     posts = await agent.store.due_posts(now)
     if paused is not None:
         log.info("publishing_paused", reason=paused, due=len(posts))
+        agent.alerts.notify(AlertKind.KILL_SWITCH, f"publishing is paused: {paused}", now=now)
         return 0
+    suspended = await breaker.suspended_ids(agent, now)
+    agent.breaker.tripped.clear()
+    sent = 0
     for post in posts:
+        if post.account_id in suspended or post.account_id in agent.breaker.tripped:
+            continue  # the circuit breaker holds the account: its posts wait
         await publish_post(agent, post, now)
-    return len(posts)
+        sent += 1
+    return sent
+
+
+def _alert_if_stuck(agent: Agent, post: Post, now: datetime) -> None:
+    """Alert when a post has been ``publishing`` longer than ``alerts.stuck_after``."""
+    since = post.publish_started_at or post.updated_at
+    if now - since < agent.config.alerts.stuck_after:
+        return
+    try:
+        account = agent.account(post.account_id).name
+    except KeyError:  # an account no longer configured
+        account = f"id {post.account_id}"
+    agent.alerts.notify(
+        AlertKind.STUCK_PUBLISHING,
+        f"post {post.id} of account {account!r} has been publishing since {since.isoformat()}",
+        now=now,
+        account=account,
+    )

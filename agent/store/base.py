@@ -15,7 +15,8 @@ raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leave
 - :class:`SnapshotStore`: due performance snapshots, claims on them, the follower series;
 - :class:`LearningStore`: attribution and learning;
 - :class:`ReportStore`: health rows and the reports read from the tables;
-- :class:`LeaseStore`: named leases between workers and the kill switch.
+- :class:`LeaseStore`: named leases between workers and the kill switch;
+- :class:`SuspensionStore`: accounts the circuit breaker suspended (agent/breaker.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from agent.models import (
     PostCounts,
     PostMetrics,
     PostStatus,
+    Suspension,
 )
 
 
@@ -180,6 +182,28 @@ class LeaseStore(Protocol):
     async def paused(self) -> tuple[bool, str | None]: ...
 
 
+class SuspensionStore(Protocol):
+    """Accounts the circuit breaker suspended, seen by every worker and the CLI (one row per
+    account). ``suspend_account`` returns True when it suspended the account now and False when
+    a suspension was already in force (so one worker of several logs and alerts); a suspension
+    whose cool-down has passed is replaced. ``suspensions(now=...)`` gives only those in force
+    at ``now``; without ``now``, every stored row."""
+
+    async def suspend_account(
+        self,
+        *,
+        account_id: int,
+        reason: str,
+        error_kind: str,
+        detail: str,
+        fingerprint: str | None,
+        now: datetime,
+        until: datetime | None = None,
+    ) -> bool: ...
+    async def lift_suspension(self, account_id: int) -> bool: ...
+    async def suspensions(self, *, now: datetime | None = None) -> list[Suspension]: ...
+
+
 class Store(
     AccountStore,
     ContentStore,
@@ -187,6 +211,7 @@ class Store(
     LearningStore,
     ReportStore,
     LeaseStore,
+    SuspensionStore,
     Protocol,
 ):
     """Everything the cycles read and write: the union of the parts."""

@@ -40,12 +40,13 @@ from agent.store.memory_state import (
     SENDABLE,
     post_of,
 )
+from agent.store.memory_suspensions import MemorySuspensions
 from agent.store.memory_tables import TABLES, refused, utc
 
 __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]
 
 
-class MemoryStore(MemoryMetrics, MemoryOperations):
+class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions):
     """growthloop's store held in memory (one process, nothing persisted)."""
 
     backend = "memory"

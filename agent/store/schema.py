@@ -214,6 +214,22 @@ runtime_state = sa.Table(
     sa.Column("updated_by", sa.Text, nullable=False),
 )
 
+# Accounts the circuit breaker suspended (agent/breaker.py): no planning and no publishing for
+# them until ``until`` passes (a cool-down; NULL: until the credentials change or an operator
+# resumes it). ``fingerprint`` is a SHA-256 of the account's credential values at suspension,
+# never the values: a start with other credentials lifts an authentication suspension.
+account_suspensions = sa.Table(
+    "account_suspensions",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("error_kind", sa.String(100), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(64)),
+    sa.Column("suspended_at", UTCDateTime, nullable=False),
+    sa.Column("until", UTCDateTime),
+)
+
 # Named leases with expiry ("plan:<account_id>", "followers:<account_id>", ...): the work one
 # worker does at a time when several share the database. A lease whose holder stopped renewing
 # it (a dead worker) is taken over once expires_at has passed.

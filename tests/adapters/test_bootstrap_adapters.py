@@ -62,3 +62,60 @@ def test_a_platform_without_an_adapter_module_is_a_config_error(
     config = config_with([{"name": "t", "platform": "threads"}])
     with pytest.raises(ConfigError, match="threads adapter is not part of this release"):
         build_platforms(config, world=None, now=now)
+
+
+async def test_x_auth_error_names_the_accounts_prefixed_variables_not_bare_x_api_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bug: X's 401 message said "check X_API_KEY, ..." where the account reads
+    ``<PREFIX>_X_API_KEY``; an operator looked for a variable that does not exist."""
+    import re
+
+    from agent.errors import AuthFailed
+    from tests.adapters.x_server import XServer
+
+    server = XServer(revoked=True)
+    await server.start()
+    for name in ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET"):
+        monkeypatch.setenv(f"BRAND_X_{name}", f"value-{name}")
+    config = config_with(
+        [
+            {
+                "name": "main",
+                "platform": "x",
+                "secrets_prefix": "BRAND",
+                "api_base_url": server.base_url,
+            }
+        ]
+    )
+    platform = build_platforms(config, world=None, now=now)["main"]
+    try:
+        with pytest.raises(AuthFailed) as refused:
+            await platform.publish("hello", idempotency_key="k1")
+        with pytest.raises(AuthFailed) as read:
+            await platform.check_write_access()
+    finally:
+        await platform.aclose()
+        await server.close()
+    for message in (str(refused.value), str(read.value)):
+        assert "BRAND_X_API_KEY" in message and "BRAND_X_ACCESS_TOKEN_SECRET" in message
+        assert not re.search(r"(?<![A-Z_])X_API_KEY", message)
+
+
+@pytest.mark.parametrize(
+    ("platform", "variable"),
+    [
+        ("x", "BRAND_X_API_KEY"),
+        ("bluesky", "BRAND_BLUESKY_APP_PASSWORD"),
+        ("threads", "BRAND_THREADS_ACCESS_TOKEN"),
+    ],
+)
+def test_a_missing_secret_is_named_with_the_accounts_prefix(platform: str, variable: str) -> None:
+    import importlib
+
+    module = importlib.import_module(f"adapters.{platform}")
+    secrets = {"BLUESKY_HANDLE": "h.test"} if platform == "bluesky" else {}
+    with pytest.raises(ConfigError, match=variable):
+        module.from_config(
+            account="main", secrets=secrets, base_url=None, now=now, env_prefix="BRAND"
+        )

@@ -11,6 +11,8 @@ invisible post), is stored as ``StoredPost.reply_to`` and comes back as ``refere
 (``[{"type": "replied_to", "id": ...}]``) when ``tweet.fields`` asks for it. Every POST body is
 kept in ``XServer.create_bodies``.
 
+Revoked credentials: ``XServer.revoked = True`` makes every request answer 401 Unauthorized.
+
 Access level: every authenticated response carries ``x-access-level: <XServer.access_level>``
 (``"read-write"`` by default); ``"read"`` also makes POST and DELETE answer the read-only 403, and
 ``None`` leaves the header out.
@@ -119,6 +121,7 @@ class XServer:
     followers: int = 321
     restrict_private_metrics: bool = False
     access_level: str | None = "read-write"  # x-access-level; None: the header is left out
+    revoked: bool = False  # every request answers 401, as X does for revoked credentials
     posts: dict[str, StoredPost] = field(default_factory=dict)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
@@ -198,7 +201,7 @@ class XServer:
         """Check auth and pop a queued fault; a response to send instead, or the fault to apply."""
         self.requests.append((request.method, request.path, dict(request.query)))
         auth = request.headers.get("Authorization", "")
-        if not (auth.startswith("OAuth ") and "oauth_signature=" in auth):
+        if self.revoked or not (auth.startswith("OAuth ") and "oauth_signature=" in auth):
             return self._respond(route, 401, UNAUTHORIZED), None
         if self.access_level == "read" and request.method in {"POST", "DELETE"}:
             return self._respond(route, 403, READ_ONLY), None

@@ -180,9 +180,11 @@ async def test_api_calls_are_counted_by_operation(harness: Harness) -> None:
         for s in samples(text)
         if s.name == "growthloop_api_calls_total"
     }
-    assert calls == {"fetch_account": 1, "publish": 1}  # the "before" follower reading, the post
+    # the circuit breaker's write-access read (the plan cycle's first), the "before" follower
+    # reading, the post
+    assert calls == {"check_write_access": 1, "fetch_account": 1, "publish": 1}
     assert sum(calls.values()) == harness.agent.stats.totals["api_calls"]
-    assert label_sets(text, "growthloop_api_calls_total") == [{*ACCOUNT_LABELS, "operation"}] * 2
+    assert label_sets(text, "growthloop_api_calls_total") == [{*ACCOUNT_LABELS, "operation"}] * 3
 
 
 # --- snapshots -----------------------------------------------------------------------------------
@@ -296,6 +298,30 @@ def test_set_suspended_moves_the_gauge_per_account() -> None:
     metrics.set_suspended("other", "x", False)
     text = metrics.exposition().decode()
     assert value(text, "growthloop_accounts_suspended", account="other", platform="x") == 0
+
+
+async def test_suspended_gauge_reads_the_breakers_suspensions_from_the_store(
+    harness: Harness,
+) -> None:
+    """A suspension written by any worker (or lifted by `growthloop resume --account`) shows on
+    the next scrape: the gauge is read from the store, the breaker's one truth."""
+    agent = harness.agent
+    now = agent.clock.now()
+    await agent.setup()
+    account_id = agent.account_ids["demo"]
+    assert await agent.store.suspend_account(
+        account_id=account_id,
+        reason="auth",
+        error_kind="AuthFailed",
+        detail="401 Unauthorized",
+        fingerprint=None,
+        now=now,
+    )
+    await refresh(agent, now)
+    assert value(scrape(agent), "growthloop_accounts_suspended", **DEMO) == 1
+    assert await agent.store.lift_suspension(account_id)
+    await refresh(agent, now)
+    assert value(scrape(agent), "growthloop_accounts_suspended", **DEMO) == 0
 
 
 async def ok_cycle(_agent: Agent, _now: Any) -> int:
