@@ -32,7 +32,8 @@ STEP_CYCLES = {
     "post": ("publish", "plan"),
     "snapshot": ("poll", "attribute", "learn"),
     "account": ("followers",),
-    "hour": ("plan", "poll", "followers", "attribute", "learn", "health"),
+    # publish too: a post held past its time (see next_event) goes out at the hour after
+    "hour": ("publish", "plan", "poll", "followers", "attribute", "learn", "health"),
 }
 ORDER = ("publish", "plan", "poll", "followers", "attribute", "learn", "health")  # in one step
 QUEUE_CHANGERS = {"plan", "publish", "poll"}  # cycles that can move the next post or snapshot
@@ -47,7 +48,10 @@ async def next_event(
     """
     next_post, next_poll = queue if queue is not None else await agent.store.next_due()
     candidates: list[tuple[datetime, str]] = [(hour_floor(now) + timedelta(hours=1), "hour")]
-    if next_post is not None:
+    # A post due before this step that the step's publish cycle left queued is held (its
+    # account suspended, publishing paused): it wakes nothing; the hour or another event will.
+    # Without this the clock crept forward one MIN_STEP at a time while it was held.
+    if next_post is not None and next_post >= now:
         candidates.append((next_post, "post"))
     if next_poll is not None:
         candidates.append((next_poll, "snapshot"))
