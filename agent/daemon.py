@@ -229,6 +229,7 @@ class Daemon:
                 seconds=seconds,
                 args=[name, cycle],
                 id=name,
+                name=f"cycle {name}",  # APScheduler's own warnings name the cycle
                 max_instances=1,
                 coalesce=True,
                 next_run_time=next_run,
