@@ -303,6 +303,16 @@ class Daemon:
             command=health_command(self.config_path),
             status_every_seconds=config.runtime.status_every.total_seconds(),
         )
+        if self.demo:
+            log.info(
+                "demo_running",
+                database=str(config.store.sqlite_path),
+                world=str(config.sandbox.world_path),
+                note="every account on the sandbox: nothing is published anywhere real; "
+                "the first post goes out now, polls follow after "
+                + ", ".join(f"{h.total_seconds():g}s" for h in config.polling.horizons)
+                + ", then the learning step",
+            )
         warnings = deploy_checks.deploy_warnings(
             config, store_url=self.store_url, environ=self.environ
         )

@@ -5,8 +5,9 @@ Event names used across the daemon (tests assert on them): ``post_planned``, ``p
 ``post_dry_run``, ``snapshot_taken``, ``account_snapshot_taken``, ``followers_attributed``,
 ``posterior_updated``, ``health_written``, ``cycle_failed``, ``daemon_started``,
 ``daemon_stopping``, ``daemon_stopped``, ``shutdown_requested``, ``shutdown_forced``,
-``cycles_cancelled``, ``cycle_cancelled``, ``health_endpoint``, ``deploy_warning``, ``status``;
-``library_log`` for a library's own ``logging`` record (warnings and above).
+``cycles_cancelled``, ``cycle_cancelled``, ``health_endpoint``, ``deploy_warning``,
+``demo_running``, ``status``; ``library_log`` for a library's own ``logging`` record (warnings
+and above).
 """
 
 from __future__ import annotations
@@ -92,7 +93,12 @@ def configure_logging(*, json: bool | None = None, level: str | None = None) -> 
 
 
 class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The root logger's handler installed by :func:`_route_library_logs` (found to replace)."""
+    """The root logger's handler installed by :func:`_route_library_logs` (found to replace);
+    writes to whatever ``sys.stderr`` is when a record comes (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def _library_event(
