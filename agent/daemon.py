@@ -300,7 +300,10 @@ class Daemon:
         log.info(
             "health_endpoint",
             url=healthz_url(self.host, self.bound_port or self.port),
-            command=health_command(self.config_path),
+            # `growthloop health` reads the config's database, which the demo never uses
+            command=f"sqlite3 {config.store.sqlite_path}"
+            if self.demo
+            else health_command(self.config_path),
             status_every_seconds=config.runtime.status_every.total_seconds(),
         )
         if self.demo:

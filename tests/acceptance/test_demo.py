@@ -77,6 +77,8 @@ def test_run_demo_shows_plan_publish_poll_and_learn_on_the_sandbox_only(tmp_path
     assert "status" in names and "health_endpoint" in names
     [demo] = [e for e in events if e["event"] == "demo_running"]
     assert demo["database"].endswith("demo.db")
+    [hint] = [e for e in events if e["event"] == "health_endpoint"]
+    assert hint["command"].startswith("sqlite3 ") and hint["command"].endswith("demo.db")
     text = daemon.log_path.read_text(encoding="utf-8")
     assert "Traceback" not in text
     assert not (tmp_path / "data" / "real.db").exists()  # the user's database: never touched
