@@ -165,6 +165,7 @@ class Daemon:
             "accounts": [a.name for a in self.agent.config.accounts],
             "last_run": {k: v.isoformat() for k, v in self.agent.stats.last_run.items()},
             "last_error": self.agent.stats.last_error,
+            "in_flight": self._running(),  # the cycles running now
             "totals": dict(self.agent.stats.totals),
         }
         env_reason = env_pause_reason()  # still reported when the store is unreachable

@@ -237,48 +237,41 @@ def test_sigterm_during_a_slow_metrics_read_lets_the_poll_finish(
 # ------------------------------------------------------------------------- a learning step
 
 
-def _forget_learning(db: Path) -> None:
-    """Undo the learning step (as if the daemon had stopped just before it): the post is
-    finished but not learned from."""
-    conn = sqlite3.connect(db)
-    try:
-        with conn:
-            conn.execute("UPDATE content SET learned_at = NULL")
-            conn.execute("DELETE FROM learning_updates")
-    finally:
-        conn.close()
-
-
 def test_sigterm_during_a_learning_step_lets_it_finish(tmp_path: Path, daemons: Start) -> None:
-    config = _config(tmp_path, runtime={"tick": "2s"})
-    first = daemons(config, label="before")
-    first.wait_started()
+    daemon = daemons(_config(tmp_path))
+    daemon.wait_started()
 
     def learned() -> bool:
         rows = query(tmp_path / STORE, "SELECT COUNT(*) AS n FROM learning_updates")
         return bool(rows and rows[0]["n"] >= 1)
 
-    first.wait(learned, timeout=TIMEOUT, what="a first learning step")
-    assert first.terminate(timeout=20) == 0
-    _forget_learning(tmp_path / STORE)
-
-    second = daemons(config, label="learning")
-    second.wait_started()
-    # Another writer holds the database: the learning step (due 5/7 of a tick after start)
-    # computes its estimates, then waits to write them while SIGTERM arrives.
+    daemon.wait(learned, timeout=TIMEOUT, what="a first learning step")
+    # Undo that step (the post is finished but not learned from) and, in the same breath, hold
+    # the database as another writer would: the next learning step computes its estimates,
+    # then waits to write them while SIGTERM arrives.
     lock = sqlite3.connect(tmp_path / STORE, isolation_level=None, timeout=10)
     try:
         lock.execute("BEGIN IMMEDIATE")
-        time.sleep(3.0)  # > one tick: the learning step is now waiting on its write
-        second.proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: second.events("shutdown_requested"), timeout=10, what="shutdown_requested")
-        assert second.proc.poll() is None, "exited while the learning step was in flight"
+        lock.execute("UPDATE content SET learned_at = NULL")
+        lock.execute("DELETE FROM learning_updates")
+        lock.execute("COMMIT")
+        lock.execute("BEGIN IMMEDIATE")
+
+        def learning() -> bool:
+            body = daemon.healthz()
+            return bool(body and "learn" in body["in_flight"])
+
+        daemon.wait(learning, timeout=TIMEOUT, what="a learning step in flight (/healthz)")
+        daemon.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: daemon.events("shutdown_requested"), timeout=10, what="shutdown_requested")
+        time.sleep(0.5)
+        assert daemon.proc.poll() is None, "exited while the learning step was in flight"
     finally:
         lock.execute("ROLLBACK")
         lock.close()
-    code = _stopped(second, timeout=20)
+    code = _stopped(daemon, timeout=20)
 
-    _assert_clean_exit(second, code)
-    assert "learn" in second.events("shutdown_requested")[0]["in_flight"]
-    assert "posterior_updated" in _events_after_stopping(second)
+    _assert_clean_exit(daemon, code)
+    assert "learn" in daemon.events("shutdown_requested")[0]["in_flight"]
+    assert "posterior_updated" in _events_after_stopping(daemon)
     assert learned(), "the learning step in flight was not written"
