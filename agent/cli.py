@@ -187,6 +187,8 @@ def run(
             help="A compressed real-time demo on the sandbox: plan, publish, poll and learn "
             "within a minute, in its own files (demo.db beside the config's SQLite file, "
             "replaced each run). Publishes nowhere real; DATABASE_URL is not used.",
+            envvar="GROWTHLOOP_DEMO",
+            show_envvar=True,
         ),
     ] = False,
 ) -> None:
