@@ -322,7 +322,7 @@ class Runtime(_Section):
 
     @field_validator("lease", "status_every")
     @classmethod
-    def _positive_lease(cls, value: timedelta) -> timedelta:
+    def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be positive")
         return value

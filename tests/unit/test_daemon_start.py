@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from structlog.testing import capture_logs
 
+from agent.config import load_config
 from agent.daemon import Daemon
 from agent.deploy_checks import deploy_warnings, store_kind
+from agent.errors import ConfigError
 from agent.status import health_command, healthz_url, read_status, until
-from tests.conftest import T0, make_config
+from tests.conftest import EXAMPLE_CONFIG, T0, example_raw, make_config
 from tests.unit.vt_harness import Harness, make_harness
 
 PASSWORD = "s3cret-Passw0rd"
@@ -172,3 +175,13 @@ def test_until_and_the_health_hints_read_as_a_person_would() -> None:
     assert healthz_url("0.0.0.0", 8080) == "http://localhost:8080/healthz"
     assert healthz_url("::1", 8080) == "http://[::1]:8080/healthz"
     assert health_command(None) == "growthloop health"
+
+
+def test_status_every_must_be_positive(tmp_path: Path) -> None:
+    raw = example_raw()
+    raw["runtime"]["status_every"] = "0s"
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"runtime\.status_every: .*must be positive"):
+        load_config(path)
+    assert load_config(EXAMPLE_CONFIG).runtime.status_every == timedelta(minutes=5)
