@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,9 @@ class Daemon:
         self.demo = demo
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()  # a second signal: cancel what is in flight
-        self._in_flight: dict[asyncio.Task[None], str] = {}  # cycle tasks -> cycle name
+        self._in_flight: dict[
+            asyncio.Task[None], str
+        ] = {}  # running jobs -> their name (a cycle, "status")
         self._crashes: dict[str, int] = {}
         self._store_down_since: datetime | None = None  # set by StoreUnavailable, once
         self._last_learning_at: datetime | None = None
@@ -101,12 +104,13 @@ class Daemon:
     def _running(self) -> list[str]:
         return sorted(self._in_flight.values())
 
-    async def _job(self, name: str, cycle: Cycle) -> None:
-        """The APScheduler job: runs the cycle as its own task and waits on it shielded, so the
-        scheduler cancelling this job (at its shutdown) never cancels the cycle's work."""
+    async def _job(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """The APScheduler job: runs the work (a cycle, the status line) as its own task and
+        waits on it shielded, so the scheduler cancelling this job (at its shutdown) never
+        cancels the work itself."""
         if self._stop.is_set():
             return
-        task = asyncio.create_task(self._run_cycle(name, cycle), name=f"cycle-{name}")
+        task = asyncio.create_task(work(), name=f"job-{name}")
         self._in_flight[task] = name
         task.add_done_callback(self._forget)
         try:
@@ -215,20 +219,20 @@ class Daemon:
         scheduler = AsyncIOScheduler(timezone=UTC)
         first = datetime.now(UTC)
         # Staggered within a tick, in loop order: a post planned now is published a moment later.
-        offset = tick / len(CYCLES)
-        jobs: list[tuple[str, Cycle, float, datetime]] = [
-            (name, cycle, tick, first + timedelta(seconds=index * offset))
+        offset = timedelta(seconds=tick / len(CYCLES))
+        jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]], float, datetime]] = [
+            (name, partial(self._run_cycle, name, cycle), tick, first + index * offset)
             for index, (name, cycle) in enumerate(CYCLES.items())
         ]
         # the first status once every cycle has run, then every status_every
         every = runtime.status_every.total_seconds()
         jobs.append(("status", self._status, every, first + timedelta(seconds=tick)))
-        for name, cycle, seconds, next_run in jobs:
+        for name, work, seconds, next_run in jobs:
             scheduler.add_job(
                 self._job,
                 "interval",
                 seconds=seconds,
-                args=[name, cycle],
+                args=[name, work],
                 id=name,
                 name=f"cycle {name}",  # APScheduler's own warnings name the cycle
                 max_instances=1,
@@ -325,11 +329,14 @@ class Daemon:
                 "deploy_warning", problem=warning.kind, host=warning.host, detail=warning.message
             )
 
-    async def _status(self, agent: Agent, now: datetime) -> int:
-        """The ``status`` line (run as a job like a cycle, so shutdown treats it the same)."""
-        status = await read_status(agent, now=now, last_learning_at=self._last_learning_at)
+    async def _status(self) -> None:
+        """The ``status`` line; skipped while the store is unreachable (the cycles say so)."""
+        now = self.agent.clock.now()
+        try:
+            status = await read_status(self.agent, now=now, last_learning_at=self._last_learning_at)
+        except StoreError:
+            return
         log.info("status", **status.as_log(now))
-        return 0
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
