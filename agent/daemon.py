@@ -224,9 +224,10 @@ class Daemon:
             (name, partial(self._run_cycle, name, cycle), tick, first + index * offset)
             for index, (name, cycle) in enumerate(CYCLES.items())
         ]
-        # the first status once every cycle has run, then every status_every
+        # the first status once every cycle has run once (before the next tick), then every
+        # status_every
         every = runtime.status_every.total_seconds()
-        jobs.append(("status", self._status, every, first + timedelta(seconds=tick)))
+        jobs.append(("status", self._status, every, first + (len(CYCLES) - 0.5) * offset))
         for name, work, seconds, next_run in jobs:
             scheduler.add_job(
                 self._job,
