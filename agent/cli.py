@@ -178,31 +178,61 @@ def migrate(
 
 
 @app.command()
-def run(config: ConfigOption = None) -> None:
-    """Run the daemon in real time (SIGTERM or Ctrl-C stops it cleanly)."""
+def run(
+    config: ConfigOption = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="A compressed real-time demo on the sandbox: plan, publish, poll and learn "
+            "within a minute, in its own files (demo.db beside the config's SQLite file, "
+            "replaced each run). Publishes nowhere real; DATABASE_URL is not used.",
+            envvar="GROWTHLOOP_DEMO",
+            show_envvar=True,
+        ),
+    ] = False,
+) -> None:
+    """Run the daemon in real time (SIGTERM or Ctrl-C stops it cleanly; a second one at once)."""
+    import os
+
     from agent.bootstrap import build, port_from_env, store_url
     from agent.clock import SystemClock
     from agent.daemon import Daemon
+    from agent.demo import demo_config, fresh_demo_files
     from agent.logs import configure_logging
     from agent.store.lockfile import lock_store
 
     cfg = _load(config)
     configure_logging()
+    sqlite_path = None
+    if demo:  # its own SQLite file, whatever DATABASE_URL says
+        cfg = demo_config(cfg)
+        sqlite_path = cfg.store.sqlite_path
 
     async def go() -> int:
-        lock = lock_store(store_url(cfg))  # SQLite: one daemon per file
+        url = store_url(cfg, sqlite_path=sqlite_path)
+        lock = lock_store(url)  # SQLite: one daemon per file
         try:
+            if demo:
+                fresh_demo_files(cfg)  # under the lock: never another demo's files
             built = await build(
                 cfg,
                 clock=SystemClock(),
                 seed=None,
+                sqlite_path=sqlite_path,
                 store_wait=STORE_WAIT,
                 journal=True,
-                alerts=True,
+                alerts=not demo,  # the demo's sandbox troubles page nobody
             )
             try:
                 daemon = Daemon(
-                    built.agent, host=cfg.server.host, port=port_from_env(cfg.server.port)
+                    built.agent,
+                    host=cfg.server.host,
+                    port=port_from_env(cfg.server.port),
+                    store_url=url,
+                    config_path=config,
+                    environ=os.environ,
+                    demo=demo,
                 )
                 return await daemon.run()
             finally:

@@ -317,10 +317,12 @@ class Runtime(_Section):
     # several workers: how long a worker's snapshot claims and leases (planning, follower polls)
     # last, and after how long a post left `publishing` is presumed interrupted and reconciled
     lease: Duration = timedelta(minutes=2)
+    # how often the daemon logs its one-line `status` event (accounts, next post, polls due)
+    status_every: Duration = timedelta(minutes=5)
 
-    @field_validator("lease")
+    @field_validator("lease", "status_every")
     @classmethod
-    def _positive_lease(cls, value: timedelta) -> timedelta:
+    def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be positive")
         return value

@@ -5,20 +5,35 @@ backoff, then raises StoreUnavailable; the cycle gives up until its next tick, t
 logged once (``store_unavailable``, then ``store_available``), and work that fell due meanwhile
 is still in the database, so it runs afterwards.
 
-``stop()`` only sets an event. Shutdown then stops taking new work (the scheduler is shut down),
-lets cycles in flight finish within the grace period, and closes the store and adapters. A post
-interrupted even so stays ``publishing`` and is reconciled on the next start.
+Shutdown (SIGTERM, SIGINT or ``stop()``, which only sets an event):
+
+1. the scheduler is paused: no cycle starts any more; cycles in flight go on;
+2. the daemon waits for them, at most ``runtime.shutdown_grace``;
+3. the scheduler is shut down, the server closed; the CLI then closes the store and adapters
+   and exits 0.
+
+A cycle runs as its own task (``_job`` starts ``_run_cycle`` and waits on it through
+``asyncio.shield``), so APScheduler cancelling its job never reaches the work itself: only the
+daemon cancels a cycle, and only when the grace period runs out or a second signal asks to stop
+at once (``shutdown_forced``). A post interrupted that way stays ``publishing`` and is
+reconciled on the next start, before anything else runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from agent import deploy_checks
 from agent.alerts import AlertKind
 from agent.core import Agent
 from agent.cycles import CYCLES, Cycle, reconcile_cycle
@@ -26,33 +41,89 @@ from agent.cycles.publish import env_pause_reason, pause_reason
 from agent.errors import PlatformError, StoreError, StoreUnavailable
 from agent.logs import log
 from agent.metrics import metrics_route
+from agent.status import health_command, healthz_url, read_status
 
 MAX_CONSECUTIVE_CRASHES = 5  # an unexpected error this many times in a row stops the daemon
 # cycles that read the store on every run: one of them succeeding ends a store outage
 STORE_PROBES = frozenset({"publish", "poll"})
+CANCEL_WAIT = 2.0  # seconds: how long cancelled cycles get to unwind (roll back) before exit
 
 
 class Daemon:
-    def __init__(self, agent: Agent, *, host: str = "0.0.0.0", port: int = 8080) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 8080,
+        store_url: str = "",
+        config_path: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        demo: bool = False,
+    ) -> None:
         self.agent = agent
         self.host = host
         self.port = port
+        self.store_url = store_url  # for its kind and the deploy checks; never logged
+        self.config_path = config_path
+        self.environ = os.environ if environ is None else environ
+        self.demo = demo
         self._stop = asyncio.Event()
-        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._abort = asyncio.Event()  # a second signal: cancel what is in flight
+        self._in_flight: dict[
+            asyncio.Task[None], str
+        ] = {}  # running jobs -> their name (a cycle, "status")
         self._crashes: dict[str, int] = {}
         self._store_down_since: datetime | None = None  # set by StoreUnavailable, once
+        self._last_learning_at: datetime | None = None
         self.exit_code = 0
         self.bound_port: int | None = None
 
     def stop(self) -> None:
         self._stop.set()
 
-    async def _run_cycle(self, name: str, cycle: Cycle) -> None:
+    def on_signal(self, sig: signal.Signals) -> None:
+        """First SIGTERM/SIGINT: stop gracefully. Second: stop at once."""
+        if not self._stop.is_set():
+            log.info(
+                "shutdown_requested",
+                signal=sig.name,
+                in_flight=self._running(),
+                grace_seconds=self.agent.config.runtime.shutdown_grace.total_seconds(),
+                hint="send it again to stop at once",
+            )
+            self.stop()
+            return
+        if not self._abort.is_set():
+            log.warning(
+                "shutdown_forced",
+                signal=sig.name,
+                cancelling=self._running(),
+                note="a post left publishing is reconciled at the next start",
+            )
+            self._abort.set()
+
+    def _running(self) -> list[str]:
+        return sorted(self._in_flight.values())
+
+    async def _job(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """The APScheduler job: runs the work (a cycle, the status line) as its own task and
+        waits on it shielded, so the scheduler cancelling this job (at its shutdown) never
+        cancels the work itself."""
         if self._stop.is_set():
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self._in_flight.add(task)
+        task = asyncio.create_task(work(), name=f"job-{name}")
+        self._in_flight[task] = name
+        task.add_done_callback(self._forget)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            pass  # the job, not the cycle: shutdown waits for (or cancels) the task itself
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+
+    async def _run_cycle(self, name: str, cycle: Cycle) -> None:
         now = self.agent.clock.now()
         try:
             with self.agent.metrics.time_cycle(name):
@@ -70,6 +141,11 @@ class Daemon:
                 self._store_down_since = None
             if done:
                 log.debug("cycle_done", cycle=name, work=done)
+                if name == "learn":
+                    self._last_learning_at = now
+        except asyncio.CancelledError:
+            log.warning("cycle_cancelled", cycle=name)
+            raise
         except StoreUnavailable as exc:
             # the store already retried with backoff; log the outage once, not every tick
             self.agent.stats.last_error[name] = f"{type(exc).__name__}: {exc}"
@@ -89,8 +165,6 @@ class Daemon:
             if self._crashes[name] >= MAX_CONSECUTIVE_CRASHES:
                 self.exit_code = 1
                 self.stop()
-        finally:
-            self._in_flight.discard(task)
 
     async def healthz(self, _request: web.Request) -> web.Response:
         now = self.agent.clock.now()
@@ -101,6 +175,7 @@ class Daemon:
             "accounts": [a.name for a in self.agent.config.accounts],
             "last_run": {k: v.isoformat() for k, v in self.agent.stats.last_run.items()},
             "last_error": self.agent.stats.last_error,
+            "in_flight": self._running(),  # the cycles running now
             "totals": dict(self.agent.stats.totals),
         }
         env_reason = env_pause_reason()  # still reported when the store is unreachable
@@ -130,6 +205,7 @@ class Daemon:
         from agent import signals
 
         agent = self.agent
+        remove = signals.install(self.on_signal) if install_signals else None
         await agent.setup()
         reconciled = await reconcile_cycle(agent, agent.clock.now())
         app = web.Application()
@@ -142,48 +218,144 @@ class Daemon:
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
-        remove = signals.install(self.stop) if install_signals else None
-        tick = agent.config.runtime.tick.total_seconds()
-        scheduler = AsyncIOScheduler(timezone=UTC)
-        first = datetime.now(UTC)
-        # Staggered within a tick, in loop order: a post planned now is published a moment later.
-        offset = tick / len(CYCLES)
-        for index, (name, cycle) in enumerate(CYCLES.items()):
-            scheduler.add_job(
-                self._run_cycle,
-                "interval",
-                seconds=tick,
-                args=[name, cycle],
-                id=name,
-                max_instances=1,
-                coalesce=True,
-                next_run_time=first + timedelta(seconds=index * offset),
-                misfire_grace_time=None,
-            )
-        scheduler.start()
-        log.info(
-            "daemon_started",
-            accounts=len(agent.config.accounts),
-            port=self.bound_port,
-            tick_seconds=tick,
-            reconciled=reconciled,
-            mode=agent.config.mode.value,
-        )
+        scheduler = self._scheduler()
+        self._log_started(reconciled)
         try:
             await self._stop.wait()
         finally:
-            log.info("daemon_stopping", in_flight=len(self._in_flight))
-            scheduler.shutdown(wait=False)
-            grace = agent.config.runtime.shutdown_grace.total_seconds()
-            if self._in_flight:
-                _done, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
-                for task in pending:
-                    task.cancel()
+            await self._shutdown(scheduler)
             if remove:
                 remove()
             await runner.cleanup()
             log.info("daemon_stopped", exit_code=self.exit_code)
         return self.exit_code
+
+    def _scheduler(self) -> AsyncIOScheduler:
+        """One interval job per cycle (plus the status line), started; none if already stopping."""
+        runtime = self.agent.config.runtime
+        tick = runtime.tick.total_seconds()
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        first = datetime.now(UTC)
+        # Staggered within a tick, in loop order: a post planned now is published a moment later.
+        offset = timedelta(seconds=tick / len(CYCLES))
+        jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]], float, datetime]] = [
+            (name, partial(self._run_cycle, name, cycle), tick, first + index * offset)
+            for index, (name, cycle) in enumerate(CYCLES.items())
+        ]
+        # the first status once every cycle has run once (before the next tick), then every
+        # status_every
+        every = runtime.status_every.total_seconds()
+        jobs.append(("status", self._status, every, first + (len(CYCLES) - 0.5) * offset))
+        for name, work, seconds, next_run in jobs:
+            scheduler.add_job(
+                self._job,
+                "interval",
+                seconds=seconds,
+                args=[name, work],
+                id=name,
+                name=f"cycle {name}",  # APScheduler's own warnings name the cycle
+                max_instances=1,
+                coalesce=True,
+                next_run_time=next_run,
+                misfire_grace_time=None,
+            )
+        if not self._stop.is_set():  # a signal during start-up: start nothing
+            scheduler.start()
+        return scheduler
+
+    async def _shutdown(self, scheduler: AsyncIOScheduler) -> None:
+        """Stop starting cycles, let those in flight finish within the grace period (or cancel
+        them on a second signal), then stop the scheduler, which has nothing left to cancel."""
+        log.info("daemon_stopping", in_flight=self._running())
+        if scheduler.running:
+            scheduler.pause()
+        grace = self.agent.config.runtime.shutdown_grace.total_seconds()
+        left = await self._drain(grace)
+        if left:
+            reason = "shutdown_forced" if self._abort.is_set() else "grace_expired"
+            log.warning(
+                "cycles_cancelled",
+                cycles=sorted(self._in_flight[t] for t in left if t in self._in_flight),
+                reason=reason,
+                grace_seconds=grace,
+                note="a post left publishing is reconciled at the next start",
+            )
+            for task in left:
+                task.cancel()
+            await asyncio.wait(left, timeout=CANCEL_WAIT)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    async def _drain(self, grace: float) -> list[asyncio.Task[None]]:
+        """Wait for the cycles in flight; those still running after ``grace`` seconds or when a
+        second signal arrives are returned."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        abort = asyncio.create_task(self._abort.wait(), name="shutdown-abort")
+        try:
+            while self._in_flight and not self._abort.is_set():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                await asyncio.wait(
+                    {*self._in_flight, abort},
+                    timeout=remaining,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+        finally:
+            abort.cancel()
+        return list(self._in_flight)
+
+    def _log_started(self, reconciled: int) -> None:
+        """``daemon_started`` (what runs, where, on which store: never a secret), then where to
+        look (``health_endpoint``) and each ``deploy_warning``."""
+        config = self.agent.config
+        log.info(
+            "daemon_started",
+            mode=config.mode.value,
+            demo=self.demo,
+            accounts=[a.name for a in config.accounts],
+            platforms=sorted({a.platform for a in config.accounts}),
+            store=deploy_checks.store_kind(self.store_url) if self.store_url else "unknown",
+            port=self.bound_port,
+            tick_seconds=config.runtime.tick.total_seconds(),
+            reconciled=reconciled,
+        )
+        log.info(
+            "health_endpoint",
+            url=healthz_url(self.host, self.bound_port or self.port),
+            # `growthloop health` reads the config's database, which the demo never uses
+            command=f"sqlite3 {config.store.sqlite_path}"
+            if self.demo
+            else health_command(self.config_path),
+            status_every_seconds=config.runtime.status_every.total_seconds(),
+        )
+        if self.demo:
+            log.info(
+                "demo_running",
+                database=str(config.store.sqlite_path),
+                world=str(config.sandbox.world_path),
+                note="every account on the sandbox: nothing is published anywhere real; "
+                "the first post goes out now, polls follow after "
+                + ", ".join(f"{h.total_seconds():g}s" for h in config.polling.horizons)
+                + ", then the learning step",
+            )
+        warnings = deploy_checks.deploy_warnings(
+            config, store_url=self.store_url, environ=self.environ
+        )
+        for warning in warnings:
+            log.warning(
+                "deploy_warning", problem=warning.kind, host=warning.host, detail=warning.message
+            )
+
+    async def _status(self) -> None:
+        """The ``status`` line; skipped while the store is unreachable (the cycles say so)."""
+        now = self.agent.clock.now()
+        try:
+            status = await read_status(self.agent, now=now, last_learning_at=self._last_learning_at)
+        except StoreError:
+            return
+        log.info("status", **status.as_log(now))
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

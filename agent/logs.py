@@ -4,7 +4,10 @@ Event names used across the daemon (tests assert on them): ``post_planned``, ``p
 ``post_published``, ``post_publish_failed``, ``post_rescheduled``, ``post_reconciled``,
 ``post_dry_run``, ``snapshot_taken``, ``account_snapshot_taken``, ``followers_attributed``,
 ``posterior_updated``, ``health_written``, ``cycle_failed``, ``daemon_started``,
-``daemon_stopping``, ``daemon_stopped``.
+``daemon_stopping``, ``daemon_stopped``, ``shutdown_requested``, ``shutdown_forced``,
+``cycles_cancelled``, ``cycle_cancelled``, ``health_endpoint``, ``deploy_warning``,
+``demo_running``, ``status``; ``library_log`` for a library's own ``logging`` record (warnings
+and above).
 """
 
 from __future__ import annotations
@@ -87,6 +90,55 @@ def configure_logging(*, json: bool | None = None, level: str | None = None) -> 
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    _route_library_logs(renderer)
+
+
+class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's handler installed by :func:`_route_library_logs` (found to replace);
+    writes to whatever ``sys.stderr`` is when a record comes (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _library_event(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A library's log record as the fixed event ``library_log`` with its message."""
+    event_dict["message"] = event_dict.pop("event", "")
+    event_dict["event"] = "library_log"
+    return event_dict
+
+
+def _route_library_logs(renderer: Any) -> None:
+    """Render the standard ``logging`` records of libraries (APScheduler, aiohttp, asyncio) like
+    our own events (JSON or console, secrets redacted), warnings and above only, instead of
+    Python's plain-text last-resort output."""
+    handler = _LibraryHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _library_event,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_secrets,
+                renderer,
+            ],
+        )
+    )
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _LibraryHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
 
 
 log = structlog.get_logger("growthloop")

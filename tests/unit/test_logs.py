@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import structlog
@@ -44,3 +45,21 @@ def test_secret_env_values_and_secret_keys_are_redacted_in_json_logs(
 
 def test_redact_text_leaves_ordinary_text_alone() -> None:
     assert redact_text("5 followers gained", secrets=[]) == "5 followers gained"
+
+
+def test_library_log_records_are_json_events_not_plain_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # APScheduler, aiohttp and asyncio log through `logging`: without a handler Python prints
+    # their warnings as plain text into the JSON log.
+    configure_logging(json=True, level="info")
+    library = logging.getLogger("apscheduler.scheduler")
+    library.info("Scheduler started")  # below warning: left out
+    library.warning('Execution of job "cycle poll" skipped: maximum number of running instances')
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    event = json.loads(lines[0])
+    assert event["event"] == "library_log"
+    assert event["level"] == "warning"
+    assert event["logger"] == "apscheduler.scheduler"
+    assert "skipped" in event["message"]
