@@ -34,9 +34,7 @@ class MemoryQueue(MemoryState):
         else:
             ids = content.keys()
         found = [
-            content[i]
-            for i in ids
-            if account_id is None or content[i]["account_id"] == account_id
+            content[i] for i in ids if account_id is None or content[i]["account_id"] == account_id
         ]
         found.sort(key=lambda r: (r["scheduled_for"], r["id"]), reverse=newest_first)
         return [post_of(r) for r in found[: max(limit, 0)]]
