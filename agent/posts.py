@@ -35,7 +35,7 @@ from agent.store.sql_queue import CANCELLABLE
 
 DEFAULT_CANCEL_REASON = "cancelled by a person"  # stored as the post's error
 DEFAULT_LIMIT = 50  # posts listed
-PREVIEW_CHARS = 60  # of a post's text in the list
+PREVIEW_CHARS = 50  # of a post's text in the list (a row fits 140 columns)
 PAST_TOLERANCE = timedelta(minutes=1)  # a reschedule time this far back still means "now"
 QUEUE = (PostStatus.PLANNED, PostStatus.PUBLISHING, PostStatus.DRAFT)  # not yet published
 # --status values besides the statuses themselves

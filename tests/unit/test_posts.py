@@ -1,0 +1,130 @@
+"""agent/posts.py: reading the operator's times and statuses, and the refusals of ``growthloop
+posts`` on the in-memory store (the store's own transitions are in
+tests/integration/contract/test_queue.py; the CLI against a running daemon in
+tests/acceptance/test_posts_cli.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agent import posts
+from agent.models import PostStatus
+from agent.store.memory import MemoryStore
+from tests.conftest import T0
+from tests.integration.contract.factories import account, planned, posted, publishing
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        ("2026-12-08 14:00", datetime(2026, 12, 8, 14, 0, tzinfo=UTC)),  # naive: UTC
+        ("2026-12-08T14:00+02:00", datetime(2026, 12, 8, 12, 0, tzinfo=UTC)),
+        ("2026-12-08T14:00Z", datetime(2026, 12, 8, 14, 0, tzinfo=UTC)),
+        ("now", NOW),
+        (" NOW ", NOW),
+        ("2026-12-07 11:59:30", datetime(2026, 12, 7, 11, 59, 30, tzinfo=UTC)),  # within a minute
+    ],
+)
+def test_parse_when_at(at: str, expected: datetime) -> None:
+    when = posts.parse_when(at=at, after=None, now=NOW)
+    assert when == expected
+    assert when.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [("2h", timedelta(hours=2)), ("90m", timedelta(minutes=90)), ("1d", timedelta(days=1))],
+)
+def test_parse_when_in(after: str, expected: timedelta) -> None:
+    assert posts.parse_when(at=None, after=after, now=NOW) == NOW + expected
+
+
+@pytest.mark.parametrize(
+    ("at", "after", "message"),
+    [
+        (None, None, "either --at"),
+        ("now", "2h", "either --at"),
+        ("tomorrow", None, "expected a time such as"),
+        ("2026-12-07 10:00", None, "is in the past"),
+        ("2026-12-07T13:00+02:00", None, "is in the past"),  # 11:00 UTC
+        (None, "-2h", "expected a duration"),
+        (None, "soon", "expected a duration"),
+    ],
+)
+def test_parse_when_refuses(at: str | None, after: str | None, message: str) -> None:
+    with pytest.raises(posts.PostError, match=message):
+        posts.parse_when(at=at, after=after, now=NOW)
+
+
+def test_parse_statuses() -> None:
+    assert posts.parse_statuses([]) == posts.QUEUE
+    assert posts.parse_statuses(["queued"]) == (PostStatus.PLANNED,)
+    assert posts.parse_statuses(["Posted", "failed", "posted"]) == (
+        PostStatus.POSTED,
+        PostStatus.FAILED,
+    )
+    assert posts.parse_statuses(["all", "posted"]) == ()
+    with pytest.raises(posts.PostError, match=r"Unknown status 'sent'.*cancelled"):
+        posts.parse_statuses(["sent"])
+
+
+def test_the_queue_is_listed_soonest_first_and_history_latest_first() -> None:
+    assert not posts.newest_first(posts.QUEUE)
+    assert not posts.newest_first([PostStatus.PLANNED])
+    assert posts.newest_first([PostStatus.POSTED])
+    assert posts.newest_first([PostStatus.PLANNED, PostStatus.CANCELLED])
+    assert posts.newest_first(())  # all
+
+
+async def test_cancel_and_reschedule_refuse_with_the_posts_state() -> None:
+    store = MemoryStore()
+    acc = await account(store)
+    flying = await publishing(store, acc)
+    done = await posted(store, acc, posted_at=T0 + timedelta(hours=1))
+    draft = await planned(store, acc, status=PostStatus.DRAFT)
+    refused = await planned(store, acc, status=PostStatus.REJECTED)
+
+    cases: list[tuple[Callable[[], Awaitable[object]], str]] = [
+        (lambda: posts.cancel(store, flying.id, now=T0), "being published right now"),
+        (lambda: posts.cancel(store, done.id, now=T0), f"platform id pid-{done.id}"),
+        (lambda: posts.cancel(store, refused.id, now=T0), "is rejected: it is not queued"),
+        (lambda: posts.cancel(store, 999, now=T0), "no post with id 999"),
+        (lambda: posts.reschedule(store, draft.id, when=T0, now=T0), "drafts approve"),
+        (lambda: posts.reschedule(store, done.id, when=T0, now=T0), "already posted"),
+    ]
+    for call, message in cases:
+        with pytest.raises(posts.PostError, match=message):
+            await call()
+    assert (await posts.cancel(store, draft.id, now=T0))[1] is True
+    post, changed = await posts.cancel(store, draft.id, now=T0)
+    assert (post.status, changed) == (PostStatus.CANCELLED, False)
+
+
+async def test_reschedule_to_a_passed_time_means_now() -> None:
+    store = MemoryStore()
+    acc = await account(store)
+    post = await planned(store, acc, scheduled_for=T0 + timedelta(hours=5))
+
+    moved = await posts.reschedule(store, post.id, when=T0 - timedelta(seconds=30), now=T0)
+
+    assert moved.scheduled_for == T0
+    assert [p.id for p in await store.due_posts(T0)] == [post.id]
+
+
+async def test_list_posts_by_account_name() -> None:
+    store = MemoryStore()
+    acc = await account(store)
+    other = await account(store, "second")
+    mine = await planned(store, acc)
+    await planned(store, other)
+
+    assert [p.id for p in await posts.list_posts(store, account="main")] == [mine.id]
+    with pytest.raises(posts.PostError, match=r"no account named 'nope'.*main, second"):
+        await posts.list_posts(store, account="nope")
+    with pytest.raises(posts.PostError, match="--limit"):
+        await posts.list_posts(store, limit=0)
