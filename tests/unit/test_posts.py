@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from agent import posts
 from agent.models import PostStatus
+from agent.simulator import run_until
 from agent.store.memory import MemoryStore
+from agent.store.schema import system_health_metrics
 from tests.conftest import T0
 from tests.integration.contract.factories import account, planned, posted, publishing
+from tests.unit.vt_harness import make_harness
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -128,3 +133,34 @@ async def test_list_posts_by_account_name() -> None:
         await posts.list_posts(store, account="nope")
     with pytest.raises(posts.PostError, match="--limit"):
         await posts.list_posts(store, limit=0)
+
+
+# -- with the cycles, in virtual time (tests/unit/vt_harness.py) ---------------------------------
+
+
+async def test_a_cancelled_post_frees_its_slot_is_never_sent_nor_counted_nor_learned(
+    tmp_path: Path,
+) -> None:
+    async with make_harness(tmp_path) as h:
+        await h.run_cycles("plan")
+        (queued,) = await h.with_status(PostStatus.PLANNED)
+        cancelled, changed = await posts.cancel(h.store, queued.id, now=h.clock.now())
+        assert changed and cancelled.status is PostStatus.CANCELLED
+
+        await h.run_cycles("plan")
+        (replacement,) = await h.with_status(PostStatus.PLANNED)
+        assert replacement.scheduled_for == queued.scheduled_for  # the slot it freed
+        with capture_logs() as logs:
+            await run_until(h.agent, h.clock, T0 + timedelta(days=2))
+
+        after = [p for p in await h.posts() if p.id == queued.id]
+        assert [(p.status, p.publish_attempts, p.learned_at) for p in after] == [
+            ("cancelled", 0, None)
+        ]
+        assert queued.text not in h.world_texts()
+        published = [e["content_id"] for e in logs if e["event"] == "post_published"]
+        assert replacement.id in published and queued.id not in published
+        assert any(e["event"] == "posterior_updated" for e in logs)  # learning ran, without it
+        health = await h.rows(system_health_metrics)
+        assert sum(r.posts_succeeded for r in health) == len(published)
+        assert sum(r.posts_failed for r in health) == 0
