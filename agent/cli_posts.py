@@ -69,7 +69,9 @@ def posts_list(
     async def work(store: Any) -> None:
         statuses = parse_statuses(status or ())
         posts = await list_posts(store, account=account, statuses=statuses, limit=limit)
-        print_posts(out, posts, await store.account_names(), statuses=statuses)
+        names = await store.account_names()
+        now = datetime.now(UTC)
+        print_posts(out, posts, names, statuses=statuses, limit=limit, now=now)
 
     _with_store(config, work)
 

@@ -238,26 +238,44 @@ def print_posts(
     names: dict[int, str],
     *,
     statuses: Sequence[PostStatus],
+    limit: int,
+    now: datetime,
 ) -> None:
-    """The posts as one table, in the order given."""
+    """The posts as one table, in the order given; queued posts say how soon they are due."""
     what = "any status" if not statuses else ", ".join(s.value for s in statuses)
     if not posts:
         console.print(f"no posts ({what})", highlight=False)
         return
-    table = Table(title=f"Posts ({what}): {len(posts)}")
+    more = f", the first {limit} (--limit)" if len(posts) >= limit else ""
+    table = Table(title=f"Posts ({what}): {len(posts)}{more}")
     for col in ("id", "account", "status", "scheduled (UTC)", "type / formula", "text"):
         table.add_column(col, justify="right" if col == "id" else "left", no_wrap=col != "text")
     for post in posts:
         arms = post.arms
+        slot = f"{post.scheduled_for:%Y-%m-%d %H:%M}"
+        if post.status is PostStatus.PLANNED:
+            slot += f" ({relative(post.scheduled_for, now)})"
         table.add_row(
             str(post.id),
             names.get(post.account_id, str(post.account_id)),
             post.status.value,
-            f"{post.scheduled_for:%Y-%m-%d %H:%M}",
+            slot,
             f"{arms.content_type} / {arms.formula}",
             preview(post.text),
         )
     console.print(table)
+
+
+def relative(at: datetime, now: datetime) -> str:
+    """``in 2h 05m``, ``due`` (the next publish cycle sends it) or ``in 3d 4h``."""
+    seconds = int((at - now).total_seconds())
+    if seconds <= 0:
+        return "due"
+    minutes = max(seconds // 60, 1)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"in {days}d {hours}h"
+    return f"in {hours}h {minutes:02d}m" if hours else f"in {minutes}m"
 
 
 def preview(text: str) -> str:

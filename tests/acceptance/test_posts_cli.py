@@ -39,7 +39,7 @@ from tests.conftest import fresh_pg_database
 pytestmark = pytest.mark.slow
 
 WAIT = 45  # s: bounded waits, generous for a loaded 2-core machine
-MOVE_AHEAD_S = 10  # the queued post is moved this far ahead, then cancelled before it falls due
+MOVE_AHEAD_S = 12  # the queued post is moved this far ahead, then cancelled before it falls due
 PAST_SLOT_S = 3  # then the daemon keeps running this long after the slot (6 publish ticks)
 REASON = "off-brand, dropped by the operator"
 CONTENT = (

@@ -164,3 +164,18 @@ async def test_a_cancelled_post_frees_its_slot_is_never_sent_nor_counted_nor_lea
         health = await h.rows(system_health_metrics)
         assert sum(r.posts_succeeded for r in health) == len(published)
         assert sum(r.posts_failed for r in health) == 0
+
+
+@pytest.mark.parametrize(
+    ("ahead", "text"),
+    [
+        (timedelta(seconds=-5), "due"),
+        (timedelta(0), "due"),
+        (timedelta(seconds=20), "in 1m"),
+        (timedelta(minutes=59), "in 59m"),
+        (timedelta(hours=2, minutes=5), "in 2h 05m"),
+        (timedelta(days=3, hours=4, minutes=10), "in 3d 4h"),
+    ],
+)
+def test_relative_slot(ahead: timedelta, text: str) -> None:
+    assert posts.relative(NOW + ahead, NOW) == text
