@@ -22,7 +22,20 @@ posts_app = typer.Typer(
 )
 T = TypeVar("T")
 
-PostId = Annotated[int, typer.Argument(help="The post's id (see `growthloop posts list`).")]
+PostId = Annotated[
+    str, typer.Argument(help="The post's id (see `growthloop posts list`).", show_default=False)
+]
+
+
+def _id(value: str) -> int:
+    """The id argument, or one line and exit code 2 (Typer's own error is a framed box)."""
+    from agent.posts import parse_id
+
+    try:
+        return parse_id(value)
+    except PostError as exc:
+        fail(str(exc), 2)
+        raise
 
 
 def _with_store(config: ConfigOption, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
@@ -77,9 +90,11 @@ def posts_list(
 
 
 @posts_app.command("show")
-def posts_show(content_id: PostId, config: ConfigOption = None) -> None:
+def posts_show(post_id: PostId, config: ConfigOption = None) -> None:
     """Show one post in full: status, slot, attempts, errors, platform id, arms and text."""
     from agent.posts import get_post, print_post
+
+    content_id = _id(post_id)
 
     async def work(store: Any) -> None:
         post = await get_post(store, content_id)
@@ -91,7 +106,7 @@ def posts_show(content_id: PostId, config: ConfigOption = None) -> None:
 
 @posts_app.command("cancel")
 def posts_cancel(
-    content_id: PostId,
+    post_id: PostId,
     config: ConfigOption = None,
     reason: Annotated[str, typer.Option(help="Why (stored with the post).")] = (
         DEFAULT_CANCEL_REASON
@@ -99,6 +114,8 @@ def posts_cancel(
 ) -> None:
     """Cancel a queued post (planned, or a draft): never published, even by a running daemon."""
     from agent.posts import cancel
+
+    content_id = _id(post_id)
 
     async def work(store: Any) -> Any:
         return await cancel(store, content_id, reason=reason, now=datetime.now(UTC))
@@ -112,7 +129,7 @@ def posts_cancel(
 
 @posts_app.command("reschedule")
 def posts_reschedule(
-    content_id: PostId,
+    post_id: PostId,
     config: ConfigOption = None,
     at: Annotated[
         str | None,
@@ -128,6 +145,8 @@ def posts_reschedule(
 ) -> None:
     """Move a queued (planned) post to another time."""
     from agent.posts import parse_when, reschedule
+
+    content_id = _id(post_id)
 
     async def work(store: Any) -> Any:
         now = datetime.now(UTC)

@@ -118,6 +118,16 @@ async def list_posts(
     )
 
 
+def parse_id(value: str) -> int:
+    """A post id as typed: a positive whole number, else a :class:`PostError`."""
+    text = value.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise PostError(
+            f"{value!r} is not a post id: ids are whole numbers (see `growthloop posts list`)."
+        )
+    return int(text)
+
+
 async def get_post(store: Store, content_id: int) -> Post:
     """The post ``content_id``, else :class:`UnknownPost`."""
     post = await store.get_post(content_id)

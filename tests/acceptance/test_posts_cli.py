@@ -193,6 +193,7 @@ async def test_cancelled_queued_post_never_publishes_while_the_daemon_runs(
             ("cancel", str(published["id"])): "already posted",
             ("reschedule", str(pid), "--at", "now"): "only a queued (planned) post",
             ("show", "999999"): "There is no post with id 999999",
+            ("cancel", "abc"): "'abc' is not a post id",
             ("list", "--account", "nobody"): "no account named 'nobody'",
         }
         for args, message in refusals.items():

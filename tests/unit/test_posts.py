@@ -179,3 +179,10 @@ async def test_a_cancelled_post_frees_its_slot_is_never_sent_nor_counted_nor_lea
 )
 def test_relative_slot(ahead: timedelta, text: str) -> None:
     assert posts.relative(NOW + ahead, NOW) == text
+
+
+def test_parse_id() -> None:
+    assert posts.parse_id(" 42 ") == 42
+    for bad in ("abc", "-3", "0", "4.2", ""):
+        with pytest.raises(posts.PostError, match="is not a post id"):
+            posts.parse_id(bad)
