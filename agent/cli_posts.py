@@ -14,7 +14,20 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from agent.cli import ConfigOption, _load, fail, guarded, out
-from agent.posts import DEFAULT_CANCEL_REASON, DEFAULT_LIMIT, PostError
+from agent.posts import (
+    DEFAULT_CANCEL_REASON,
+    DEFAULT_LIMIT,
+    PostError,
+    cancel,
+    get_post,
+    list_posts,
+    parse_id,
+    parse_statuses,
+    parse_when,
+    print_post,
+    print_posts,
+    reschedule,
+)
 
 posts_app = typer.Typer(
     help="The queue of posts: list, show, cancel or reschedule them (safe while daemons run).",
@@ -29,8 +42,6 @@ PostId = Annotated[
 
 def _id(value: str) -> int:
     """The id argument, or one line and exit code 2 (Typer's own error is a framed box)."""
-    from agent.posts import parse_id
-
     try:
         return parse_id(value)
     except PostError as exc:
@@ -77,7 +88,6 @@ def posts_list(
     limit: Annotated[int, typer.Option(help="At most this many posts.")] = DEFAULT_LIMIT,
 ) -> None:
     """List posts: by default the queue (not yet published), soonest first."""
-    from agent.posts import list_posts, parse_statuses, print_posts
 
     async def work(store: Any) -> None:
         statuses = parse_statuses(status or ())
@@ -92,8 +102,6 @@ def posts_list(
 @posts_app.command("show")
 def posts_show(post_id: PostId, config: ConfigOption = None) -> None:
     """Show one post in full: status, slot, attempts, errors, platform id, arms and text."""
-    from agent.posts import get_post, print_post
-
     content_id = _id(post_id)
 
     async def work(store: Any) -> None:
@@ -113,8 +121,6 @@ def posts_cancel(
     ),
 ) -> None:
     """Cancel a queued post (planned, or a draft): never published, even by a running daemon."""
-    from agent.posts import cancel
-
     content_id = _id(post_id)
 
     async def work(store: Any) -> Any:
@@ -144,8 +150,6 @@ def posts_reschedule(
     ] = None,
 ) -> None:
     """Move a queued (planned) post to another time."""
-    from agent.posts import parse_when, reschedule
-
     content_id = _id(post_id)
 
     async def work(store: Any) -> Any:

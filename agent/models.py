@@ -39,6 +39,11 @@ class PostStatus(StrEnum):
     CANCELLED = "cancelled"  # dropped from the queue by a person (`growthloop posts cancel`)
 
 
+# what a person may still change in the queue (`growthloop posts`, agent/posts.py)
+CANCELLABLE = (PostStatus.PLANNED, PostStatus.DRAFT)  # -> cancelled, never sent
+MOVABLE = (PostStatus.PLANNED,)  # its scheduled_for may be moved
+
+
 class Mode(StrEnum):
     LIVE = "live"
     DRY_RUN = "dry_run"

@@ -29,9 +29,8 @@ from rich.table import Table
 
 from agent.config import parse_duration
 from agent.errors import GrowthloopError
-from agent.models import Post, PostStatus
+from agent.models import CANCELLABLE, Post, PostStatus
 from agent.store.base import Store
-from agent.store.sql_queue import CANCELLABLE
 
 DEFAULT_CANCEL_REASON = "cancelled by a person"  # stored as the post's error
 DEFAULT_LIMIT = 50  # posts listed

@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from agent.models import Post, PostStatus
+from agent.models import CANCELLABLE, MOVABLE, Post, PostStatus
 from agent.store.memory_state import MemoryState, post_of
 from agent.store.memory_tables import utc
-from agent.store.sql_queue import CANCELLABLE, MOVABLE
 
 
 class MemoryQueue(MemoryState):

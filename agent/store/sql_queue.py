@@ -17,13 +17,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agent.models import Post, PostStatus
+from agent.models import CANCELLABLE, MOVABLE, Post, PostStatus
 from agent.store.rows import post_from_row
 from agent.store.schema import content
 from agent.store.sql_state import SqlState
-
-CANCELLABLE = (PostStatus.PLANNED, PostStatus.DRAFT)  # what `cancel_post` applies to
-MOVABLE = (PostStatus.PLANNED,)  # what `move_post` applies to
 
 
 class SqlQueue(SqlState):
