@@ -29,7 +29,7 @@ from rich.table import Table
 
 from agent.config import parse_duration
 from agent.errors import GrowthloopError
-from agent.models import CANCELLABLE, Post, PostStatus
+from agent.models import CANCELLABLE, MOVABLE, Post, PostStatus
 from agent.store.base import Store
 
 DEFAULT_CANCEL_REASON = "cancelled by a person"  # stored as the post's error
@@ -160,7 +160,7 @@ async def reschedule(store: Store, content_id: int, *, when: datetime, now: date
     """Move a planned post to ``when`` (a time already passed: the next publish cycle).
     :class:`PostRefused` for a post that is not planned."""
     post = await get_post(store, content_id)
-    if post.status is not PostStatus.PLANNED:
+    if post.status not in MOVABLE:
         raise PostRefused(_cannot_move(post))
     if not await store.move_post(content_id, scheduled_for=max(when, now), now=now):
         raise PostRefused(_cannot_move(await get_post(store, content_id)))
