@@ -1,11 +1,14 @@
 """``growthloop posts`` against a running ``growthloop run``, on SQLite and on PostgreSQL.
 
 The daemon runs in compressed real time on the sandbox (tests/acceptance/conftest.py): the first
-post goes out at once and the next one is queued six real minutes later (the cadence's 10 posts
-an hour). An operator moves that queued post to a few seconds from now with ``posts
-reschedule``, cancels it with ``posts cancel``, and the daemon's publish cycle runs well past its
-slot: the post stays ``cancelled``, the platform never gets it and no ``post_published`` names it.
-Then the refusals an operator meets, as they read them.
+post goes out at once and the next one is queued for later (the cadence's spacing). The operator
+pauses publishing, moves that queued post to now with ``posts reschedule --at now`` (the paused
+publish cycle then reads it as due on every tick), cancels it with ``posts cancel`` and resumes:
+the daemon's publish cycle runs on, unpaused, and the post stays ``cancelled``, the platform
+never gets it and no ``post_published`` names it. Had the cancel not held, the first tick after
+``resume`` would have sent it. Then the refusals an operator meets, as they read them. (The race
+of a cancel between the publish cycle's read and its claim is pinned by the store's contract
+tests, tests/integration/contract/test_queue.py.)
 """
 
 from __future__ import annotations
@@ -39,8 +42,7 @@ from tests.conftest import fresh_pg_database
 pytestmark = pytest.mark.slow
 
 WAIT = 45  # s: bounded waits, generous for a loaded 2-core machine
-MOVE_AHEAD_S = 12  # the queued post is moved this far ahead, then cancelled before it falls due
-PAST_SLOT_S = 3  # then the daemon keeps running this long after the slot (6 publish ticks)
+AFTER = timedelta(seconds=3)  # the daemon runs on this long after the cancel (6 publish ticks)
 REASON = "off-brand, dropped by the operator"
 CONTENT = (
     "SELECT id, status, text, idempotency_key, publish_attempts, publish_started_at, error,"
@@ -139,34 +141,40 @@ async def test_cancelled_queued_post_never_publishes_while_the_daemon_runs(
         pid = post["id"]
         assert post["scheduled_for"] > datetime.now(UTC) + timedelta(minutes=1)
 
-        # the operator looks at the queue, moves the post close, then cancels it
         listed = posts("list", db=db, config=config)
         assert listed.returncode == 0, listed.stderr
         assert [str(pid), "demo", "planned"] in [r[:3] for r in table_rows(listed.stdout)]
 
-        moved = posts("reschedule", str(pid), "--in", f"{MOVE_AHEAD_S}s", db=db, config=config)
+        # The operator holds publishing and makes the post due at once: the daemon's publish
+        # cycle reads it as due on every tick (and, paused, sends nothing), so the cancel below
+        # meets a post the daemon is about to send, however slowly this machine runs.
+        cli = {"cwd": tmp_path, "env": db.env}
+        paused = run_cli("pause", "--reason", "reviewing the queue", "--config", config, **cli)
+        assert paused.returncode == 0, paused.stderr
+        moved = posts("reschedule", str(pid), "--at", "now", db=db, config=config)
         assert moved.returncode == 0, moved.stderr
         assert f"rescheduled post {pid} to" in moved.stdout
-        slot = (await db.row(pid))["scheduled_for"]
-        assert slot < datetime.now(UTC) + timedelta(seconds=MOVE_AHEAD_S)
+        assert (await db.row(pid))["scheduled_for"] <= datetime.now(UTC)
+        seen = len(daemon.events("publishing_paused"))
+
+        async def read_as_due() -> bool:
+            return any(e["due"] >= 1 for e in daemon.events("publishing_paused")[seen:])
+
+        await wait_until(read_as_due, daemon=daemon, what="the publish cycle to see the post due")
 
         cancelled = posts("cancel", str(pid), "--reason", REASON, db=db, config=config)
         assert cancelled.returncode == 0, cancelled.stderr
         assert f"cancelled post {pid} ({REASON})" in cancelled.stdout
-        assert datetime.now(UTC) < slot, "the cancel came after the slot: the test proves nothing"
+        resumed = run_cli("resume", "--config", config, **cli)
+        assert resumed.returncode == 0, resumed.stderr
+        resumed_at = datetime.now(UTC)
 
-        # the daemon's publish cycle keeps running past the slot
-        def publish_ran_after(at: datetime) -> Callable[[], Any]:
-            async def probe() -> bool:
-                ran = (daemon.healthz() or {}).get("last_run", {}).get("publish")
-                return ran is not None and datetime.fromisoformat(ran) > at
+        # the daemon's publish cycle runs on, unpaused, for a few ticks
+        async def publish_ran_since() -> bool:
+            ran = (daemon.healthz() or {}).get("last_run", {}).get("publish")
+            return ran is not None and datetime.fromisoformat(ran) > resumed_at + AFTER
 
-            return probe
-
-        past = slot + timedelta(seconds=PAST_SLOT_S)
-        await wait_until(
-            publish_ran_after(past), daemon=daemon, what="publish cycles past the slot"
-        )
+        await wait_until(publish_ran_since, daemon=daemon, what="publish cycles after resume")
 
         after = await db.row(pid)
         assert after["status"] == "cancelled"
