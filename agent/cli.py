@@ -630,3 +630,9 @@ def drafts_edit(
 
 def main() -> Any:
     return app()
+
+
+# `growthloop posts` lives in its own module, which uses the helpers above
+from agent.cli_posts import posts_app  # noqa: E402
+
+app.add_typer(posts_app, name="posts")

@@ -14,6 +14,7 @@ and never leak into ``agent/`` or ``learning/``::
     │                                    a few retries with backoff; the daemon tries next tick
     ├── GenerationError                  a generator could not produce a valid draft
     ├── DraftError (agent/drafts.py)     UnknownDraft, DraftRefused: `growthloop drafts` refusals
+    ├── PostError (agent/posts.py)       UnknownPost, PostRefused: `growthloop posts` refusals
     └── PlatformError                    anything a platform adapter reports
         ├── TransientPlatformError       worth retrying later (reads are retried with backoff)
         │   ├── RateLimited(reset_at)    the platform asked us to wait until ``reset_at``

@@ -36,6 +36,12 @@ class PostStatus(StrEnum):
     REJECTED = "rejected"  # refused by the quality gate; never sent
     DRY_RUN = "dry_run"  # went through the whole pipeline but was only logged
     DRAFT = "draft"  # approve mode: written and checked, waiting for a person's approval
+    CANCELLED = "cancelled"  # dropped from the queue by a person (`growthloop posts cancel`)
+
+
+# what a person may still change in the queue (`growthloop posts`, agent/posts.py)
+CANCELLABLE = (PostStatus.PLANNED, PostStatus.DRAFT)  # -> cancelled, never sent
+MOVABLE = (PostStatus.PLANNED,)  # its scheduled_for may be moved
 
 
 class Mode(StrEnum):

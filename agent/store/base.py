@@ -11,7 +11,8 @@ raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leave
 :class:`Store` is the union of the parts; code that needs one part only can type against it:
 
 - :class:`AccountStore`: the configured accounts;
-- :class:`ContentStore`: content, the exactly-once publish protocol and the approval queue;
+- :class:`ContentStore`: content, the exactly-once publish protocol, the approval queue and the
+  queue of planned posts a person lists, cancels and moves;
 - :class:`SnapshotStore`: due performance snapshots, claims on them, the follower series;
 - :class:`LearningStore`: attribution and learning;
 - :class:`ReportStore`: health rows and the reports read from the tables;
@@ -96,6 +97,21 @@ class ContentStore(Protocol):
         self, content_id: int, *, text: str, text_hash: str, now: datetime
     ) -> bool: ...
     async def expire_drafts(self, older_than: datetime, now: datetime) -> int: ...
+
+    # the queue (`growthloop posts`, agent/posts.py): conditional updates, False when the post
+    # is not (or no longer) in a state they apply to
+    async def list_posts(
+        self,
+        *,
+        account_id: int | None = None,
+        statuses: Sequence[PostStatus] = (),
+        newest_first: bool = False,
+        limit: int = 50,
+    ) -> list[Post]: ...
+    async def cancel_post(self, content_id: int, *, reason: str, now: datetime) -> bool: ...
+    async def move_post(
+        self, content_id: int, *, scheduled_for: datetime, now: datetime
+    ) -> bool: ...
 
 
 class SnapshotStore(Protocol):

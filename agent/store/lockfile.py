@@ -6,7 +6,8 @@ the cycles skip them on an exclusive store, see ``Agent.exclusive``), so ``growt
 holds the owner's pid) before opening an SQLite store. A second one on the same file stops with
 a paragraph naming the file, the pid and DATABASE_URL. The kernel drops the lock when the
 process ends, however it ends, so a crashed daemon never leaves a stale lock behind. Commands
-that only read or flip a switch (``health``, ``pause``, ``drafts``, ``migrate``, ...) take no lock.
+that only read or flip a switch (``health``, ``pause``, ``drafts``, ``posts``, ``migrate``, ...)
+take no lock.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def hold_sqlite_lock(database: Path) -> SqliteLock:
             f"database {database} (it holds {path}). SQLite serves one worker process at a "
             "time: stop that process first, or, to run several workers on one database, set "
             "DATABASE_URL to a PostgreSQL database. Commands such as health, pause, resume, "
-            "drafts and migrate work while it runs."
+            "drafts, posts and migrate work while it runs."
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)

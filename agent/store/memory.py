@@ -18,7 +18,8 @@ per account by time, attributions by (post, method), arm statistics by (account,
 The store is put together from parts that share one state (:mod:`agent.store.memory_state`:
 the rows, the indexes, the row helpers and the accounts): this module holds the content and the
 exactly-once publish protocol, :mod:`agent.store.memory_metrics` the polling, attribution and
-learning, :mod:`agent.store.memory_operations` leases, the kill switch, health, drafts and export.
+learning, :mod:`agent.store.memory_operations` leases, the kill switch, health, drafts and export,
+:mod:`agent.store.memory_queue` the queue a person lists, cancels and moves.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from agent.models import NewContent, Post, PostStatus
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
+from agent.store.memory_queue import MemoryQueue
 from agent.store.memory_state import (
     CONTENT_TIMES,
     EXPIRED_DRAFT_ERROR,
@@ -46,7 +48,7 @@ from agent.store.memory_tables import TABLES, refused, utc
 __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]
 
 
-class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions):
+class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions, MemoryQueue):
     """growthloop's store held in memory (one process, nothing persisted)."""
 
     backend = "memory"

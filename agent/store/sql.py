@@ -13,7 +13,8 @@ The store is put together from parts that share one state (:mod:`agent.store.sql
 engine, the transaction runner ``_run`` and the accounts): this module holds the content and the
 exactly-once publish protocol, :mod:`agent.store.sql_metrics` the polling, attribution and
 learning, :mod:`agent.store.sql_operations` leases, the kill switch, health and drafts,
-:mod:`agent.store.sql_suspensions` the accounts the circuit breaker suspended.
+:mod:`agent.store.sql_suspensions` the accounts the circuit breaker suspended,
+:mod:`agent.store.sql_queue` the queue a person lists, cancels and moves (``growthloop posts``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
 from agent.store.sql_metrics import SqlMetrics
 from agent.store.sql_operations import EXPIRED_DRAFT_ERROR, SqlOperations
+from agent.store.sql_queue import SqlQueue
 from agent.store.sql_suspensions import SqlSuspensions
 
 __all__ = ["EXPIRED_DRAFT_ERROR", "PAUSED_KEY", "SCHEDULED_STATUSES", "SqlStore"]
@@ -39,7 +41,7 @@ SCHEDULED_STATUSES = queries.SCHEDULED_STATUSES  # re-exported from agent.store.
 PAUSED_KEY = queries.PAUSED_KEY  # re-exported from agent.store.queries
 
 
-class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions):
+class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
     """growthloop's store on SQLite or PostgreSQL."""
 
     # -- content ----------------------------------------------------------------------------
