@@ -13,6 +13,7 @@ interrupted even so stays ``publishing`` and is reconciled on the next start.
 from __future__ import annotations
 
 import asyncio
+import errno
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from agent.core import Agent
 from agent.cycles import CYCLES, Cycle, reconcile_cycle
 from agent.cycles.publish import env_pause_reason, pause_reason
-from agent.errors import PlatformError, StoreError, StoreUnavailable
+from agent.errors import ConfigError, PlatformError, StoreError, StoreUnavailable
 from agent.logs import log
 
 MAX_CONSECUTIVE_CRASHES = 5  # an unexpected error this many times in a row stops the daemon
@@ -120,7 +121,11 @@ class Daemon:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise _bind_error(exc, host=self.host, port=self.port) from None
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
@@ -166,6 +171,25 @@ class Daemon:
             await runner.cleanup()
             log.info("daemon_stopped", exit_code=self.exit_code)
         return self.exit_code
+
+
+def _bind_error(exc: OSError, *, host: str, port: int) -> Exception:
+    """The ConfigError for a health server that cannot listen (any other OSError unchanged)."""
+    fix = (
+        "choose another port with server.port in the config or PORT in the environment "
+        "(PORT wins when set)"
+    )
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"Port {port} on {host} is already in use, so the health server (/healthz) cannot "
+            f"listen: another growthloop, or another server, holds it. Stop that process, or {fix}."
+        )
+    if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
+        return ConfigError(
+            f"The health server cannot listen on {host}:{port} ({exc.strerror}). Check "
+            f"server.host (an address of this machine, or 0.0.0.0), or {fix}."
+        )
+    return exc
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
