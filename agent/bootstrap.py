@@ -27,7 +27,12 @@ from agent.journal import PublishJournal
 from agent.logs import log, redact_text
 from agent.store import migrate
 from agent.store.base import Store
-from agent.store.engine import create_engine, database_url, ensure_writable_dir
+from agent.store.engine import (
+    create_engine,
+    database_url,
+    ensure_writable_dir,
+    ensure_writable_file,
+)
 from agent.store.memory import MemoryStore
 from agent.store.retry import refusal
 from agent.store.sql import SqlStore
@@ -123,7 +128,9 @@ class _WaitNotice:
         self.say()
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
     detail = str(exc).splitlines()[0] if str(exc) else ""
     return redact_text(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
 
@@ -163,7 +170,7 @@ async def open_store(url: str, *, auto_migrate: bool, wait: float = 0.0) -> Stor
             wait=wait_random_exponential(multiplier=0.5, max=10),
             stop=stop_after_delay(wait),
             before_sleep=lambda state: notice.say(
-                _first_line(state.outcome.exception()) if state.outcome else None
+                _first_line(state.outcome.exception() if state.outcome else None)
             ),
             reraise=True,
         ):
@@ -206,7 +213,10 @@ def open_world(config: Config, *, start: datetime, in_memory: bool, seed: int | 
     scenario = Scenario.load(config.sandbox.scenario)
     path = None
     if not in_memory:
-        ensure_writable_dir(config.sandbox.world_path.parent)
+        ensure_writable_dir(
+            config.sandbox.world_path.parent,
+            fix="Point sandbox.world_path (the simulated platform's state) at a writable location.",
+        )
         path = config.sandbox.world_path
     return SandboxWorld(
         scenario, seed=config.sandbox.seed if seed is None else seed, start=start, path=path
@@ -295,6 +305,12 @@ async def build(
     if store not in STORES:
         raise ConfigError(f"unknown store {store!r}; expected one of: {', '.join(STORES)}")
     check_account_secrets(config)
+    if journal:  # checked now, not first needed during a database outage
+        ensure_writable_file(
+            config.runtime.journal_path,
+            fix="Point runtime.journal_path at a writable location: the daemon keeps there the "
+            "posts it published while the database was unreachable.",
+        )
     generator = build_generator(config, seed=seed)
     url = "memory" if store == "memory" else store_url(config, sqlite_path=sqlite_path)
     needs_world = any(a.platform == "sandbox" for a in config.accounts)
