@@ -20,7 +20,7 @@ from adapters.base import Platform
 from agent.clock import Clock
 from agent.config import Config, Secrets, account_secrets, check_account_secrets
 from agent.core import Agent
-from agent.errors import ConfigError, SchemaOutOfDate, StoreError
+from agent.errors import ConfigError, SchemaOutOfDate, StoreError, StoreUnavailable
 from agent.generators.base import Generator
 from agent.generators.template import TemplateGenerator
 from agent.journal import PublishJournal
@@ -144,10 +144,14 @@ def store_error(exc: BaseException, *, url: str, waited: float = 0.0) -> StoreEr
         return refused
     if _unreachable(exc):
         retried = f" after retrying for {waited:g} s" if waited > 0 else ""
-        return StoreError(
-            f"cannot reach the database at {store_where(url)}{retried} ({_first_line(exc)}). "
-            "Check DATABASE_URL (host and port) and that the server is up"
+        fix = (
+            "Check that the file's disk is healthy and that no other program holds it locked."
+            if url.startswith("sqlite")
+            else "Check DATABASE_URL (host and port) and that the server is up"
             + ("; `growthloop run` waits GROWTHLOOP_STORE_WAIT seconds for it." if waited else ".")
+        )
+        return StoreUnavailable(
+            f"cannot reach the database at {store_where(url)}{retried} ({_first_line(exc)}). " + fix
         )
     return None
 
