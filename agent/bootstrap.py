@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic.util.exc import CommandError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
@@ -19,15 +21,21 @@ from agent.alerts import Alerts
 from agent.clock import Clock
 from agent.config import Config, Secrets, account_secrets, check_account_secrets
 from agent.core import Agent
-from agent.errors import ConfigError, SchemaOutOfDate, StoreError
+from agent.errors import ConfigError, SchemaOutOfDate, StoreError, StoreUnavailable
 from agent.generators.base import Generator
 from agent.generators.template import TemplateGenerator
 from agent.journal import PublishJournal
-from agent.logs import redact_text
+from agent.logs import log, redact_text
 from agent.store import migrate
 from agent.store.base import Store
-from agent.store.engine import create_engine, database_url, ensure_writable_dir
+from agent.store.engine import (
+    create_engine,
+    database_url,
+    ensure_writable_dir,
+    ensure_writable_file,
+)
 from agent.store.memory import MemoryStore
+from agent.store.retry import refusal
 from agent.store.sql import SqlStore
 
 STORES = ("sql", "memory")  # build(store=...): the configured database, or agent/store/memory.py
@@ -83,19 +91,93 @@ def _unreachable(exc: BaseException) -> bool:
     )
 
 
+STORE_WAIT_NOTICE = 2.0  # seconds without an answer before a waiting `run` says so
+
+
+def store_where(url: str) -> str:
+    """``host:port/database`` of a PostgreSQL URL (the SQLite file for SQLite): no secrets."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        return str(parsed.database)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+@dataclass
+class _WaitNotice:
+    """Says once, early, that the store is being waited for and for how long: when the first
+    attempt fails, or when it has not answered within :data:`STORE_WAIT_NOTICE` seconds (a
+    server that accepts connections but does not answer)."""
+
+    url: str
+    wait: float
+    said: bool = False
+
+    def say(self, error: str | None = None) -> None:
+        if self.said or self.wait <= 0:
+            return
+        self.said = True
+        log.warning(
+            "store_waiting",
+            database=store_where(self.url),
+            retry_for_s=round(self.wait),
+            error=error or f"no answer within {STORE_WAIT_NOTICE:g} s",
+            message=f"the database cannot be reached yet; retrying for up to {self.wait:g} s "
+            "(GROWTHLOOP_STORE_WAIT) before giving up",
+        )
+
+    async def after_delay(self) -> None:
+        await asyncio.sleep(STORE_WAIT_NOTICE)
+        self.say()
+
+
+def _first_line(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return redact_text(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
+
+
+def store_error(exc: BaseException, *, url: str, waited: float = 0.0) -> StoreError | None:
+    """The StoreError for a failure to open the store at ``url`` (None: not a database error,
+    let it propagate): the server refused us (:class:`StoreRefused`, exit 2), or could not be
+    reached (after ``waited`` seconds of retries)."""
+    refused = refusal(exc, url=url)
+    if refused is not None:
+        return refused
+    if _unreachable(exc):
+        retried = f" after retrying for {waited:g} s" if waited > 0 else ""
+        fix = (
+            "Check that the file's disk is healthy and that no other program holds it locked."
+            if url.startswith("sqlite")
+            else "Check DATABASE_URL (host and port) and that the server is up"
+            + ("; `growthloop run` waits GROWTHLOOP_STORE_WAIT seconds for it." if waited else ".")
+        )
+        return StoreUnavailable(
+            f"cannot reach the database at {store_where(url)}{retried} ({_first_line(exc)}). " + fix
+        )
+    return None
+
+
 async def open_store(url: str, *, auto_migrate: bool, wait: float = 0.0) -> Store:
     """Open the store; SQLite is migrated automatically, PostgreSQL must already be current.
 
     A database that cannot be reached is retried with backoff for up to ``wait`` seconds (the
-    daemon waits for a database that is still starting), then reported as a StoreError.
+    daemon waits for a database that is still starting), saying so once within
+    :data:`STORE_WAIT_NOTICE` seconds (``store_waiting``), then reported as a StoreError. A
+    server that refuses the role, password or database name is a :class:`StoreRefused` at once.
     """
     engine = create_engine(url)
     store = SqlStore(engine)
+    notice = _WaitNotice(url=url, wait=wait)
+    announcer = asyncio.create_task(notice.after_delay()) if wait > 0 else None
     try:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception(_unreachable),
+            retry=retry_if_exception(lambda e: _unreachable(e) and refusal(e, url=url) is None),
             wait=wait_random_exponential(multiplier=0.5, max=10),
             stop=stop_after_delay(wait),
+            before_sleep=lambda state: notice.say(
+                _first_line(state.outcome.exception() if state.outcome else None)
+            ),
             reraise=True,
         ):
             with attempt:
@@ -110,13 +192,13 @@ async def open_store(url: str, *, auto_migrate: bool, wait: float = 0.0) -> Stor
         ) from None
     except BaseException as exc:
         await store.close()
-        if _unreachable(exc):
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise StoreError(
-                f"cannot reach the database ({type(exc).__name__}: {redact_text(detail)}). "
-                "Check DATABASE_URL and that the server is up."
-            ) from None
+        translated = store_error(exc, url=url, waited=wait)
+        if translated is not None:
+            raise translated from None
         raise
+    finally:
+        if announcer is not None:
+            announcer.cancel()
     return store
 
 
@@ -137,7 +219,10 @@ def open_world(config: Config, *, start: datetime, in_memory: bool, seed: int | 
     scenario = Scenario.load(config.sandbox.scenario)
     path = None
     if not in_memory:
-        ensure_writable_dir(config.sandbox.world_path.parent)
+        ensure_writable_dir(
+            config.sandbox.world_path.parent,
+            fix="Point sandbox.world_path (the simulated platform's state) at a writable location.",
+        )
         path = config.sandbox.world_path
     return SandboxWorld(
         scenario, seed=config.sandbox.seed if seed is None else seed, start=start, path=path
@@ -231,6 +316,12 @@ async def build(
     if store not in STORES:
         raise ConfigError(f"unknown store {store!r}; expected one of: {', '.join(STORES)}")
     check_account_secrets(config)
+    if journal:  # checked now, not first needed during a database outage
+        ensure_writable_file(
+            config.runtime.journal_path,
+            fix="Point runtime.journal_path at a writable location: the daemon keeps there the "
+            "posts it published while the database was unreachable.",
+        )
     generator = build_generator(config, seed=seed)
     url = "memory" if store == "memory" else store_url(config, sqlite_path=sqlite_path)
     needs_world = any(a.platform == "sandbox" for a in config.accounts)

@@ -2,7 +2,9 @@
 
 Every option can also come from a ``GROWTHLOOP_*`` environment variable (shown in ``--help``).
 Errors a user can fix (bad config, missing secret, unwritable data directory, schema behind the
-code) print one paragraph and exit with code 2; nothing prints a traceback for them.
+code, a database that refuses the role, password or database name, a port in use) print one
+paragraph and exit with code 2; a database that cannot be reached prints one paragraph and exits
+with code 1. Nothing prints a traceback for them (``guarded``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import typer
 from rich.console import Console
 
 from agent.config import Config, load_config
-from agent.errors import ConfigError, SchemaOutOfDate, StoreError
+from agent.errors import ConfigError, SchemaOutOfDate, StoreError, StoreRefused
 
 app = typer.Typer(
     name="growthloop",
@@ -86,10 +88,11 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def guarded(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine; user-fixable errors become a paragraph and exit code 2."""
+    """Run a coroutine; user-fixable errors become a paragraph and exit code 2, a database
+    that cannot be reached or fails exit code 1."""
     try:
         return asyncio.run(run())
-    except (ConfigError, SchemaOutOfDate) as exc:
+    except (ConfigError, SchemaOutOfDate, StoreRefused) as exc:
         fail(str(exc), 2)
     except StoreError as exc:
         fail(f"The database could not be used: {exc}", 1)
@@ -154,7 +157,8 @@ def migrate(
     ] = False,
 ) -> None:
     """Apply database migrations (DATABASE_URL, or the SQLite file of the config)."""
-    from agent.bootstrap import store_url
+    from agent.bootstrap import store_error, store_url
+    from agent.logs import redact_text
     from agent.store import migrate as migrations
     from agent.store.engine import create_engine
 
@@ -169,7 +173,10 @@ def migrate(
         try:
             before, after = await migrations.upgrade(engine)
         except Exception as exc:
-            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+            translated = store_error(exc, url=url)
+            if translated is not None:
+                raise translated from None
+            raise StoreError(f"{type(exc).__name__}: {redact_text(str(exc))}") from None
         finally:
             await engine.dispose()
         out.print(f"database at revision [bold]{after}[/] (was {before or 'empty'})")
@@ -177,9 +184,24 @@ def migrate(
     guarded(go)
 
 
+StoreWaitOption = Annotated[
+    float,
+    typer.Option(
+        "--store-wait",
+        envvar="GROWTHLOOP_STORE_WAIT",
+        show_envvar=True,
+        min=0,
+        metavar="SECONDS",
+        help="How long to wait at start for a database that cannot be reached yet (retrying "
+        "with backoff; said on stderr within 2 s).",
+    ),
+]
+
+
 @app.command()
 def run(
     config: ConfigOption = None,
+    store_wait: StoreWaitOption = STORE_WAIT,
     demo: Annotated[
         bool,
         typer.Option(
@@ -220,7 +242,7 @@ def run(
                 clock=SystemClock(),
                 seed=None,
                 sqlite_path=sqlite_path,
-                store_wait=STORE_WAIT,
+                store_wait=store_wait,
                 journal=True,
                 alerts=not demo,  # the demo's sandbox troubles page nobody
             )

@@ -79,6 +79,16 @@ def parse_duration(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+def _positive(value: timedelta | None) -> timedelta | None:
+    """A field validator: an interval or a period that must be longer than zero (a zero tick
+    would busy-loop; a zero lease or timeout expires at once). None (unset) is left alone."""
+    if value is not None and value <= timedelta(0):
+        raise ValueError(
+            f"must be a positive duration such as 30s, 5m or 1h, got {value.total_seconds():g} s"
+        )
+    return value
+
+
 def _from_config_dir(value: Path, info: ValidationInfo) -> Path:
     """A relative path is relative to the config file's folder (the validation context's
     ``config_dir``; none for the built-in config, whose paths stay relative to the cwd)."""
@@ -165,7 +175,7 @@ class Cadence(_Section):
     @classmethod
     def _non_negative(cls, value: timedelta) -> timedelta:
         if value < timedelta(0):
-            raise ValueError("must not be negative")
+            raise ValueError(f"must not be negative, got {value.total_seconds():g} s")
         return value
 
 
@@ -181,6 +191,8 @@ class Polling(_Section):
         if len(set(value)) != len(value):
             raise ValueError("horizons must be distinct")
         return sorted(value)
+
+    _positive_durations = field_validator("account_every")(_positive)
 
     @property
     def final_horizon(self) -> timedelta:
@@ -225,6 +237,8 @@ class Learning(_Section):
     learn_hours: bool = True  # joint: choose the posting hour within the cadence's next slot
     exploration: float = Field(default=0.6, gt=0, le=1)  # joint: posterior spread in a draw
 
+    _positive_durations = field_validator("attribution_window")(_positive)
+
     @field_validator("discount")
     @classmethod
     def _discount_retired(cls, value: float) -> float:
@@ -262,6 +276,8 @@ class GeneratorSettings(_Section):
     # OpenAI-compatible servers without /v1/moderations)
     moderation: bool = True
 
+    _positive_durations = field_validator("timeout")(_positive)
+
 
 class Budget(_Section):
     """Daily spend caps on the LLM; when reached, planning pauses (it does not fail)."""
@@ -272,6 +288,8 @@ class Budget(_Section):
 
 class Approval(_Section):
     draft_expiry: Duration = timedelta(hours=24)  # an unapproved draft is dropped after this
+
+    _positive_durations = field_validator("draft_expiry")(_positive)
 
 
 class Gate(_Section):
@@ -320,12 +338,9 @@ class Runtime(_Section):
     # how often the daemon logs its one-line `status` event (accounts, next post, polls due)
     status_every: Duration = timedelta(minutes=5)
 
-    @field_validator("lease", "status_every")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be positive")
-        return value
+    _positive_durations = field_validator(
+        "tick", "shutdown_grace", "publish_retry_after", "lease", "status_every"
+    )(_positive)
 
 
 DEFAULT_FAILURE_STREAK = 3  # publish failures of one kind in a row that suspend an account
@@ -343,12 +358,7 @@ class FailSafe(_Section):
     # how often a suspended account's credentials are read again (one cheap read, no post)
     credentials_check: Duration = DEFAULT_CREDENTIALS_CHECK
 
-    @field_validator("cool_down", "credentials_check")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be positive")
-        return value
+    _positive_durations = field_validator("cool_down", "credentials_check")(_positive)
 
 
 DEFAULT_ALERT_REPEAT = timedelta(hours=1)  # one alert per kind and account at most this often
@@ -364,12 +374,7 @@ class AlertSettings(_Section):
     stuck_after: Duration = DEFAULT_STUCK_AFTER
     timeout: Duration = DEFAULT_ALERT_TIMEOUT
 
-    @field_validator("repeat_after", "stuck_after", "timeout")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be positive")
-        return value
+    _positive_durations = field_validator("repeat_after", "stuck_after", "timeout")(_positive)
 
 
 PLATFORMS = ("sandbox", "x", "bluesky", "mastodon", "threads")

@@ -22,6 +22,7 @@ reconciled on the next start, before anything else runs.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 from collections.abc import Callable, Coroutine, Mapping
@@ -38,7 +39,7 @@ from agent.alerts import AlertKind
 from agent.core import Agent
 from agent.cycles import CYCLES, Cycle, reconcile_cycle
 from agent.cycles.publish import env_pause_reason, pause_reason
-from agent.errors import PlatformError, StoreError, StoreUnavailable
+from agent.errors import ConfigError, PlatformError, StoreError, StoreUnavailable
 from agent.logs import log
 from agent.metrics import metrics_route
 from agent.status import health_command, healthz_url, read_status
@@ -214,7 +215,11 @@ class Daemon:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise _bind_error(exc, host=self.host, port=self.port) from None
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
@@ -356,6 +361,25 @@ class Daemon:
         except StoreError:
             return
         log.info("status", **status.as_log(now))
+
+
+def _bind_error(exc: OSError, *, host: str, port: int) -> Exception:
+    """The ConfigError for a health server that cannot listen (any other OSError unchanged)."""
+    fix = (
+        "choose another port with server.port in the config or PORT in the environment "
+        "(PORT wins when set)"
+    )
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"Port {port} on {host} is already in use, so the health server (/healthz) cannot "
+            f"listen: another growthloop, or another server, holds it. Stop that process, or {fix}."
+        )
+    if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
+        return ConfigError(
+            f"The health server cannot listen on {host}:{port} ({exc.strerror}). Check "
+            f"server.host (an address of this machine, or 0.0.0.0), or {fix}."
+        )
+    return exc
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

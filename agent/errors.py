@@ -10,6 +10,8 @@ and never leak into ``agent/`` or ``learning/``::
     │   ├── ConstraintViolation          a write broke a unique key, a foreign key or a NOT
     │   │                                NULL column (both stores; never SQLAlchemy's error)
     │   ├── SchemaOutOfDate              the schema is behind the code (`growthloop migrate`)
+    │   ├── StoreRefused                 the server answered but refused us: unknown role/user,
+    │   │                                wrong password, no such database (fix DATABASE_URL)
     │   └── StoreUnavailable             unreachable or dropped connection, still failing after
     │                                    a few retries with backoff; the daemon tries next tick
     ├── GenerationError                  a generator could not produce a valid draft
@@ -56,6 +58,12 @@ class ConstraintViolation(StoreError):
 
 class SchemaOutOfDate(StoreError):
     """The database schema is not at the version this code expects; run `growthloop migrate`."""
+
+
+class StoreRefused(StoreError):
+    """The database server refused the connection: the role (user), its password or the
+    database name in DATABASE_URL is wrong. Retrying will not help; the message names what to
+    fix, with the password masked."""
 
 
 class StoreUnavailable(StoreError):

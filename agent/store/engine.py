@@ -45,7 +45,7 @@ def database_url(*, sqlite_path: Path, env_url: str | None) -> str:
     """The SQLAlchemy URL to use: ``env_url`` (DATABASE_URL) or the SQLite file."""
     if env_url:
         return normalise_postgres_url(env_url)
-    ensure_writable_dir(sqlite_path.parent)
+    ensure_writable_file(sqlite_path)
     return f"sqlite+aiosqlite:///{sqlite_path}"
 
 
@@ -76,20 +76,30 @@ def normalise_postgres_url(url: str) -> str:
     )
 
 
-def ensure_writable_dir(directory: Path) -> None:
-    """Create ``directory`` if needed; a ConfigError when it cannot be created or written."""
+SQLITE_FIX = "Point store.sqlite_path at a writable location or set DATABASE_URL."
+
+
+def ensure_writable_dir(directory: Path, *, fix: str = SQLITE_FIX) -> None:
+    """Create ``directory`` if needed; a ConfigError ending with ``fix`` (which names the config
+    key to change) when it cannot be created or written."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(
-            f"The data directory {directory} cannot be created ({exc.strerror}). Point "
-            "store.sqlite_path at a writable location or set DATABASE_URL."
+            f"The data directory {directory} cannot be created ({exc.strerror}). {fix}"
         ) from None
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"The data directory {directory} is not writable by this user. Point "
-            "store.sqlite_path at a writable location or set DATABASE_URL."
-        )
+        raise ConfigError(f"The data directory {directory} is not writable by this user. {fix}")
+
+
+def ensure_writable_file(path: Path, *, fix: str = SQLITE_FIX) -> None:
+    """Check at start that the file ``path`` can be created or appended to (its directory is
+    created), so an unusable path is a ConfigError now rather than a failure later."""
+    ensure_writable_dir(path.parent, fix=fix)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a file. {fix}")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise ConfigError(f"The file {path} is not writable by this user. {fix}")
 
 
 TRANSACTION_POOLER_PORT = 6543  # Supabase's transaction pooler (Supavisor)

@@ -13,6 +13,14 @@ is not applied twice when it is run again; at worst the retry is refused by a un
 ``_run`` reports as a StoreError rather than a crash. The one unguarded insert is the follower
 reading (``add_account_snapshot``): a lost acknowledgement can store the same reading twice at
 the same instant, which changes no attribution.
+
+When the store is opened (``agent.bootstrap.open_store``, ``growthloop migrate``) a server that
+answers but refuses us is not "unavailable": :func:`refusal` turns asyncpg's
+``InvalidAuthorizationSpecificationError`` (28000, unknown role), ``InvalidPasswordError``
+(28P01) and ``InvalidCatalogNameError`` (3D000, no such database), bare or wrapped by
+SQLAlchemy, into a :class:`~agent.errors.StoreRefused` naming what to fix in DATABASE_URL (the
+password masked), and nothing retries it. A running daemon's transactions still retry 28000 and
+28P01 (a password rotated under it may be put right by the next tick).
 """
 
 from __future__ import annotations
@@ -20,7 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+from agent.errors import StoreRefused
+from agent.logs import redact_text
 
 # Errors from the database layer that _run translates (anything else is a bug and propagates).
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (
@@ -72,6 +84,57 @@ def is_unavailable(exc: BaseException) -> bool:
             if any(text in str(error).lower() for text in _SQLITE_BUSY):
                 return True
     return False
+
+
+# SQLSTATE -> what the server refused (asyncpg's class for it, for the reader)
+_REFUSED_ROLE = "28000"  # asyncpg.InvalidAuthorizationSpecificationError
+_REFUSED_PASSWORD = "28P01"  # asyncpg.InvalidPasswordError
+_NO_DATABASE = "3D000"  # asyncpg.InvalidCatalogNameError
+_REFUSALS = frozenset({_REFUSED_ROLE, _REFUSED_PASSWORD, _NO_DATABASE})
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    state = getattr(error, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def masked_url(url: str) -> str:
+    """``url`` as an operator wrote it (postgresql://), the password shown as ``***``."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("postgresql"):
+        parsed = parsed.set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=True)
+
+
+def refusal(exc: BaseException, *, url: str) -> StoreRefused | None:
+    """A :class:`StoreRefused` naming what to fix when ``exc`` (or what it wraps) is the server
+    refusing the role, the password or the database name of ``url``; None otherwise."""
+    refused = next((e for e in _chain(exc) if _sqlstate(e) in _REFUSALS), None)
+    if refused is None:
+        return None
+    state = _sqlstate(refused)
+    parsed = make_url(url)
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    said = redact_text(str(refused).splitlines()[0] if str(refused) else type(refused).__name__)
+    shown = f"DATABASE_URL ({masked_url(url)})"
+    user, database = parsed.username or "(none)", parsed.database or "(none)"
+    if state == _REFUSED_PASSWORD:
+        return StoreRefused(
+            f"PostgreSQL at {where} refused the password of the role (user) {user!r}: {said}. "
+            f"Fix the password in {shown}; on Supabase, Project Settings > Database can reset "
+            "it. Nothing was retried: a wrong password does not fix itself."
+        )
+    if state == _REFUSED_ROLE:
+        return StoreRefused(
+            f"PostgreSQL at {where} refused the role (user) {user!r}: {said}. Fix the user "
+            f"name in {shown}, or create that role on the server (Supabase's pooler wants "
+            "postgres.<project-ref>). Nothing was retried."
+        )
+    return StoreRefused(
+        f"PostgreSQL at {where} has no database {database!r}: {said}. Fix the database name "
+        f"at the end of {shown}, or create it (createdb {database}); Supabase's database is "
+        "named postgres. Nothing was retried."
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

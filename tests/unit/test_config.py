@@ -158,3 +158,35 @@ def test_retired_learning_discount_is_refused_unless_it_is_the_old_default() -> 
     assert make_config(learning={"discount": 1.0}).learning.discount == 1.0
     with pytest.raises(ValidationError, match="half_life_days"):
         make_config(learning={"discount": 0.99})
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("runtime", "tick", "0s"),  # accepted before, and the daemon busy-looped
+        ("runtime", "shutdown_grace", -1),
+        ("runtime", "publish_retry_after", "0m"),
+        ("runtime", "lease", 0),
+        ("polling", "account_every", "0s"),
+        ("polling", "horizons", ["1h", 0]),
+        ("learning", "attribution_window", "0h"),
+        ("generator", "timeout", 0),
+        ("approval", "draft_expiry", "0h"),
+        ("cadence", "min_gap", -60),
+        ("cadence", "jitter", -1),
+    ],
+)
+def test_zero_or_negative_intervals_are_refused_naming_the_key(
+    tmp_path: Path, section: str, key: str, value: object
+) -> None:
+    raw = example_raw()
+    raw.setdefault(section, {})[key] = value
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, raw))
+    assert f"{section}.{key}" in str(err.value)
+    assert "1 problem:" in str(err.value)
+
+
+def test_a_zero_gap_and_jitter_are_allowed() -> None:
+    config = make_config(cadence={"min_gap": "0s", "jitter": 0})
+    assert config.cadence.min_gap == timedelta(0) == config.cadence.jitter
