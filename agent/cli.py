@@ -217,11 +217,12 @@ def run(
     """Run the daemon in real time (SIGTERM or Ctrl-C stops it cleanly; a second one at once)."""
     import os
 
+    from agent import signals
     from agent.bootstrap import build, port_from_env, store_url
     from agent.clock import SystemClock
     from agent.daemon import Daemon
     from agent.demo import demo_config, fresh_demo_files
-    from agent.logs import configure_logging
+    from agent.logs import configure_logging, log
     from agent.store.lockfile import lock_store
 
     cfg = _load(config)
@@ -237,15 +238,30 @@ def run(
         try:
             if demo:
                 fresh_demo_files(cfg)  # under the lock: never another demo's files
-            built = await build(
-                cfg,
-                clock=SystemClock(),
-                seed=None,
-                sqlite_path=sqlite_path,
-                store_wait=store_wait,
-                journal=True,
-                alerts=not demo,  # the demo's sandbox troubles page nobody
-            )
+            # Until the daemon installs its own handlers, SIGTERM/SIGINT stop the start-up (the
+            # wait for a database that cannot be reached yet) cleanly: nothing runs yet.
+            main = asyncio.current_task()
+            assert main is not None
+
+            def stop_starting(sig: Any) -> None:
+                main.cancel(sig.name)
+
+            remove = signals.install(stop_starting)
+            try:
+                built = await build(
+                    cfg,
+                    clock=SystemClock(),
+                    seed=None,
+                    sqlite_path=sqlite_path,
+                    store_wait=store_wait,
+                    journal=True,
+                    alerts=not demo,  # the demo's sandbox troubles page nobody
+                )
+            except asyncio.CancelledError as stop:
+                log.info("daemon_stopped", exit_code=0, during="start-up", signal=str(stop))
+                return 0
+            finally:
+                remove()
             try:
                 daemon = Daemon(
                     built.agent,

@@ -27,6 +27,7 @@ import fcntl
 import json
 import os
 import queue
+import signal
 import socket
 import subprocess
 import threading
@@ -423,3 +424,48 @@ def test_run_says_within_two_seconds_that_a_silent_server_does_not_answer(
     assert waiting["error"] == "no answer within 2 s"
     assert waiting["retry_for_s"] == 5
     assert_one_paragraph(result, 1, ("cannot reach the database", "TimeoutError"))
+
+
+def test_sigterm_while_run_waits_for_the_database_stops_it_cleanly(
+    tmp_path: Path, places: dict[str, str]
+) -> None:
+    """Regression: SIGTERM during the start-up wait for the database (a deploy replacing a
+    worker whose database is down) killed the process the default way: exit 143, no log."""
+    url = f"postgresql://postgres@127.0.0.1:{places['closed_port']}/test"
+    config = write_config(
+        tmp_path / "config.yaml",
+        store={"sqlite_path": str(tmp_path / "data" / "growthloop.db")},
+        server={"host": "127.0.0.1", "port": 0},
+    )
+    with subprocess.Popen(
+        [*growthloop_command(), "run", "--config", str(config)],
+        cwd=tmp_path,
+        env=cli_env(DATABASE_URL=url, GROWTHLOOP_STORE_WAIT="60"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            lines = _lines(proc.stderr)
+            seen: list[str] = []
+            while not any('"store_waiting"' in line for line in seen):
+                line = lines.get(timeout=60)
+                assert line is not None, "run ended before waiting:\n" + "".join(seen)
+                seen.append(line)
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=20)  # not the 60 s wait
+            while (line := lines.get(timeout=10)) is not None:
+                seen.append(line)
+            stdout = proc.stdout.read() if proc.stdout else ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    log = "".join(seen)
+    assert code == 0, log
+    assert "Traceback" not in log + stdout
+    events = [json.loads(line) for line in seen if line.startswith("{")]
+    stopped = [e for e in events if e.get("event") == "daemon_stopped"]
+    assert len(stopped) == 1 and stopped[0]["during"] == "start-up", log
+    assert stopped[0]["signal"] == "SIGTERM"
