@@ -182,6 +182,6 @@ def test_status_every_must_be_positive(tmp_path: Path) -> None:
     raw["runtime"]["status_every"] = "0s"
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"runtime\.status_every: .*must be positive"):
+    with pytest.raises(ConfigError, match=r"runtime\.status_every: .*must be a positive duration"):
         load_config(path)
     assert load_config(EXAMPLE_CONFIG).runtime.status_every == timedelta(minutes=5)
