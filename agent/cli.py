@@ -1,27 +1,28 @@
 """The `growthloop` command line (Typer). `python -m agent` runs the same thing.
 
 Every option can also come from a ``GROWTHLOOP_*`` environment variable (shown in ``--help``).
-Errors a user can fix (bad config, missing secret, unwritable data directory, schema behind the
-code, a database that refuses the role, password or database name, a port in use) print one
-paragraph and exit with code 2; a database that cannot be reached prints one paragraph and exits
-with code 1. Nothing prints a traceback for them (``guarded``).
+Errors a user can fix print one paragraph and exit with code 2, a database that cannot be reached
+with code 1, never a traceback (:mod:`agent.cli_support`). ``drafts`` and ``posts`` live in
+:mod:`agent.cli_drafts` and :mod:`agent.cli_posts`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from agent.config import Config, load_config
-from agent.errors import ConfigError, SchemaOutOfDate, StoreError, StoreRefused
+from agent.cli_drafts import drafts_app
+from agent.cli_posts import posts_app
+from agent.cli_support import ConfigOption, err, fail, guarded, out
+from agent.cli_support import load as _load
+from agent.config import Config
+from agent.errors import ConfigError, StoreError
 
 app = typer.Typer(
     name="growthloop",
@@ -34,29 +35,10 @@ config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 accounts_app = typer.Typer(help="Check the configured accounts.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
-drafts_app = typer.Typer(
-    help="The approval queue (approve mode): list, approve, reject or edit drafts.",
-    no_args_is_help=True,
-)
 app.add_typer(drafts_app, name="drafts")
+app.add_typer(posts_app, name="posts")
 
-# Off a terminal (pipes, logs, CI) rich would wrap tables at 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
-T = TypeVar("T")
 STORE_WAIT = 60.0  # seconds `run` waits for a database that cannot be reached yet
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar="GROWTHLOOP_CONFIG",
-        help="Config file; relative paths in it are relative to its folder (default: the "
-        "built-in example config, data in ./data/).",
-        show_envvar=True,
-    ),
-]
 
 
 def _print_version(value: bool) -> None:
@@ -80,33 +62,6 @@ def _main(
     ] = False,
 ) -> None:
     """An autonomous posting agent that learns what grows an account."""
-
-
-def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]growthloop:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def guarded(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine; user-fixable errors become a paragraph and exit code 2, a database
-    that cannot be reached or fails exit code 1."""
-    try:
-        return asyncio.run(run())
-    except (ConfigError, SchemaOutOfDate, StoreRefused) as exc:
-        fail(str(exc), 2)
-    except StoreError as exc:
-        fail(f"The database could not be used: {exc}", 1)
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
-    raise AssertionError("unreachable")
-
-
-def _load(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        raise
 
 
 @config_app.command("check")
@@ -571,106 +526,5 @@ def _resume_account(cfg: Config, name: str) -> None:
         )
 
 
-DraftId = Annotated[int, typer.Argument(help="The draft's id (see `growthloop drafts list`).")]
-
-
-def _with_store(cfg: Config, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work(store)`` on the config's store; a draft error prints and exits with code 2."""
-    from agent.bootstrap import open_store, store_url
-    from agent.drafts import DraftError
-
-    async def go() -> T:
-        store = await open_store(store_url(cfg), auto_migrate=False)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return guarded(go)
-    except DraftError as exc:
-        fail(str(exc), 2)
-        raise
-
-
-@drafts_app.command("list")
-def drafts_list(config: ConfigOption = None) -> None:
-    """List the drafts waiting for approval, oldest first."""
-    from agent.drafts import print_drafts
-
-    async def work(store: Any) -> None:
-        print_drafts(out, await store.drafts(), await store.account_names())
-
-    _with_store(_load(config), work)
-
-
-@drafts_app.command("show")
-def drafts_show(content_id: DraftId, config: ConfigOption = None) -> None:
-    """Show one draft in full."""
-    from agent.drafts import get_draft, print_draft
-
-    async def work(store: Any) -> None:
-        post = await get_draft(store, content_id)
-        names = await store.account_names()
-        print_draft(out, post, names.get(post.account_id, str(post.account_id)))
-
-    _with_store(_load(config), work)
-
-
-@drafts_app.command("approve")
-def drafts_approve(content_id: DraftId, config: ConfigOption = None) -> None:
-    """Queue a draft: it is published at its slot (at once if the slot has passed)."""
-    from agent.drafts import approve
-
-    async def work(store: Any) -> Any:
-        return await approve(store, content_id, now=datetime.now(UTC))
-
-    post = _with_store(_load(config), work)
-    when = post.scheduled_for.strftime("%Y-%m-%d %H:%M")
-    out.print(f"[green]approved[/] draft {content_id}; queued for {when} UTC", highlight=False)
-
-
-@drafts_app.command("reject")
-def drafts_reject(
-    content_id: DraftId,
-    config: ConfigOption = None,
-    reason: Annotated[str, typer.Option(help="Why (stored with the post).")] = (
-        "rejected by a person"
-    ),
-) -> None:
-    """Drop a draft (never sent); the planner writes the next one."""
-    from agent.drafts import reject
-
-    async def work(store: Any) -> Any:
-        return await reject(store, content_id, reason=reason, now=datetime.now(UTC))
-
-    _with_store(_load(config), work)
-    out.print(f"[yellow]rejected[/] draft {content_id} ({reason})", highlight=False)
-
-
-@drafts_app.command("edit")
-def drafts_edit(
-    content_id: DraftId,
-    text: Annotated[str, typer.Option(help="The new text (checked by the quality gate).")],
-    config: ConfigOption = None,
-) -> None:
-    """Replace a draft's text; the quality gate checks it first and refuses with the reason."""
-    from agent.drafts import edit
-
-    cfg = _load(config)
-
-    async def work(store: Any) -> Any:
-        return await edit(store, cfg, content_id, text=text, now=datetime.now(UTC))
-
-    _with_store(cfg, work)
-    out.print(f"[green]edited[/] draft {content_id}; still waiting for approval", highlight=False)
-
-
 def main() -> Any:
     return app()
-
-
-# `growthloop posts` lives in its own module, which uses the helpers above
-from agent.cli_posts import posts_app  # noqa: E402
-
-app.add_typer(posts_app, name="posts")

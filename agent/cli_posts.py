@@ -1,7 +1,7 @@
 """``growthloop posts``: list, show, cancel and reschedule queued posts (agent/posts.py).
 
-Registered on the main app by :mod:`agent.cli` (its last lines), whose helpers (config loading,
-error paragraphs, the consoles) these commands share. They open the store as ``drafts`` does,
+Registered on the main app by :mod:`agent.cli`; the helpers (config loading, error paragraphs,
+the consoles) are :mod:`agent.cli_support`'s. They open the store as ``drafts`` does,
 take no lock, and work while daemons run on the same database, SQLite included.
 """
 
@@ -13,7 +13,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from agent.cli import ConfigOption, _load, fail, guarded, out
+from agent.cli_support import ConfigOption, fail, out, with_store
+from agent.cli_support import load as _load
 from agent.posts import (
     DEFAULT_CANCEL_REASON,
     DEFAULT_LIMIT,
@@ -51,22 +52,7 @@ def _id(value: str) -> int:
 
 def _with_store(config: ConfigOption, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run ``work(store)`` on the config's store; a refusal prints one paragraph, exit code 2."""
-    from agent.bootstrap import open_store, store_url
-
-    cfg = _load(config)
-
-    async def go() -> T:
-        store = await open_store(store_url(cfg), auto_migrate=False)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return guarded(go)
-    except PostError as exc:
-        fail(str(exc), 2)
-        raise
+    return with_store(_load(config), work, refusals=(PostError,))
 
 
 @posts_app.command("list")
