@@ -68,7 +68,7 @@ def drop_glr(y: np.ndarray, mu: np.ndarray, phi: float, min_posts: int = MIN_POS
         return out
     y1 = np.concatenate(([0.0], np.cumsum(y)))[:-1]  # sums before k
     m1 = np.concatenate(([0.0], np.cumsum(mu)))[:-1]
-    total_y, total_m = float(y.sum()), float(max(mu.sum(), 1e-12))
+    total_y, total_m = float(y.sum()), max(float(mu.sum()), 1e-12)
     y2, m2 = total_y - y1, np.maximum(total_m - m1, 1e-12)
     k = np.arange(n)
     valid = (k >= min_posts) & (n - k >= min_posts)
@@ -124,8 +124,8 @@ def detect(
         if g[k] <= threshold or (best is not None and g[k] <= best.statistic):
             continue
         head, tail = idx[:k], idx[k:]
-        before = objective.y[head].sum() / max(objective.mu[head].sum(), 1e-12)
-        after = objective.y[tail].sum() / max(objective.mu[tail].sum(), 1e-12)
+        before = float(objective.y[head].sum()) / max(float(objective.mu[head].sum()), 1e-12)
+        after = float(objective.y[tail].sum()) / max(float(objective.mu[tail].sum()), 1e-12)
         ratio = float(after / before) if before > 0 else 0.0
         best = Change(dimension, arm, times[int(idx[k])], float(g[k]), ratio)
     return best
