@@ -103,6 +103,8 @@ class Replayed:
     """What one replay did."""
 
     applied: int = 0  # entries now recorded in the database (by this replay or before it)
+    # the account name of each applied entry (for the per-account counters)
+    accounts: tuple[str, ...] = ()
     rejected: int = 0  # entries moved to the rejected file
     torn: bool = False  # a half-written last line was skipped
 
@@ -158,14 +160,17 @@ class PublishJournal:
             log.warning("journal_torn_tail", path=str(self.path))
         for line in invalid:
             log.warning("journal_line_invalid", path=str(self.path), line=line[:200].decode())
-        applied, rejected = 0, list(invalid)
+        accounts: list[str] = []
+        rejected = list(invalid)
         for entry in entries:
             if await apply_entry(store, entry, now=now):
-                applied += 1
+                accounts.append(entry.account)
             else:
                 rejected.append(entry.to_line().rstrip(b"\n"))
         self._rotate(consumed=size, rejected=rejected, torn=torn)
-        return Replayed(applied=applied, rejected=len(rejected), torn=torn)
+        return Replayed(
+            applied=len(accounts), rejected=len(rejected), torn=torn, accounts=tuple(accounts)
+        )
 
     def _rotate(self, *, consumed: int, rejected: Sequence[bytes], torn: bool) -> None:
         """Replace the journal by what was appended after the first ``consumed`` bytes."""

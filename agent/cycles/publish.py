@@ -155,7 +155,11 @@ async def replay_journal(agent: Agent, now: datetime) -> int:
         return 0
     replayed = await agent.journal.replay(agent.store, now=now)
     if replayed.applied or replayed.rejected:
-        agent.stats.totals["posts_published"] += replayed.applied
+        for name in replayed.accounts:  # /healthz's totals and the Prometheus counters
+            if name in agent.account_ids:
+                agent.count("posts_published", agent.account_ids[name])
+            else:  # an account no longer configured
+                agent.stats.totals["posts_published"] += 1
         log.info(
             "journal_replayed",
             applied=replayed.applied,

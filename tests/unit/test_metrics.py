@@ -19,9 +19,11 @@ from agent.clock import VirtualClock
 from agent.core import Agent
 from agent.cycles.plan import plan_cycle
 from agent.cycles.poll import poll_cycle
+from agent.cycles.publish import replay_journal
 from agent.daemon import Daemon
 from agent.errors import StoreUnavailable
 from agent.generators.template import TemplateGenerator
+from agent.journal import JournalEntry, PublishJournal
 from agent.metrics import COUNTED, Metrics, metrics_route, refresh
 from agent.models import PostStatus
 from agent.store.engine import create_engine
@@ -298,6 +300,36 @@ def test_set_suspended_moves_the_gauge_per_account() -> None:
     metrics.set_suspended("other", "x", False)
     text = metrics.exposition().decode()
     assert value(text, "growthloop_accounts_suspended", account="other", platform="x") == 0
+
+
+async def test_posts_recorded_from_the_journal_count_as_published_for_their_account(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Regression: a publish the store could only record later, from the journal, reached
+    /healthz's totals but not growthloop_posts_published_total."""
+    agent = harness.agent
+    await agent.setup()
+    await harness.run_cycles("plan")
+    (post,) = await harness.with_status(PostStatus.PLANNED)
+    now = harness.clock.now()
+    assert await agent.store.begin_publish(post.id, now=now)
+    agent.journal = PublishJournal(tmp_path / "journal.jsonl")
+    agent.journal.append(
+        JournalEntry(
+            content_id=post.id,
+            account="demo",
+            platform="sandbox",
+            platform_post_id="demo-journaled",
+            posted_at=now,
+            horizons_s=tuple(h.total_seconds() for h in agent.config.polling.horizons),
+            idempotency_key=post.idempotency_key,
+            text_hash=post.text_hash,
+            written_at=now,
+        )
+    )
+    assert await replay_journal(agent, now) == 1
+    assert value(scrape(agent), "growthloop_posts_published_total", **DEMO) == 1
+    assert agent.stats.totals["posts_published"] == 1
 
 
 async def test_suspended_gauge_reads_the_breakers_suspensions_from_the_store(
