@@ -11,8 +11,8 @@ conditional update (:mod:`agent.store.sql_queue`), and the publish cycle claims 
 way (``begin_publish``: ``planned`` -> ``publishing`` only while the row is still ``planned``).
 Whichever commits first wins: a cancelled post can never be claimed, and a post already claimed
 (``publishing``) or ``posted`` can no longer be cancelled - that is refused with the reason.
-Moving a post is weaker in one corner: a publish cycle that read the post as due an instant
-before the move may still send it at its old time. A cancelled post frees its slot as a rejected
+The claim also requires the post to be due by the cycle's time, so a post moved later after a
+cycle read it as due is not sent at its old time. A cancelled post frees its slot as a rejected
 draft does, so the planner writes the next one; it never counts as published, failed or learned.
 
 These functions take the store and ``now``; the command line (``agent/cli_posts.py``) opens the

@@ -246,8 +246,10 @@ async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
         agent.stats.totals["posts_dry_run"] += 1
         return
     await _account_snapshot(agent, post, now)
-    if not await agent.store.begin_publish(post.id, now=now):
-        return  # someone else took it
+    # claimed only while still planned and due: another worker, a cancel or a move (`growthloop
+    # posts`) since the due list was read wins
+    if not await agent.store.begin_publish(post.id, now=now, due_by=now):
+        return
     platform = agent.platforms[account.name]
     arms = post.arms
     labels = {

@@ -123,11 +123,16 @@ class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions, MemoryQueu
         due.sort(key=lambda r: (r["scheduled_for"], r["id"]))
         return [post_of(r) for r in due[: max(limit, 0)]]
 
-    async def begin_publish(self, content_id: int, *, now: datetime) -> bool:
-        """planned -> publishing, before the platform is called (step 1)."""
+    async def begin_publish(
+        self, content_id: int, *, now: datetime, due_by: datetime | None = None
+    ) -> bool:
+        """planned -> publishing, before the platform is called (step 1). With ``due_by``,
+        only while the post is still due by then (not moved later meanwhile)."""
         now = utc(now)
         row = self._content_row(content_id)
         if row is None or row["status"] != PLANNED:
+            return False
+        if due_by is not None and row["scheduled_for"] > utc(due_by):
             return False
         self._update(
             row,

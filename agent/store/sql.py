@@ -84,13 +84,21 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
         return await self._run(queries.due_posts, now, limit)
 
-    async def begin_publish(self, content_id: int, *, now: datetime) -> bool:
-        """planned -> publishing, committed before the platform is called (step 1)."""
+    async def begin_publish(
+        self, content_id: int, *, now: datetime, due_by: datetime | None = None
+    ) -> bool:
+        """planned -> publishing, committed before the platform is called (step 1). With
+        ``due_by``, only while the post is still due by then (not moved later meanwhile)."""
+        due = [] if due_by is None else [content.c.scheduled_for <= due_by]
 
         async def go(conn: AsyncConnection) -> bool:
             result = await conn.execute(
                 content.update()
-                .where(content.c.id == content_id, content.c.status == PostStatus.PLANNED.value)
+                .where(
+                    content.c.id == content_id,
+                    content.c.status == PostStatus.PLANNED.value,
+                    *due,
+                )
                 .values(
                     status=PostStatus.PUBLISHING.value,
                     publish_started_at=now,

@@ -173,6 +173,28 @@ async def test_claimed_post_can_no_longer_be_cancelled(store: SqlStore) -> None:
     assert await status_of(store, post.id) is PostStatus.PUBLISHING
 
 
+async def test_move_between_due_posts_and_begin_publish_is_not_sent_at_its_old_time(
+    store: SqlStore,
+) -> None:
+    """Regression: a publish cycle that had read the post as due, then a person moves it two
+    hours later, then the cycle claims it: it was sent at its old time."""
+    acc = await account(store)
+    post = await planned(store, acc, scheduled_for=T0)
+
+    due = await store.due_posts(T0 + HOUR)
+    assert [p.id for p in due] == [post.id]
+    assert await store.move_post(post.id, scheduled_for=T0 + 3 * HOUR, now=T0 + HOUR)
+
+    assert await store.begin_publish(due[0].id, now=T0 + HOUR, due_by=T0 + HOUR) is False
+    after = await store.get_post(post.id)
+    assert after is not None and after.status is PostStatus.PLANNED
+    assert after.scheduled_for == T0 + 3 * HOUR
+    # at its new time it is claimed; without due_by (the journal's replay) the time is not asked
+    assert await store.begin_publish(post.id, now=T0 + 3 * HOUR, due_by=T0 + 3 * HOUR)
+    other = await planned(store, acc, scheduled_for=T0 + 5 * HOUR)
+    assert await store.begin_publish(other.id, now=T0 + HOUR)
+
+
 async def test_concurrent_cancel_and_begin_publish_exactly_one_wins(store: SqlStore) -> None:
     acc = await account(store)
     for i in range(5):
