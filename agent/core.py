@@ -26,7 +26,7 @@ from agent.alerts import Alerts
 from agent.breaker import Breaker, startup_check
 from agent.clock import Clock
 from agent.config import Account, Config
-from agent.errors import PlatformError, RateLimited
+from agent.errors import AuthFailed, PlatformError, RateLimited
 from agent.generators.base import Generator
 from agent.journal import PublishJournal
 from agent.logs import log
@@ -38,6 +38,11 @@ def new_worker_id() -> str:
     """This process's name in claims and leases: host, pid and a random part (a restarted
     process on the same host and pid is still a new worker)."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+# calls whose AuthFailed says only that posting is refused (a read-only app may still read):
+# they do not pause the account's reads
+AUTH_PROBES = frozenset({"publish", "check_write_access"})
 
 
 def hour_floor(when: datetime) -> datetime:
@@ -186,6 +191,19 @@ class Agent:
                 counters.rate_limit_waits += 1
                 if operation != "publish" and exc.reset_at is not None:
                     self.reads_blocked_until[account_id] = exc.reset_at
+            elif isinstance(exc, AuthFailed) and operation not in AUTH_PROBES:
+                # refused credentials refuse every read: wait as the breaker does between its
+                # write-access reads, rather than asking again on every tick
+                until = now + self.config.failsafe.credentials_check
+                self.reads_blocked_until[account_id] = until
+                log.warning(
+                    "reads_paused",
+                    account=self._by_id[account_id].name,
+                    platform=self._by_id[account_id].platform,
+                    operation=operation,
+                    until=until.isoformat(),
+                    error=str(exc),
+                )
             raise
         finally:
             # adapters that bill per call (X's pay-per-use) keep a running spend_usd

@@ -206,3 +206,26 @@ async def check(agent: Agent, servers: Servers, logs: list[Any], refusal: str) -
     assert servers.webhook.kinds() == [("account_suspended", "refused")]
     (body,) = servers.webhook.bodies
     assert body["text"] == body["content"] and "REFUSED_X_API_KEY" in body["text"]
+
+
+async def test_revoked_credentials_do_not_spin_on_reads(
+    tmp_path: Path, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: with revoked credentials the follower reading failed and was asked again at
+    once, 1,801 refused reads in 30 minutes (every tick in real time). A refused read now
+    pauses the account's reads for failsafe.credentials_check (15 min)."""
+    servers.x.revoked = True
+    with capture_logs() as logs:
+        agent = await run(tmp_path, servers, monkeypatch)
+    try:
+        reads = [path for method, path, _q in servers.x.requests if method == "GET"]
+        # the start-up write-access read, one follower reading that pauses the reads, and one
+        # of each again after 15 minutes
+        assert 1 <= len(reads) <= 4, reads
+        paused = [e for e in logs if e["event"] == "reads_paused"]
+        assert paused and {e["account"] for e in paused} == {"refused"}
+        assert all(e["platform"] == "x" and "REFUSED_X_" in e["error"] for e in paused)
+        sand = agent.account_ids["sand"]
+        assert not agent.reads_blocked(sand, T0 + RUN_FOR)  # the other account reads on
+    finally:
+        await agent.store.close()
