@@ -139,7 +139,7 @@ async def test_cancelled_queued_post_never_publishes_while_the_daemon_runs(
 
         post = await wait_until(queued, daemon=daemon, what="a posted post and a queued one")
         pid = post["id"]
-        assert post["scheduled_for"] > datetime.now(UTC) + timedelta(minutes=1)
+        assert post["scheduled_for"] > datetime.now(UTC) + timedelta(minutes=1), post
 
         listed = posts("list", db=db, config=config)
         assert listed.returncode == 0, listed.stderr
@@ -177,7 +177,7 @@ async def test_cancelled_queued_post_never_publishes_while_the_daemon_runs(
         await wait_until(publish_ran_since, daemon=daemon, what="publish cycles after resume")
 
         after = await db.row(pid)
-        assert after["status"] == "cancelled"
+        assert after["status"] == "cancelled", daemon.log_tail()
         assert after["error"] == REASON
         assert (after["publish_attempts"], after["publish_started_at"]) == (0, None)
         assert post["text"] not in world_texts(tmp_path)
@@ -196,7 +196,10 @@ async def test_cancelled_queued_post_never_publishes_while_the_daemon_runs(
         again = posts("cancel", str(pid), db=db, config=config)
         assert again.returncode == 0 and "already cancelled" in again.stdout, again.stdout
 
-        [published] = [r for r in await db.content() if r["status"] == "posted"]
+        rows = await db.content()
+        posted = [r for r in rows if r["status"] == "posted"]
+        assert len(posted) == 1, (rows, daemon.log_tail())
+        published = posted[0]
         refusals = {
             ("cancel", str(published["id"])): "already posted",
             ("reschedule", str(pid), "--at", "now"): "only a queued (planned) post",
