@@ -357,6 +357,7 @@ async def _simulate(
 
     from agent.bootstrap import build, save_sqlite
     from agent.clock import VirtualClock
+    from agent.progress_lines import ProgressLines
     from agent.simulator import run_until
     from agent.store.memory import MemoryStore
     from agent.summary import print_summary
@@ -383,13 +384,19 @@ async def _simulate(
             disable=not err.is_terminal,
         ) as progress:
             task = progress.add_task("sim", total=days, day=0.0, days=days)
+            # off a terminal (CI logs, pipes) the bar draws nothing: a line every 5 % instead
+            lines = None if err.is_terminal else ProgressLines(err, label="simulating", total=days)
 
             def tick(now: datetime) -> None:
                 elapsed = (now - start).total_seconds() / 86400
                 progress.update(task, completed=elapsed, day=elapsed)
+                if lines is not None:
+                    lines.update(elapsed, f"day {elapsed:.1f}/{days:g}")
 
             result = await run_until(built.agent, clock, end, progress=tick)
             progress.update(task, completed=days, day=days)
+            if lines is not None:
+                lines.update(days, f"day {days:g}/{days:g}")
         if isinstance(built.store, MemoryStore):
             await save_sqlite(built.store, db)  # the run's data, for SQL queries afterwards
         await print_summary(out, built, result, db=db)

@@ -599,7 +599,10 @@ def _expected_cost(task: Task) -> float:
 def execute(tasks: Sequence[Task], jobs: int, out: Path | None = None) -> list[dict[str, Any]]:
     """Run every task; each finished run is appended to ``out`` at once (JSON lines), so an
     interrupted benchmark keeps what it finished."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from agent.progress_lines import ProgressLines
 
     began = time.perf_counter()
     runs: list[dict[str, Any]] = []
@@ -620,10 +623,22 @@ def execute(tasks: Sequence[Task], jobs: int, out: Path | None = None) -> list[d
     try:
         with Progress(*columns, transient=False) as progress:
             bar = progress.add_task("runs", total=len(tasks))
+            # off a terminal (CI logs, pipes) the bar draws nothing: a line every 5 % instead
+            lines = (
+                None
+                if progress.console.is_terminal or not tasks
+                else ProgressLines(Console(stderr=True), label="runs", total=len(tasks))
+            )
+
+            def advance() -> None:
+                progress.advance(bar)
+                if lines is not None:
+                    lines.update(len(runs), f"{len(runs)}/{len(tasks)}")
+
             if jobs <= 1:
                 for task in tasks:
                     done(_run_in_process(task))
-                    progress.advance(bar)
+                    advance()
             else:
                 with ProcessPoolExecutor(max_workers=jobs) as pool:
                     # longest first, so no process is left alone with a long run at the end
@@ -631,7 +646,7 @@ def execute(tasks: Sequence[Task], jobs: int, out: Path | None = None) -> list[d
                     futures = [pool.submit(_run_in_process, task) for task in ordered]
                     for future in as_completed(futures):
                         done(future.result())
-                        progress.advance(bar)
+                        advance()
     finally:
         if sink is not None:
             sink.close()

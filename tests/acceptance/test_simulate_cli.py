@@ -25,6 +25,10 @@ def test_simulate_two_days_prints_a_summary_and_fills_the_database(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    # stderr is a pipe here: progress as plain lines, every 5 % and at the end
+    progress = [line for line in result.stderr.splitlines() if line.startswith("simulating: ")]
+    assert len(progress) >= 10, result.stderr
+    assert progress[-1].startswith("simulating: 100% (day 2/2)")
     out = result.stdout
     assert "Simulated 2 days" in out
     assert "posts" in out and "true ranking" in out

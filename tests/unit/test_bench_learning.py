@@ -84,8 +84,13 @@ def test_cli_writes_one_json_object_per_run_and_a_table(
     runs = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["policy"] for r in runs) == ["joint", "uniform"]
     assert all(r["days"] == 1 for r in runs)
-    printed = capsys.readouterr().out
+    captured_io = capsys.readouterr()
+    printed = captured_io.out
     assert "| tiny | joint | 1 |" in printed and "| tiny | uniform | 1 |" in printed
+    # off a terminal, progress as plain lines on stderr (not in the table on stdout)
+    progress = [line for line in captured_io.err.splitlines() if line.startswith("runs: ")]
+    assert [line.split(",")[0] for line in progress] == ["runs: 50% (1/2)", "runs: 100% (2/2)"]
+    assert "runs: " not in printed
     # regression (test_bench_learning_broke_capture_logs): running the harness in process must
     # not reconfigure structlog, or later tests' capture_logs() sees nothing
     with capture_logs() as captured:
