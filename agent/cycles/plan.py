@@ -178,10 +178,12 @@ async def plan_cycle(agent: Agent, now: datetime) -> int:
     # the circuit breaker: no drafts (no LLM call) for a suspended account; a suspension for
     # refused credentials is read again every failsafe.credentials_check and lifted if it passes
     suspended = await recheck(agent, now)
+    # one query for every account: most ticks every account has its post queued (or a draft
+    # waiting) and nothing more is asked
+    queued = await agent.store.queued_accounts()
     for account in agent.config.accounts:
-        if agent.account_ids[account.name] in suspended:
-            continue
-        if await awaiting_approval(agent, account):
+        account_id = agent.account_ids[account.name]
+        if account_id in suspended or account_id in queued:
             continue
         planned += await plan_account(agent, account, now)
     return planned

@@ -34,6 +34,7 @@ from agent.store.memory_operations import MemoryOperations
 from agent.store.memory_queue import MemoryQueue
 from agent.store.memory_state import (
     CONTENT_TIMES,
+    DRAFT,
     EXPIRED_DRAFT_ERROR,
     PLANNED,
     POSTED,
@@ -115,6 +116,10 @@ class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions, MemoryQueu
     async def pending_count(self, account_id: int) -> int:
         content = self._rows["content"]
         return sum(1 for i in self._status[PLANNED] if content[i]["account_id"] == account_id)
+
+    async def queued_accounts(self) -> set[int]:
+        content = self._rows["content"]
+        return {content[i]["account_id"] for i in self._status[PLANNED] | self._status[DRAFT]}
 
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
         now = utc(now)

@@ -81,6 +81,16 @@ async def count_scheduled(
     )
 
 
+async def queued_accounts(conn: AsyncConnection) -> set[int]:
+    """The accounts with a ``planned`` post or a ``draft`` (the (status, scheduled_for) index)."""
+    rows = await conn.execute(
+        sa.select(content.c.account_id)
+        .where(content.c.status.in_((PostStatus.PLANNED.value, PostStatus.DRAFT.value)))
+        .distinct()
+    )
+    return {int(r[0]) for r in rows}
+
+
 async def pending_count(conn: AsyncConnection, account_id: int) -> int:
     return int(
         await conn.scalar(

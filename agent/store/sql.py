@@ -81,6 +81,9 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
     async def pending_count(self, account_id: int) -> int:
         return await self._run(queries.pending_count, account_id)
 
+    async def queued_accounts(self) -> set[int]:
+        return await self._run(queries.queued_accounts)
+
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
         return await self._run(queries.due_posts, now, limit)
 

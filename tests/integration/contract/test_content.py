@@ -289,6 +289,24 @@ async def test_schedule_queries_count_only_posts_that_use_a_cadence_slot(store: 
     assert await store.pending_count(other) == 0
 
 
+async def test_queued_accounts_are_those_with_a_planned_post_or_a_waiting_draft(
+    store: SqlStore,
+) -> None:
+    """One query tells the plan cycle which accounts need nothing (their post is queued)."""
+    queued_acc = await account(store)
+    draft_acc = await account(store, "second")
+    idle = await account(store, "third")
+    assert await store.queued_accounts() == set()
+
+    await planned(store, queued_acc, scheduled_for=T0 + HOUR)
+    await planned(store, queued_acc, scheduled_for=T0 + 2 * HOUR)
+    await planned(store, draft_acc, scheduled_for=T0 + HOUR, status=PostStatus.DRAFT)
+    await posted(store, idle, posted_at=T0)
+    await publishing(store, idle, scheduled_for=T0)
+    await planned(store, idle, scheduled_for=T0 + HOUR, status=PostStatus.REJECTED)
+    assert await store.queued_accounts() == {queued_acc, draft_acc}
+
+
 async def test_recent_texts_are_newest_first(store: SqlStore) -> None:
     acc = await account(store)
     other = await account(store, "second")
