@@ -256,9 +256,13 @@ def print_posts(
         console.print(f"no posts ({what})", highlight=False)
         return
     more = f", the first {limit} (--limit)" if len(posts) >= limit else ""
-    table = Table(title=f"Posts ({what}): {len(posts)}{more}")
-    for col in ("id", "account", "status", "scheduled (UTC)", "type / formula", "text"):
-        table.add_column(col, justify="right" if col == "id" else "left", no_wrap=col != "text")
+    table = Table(title=f"Posts ({what}): {len(posts)}{more}", expand=True)
+    # one line per post, whatever the width: the text is cut with an ellipsis, never wrapped
+    # (`posts show ID` has it in full)
+    for col in ("id", "account", "status", "scheduled (UTC)", "type / formula"):
+        table.add_column(col, justify="right" if col == "id" else "left", no_wrap=True)
+    # the text takes the width that is left (ratio), so it is the column that gives way
+    table.add_column("text", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
     for post in posts:
         arms = post.arms
         slot = f"{post.scheduled_for:%Y-%m-%d %H:%M}"

@@ -104,7 +104,8 @@ def posts(*args: str | Path, db: Database, config: Path) -> Any:
 
 
 def table_rows(stdout: str) -> list[list[str]]:
-    """The cells of each row of a rich table as printed."""
+    """The cells of each row of a rich table as printed (a row is one line: `posts list` never
+    wraps a cell)."""
     return [
         [c.strip() for c in line.strip("│ ").split("│")]
         for line in stdout.splitlines()

@@ -186,3 +186,28 @@ def test_parse_id() -> None:
     for bad in ("abc", "-3", "0", "4.2", ""):
         with pytest.raises(posts.PostError, match="is not a post id"):
             posts.parse_id(bad)
+
+
+async def test_posts_list_prints_one_line_per_post_however_long_its_text() -> None:
+    """Regression: the text column wrapped a long word onto a second line (`productiv…`), which
+    read as a row of its own; `posts list` is one line per post, cut with an ellipsis."""
+    import io
+
+    from rich.console import Console
+
+    store = MemoryStore()
+    acc = await account(store)
+    long_words = " ".join(["productivity-engineering"] * 12)
+    post = await planned(store, acc, scheduled_for=T0 + timedelta(hours=2), text=long_words)
+    for width in (80, 140):
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=width, force_terminal=False)
+        found = await store.list_posts(statuses=(PostStatus.PLANNED,))
+        posts.print_posts(
+            console, found, {acc: "demo"}, statuses=(PostStatus.PLANNED,), limit=50, now=T0
+        )
+        rows = [line for line in buffer.getvalue().splitlines() if "│" in line]  # data rows
+        assert len(rows) == 1, buffer.getvalue()
+        cells = [c.strip() for c in rows[0].strip("│ ").split("│")]
+        assert cells[:3] == [str(post.id), "demo", "planned"]
+        assert cells[-1].endswith("…") and long_words.startswith(cells[-1][:-1])
