@@ -261,3 +261,14 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             yield s
         finally:
             await s.close()
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[Any]:
+    """A webhook server (tests/unit/webhook_server.py) on 127.0.0.1 for one test."""
+    from tests.unit.webhook_server import WebhookServer
+
+    server = WebhookServer()
+    await server.start()
+    yield server
+    await server.close()

@@ -26,14 +26,6 @@ MINUTE = timedelta(minutes=1)
 
 
 @pytest.fixture
-async def webhook() -> AsyncIterator[WebhookServer]:
-    server = WebhookServer()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 async def harness(
     tmp_path: Path, webhook: WebhookServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Harness]:

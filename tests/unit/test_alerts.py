@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -18,14 +17,6 @@ from tests.conftest import T0, make_config
 from tests.unit.webhook_server import WebhookServer
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-async def webhook() -> AsyncIterator[WebhookServer]:
-    server = WebhookServer()
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def sent(alerts: Alerts) -> None:

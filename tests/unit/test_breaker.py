@@ -24,6 +24,7 @@ from agent.models import PostStatus
 from agent.store.schema import content
 from tests.acceptance.conftest import STORE, example_config, run_cli, write_config
 from tests.conftest import T0
+from tests.integration.contract.factories import suspend
 from tests.unit.vt_harness import Harness, make_harness
 
 MINUTE = timedelta(minutes=1)
@@ -214,14 +215,7 @@ async def test_health_shows_and_resume_account_lifts_a_suspension(tmp_path: Path
     store = await open_store(f"sqlite+aiosqlite:///{tmp_path / STORE}", auto_migrate=True)
     try:
         demo = await store.ensure_account(name="demo", platform="x", handle=None, now=T0)
-        await store.suspend_account(
-            account_id=demo,
-            reason="auth",
-            error_kind="AuthFailed",
-            detail="X refused the OAuth 1.0a credentials (401)",
-            fingerprint=None,
-            now=T0,
-        )
+        await suspend(store, demo)
     finally:
         await store.close()
 

@@ -33,6 +33,7 @@ from agent.store.sql import SqlStore
 from tests.adapters.test_x import make_platform
 from tests.adapters.x_server import XServer
 from tests.conftest import T0, example_raw, make_config
+from tests.integration.contract.factories import suspend
 from tests.unit.openai_server import OpenAIServer
 from tests.unit.test_llm_generator import ONE_CALL_USD, close_agent, content_rows, make_agent
 from tests.unit.vt_harness import Harness, make_harness
@@ -341,14 +342,7 @@ async def test_suspended_gauge_reads_the_breakers_suspensions_from_the_store(
     now = agent.clock.now()
     await agent.setup()
     account_id = agent.account_ids["demo"]
-    assert await agent.store.suspend_account(
-        account_id=account_id,
-        reason="auth",
-        error_kind="AuthFailed",
-        detail="401 Unauthorized",
-        fingerprint=None,
-        now=now,
-    )
+    assert await suspend(agent.store, account_id, now=now)
     await refresh(agent, now)
     assert value(scrape(agent), "growthloop_accounts_suspended", **DEMO) == 1
     assert await agent.store.lift_suspension(account_id)

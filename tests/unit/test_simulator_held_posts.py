@@ -7,6 +7,7 @@ from pathlib import Path
 
 from agent.models import PostStatus
 from agent.simulator import run_until
+from tests.integration.contract.factories import suspend
 from tests.unit.vt_harness import make_harness
 
 
@@ -21,12 +22,11 @@ async def test_held_post_of_a_suspended_account_does_not_step_the_clock_by_secon
         await h.run_cycles("plan")
         (queued,) = await h.with_status(PostStatus.PLANNED)
         now = h.clock.now()
-        assert await agent.store.suspend_account(
-            account_id=queued.account_id,
+        assert await suspend(
+            agent.store,
+            queued.account_id,
             reason="failures",
             error_kind="PlatformUnavailable",
-            detail="503 three times",
-            fingerprint=None,
             now=now,
             until=now + timedelta(hours=6),
         )

@@ -43,6 +43,19 @@ async def account(store: SqlStore, name: str = "main") -> int:
     return await store.ensure_account(name=name, platform="sandbox", handle=f"@{name}", now=T0)
 
 
+async def suspend(store: SqlStore, account_id: int, **overrides: Any) -> bool:
+    """Suspend the account as the circuit breaker does for refused credentials (``auth``,
+    until lifted), at T0 unless ``now`` is given; ``overrides`` replace any field."""
+    values: dict[str, Any] = {
+        "reason": "auth",
+        "error_kind": "AuthFailed",
+        "detail": "X refused the OAuth 1.0a credentials (401)",
+        "fingerprint": None,
+        "now": T0,
+    }
+    return bool(await store.suspend_account(account_id=account_id, **(values | overrides)))
+
+
 def new_content(account_id: int, **overrides: Any) -> NewContent:
     text = overrides.pop("text", f"a post about sleep {uuid.uuid4().hex[:8]}")
     values: dict[str, Any] = {

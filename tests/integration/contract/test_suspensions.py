@@ -14,7 +14,7 @@ from agent.models import Suspension
 from agent.store.schema import account_suspensions
 from agent.store.sql import SqlStore
 from tests.conftest import T0
-from tests.integration.contract.factories import HOUR, account, count, rows
+from tests.integration.contract.factories import HOUR, account, count, rows, suspend
 
 FINGERPRINT = "a" * 64
 
@@ -55,14 +55,13 @@ async def test_suspend_then_list_with_the_account_name_and_platform(store: SqlSt
 
 async def test_a_second_suspension_keeps_the_first(store: SqlStore) -> None:
     main = await account(store)
-    first = dict(reason="auth", error_kind="AuthFailed", detail="401", fingerprint=None)
-    assert await store.suspend_account(account_id=main, now=T0, **first)  # type: ignore[arg-type]
-    assert not await store.suspend_account(
-        account_id=main,
+    assert await suspend(store, main)
+    assert not await suspend(
+        store,
+        main,
         reason="failures",
         error_kind="ContentRejected",
         detail="3 in a row",
-        fingerprint=None,
         now=T0 + HOUR,
         until=T0 + 2 * HOUR,
     )
@@ -74,41 +73,21 @@ async def test_a_second_suspension_keeps_the_first(store: SqlStore) -> None:
 async def test_a_cool_down_ends_and_is_then_replaced(store: SqlStore) -> None:
     main = await account(store)
     end = T0 + HOUR
-    assert await store.suspend_account(
-        account_id=main,
-        reason="failures",
-        error_kind="PlatformUnavailable",
-        detail="3 in a row",
-        fingerprint=None,
-        now=T0,
-        until=end,
+    assert await suspend(
+        store, main, reason="failures", error_kind="PlatformUnavailable", until=end
     )
     assert [s.account_id for s in await store.suspensions(now=end - HOUR / 2)] == [main]
     assert await store.suspensions(now=end) == []  # over at its end
     assert len(await store.suspensions()) == 1  # the row is still there to read
 
-    assert await store.suspend_account(
-        account_id=main,
-        reason="auth",
-        error_kind="AuthFailed",
-        detail="401",
-        fingerprint=FINGERPRINT,
-        now=end,
-    )
+    assert await suspend(store, main, fingerprint=FINGERPRINT, now=end)
     (found,) = await store.suspensions(now=end)
     assert (found.reason, found.until, found.fingerprint) == ("auth", None, FINGERPRINT)
 
 
 async def test_lift_ends_a_suspension_once(store: SqlStore) -> None:
     main = await account(store)
-    await store.suspend_account(
-        account_id=main,
-        reason="auth",
-        error_kind="AuthFailed",
-        detail="x",
-        fingerprint=None,
-        now=T0,
-    )
+    await suspend(store, main)
     assert await store.lift_suspension(main)
     assert not await store.lift_suspension(main)
     assert await store.suspensions() == []
@@ -117,44 +96,18 @@ async def test_lift_ends_a_suspension_once(store: SqlStore) -> None:
 
 async def test_concurrent_suspensions_of_one_account_report_one_winner(store: SqlStore) -> None:
     main = await account(store)
-    won = await asyncio.gather(
-        *(
-            store.suspend_account(
-                account_id=main,
-                reason="auth",
-                error_kind="AuthFailed",
-                detail=f"worker {i}",
-                fingerprint=None,
-                now=T0,
-            )
-            for i in range(4)
-        )
-    )
+    won = await asyncio.gather(*(suspend(store, main, detail=f"worker {i}") for i in range(4)))
     assert sorted(won) == [False, False, False, True]
     assert await count(store, account_suspensions) == 1
 
 
 async def test_suspending_an_unknown_account_is_refused(store: SqlStore) -> None:
     with pytest.raises(ConstraintViolation):
-        await store.suspend_account(
-            account_id=999,
-            reason="auth",
-            error_kind="AuthFailed",
-            detail="x",
-            fingerprint=None,
-            now=T0,
-        )
+        await suspend(store, 999)
 
 
 async def test_a_long_detail_is_cut_not_refused(store: SqlStore) -> None:
     main = await account(store)
-    await store.suspend_account(
-        account_id=main,
-        reason="auth",
-        error_kind="AuthFailed",
-        detail="x" * 5000,
-        fingerprint=None,
-        now=T0,
-    )
+    await suspend(store, main, detail="x" * 5000)
     (found,) = await store.suspensions()
     assert found.detail == "x" * 2000
