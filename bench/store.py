@@ -38,7 +38,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,10 +47,20 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from adapters.base import AccountInfo, PostMetrics, text_hash
 from agent.models import DIMENSIONS, ArmStat, Attribution, NewContent, PostStatus
 from agent.store.base import Store
+from bench.store_raw import (
+    AiosqliteDriver,
+    AsyncpgDriver,
+    Counts,
+    RawStore,
+    Sqlite3Driver,
+    WireCounter,
+    sqlite_tracer,
+)
 
 PG_URL = os.environ.get(
     "GROWTHLOOP_BENCH_PG_URL",
@@ -62,6 +72,7 @@ HORIZONS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
 STAGES = ("plan", "publish", "poll", "attribute", "learn")
 STORE_CALLS = 15  # per lifecycle (the list in the module docstring)
 WARMUP = 5  # untimed lifecycles first (connections, statement caches)
+COUNTED = 10  # lifecycles of the counting pass (what goes to the database, per lifecycle)
 ARMS = {"content_type": "tip", "formula": "list", "hook": "question"}
 
 
@@ -89,40 +100,67 @@ async def fresh_pg_database() -> AsyncIterator[str]:
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _sql_store(url: str) -> Store:
-    from agent.store.engine import create_engine
+@asynccontextmanager
+async def fresh_database(kind: str) -> AsyncIterator[str]:
+    """A new database of ``kind`` (sqlite | postgresql), migrated: its SQLAlchemy URL."""
+    from agent.store.engine import create_engine, normalise_postgres_url
     from agent.store.migrate import upgrade
-    from agent.store.sql import SqlStore
+
+    async with AsyncExitStack() as stack:
+        if kind == "sqlite":
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        else:
+            url = normalise_postgres_url(await stack.enter_async_context(fresh_pg_database()))
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        yield url
+
+
+def _counting_engine(url: str, counts: Counts) -> Any:
+    """The store's engine, its SQLite connections traced into ``counts``."""
+    from sqlalchemy import event
+
+    from agent.store.engine import create_engine
 
     engine = create_engine(url)
-    await upgrade(engine)
-    return SqlStore(engine)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _trace(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.await_(dbapi_conn.driver_connection.set_trace_callback(sqlite_tracer(counts)))
+
+    return engine
 
 
 @asynccontextmanager
-async def sqlite_backend() -> AsyncIterator[Store]:
-    with tempfile.TemporaryDirectory() as tmp:
-        store = await _sql_store(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        try:
-            yield store
-        finally:
-            await store.close()
+async def open_store(name: str, url: str, counts: Counts | None = None) -> AsyncIterator[Any]:
+    """Backend ``name``'s store on the migrated database ``url``; with ``counts``, what it
+    sends is counted (SQLite: traced; PostgreSQL: ``url`` already leads through the relay)."""
+    from agent.store.engine import create_engine
+    from agent.store.sql import SqlStore
+
+    store: Any
+    if name in ("sqlite", "postgresql"):
+        traced = counts is not None and name == "sqlite"
+        store = SqlStore(_counting_engine(url, counts) if counts and traced else create_engine(url))
+    elif name == "raw-sqlite3":
+        store = RawStore(Sqlite3Driver(make_url(url).database or "", counts))
+    elif name == "raw-aiosqlite":
+        store = RawStore(await AiosqliteDriver.open(make_url(url).database or "", counts))
+    else:  # raw-asyncpg
+        plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        store = RawStore(await AsyncpgDriver.open(plain))
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @asynccontextmanager
-async def postgresql_backend() -> AsyncIterator[Store]:
-    from agent.store.engine import normalise_postgres_url
-
-    async with fresh_pg_database() as url:
-        store = await _sql_store(normalise_postgres_url(url))
-        try:
-            yield store
-        finally:
-            await store.close()
-
-
-@asynccontextmanager
-async def memory_backend() -> AsyncIterator[Store]:
+async def memory_store() -> AsyncIterator[Any]:
     from agent.store.memory import MemoryStore
 
     store = MemoryStore()
@@ -132,13 +170,17 @@ async def memory_backend() -> AsyncIterator[Store]:
         await store.close()
 
 
-# name -> the backend's store, set up on an empty database and torn down afterwards
-BACKENDS: dict[str, Callable[[], AbstractAsyncContextManager[Store]]] = {
-    "sqlite": sqlite_backend,
-    "postgresql": postgresql_backend,
-    "memory": memory_backend,  # the in-memory store: a baseline, not part of "all"
+# name -> the database it runs on (None: none, the in-memory store)
+BACKENDS: dict[str, str | None] = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "raw-sqlite3": "sqlite",  # the same statements through sqlite3, on the loop's thread
+    "raw-aiosqlite": "sqlite",  # ... through aiosqlite, the SQL store's SQLite driver
+    "raw-asyncpg": "postgresql",  # ... through asyncpg, the SQL store's PostgreSQL driver
+    "memory": None,  # the in-memory store: a baseline, not part of "all"
 }
-ALL = ("sqlite", "postgresql")
+ALL = ("sqlite", "raw-aiosqlite", "raw-sqlite3", "postgresql", "raw-asyncpg")
+RAW_OF = {"sqlite": ("raw-aiosqlite", "raw-sqlite3"), "postgresql": ("raw-asyncpg",)}
 
 
 # -- one lifecycle ---------------------------------------------------------------------------
@@ -268,10 +310,13 @@ class Result:
     seconds: float
     posts_per_second: float
     ms_per_lifecycle: float  # wall time / posts: what one lifecycle costs in throughput
+    cpu_ms_per_lifecycle: float  # this process's CPU time / posts (every thread: aiosqlite's too)
     latency_ms_mean: float  # how long one lifecycle takes from start to end
     latency_ms_p95: float
     store_calls_per_second: float
     stage_share: dict[str, float]  # of the summed lifecycle time, per stage
+    per_lifecycle: dict[str, float]  # counted in a pass of its own: store calls, transactions...
+    cpu_ratio: dict[str, float] = field(default_factory=dict)  # store CPU / each raw driver's
 
 
 def warmup_each(concurrency: int) -> int:
@@ -279,33 +324,89 @@ def warmup_each(concurrency: int) -> int:
     return -(-WARMUP // concurrency)
 
 
+class _CallCounter:
+    """A store whose method calls are counted (the counting pass's store calls)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store, self.calls = store, 0
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls += 1
+        return getattr(self.store, name)
+
+
+async def _counting_pass(name: str, url: str, first: int) -> dict[str, float]:
+    """Per lifecycle, what backend ``name`` sends to the database ``url`` (see store_raw.py):
+    WARMUP lifecycles on a new connection first, then COUNTED ones counted."""
+    counts = Counts()
+    relay = None
+    if BACKENDS[name] == "postgresql":
+        parsed = make_url(url)
+        relay = WireCounter(parsed.host or "127.0.0.1", parsed.port or 5432)
+        url = parsed.set(host="127.0.0.1", port=await relay.start()).render_as_string(
+            hide_password=False
+        )
+        counts = relay.counts
+    try:
+        async with open_store(name, url, counts) as store:
+            account = await store.ensure_account(
+                name="bench-count", platform="sandbox", handle="@count", now=T0
+            )
+            for number in range(first, first + WARMUP):
+                await lifecycle(store, account, number, Timings())
+            before = Counts(**asdict(counts))
+            calls = _CallCounter(store)
+            for number in range(first + WARMUP, first + WARMUP + COUNTED):
+                await lifecycle(calls, account, number, Timings())
+            done = Counts(
+                transactions=counts.transactions - before.transactions,
+                statements=counts.statements - before.statements,
+                round_trips=counts.round_trips - before.round_trips,
+            )
+    finally:
+        if relay is not None:
+            await relay.stop()
+    out = {"store_calls": calls.calls / COUNTED} | done.per(COUNTED)
+    if relay is None:
+        out.pop("round_trips")  # SQLite is in the process: no round trips to count
+    return out
+
+
 async def run_backend(
     name: str, posts: int, concurrency: int, advance: Callable[[], None]
 ) -> Result:
-    async with BACKENDS[name]() as store:
-        accounts = [
-            await store.ensure_account(
-                name=f"bench-{k}", platform="sandbox", handle=f"@bench{k}", now=T0
+    kind = BACKENDS[name]
+    async with AsyncExitStack() as stack:
+        url = "" if kind is None else await stack.enter_async_context(fresh_database(kind))
+        async with memory_store() if kind is None else open_store(name, url) as store:
+            accounts = [
+                await store.ensure_account(
+                    name=f"bench-{k}", platform="sandbox", handle=f"@bench{k}", now=T0
+                )
+                for k in range(concurrency)
+            ]
+            total = warmup_each(concurrency) * concurrency + posts
+            numbers = iter(range(total))
+
+            async def worker(account_id: int, timings: Timings, count: int) -> None:
+                for _ in range(count):
+                    await lifecycle(store, account_id, next(numbers), timings)
+                    advance()
+
+            await asyncio.gather(
+                *(worker(a, Timings(), warmup_each(concurrency)) for a in accounts)
             )
-            for k in range(concurrency)
-        ]
-        numbers = iter(range(warmup_each(concurrency) * concurrency + posts))
-
-        async def worker(account_id: int, timings: Timings, count: int) -> None:
-            for _ in range(count):
-                await lifecycle(store, account_id, next(numbers), timings)
-                advance()
-
-        await asyncio.gather(*(worker(a, Timings(), warmup_each(concurrency)) for a in accounts))
-        timings = Timings()
-        shares = [posts // concurrency + (k < posts % concurrency) for k in range(concurrency)]
-        began = time.perf_counter()
-        await asyncio.gather(
-            *(worker(a, timings, n) for a, n in zip(accounts, shares, strict=True))
-        )
-        seconds = time.perf_counter() - began
+            timings = Timings()
+            shares = [posts // concurrency + (k < posts % concurrency) for k in range(concurrency)]
+            began, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(
+                *(worker(a, timings, n) for a, n in zip(accounts, shares, strict=True))
+            )
+            cpu = time.process_time() - cpu
+            seconds = time.perf_counter() - began
+        per_lifecycle = {} if kind is None else await _counting_pass(name, url, total)
     latencies = sorted(timings.lifecycles)
-    total = sum(timings.stages.values()) or 1.0
+    total_time = sum(timings.stages.values()) or 1.0
     return Result(
         backend=name,
         posts=posts,
@@ -313,11 +414,24 @@ async def run_backend(
         seconds=round(seconds, 3),
         posts_per_second=round(posts / seconds, 2),
         ms_per_lifecycle=round(1000 * seconds / posts, 2),
+        cpu_ms_per_lifecycle=round(1000 * cpu / posts, 3),
         latency_ms_mean=round(1000 * sum(latencies) / len(latencies), 2),
         latency_ms_p95=round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 2),
         store_calls_per_second=round(STORE_CALLS * posts / seconds, 1),
-        stage_share={s: round(timings.stages[s] / total, 3) for s in STAGES},
+        stage_share={s: round(timings.stages[s] / total_time, 3) for s in STAGES},
+        per_lifecycle=per_lifecycle,
     )
+
+
+def add_ratios(results: list[Result]) -> None:
+    """Each SQL store's client CPU over each raw driver's of the same run (``cpu_ratio``)."""
+    by_name = {r.backend: r for r in results}
+    for result in results:
+        for raw in RAW_OF.get(result.backend, ()):
+            if raw in by_name and by_name[raw].cpu_ms_per_lifecycle > 0:
+                result.cpu_ratio[raw] = round(
+                    result.cpu_ms_per_lifecycle / by_name[raw].cpu_ms_per_lifecycle, 2
+                )
 
 
 def machine() -> dict[str, Any]:
@@ -334,19 +448,27 @@ def machine() -> dict[str, Any]:
 
 
 def table(results: list[Result]) -> Table:
-    out = Table(title="Store throughput: post lifecycles of 15 store calls")
-    for column in ("backend", "posts", "workers", "posts/s", "ms/post", "latency ms", "p95 ms"):
+    out = Table(title="Store throughput: full post lifecycles")
+    columns = ("backend", "posts", "workers", "posts/s", "ms/post", "CPU ms/post", "CPU x raw")
+    for column in columns:
         out.add_column(column, justify="left" if column == "backend" else "right")
+    for column in ("calls", "transactions", "statements", "round trips"):
+        out.add_column(column, justify="right")
     out.add_column("% plan/pub/poll/attr/learn", justify="right")
     for r in results:
+        counted = r.per_lifecycle
         out.add_row(
             r.backend,
             str(r.posts),
             str(r.concurrency),
             f"{r.posts_per_second:.1f}",
             f"{r.ms_per_lifecycle:.1f}",
-            f"{r.latency_ms_mean:.1f}",
-            f"{r.latency_ms_p95:.1f}",
+            f"{r.cpu_ms_per_lifecycle:.2f}",
+            " ".join(f"{v:.1f} ({k.removeprefix('raw-')})" for k, v in r.cpu_ratio.items()),
+            *(
+                f"{counted[k]:g}" if k in counted else "-"
+                for k in ("store_calls", "transactions", "statements", "round_trips")
+            ),
             "/".join(f"{100 * r.stage_share[s]:.0f}" for s in STAGES),
         )
     return out
@@ -402,6 +524,7 @@ async def run(args: argparse.Namespace, console: Console) -> int:
                 failed += 1
                 continue
             results.append(result)
+    add_ratios(results)
     if results:
         console.print(table(results))
     info = machine()

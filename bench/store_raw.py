@@ -1,0 +1,621 @@
+"""The raw-driver baseline of bench/store.py, and the counters of what goes over the wire.
+
+:class:`RawStore` answers the Store calls one lifecycle makes (bench/store.py's ``lifecycle``)
+with the **same statements in the same transactions** as :class:`agent.store.sql.SqlStore`,
+written by hand for the bare driver: ``sqlite3`` (called directly on the event loop's thread),
+``aiosqlite`` (the SQL store's SQLite driver: every call crosses to its thread) or ``asyncpg``
+(the SQL store's PostgreSQL driver). It converts values as the store does (aware UTC datetimes,
+JSON text on SQLite) and builds the same value objects (``Post``, ``DueSnapshot``, ``ArmStat``)
+from the rows, so the difference in client CPU between the two is what the store's layers
+(SQLAlchemy, the retry loop, the row mapping) cost.
+
+What a lifecycle sends is counted, not assumed:
+
+- SQLite: ``sqlite3``'s trace callback sees every statement the library runs, the ``BEGIN``
+  and ``COMMIT`` the ``sqlite3`` module issues by itself included (a read-only transaction has
+  none: ``sqlite3`` begins one only before a write);
+- PostgreSQL: :class:`WireCounter` is a TCP relay between the client and the server that reads
+  the client's protocol messages: ``BEGIN`` (transactions), every executed statement (an
+  ``Execute`` message or a simple query), and round trips (each time the client sends after
+  the server has answered).
+
+The counting runs in a pass of its own after the timed one (the relay costs CPU).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import struct
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from adapters.base import AccountInfo, PostMetrics
+from agent.models import ArmStat, Attribution, DueSnapshot, NewContent, Post, PostStatus
+
+SCHEDULED = ("planned", "publishing", "posted", "dry_run")  # agent.store.queries
+
+
+@dataclass
+class Counts:
+    """What went to the database: transactions, statements, round trips (PostgreSQL only)."""
+
+    transactions: int = 0
+    statements: int = 0
+    round_trips: int = 0
+
+    def per(self, lifecycles: int) -> dict[str, float]:
+        return {
+            "transactions": round(self.transactions / lifecycles, 2),
+            "statements": round(self.statements / lifecycles, 2),
+            "round_trips": round(self.round_trips / lifecycles, 2),
+        }
+
+
+def sqlite_tracer(counts: Counts) -> Callable[[str], None]:
+    """A ``sqlite3`` trace callback that counts into ``counts``."""
+
+    def trace(sql: str) -> None:
+        word = sql.lstrip()[:8].upper()
+        if word.startswith("BEGIN"):
+            counts.transactions += 1
+        elif not word.startswith(("COMMIT", "ROLLBACK")):
+            counts.statements += 1
+
+    return trace
+
+
+class WireCounter:
+    """A TCP relay to PostgreSQL that counts the client's messages (see the module docstring)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.counts = Counts()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(self.host, self.port)
+        answered = [True]  # the server has spoken since the client last sent
+
+        async def upstream() -> None:
+            buffer, started = b"", False
+            while data := await client_r.read(65536):
+                if answered[0]:
+                    self.counts.round_trips += 1
+                    answered[0] = False
+                server_w.write(data)
+                buffer += data
+                while True:
+                    if not started:  # the startup (or SSL request) message has no type byte
+                        if len(buffer) < 4:
+                            break
+                        (size,) = struct.unpack("!i", buffer[:4])
+                        if len(buffer) < size:
+                            break
+                        started = struct.unpack("!i", buffer[4:8])[0] != 80877103
+                        buffer = buffer[size:]
+                        continue
+                    if len(buffer) < 5:
+                        break
+                    kind, (size,) = buffer[:1], struct.unpack("!i", buffer[1:5])
+                    if len(buffer) < size + 1:
+                        break
+                    self._count(kind, buffer[5 : size + 1])
+                    buffer = buffer[size + 1 :]
+            server_w.close()
+
+        async def downstream() -> None:
+            while data := await server_r.read(65536):
+                answered[0] = True
+                client_w.write(data)
+            client_w.close()
+
+        await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+
+    def _count(self, kind: bytes, body: bytes) -> None:
+        if kind == b"Q":
+            sql = body[:16].decode(errors="replace").lstrip().upper()
+            if sql.startswith(("BEGIN", "START TRANSACTION")):
+                self.counts.transactions += 1
+            elif not sql.startswith(("COMMIT", "ROLLBACK")):
+                self.counts.statements += 1
+        elif kind == b"E":
+            self.counts.statements += 1
+
+
+# -- the bare drivers --------------------------------------------------------------------------
+
+
+class Driver(Protocol):
+    """The least a driver does for :class:`RawStore`: ``$1``-numbered SQL in, tuples out."""
+
+    sqlite: bool
+
+    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]: ...
+    async def execute(self, sql: str, *args: Any) -> int: ...  # the rowcount
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
+    def transaction(self) -> Any: ...  # an async context manager
+    async def close(self) -> None: ...
+
+
+_NUMBERED = re.compile(r"\$\d+")
+
+
+@dataclass
+class _Sql:
+    """``$1``-numbered SQL as ``?`` for SQLite (each parameter is used once, in order)."""
+
+    cache: dict[str, str]
+
+    def __call__(self, sql: str) -> str:
+        found = self.cache.get(sql)
+        if found is None:
+            found = self.cache[sql] = _NUMBERED.sub("?", sql)
+        return found
+
+
+class Sqlite3Driver:
+    """``sqlite3`` on the event loop's thread (the cheapest way to SQLite from Python)."""
+
+    sqlite = True
+
+    def __init__(self, path: str, counts: Counts | None) -> None:
+        self.conn = sqlite3.connect(path, timeout=30)
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+            self.conn.execute(f"PRAGMA {pragma}")
+        if counts is not None:
+            self.conn.set_trace_callback(sqlite_tracer(counts))
+        self.sql = _Sql({})
+
+    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        return self.conn.execute(self.sql(sql), args).fetchall()
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return self.conn.execute(self.sql(sql), args).rowcount
+
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.executemany(self.sql(sql), rows)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    async def close(self) -> None:
+        self.conn.close()
+
+
+class AiosqliteDriver:
+    """``aiosqlite``: each call runs on its thread, one crossing per call."""
+
+    sqlite = True
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.sql = _Sql({})
+
+    @classmethod
+    async def open(cls, path: str, counts: Counts | None) -> AiosqliteDriver:
+        import aiosqlite
+
+        conn = await aiosqlite.connect(path, timeout=30)
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+            await conn.execute(f"PRAGMA {pragma}")
+        if counts is not None:
+            await conn.set_trace_callback(sqlite_tracer(counts))
+        return cls(conn)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        return list(await self.conn.execute_fetchall(self.sql(sql), args))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        cursor = await self.conn.execute(self.sql(sql), args)
+        rowcount = int(cursor.rowcount)
+        await cursor.close()
+        return rowcount
+
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await (await self.conn.executemany(self.sql(sql), rows)).close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException:
+            await self.conn.rollback()
+            raise
+        await self.conn.commit()
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+class AsyncpgDriver:
+    """``asyncpg`` with its statement cache: a statement is prepared once per connection."""
+
+    sqlite = False
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    @classmethod
+    async def open(cls, url: str) -> AsyncpgDriver:
+        import asyncpg
+
+        return cls(await asyncpg.connect(url, timeout=10))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        return list(await self.conn.fetch(sql, *args))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status = await self.conn.execute(sql, *args)
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    def transaction(self) -> Any:
+        return self.conn.transaction()
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+# -- the store calls of one lifecycle, by hand -------------------------------------------------
+
+
+def _utc(value: Any) -> Any:
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
+        return value
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)
+
+
+_POST_COLUMNS = (
+    "id, account_id, status, text, text_hash, generation_metadata, scheduled_for, "
+    "idempotency_key, platform_post_id, publish_started_at, publish_attempts, posted_at, "
+    "learned_at, error, created_at, updated_at"
+)
+_ARM_COLUMNS = "account_id, dimension, arm, posts, mean, interval_low, interval_high, p_best, model"
+
+
+class RawStore:
+    """The Store calls of bench/store.py's ``lifecycle``, statement for statement as
+    :class:`agent.store.sql.SqlStore` runs them, on a bare driver."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.db = driver
+
+    def _time(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        if self.db.sqlite:  # as SQLAlchemy stores it
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value
+
+    def _json(self, value: Any) -> str:
+        return json.dumps(value)
+
+    def _post(self, r: Sequence[Any]) -> Post:
+        meta = r[5]
+        return Post(
+            id=r[0],
+            account_id=r[1],
+            status=PostStatus(r[2]),
+            text=r[3],
+            text_hash=r[4],
+            generation_metadata=dict(json.loads(meta) if isinstance(meta, str) else meta or {}),
+            scheduled_for=_utc(r[6]),
+            idempotency_key=r[7],
+            platform_post_id=r[8],
+            publish_started_at=_utc(r[9]),
+            publish_attempts=r[10],
+            posted_at=_utc(r[11]),
+            learned_at=_utc(r[12]),
+            error=r[13],
+            created_at=_utc(r[14]),
+            updated_at=_utc(r[15]),
+        )
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def ensure_account(
+        self, *, name: str, platform: str, handle: str | None, now: datetime
+    ) -> int:
+        async with self.db.transaction():
+            rows = await self.db.fetch(
+                "INSERT INTO accounts (name, platform, handle, created_at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (name) DO UPDATE SET platform = excluded.platform RETURNING id",
+                name,
+                platform,
+                handle,
+                self._time(now),
+            )
+        return int(rows[0][0])
+
+    async def arm_stats(self, account_id: int) -> list[ArmStat]:
+        async with self.db.transaction():
+            rows = await self.db.fetch(
+                f"SELECT id, {_ARM_COLUMNS}, updated_at FROM arm_statistics "
+                "WHERE account_id = $1 ORDER BY dimension, arm",
+                account_id,
+            )
+        return [
+            ArmStat(
+                account_id=r[1],
+                dimension=r[2],
+                arm=r[3],
+                posts=r[4],
+                mean=r[5],
+                interval_low=r[6],
+                interval_high=r[7],
+                p_best=r[8],
+                model=r[9],
+            )
+            for r in rows
+        ]
+
+    async def recent_texts(self, account_id: int, limit: int) -> list[str]:
+        async with self.db.transaction():
+            rows = await self.db.fetch(
+                "SELECT text FROM content WHERE account_id = $1 "
+                "AND status IN ($2, $3, $4, $5) ORDER BY id DESC LIMIT $6 OFFSET $7",
+                account_id,
+                *SCHEDULED,
+                limit,
+                0,
+            )
+        return [r[0] for r in rows]
+
+    async def add_content(self, new: NewContent, *, now: datetime) -> Post:
+        async with self.db.transaction():
+            rows = await self.db.fetch(
+                "INSERT INTO content (account_id, status, text, text_hash, generation_metadata, "
+                "scheduled_for, idempotency_key, error, created_at, updated_at) "
+                f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_POST_COLUMNS}",
+                new.account_id,
+                new.status.value,
+                new.text,
+                new.text_hash,
+                self._json(new.generation_metadata),
+                self._time(new.scheduled_for),
+                new.idempotency_key,
+                new.error,
+                self._time(now),
+                self._time(now),
+            )
+        return self._post(rows[0])
+
+    async def add_account_snapshot(
+        self, account_id: int, info: AccountInfo, *, taken_at: datetime
+    ) -> None:
+        async with self.db.transaction():
+            await self.db.execute(
+                "INSERT INTO account_snapshots (account_id, taken_at, followers, following, posts) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                account_id,
+                self._time(taken_at),
+                info.followers,
+                info.following,
+                info.posts,
+            )
+
+    async def begin_publish(self, content_id: int, *, now: datetime) -> bool:
+        async with self.db.transaction():
+            changed = await self.db.execute(
+                "UPDATE content SET status = $1, publish_started_at = $2, "
+                "publish_attempts = (publish_attempts + $3), updated_at = $4 "
+                "WHERE id = $5 AND status = $6",
+                "publishing",
+                self._time(now),
+                1,
+                self._time(now),
+                content_id,
+                "planned",
+            )
+        return changed == 1
+
+    async def finish_publish(
+        self,
+        content_id: int,
+        *,
+        platform_post_id: str,
+        posted_at: datetime,
+        horizons: Sequence[timedelta],
+        now: datetime,
+    ) -> bool:
+        async with self.db.transaction():
+            changed = await self.db.execute(
+                "UPDATE content SET status = $1, platform_post_id = $2, posted_at = $3, "
+                "error = $4, updated_at = $5 WHERE id = $6 AND status = $7",
+                "posted",
+                platform_post_id,
+                self._time(posted_at),
+                None,
+                self._time(now),
+                content_id,
+                "publishing",
+            )
+            if changed != 1:
+                return False
+            rows = [
+                (content_id, h.total_seconds() / 3600, self._time(posted_at + h)) for h in horizons
+            ]
+            await self._insert_snapshots(rows)
+        return True
+
+    async def _insert_snapshots(self, rows: list[tuple[Any, ...]]) -> None:
+        await self.db.executemany(
+            "INSERT INTO performance_snapshots (content_id, horizon_hours, due_at) "
+            "VALUES ($1, $2, $3)",
+            rows,
+        )
+
+    async def due_snapshots(self, now: datetime, limit: int = 500) -> list[DueSnapshot]:
+        async with self.db.transaction():
+            rows = await self.db.fetch(
+                "SELECT ps.id, ps.content_id, ps.horizon_hours, ps.due_at, c.account_id, "
+                "c.platform_post_id, c.posted_at FROM performance_snapshots AS ps "
+                "JOIN content AS c ON c.id = ps.content_id "
+                "WHERE ps.taken_at IS NULL AND ps.due_at <= $1 ORDER BY ps.due_at, ps.id "
+                "LIMIT $2 OFFSET $3",
+                self._time(now),
+                limit,
+                0,
+            )
+        return [
+            DueSnapshot(
+                id=r[0],
+                content_id=r[1],
+                horizon_hours=r[2],
+                due_at=_utc(r[3]),
+                account_id=r[4],
+                platform_post_id=r[5],
+                posted_at=_utc(r[6]),
+            )
+            for r in rows
+        ]
+
+    async def record_snapshot(
+        self,
+        snapshot_id: int,
+        metrics: PostMetrics | None,
+        *,
+        taken_at: datetime,
+        hours_since_post: float,
+        followers_at: int | None,
+        error: str | None = None,
+    ) -> None:
+        assert metrics is not None  # the bench always has them
+        rate = metrics.engagements / metrics.impressions if metrics.impressions else None
+        async with self.db.transaction():
+            await self.db.execute(
+                "UPDATE performance_snapshots SET taken_at = $1, hours_since_post = $2, "
+                "likes = $3, reposts = $4, replies = $5, quotes = $6, bookmarks = $7, "
+                "impressions = $8, profile_clicks = $9, url_clicks = $10, engagement_rate = $11, "
+                "followers_at = $12, error = $13, claimed_by = $14, claimed_until = $15 "
+                "WHERE id = $16 AND taken_at IS NULL",
+                self._time(taken_at),
+                hours_since_post,
+                metrics.likes,
+                metrics.reposts,
+                metrics.replies,
+                metrics.quotes,
+                metrics.bookmarks,
+                metrics.impressions,
+                metrics.profile_clicks,
+                metrics.url_clicks,
+                rate,
+                followers_at,
+                error,
+                None,
+                None,
+                snapshot_id,
+            )
+
+    async def add_attribution(self, attribution: Attribution, *, now: datetime) -> None:
+        a = attribution
+        async with self.db.transaction():
+            await self.db.execute(
+                "INSERT INTO follower_attributions (content_id, attribution_method, window_hours, "
+                "followers_before, followers_after, followers_gained, confidence_score, inputs, "
+                "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                a.content_id,
+                a.attribution_method,
+                a.window_hours,
+                a.followers_before,
+                a.followers_after,
+                a.followers_gained,
+                a.confidence_score,
+                self._json(a.inputs),
+                self._time(now),
+            )
+
+    async def apply_learning(
+        self,
+        *,
+        account_id: int,
+        content_ids: Sequence[int],
+        stats: Sequence[ArmStat],
+        evidence: dict[str, Any],
+        updates_applied: dict[str, Any],
+        insights_summary: dict[str, Any],
+        now: datetime,
+    ) -> int:
+        at = self._time(now)
+        async with self.db.transaction():
+            ids = ", ".join(f"${i + 3}" for i in range(len(content_ids)))
+            claimed = await self.db.execute(
+                f"UPDATE content SET learned_at = $1, updated_at = $2 WHERE id IN ({ids}) "
+                "AND learned_at IS NULL",
+                at,
+                at,
+                *content_ids,
+            )
+            if claimed < 1:
+                return 0
+            kept: list[Any] = []
+            for s in stats:
+                values = (s.posts, s.mean, s.interval_low, s.interval_high, s.p_best, s.model, at)
+                updated = await self.db.execute(
+                    "UPDATE arm_statistics SET posts = $1, mean = $2, interval_low = $3, "
+                    "interval_high = $4, p_best = $5, model = $6, updated_at = $7 "
+                    "WHERE account_id = $8 AND dimension = $9 AND arm = $10",
+                    *values,
+                    s.account_id,
+                    s.dimension,
+                    s.arm,
+                )
+                if updated == 0:
+                    await self.db.execute(
+                        "INSERT INTO arm_statistics (account_id, dimension, arm, posts, mean, "
+                        "interval_low, interval_high, p_best, model, updated_at) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        s.account_id,
+                        s.dimension,
+                        s.arm,
+                        *values,
+                    )
+                kept += (s.dimension, s.arm)
+            pairs = ", ".join(f"(${2 * i + 2}, ${2 * i + 3})" for i in range(len(stats)))
+            await self.db.execute(
+                "DELETE FROM arm_statistics WHERE account_id = $1 "
+                f"AND (dimension, arm) NOT IN ({pairs})",
+                account_id,
+                *kept,
+            )
+            await self.db.execute(
+                "INSERT INTO learning_updates (account_id, content_id, created_at, update_type, "
+                "component, evidence, updates_applied, insights_summary) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                account_id,
+                content_ids[-1],
+                at,
+                "model_estimates",
+                "all",
+                self._json(evidence),
+                self._json(updates_applied),
+                self._json(insights_summary),
+            )
+        return claimed
