@@ -9,7 +9,8 @@ One lifecycle is the Store calls the cycles make for one post, in their order (a
              ``add_content`` (a planned post);
 - publish:   ``add_account_snapshot`` (the "before" reading), ``begin_publish``,
              ``finish_publish`` (posted, with its 1h/4h/24h snapshot rows);
-- poll:      three times ``due_snapshots`` at the horizon, then ``record_snapshot``;
+- poll:      three times ``due_snapshots`` at the horizon, then ``record_snapshots`` (the
+             batch of one poll: here the one snapshot);
 - attribute: ``add_attribution``;
 - learn:     ``arm_stats``, then ``apply_learning`` (three arm rows, a learning_updates row and
              the post marked learned, in one transaction).
@@ -51,7 +52,7 @@ from sqlalchemy.engine import make_url
 
 from adapters.base import AccountInfo, PostMetrics, text_hash
 from agent.models import DIMENSIONS, ArmStat, Attribution, NewContent, PostStatus
-from agent.store.base import Store
+from agent.store.base import SnapshotReading, Store
 from bench.store_raw import (
     AiosqliteDriver,
     AsyncpgDriver,
@@ -254,14 +255,18 @@ async def lifecycle(store: Store, account_id: int, number: int, timings: Timings
         metrics = PostMetrics(
             platform_post_id=f"bench-{number}", likes=4 * hours, replies=hours, impressions=400
         )
-        for snapshot in due:
-            await store.record_snapshot(
-                snapshot.id,
-                metrics,
-                taken_at=at + horizon,
-                hours_since_post=horizon.total_seconds() / 3600,
-                followers_at=followers + hours,
-            )
+        await store.record_snapshots(
+            [
+                SnapshotReading(
+                    snapshot_id=snapshot.id,
+                    metrics=metrics,
+                    taken_at=at + horizon,
+                    hours_since_post=horizon.total_seconds() / 3600,
+                    followers_at=followers + hours,
+                )
+                for snapshot in due
+            ]
+        )
     lap("poll")
 
     gained = float(number % 5)

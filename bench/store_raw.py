@@ -30,13 +30,14 @@ import re
 import sqlite3
 import struct
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from adapters.base import AccountInfo, PostMetrics
+from adapters.base import AccountInfo
 from agent.models import ArmStat, Attribution, DueSnapshot, NewContent, Post, PostStatus
+from agent.store.base import SnapshotReading
 
 SCHEDULED = ("planned", "publishing", "posted", "dry_run")  # agent.store.queries
 
@@ -149,6 +150,7 @@ class Driver(Protocol):
     async def execute(self, sql: str, *args: Any) -> int: ...  # the rowcount
     async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
     def transaction(self) -> Any: ...  # an async context manager
+    def single(self) -> Any: ...  # the same, for one statement (PostgreSQL: autocommit)
     async def close(self) -> None: ...
 
 
@@ -197,7 +199,11 @@ class Sqlite3Driver:
         except BaseException:
             self.conn.rollback()
             raise
-        self.conn.commit()
+        if self.conn.in_transaction:  # sqlite3 opened one before a write
+            self.conn.commit()
+
+    def single(self) -> Any:
+        return self.transaction()
 
     async def close(self) -> None:
         self.conn.close()
@@ -242,7 +248,11 @@ class AiosqliteDriver:
         except BaseException:
             await self.conn.rollback()
             raise
-        await self.conn.commit()
+        if self.conn.in_transaction:  # sqlite3 opened one before a write
+            await self.conn.commit()
+
+    def single(self) -> Any:
+        return self.transaction()
 
     async def close(self) -> None:
         await self.conn.close()
@@ -274,6 +284,9 @@ class AsyncpgDriver:
 
     def transaction(self) -> Any:
         return self.conn.transaction()
+
+    def single(self) -> Any:
+        return nullcontext()  # autocommit: the statement is its own transaction
 
     async def close(self) -> None:
         await self.conn.close()
@@ -355,29 +368,29 @@ class RawStore:
         return int(rows[0][0])
 
     async def arm_stats(self, account_id: int) -> list[ArmStat]:
-        async with self.db.transaction():
+        async with self.db.single():
             rows = await self.db.fetch(
-                f"SELECT id, {_ARM_COLUMNS}, updated_at FROM arm_statistics "
+                f"SELECT {_ARM_COLUMNS} FROM arm_statistics "
                 "WHERE account_id = $1 ORDER BY dimension, arm",
                 account_id,
             )
         return [
             ArmStat(
-                account_id=r[1],
-                dimension=r[2],
-                arm=r[3],
-                posts=r[4],
-                mean=r[5],
-                interval_low=r[6],
-                interval_high=r[7],
-                p_best=r[8],
-                model=r[9],
+                account_id=r[0],
+                dimension=r[1],
+                arm=r[2],
+                posts=r[3],
+                mean=r[4],
+                interval_low=r[5],
+                interval_high=r[6],
+                p_best=r[7],
+                model=r[8],
             )
             for r in rows
         ]
 
     async def recent_texts(self, account_id: int, limit: int) -> list[str]:
-        async with self.db.transaction():
+        async with self.db.single():
             rows = await self.db.fetch(
                 "SELECT text FROM content WHERE account_id = $1 "
                 "AND status IN ($2, $3, $4, $5) ORDER BY id DESC LIMIT $6 OFFSET $7",
@@ -389,7 +402,7 @@ class RawStore:
         return [r[0] for r in rows]
 
     async def add_content(self, new: NewContent, *, now: datetime) -> Post:
-        async with self.db.transaction():
+        async with self.db.single():
             rows = await self.db.fetch(
                 "INSERT INTO content (account_id, status, text, text_hash, generation_metadata, "
                 "scheduled_for, idempotency_key, error, created_at, updated_at) "
@@ -410,7 +423,7 @@ class RawStore:
     async def add_account_snapshot(
         self, account_id: int, info: AccountInfo, *, taken_at: datetime
     ) -> None:
-        async with self.db.transaction():
+        async with self.db.single():
             await self.db.execute(
                 "INSERT INTO account_snapshots (account_id, taken_at, followers, following, posts) "
                 "VALUES ($1, $2, $3, $4, $5)",
@@ -422,7 +435,7 @@ class RawStore:
             )
 
     async def begin_publish(self, content_id: int, *, now: datetime) -> bool:
-        async with self.db.transaction():
+        async with self.db.single():
             changed = await self.db.execute(
                 "UPDATE content SET status = $1, publish_started_at = $2, "
                 "publish_attempts = (publish_attempts + $3), updated_at = $4 "
@@ -473,7 +486,7 @@ class RawStore:
         )
 
     async def due_snapshots(self, now: datetime, limit: int = 500) -> list[DueSnapshot]:
-        async with self.db.transaction():
+        async with self.db.single():
             rows = await self.db.fetch(
                 "SELECT ps.id, ps.content_id, ps.horizon_hours, ps.due_at, c.account_id, "
                 "c.platform_post_id, c.posted_at FROM performance_snapshots AS ps "
@@ -497,46 +510,45 @@ class RawStore:
             for r in rows
         ]
 
-    async def record_snapshot(
-        self,
-        snapshot_id: int,
-        metrics: PostMetrics | None,
-        *,
-        taken_at: datetime,
-        hours_since_post: float,
-        followers_at: int | None,
-        error: str | None = None,
-    ) -> None:
-        assert metrics is not None  # the bench always has them
-        rate = metrics.engagements / metrics.impressions if metrics.impressions else None
-        async with self.db.transaction():
-            await self.db.execute(
+    async def record_snapshots(self, readings: Sequence[SnapshotReading]) -> None:
+        rows = []
+        for r in readings:
+            m = r.metrics
+            assert m is not None  # the bench always has them
+            rate = m.engagements / m.impressions if m.impressions else None
+            rows.append(
+                (
+                    self._time(r.taken_at),
+                    r.hours_since_post,
+                    r.followers_at,
+                    r.error,
+                    None,
+                    None,
+                    m.likes,
+                    m.reposts,
+                    m.replies,
+                    m.quotes,
+                    m.bookmarks,
+                    m.impressions,
+                    m.profile_clicks,
+                    m.url_clicks,
+                    rate,
+                    r.snapshot_id,
+                )
+            )
+        async with self.db.single() if len(rows) == 1 else self.db.transaction():
+            await self.db.executemany(
                 "UPDATE performance_snapshots SET taken_at = $1, hours_since_post = $2, "
-                "likes = $3, reposts = $4, replies = $5, quotes = $6, bookmarks = $7, "
-                "impressions = $8, profile_clicks = $9, url_clicks = $10, engagement_rate = $11, "
-                "followers_at = $12, error = $13, claimed_by = $14, claimed_until = $15 "
-                "WHERE id = $16 AND taken_at IS NULL",
-                self._time(taken_at),
-                hours_since_post,
-                metrics.likes,
-                metrics.reposts,
-                metrics.replies,
-                metrics.quotes,
-                metrics.bookmarks,
-                metrics.impressions,
-                metrics.profile_clicks,
-                metrics.url_clicks,
-                rate,
-                followers_at,
-                error,
-                None,
-                None,
-                snapshot_id,
+                "followers_at = $3, error = $4, claimed_by = $5, claimed_until = $6, "
+                "likes = $7, reposts = $8, replies = $9, quotes = $10, bookmarks = $11, "
+                "impressions = $12, profile_clicks = $13, url_clicks = $14, "
+                "engagement_rate = $15 WHERE id = $16 AND taken_at IS NULL",
+                rows,
             )
 
     async def add_attribution(self, attribution: Attribution, *, now: datetime) -> None:
         a = attribution
-        async with self.db.transaction():
+        async with self.db.single():
             await self.db.execute(
                 "INSERT INTO follower_attributions (content_id, attribution_method, window_hours, "
                 "followers_before, followers_after, followers_gained, confidence_score, inputs, "

@@ -21,6 +21,7 @@ from agent.cycles.health import LATE_AFTER
 from agent.errors import PlatformError
 from agent.logs import log
 from agent.models import DueSnapshot
+from agent.store.base import SnapshotReading
 
 BATCH = 100  # ids per metrics call (X's get_tweets takes at most 100)
 
@@ -55,18 +56,22 @@ async def _poll_account(
         except PlatformError as exc:
             log.warning("metrics_fetch_failed", account_id=account_id, error=str(exc))
             return 0  # everything stays due; the next cycle tries again
+    readings = [  # the account's batch, written in one transaction
+        SnapshotReading(
+            snapshot_id=snap.id,
+            metrics=metrics.get(snap.platform_post_id),
+            taken_at=now,
+            hours_since_post=(now - snap.posted_at).total_seconds() / 3600,
+            followers_at=info.followers if info else None,
+            error=None if metrics.get(snap.platform_post_id) else "post not found on the platform",
+        )
+        for snap in due
+    ]
+    await agent.store.record_snapshots(readings)
     taken = 0
     for snap in due:
         found = metrics.get(snap.platform_post_id)
         age = (now - snap.posted_at).total_seconds() / 3600
-        await agent.store.record_snapshot(
-            snap.id,
-            found,
-            taken_at=now,
-            hours_since_post=age,
-            followers_at=info.followers if info else None,
-            error=None if found else "post not found on the platform",
-        )
         taken += 1
         agent.count("snapshots_taken", account_id)
         if now - snap.due_at > LATE_AFTER:

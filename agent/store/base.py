@@ -23,6 +23,7 @@ raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leave
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -41,6 +42,19 @@ from agent.models import (
     PostStatus,
     Suspension,
 )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotReading:
+    """One performance snapshot as a poll took it: what ``record_snapshots`` writes (the
+    arguments of ``record_snapshot``, one reading of a batch)."""
+
+    snapshot_id: int
+    metrics: PostMetrics | None  # None: the platform did not return the post (see ``error``)
+    taken_at: datetime
+    hours_since_post: float
+    followers_at: int | None
+    error: str | None = None
 
 
 class AccountStore(Protocol):
@@ -136,6 +150,12 @@ class SnapshotStore(Protocol):
         followers_at: int | None,
         error: str | None = None,
     ) -> None: ...
+    async def record_snapshots(self, readings: Sequence[SnapshotReading]) -> None:
+        """Every reading of one poll in one transaction (one statement per batch, not one
+        transaction per snapshot), each as ``record_snapshot`` writes it: a snapshot already
+        taken, or unknown, is left as it is."""
+        ...
+
     async def claim_snapshots(
         self, now: datetime, *, worker: str, lease: timedelta, limit: int = 500
     ) -> list[DueSnapshot]: ...

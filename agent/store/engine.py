@@ -8,7 +8,11 @@ apart so each gets the settings it needs (docs/operations.md says which to pick)
 
 - direct, ``db.<ref>.supabase.co:5432``, and the session pooler,
   ``aws-0-<region>.pooler.supabase.com:5432``: one server session per client connection, so
-  growthloop keeps a small pool of connections (checked with a ping before use);
+  growthloop keeps a small pool of connections. They are not pinged before use (a ping is three
+  more round trips, ``BEGIN``, ``;``, ``ROLLBACK``, on every checkout): a pooled connection
+  the server or the network has dropped fails its first statement, SQLAlchemy discards the
+  pool's connections, and the store's retry (:mod:`agent.store.retry`) runs the transaction
+  again on a new one;
 - the transaction pooler, port 6543 (or any URL with ``?pgbouncer=true``, for a self-hosted
   PgBouncer in transaction mode): consecutive transactions of one client connection may run on
   different server sessions, so nothing may outlive a transaction. asyncpg's statement cache
@@ -39,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from agent.errors import ConfigError
+from agent.store import sqlite_driver
 
 
 def database_url(*, sqlite_path: Path, env_url: str | None) -> str:
@@ -192,8 +197,6 @@ def postgres_settings(url: str | URL) -> PostgresSettings:
             "prepared_statement_name_func": _unique_statement_name,
         }
         engine_args["poolclass"] = NullPool
-    else:
-        engine_args["pool_pre_ping"] = True
     kept = {k: v for k, v in parsed.query.items() if k == "prepared_statement_cache_size"}
     if kind is ConnectionKind.TRANSACTION_POOLER:
         kept = {}
@@ -208,7 +211,9 @@ def postgres_settings(url: str | URL) -> PostgresSettings:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine with growthloop's settings for the URL's backend."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_async_engine(
+            url, module=sqlite_driver.dbapi(), connect_args={"timeout": 30}, **kwargs
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

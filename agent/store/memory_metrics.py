@@ -22,6 +22,7 @@ from agent.models import (
     PostCounts,
     PostMetrics,
 )
+from agent.store.base import SnapshotReading
 from agent.store.memory_state import (
     MemoryState,
     arms_of,
@@ -64,16 +65,32 @@ class MemoryMetrics(MemoryState):
         followers_at: int | None,
         error: str | None = None,
     ) -> None:
-        taken_at = utc(taken_at)
+        self._record(
+            SnapshotReading(
+                snapshot_id=snapshot_id,
+                metrics=metrics,
+                taken_at=taken_at,
+                hours_since_post=hours_since_post,
+                followers_at=followers_at,
+                error=error,
+            )
+        )
+
+    async def record_snapshots(self, readings: Sequence[SnapshotReading]) -> None:
+        for reading in readings:  # no await in between: one transaction
+            self._record(reading)
+
+    def _record(self, reading: SnapshotReading) -> None:
+        taken_at, metrics, snapshot_id = utc(reading.taken_at), reading.metrics, reading.snapshot_id
         snap = self._rows["performance_snapshots"].get(snapshot_id)
         if snap is None or snap["taken_at"] is not None:
             return
         self._version[snap["content_id"]] += 1
         snap.update(
             taken_at=taken_at,
-            hours_since_post=float(hours_since_post),
-            followers_at=followers_at,
-            error=error,
+            hours_since_post=float(reading.hours_since_post),
+            followers_at=reading.followers_at,
+            error=reading.error,
             claimed_by=None,  # taken: the claim has done its job
             claimed_until=None,
         )

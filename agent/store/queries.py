@@ -1,13 +1,22 @@
 """Read-only queries behind the cycles: the queue, polling, attribution, learning, drafts.
 
 Each function takes an open :class:`~sqlalchemy.ext.asyncio.AsyncConnection` and only reads;
-:class:`agent.store.sql.SqlStore` runs them in a transaction of their own (``SqlStore._run``) and
-exposes them as the Store's methods of the same name. Datetimes come back aware, in UTC.
+:class:`agent.store.sql.SqlStore` runs them on a connection of their own (``SqlStore._once``:
+no transaction block on PostgreSQL) and exposes them as the Store's methods of the same name.
+Datetimes come back aware, in UTC.
+
+The queries every post's lifecycle runs (``arm_stats``, ``recent_texts``, ``due_snapshots``)
+are built once, at import, with ``bindparam`` placeholders: SQLAlchemy keeps a statement's cache
+key on the statement object, so a statement built once is neither rebuilt nor re-keyed per call
+and goes straight to its compiled form (building and keying it cost more client CPU than the
+driver's work).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -125,48 +134,58 @@ async def in_flight(conn: AsyncConnection) -> list[Post]:
     return [post_from_row(r) for r in rows]
 
 
-async def recent_texts(conn: AsyncConnection, account_id: int, limit: int) -> list[str]:
-    rows = await conn.execute(
-        sa.select(content.c.text)
-        .where(
-            content.c.account_id == account_id,
-            content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
-        )
-        .order_by(content.c.id.desc())
-        .limit(limit)
+_RECENT_TEXTS = (
+    sa.select(content.c.text)
+    .where(
+        content.c.account_id == sa.bindparam("account_id"),
+        content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
     )
+    .order_by(content.c.id.desc())
+    .limit(sa.bindparam("limit"))
+)
+
+
+async def recent_texts(conn: AsyncConnection, account_id: int, limit: int) -> list[str]:
+    rows = await conn.execute(_RECENT_TEXTS, {"account_id": account_id, "limit": limit})
     return [r[0] for r in rows]
 
 
-async def due_snapshots(conn: AsyncConnection, now: datetime, limit: int) -> list[DueSnapshot]:
-    ps = performance_snapshots
-    rows = await conn.execute(
-        sa.select(
-            ps.c.id,
-            ps.c.content_id,
-            ps.c.horizon_hours,
-            ps.c.due_at,
-            content.c.account_id,
-            content.c.platform_post_id,
-            content.c.posted_at,
-        )
-        .join(content, content.c.id == ps.c.content_id)
-        .where(ps.c.taken_at.is_(None), ps.c.due_at <= now)
-        .order_by(ps.c.due_at, ps.c.id)
-        .limit(limit)
+_DUE_SNAPSHOTS = (
+    sa.select(
+        performance_snapshots.c.id,
+        performance_snapshots.c.content_id,
+        performance_snapshots.c.horizon_hours,
+        performance_snapshots.c.due_at,
+        content.c.account_id,
+        content.c.platform_post_id,
+        content.c.posted_at,
     )
-    return [
-        DueSnapshot(
-            id=r.id,
-            content_id=r.content_id,
-            account_id=r.account_id,
-            platform_post_id=r.platform_post_id,
-            posted_at=r.posted_at,
-            horizon_hours=r.horizon_hours,
-            due_at=r.due_at,
-        )
-        for r in rows
-    ]
+    .join(content, content.c.id == performance_snapshots.c.content_id)
+    .where(
+        performance_snapshots.c.taken_at.is_(None),
+        performance_snapshots.c.due_at <= sa.bindparam("now"),
+    )
+    .order_by(performance_snapshots.c.due_at, performance_snapshots.c.id)
+    .limit(sa.bindparam("limit"))
+)
+
+
+def due_snapshot_from_row(r: Sequence[Any]) -> DueSnapshot:
+    """A :class:`DueSnapshot` from a row of the columns of ``_DUE_SNAPSHOTS``, in that order."""
+    return DueSnapshot(
+        id=r[0],
+        content_id=r[1],
+        horizon_hours=r[2],
+        due_at=r[3],
+        account_id=r[4],
+        platform_post_id=r[5],
+        posted_at=r[6],
+    )
+
+
+async def due_snapshots(conn: AsyncConnection, now: datetime, limit: int) -> list[DueSnapshot]:
+    rows = await conn.execute(_DUE_SNAPSHOTS, {"now": now, "limit": limit})
+    return [due_snapshot_from_row(r) for r in rows]
 
 
 async def last_account_snapshot(conn: AsyncConnection, account_id: int) -> AccountSnapshot | None:
@@ -385,18 +404,31 @@ async def learning_history(
     return out
 
 
-async def arm_stats(conn: AsyncConnection, account_id: int) -> list[ArmStat]:
-    rows = await conn.execute(
-        sa.select(arm_statistics)
-        .where(arm_statistics.c.account_id == account_id)
-        .order_by(arm_statistics.c.dimension, arm_statistics.c.arm)
+_ARM_STATS = (
+    sa.select(
+        arm_statistics.c.account_id,
+        arm_statistics.c.dimension,
+        arm_statistics.c.arm,
+        *(arm_statistics.c[f] for f in ARM_FIELDS),
     )
+    .where(arm_statistics.c.account_id == sa.bindparam("account_id"))
+    .order_by(arm_statistics.c.dimension, arm_statistics.c.arm)
+)
+
+
+async def arm_stats(conn: AsyncConnection, account_id: int) -> list[ArmStat]:
+    rows = await conn.execute(_ARM_STATS, {"account_id": account_id})
     return [
         ArmStat(
-            account_id=r.account_id,
-            dimension=r.dimension,
-            arm=r.arm,
-            **{f: getattr(r, f) for f in ARM_FIELDS},
+            account_id=r[0],
+            dimension=r[1],
+            arm=r[2],
+            posts=r[3],
+            mean=r[4],
+            interval_low=r[5],
+            interval_high=r[6],
+            p_best=r[7],
+            model=r[8],
         )
         for r in rows
     ]

@@ -41,77 +41,94 @@ SCHEDULED_STATUSES = queries.SCHEDULED_STATUSES  # re-exported from agent.store.
 PAUSED_KEY = queries.PAUSED_KEY  # re-exported from agent.store.queries
 
 
+# The statements of the publish protocol, built once (see agent/store/queries.py's docstring).
+_ADD_CONTENT = content.insert().returning(*content.c)
+_BEGIN_PUBLISH = (
+    content.update()
+    .where(
+        content.c.id == sa.bindparam("content_id"),
+        content.c.status == PostStatus.PLANNED.value,
+    )
+    .values(
+        status=PostStatus.PUBLISHING.value,
+        publish_started_at=sa.bindparam("now"),
+        publish_attempts=content.c.publish_attempts + 1,
+        updated_at=sa.bindparam("now"),
+    )
+)
+_BEGIN_PUBLISH_DUE = _BEGIN_PUBLISH.where(content.c.scheduled_for <= sa.bindparam("due_by"))
+_FINISH_PUBLISH = (
+    content.update()
+    .where(
+        content.c.id == sa.bindparam("content_id"),
+        content.c.status == PostStatus.PUBLISHING.value,
+    )
+    .values(
+        status=PostStatus.POSTED.value,
+        platform_post_id=sa.bindparam("platform_post_id"),
+        posted_at=sa.bindparam("posted_at"),
+        error=None,
+        updated_at=sa.bindparam("now"),
+    )
+)
+_ADD_DUE_SNAPSHOT = performance_snapshots.insert()
+
+
 class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
     """growthloop's store on SQLite or PostgreSQL."""
 
     # -- content ----------------------------------------------------------------------------
 
     async def add_content(self, new: NewContent, *, now: datetime) -> Post:
-        async def go(conn: AsyncConnection) -> Post:
-            result = await conn.execute(
-                content.insert()
-                .values(
-                    account_id=new.account_id,
-                    status=new.status.value,
-                    text=new.text,
-                    text_hash=new.text_hash,
-                    generation_metadata=new.generation_metadata,
-                    scheduled_for=new.scheduled_for,
-                    idempotency_key=new.idempotency_key,
-                    error=new.error,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(*content.c)
-            )
-            return post_from_row(result.one())
+        values = {
+            "account_id": new.account_id,
+            "status": new.status.value,
+            "text": new.text,
+            "text_hash": new.text_hash,
+            "generation_metadata": new.generation_metadata,
+            "scheduled_for": new.scheduled_for,
+            "idempotency_key": new.idempotency_key,
+            "error": new.error,
+            "created_at": now,
+            "updated_at": now,
+        }
 
-        post: Post = await self._run(go)
+        async def go(conn: AsyncConnection) -> Post:
+            return post_from_row((await conn.execute(_ADD_CONTENT, values)).one())
+
+        post: Post = await self._once(go)
         return post
 
     async def get_post(self, content_id: int) -> Post | None:
-        return await self._run(queries.get_post, content_id)
+        return await self._once(queries.get_post, content_id)
 
     async def latest_scheduled(self, account_id: int) -> datetime | None:
-        return await self._run(queries.latest_scheduled, account_id)
+        return await self._once(queries.latest_scheduled, account_id)
 
     async def count_scheduled(self, account_id: int, start: datetime, end: datetime) -> int:
-        return await self._run(queries.count_scheduled, account_id, start, end)
+        return await self._once(queries.count_scheduled, account_id, start, end)
 
     async def pending_count(self, account_id: int) -> int:
-        return await self._run(queries.pending_count, account_id)
+        return await self._once(queries.pending_count, account_id)
 
     async def queued_accounts(self) -> set[int]:
-        return await self._run(queries.queued_accounts)
+        return await self._once(queries.queued_accounts)
 
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
-        return await self._run(queries.due_posts, now, limit)
+        return await self._once(queries.due_posts, now, limit)
 
     async def begin_publish(
         self, content_id: int, *, now: datetime, due_by: datetime | None = None
     ) -> bool:
         """planned -> publishing, committed before the platform is called (step 1). With
         ``due_by``, only while the post is still due by then (not moved later meanwhile)."""
-        due = [] if due_by is None else [content.c.scheduled_for <= due_by]
+        statement = _BEGIN_PUBLISH if due_by is None else _BEGIN_PUBLISH_DUE
+        values = {"content_id": content_id, "now": now, "due_by": due_by}
 
         async def go(conn: AsyncConnection) -> bool:
-            result = await conn.execute(
-                content.update()
-                .where(
-                    content.c.id == content_id,
-                    content.c.status == PostStatus.PLANNED.value,
-                    *due,
-                )
-                .values(
-                    status=PostStatus.PUBLISHING.value,
-                    publish_started_at=now,
-                    publish_attempts=content.c.publish_attempts + 1,
-                    updated_at=now,
-                )
-            )
-            return result.rowcount == 1
+            return (await conn.execute(statement, values)).rowcount == 1
 
-        return bool(await self._run(go))
+        return bool(await self._once(go))
 
     async def finish_publish(
         self,
@@ -123,35 +140,26 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
         now: datetime,
     ) -> bool:
         """publishing -> posted, with the due snapshot rows, in one transaction (step 3)."""
+        posted = {
+            "content_id": content_id,
+            "platform_post_id": platform_post_id,
+            "posted_at": posted_at,
+            "now": now,
+        }
+        due = [
+            {
+                "content_id": content_id,
+                "horizon_hours": h.total_seconds() / 3600,
+                "due_at": posted_at + h,
+            }
+            for h in horizons
+        ]
 
         async def go(conn: AsyncConnection) -> bool:
-            result = await conn.execute(
-                content.update()
-                .where(
-                    content.c.id == content_id,
-                    content.c.status == PostStatus.PUBLISHING.value,
-                )
-                .values(
-                    status=PostStatus.POSTED.value,
-                    platform_post_id=platform_post_id,
-                    posted_at=posted_at,
-                    error=None,
-                    updated_at=now,
-                )
-            )
-            if result.rowcount != 1:
+            if (await conn.execute(_FINISH_PUBLISH, posted)).rowcount != 1:
                 return False
-            await conn.execute(
-                performance_snapshots.insert(),
-                [
-                    {
-                        "content_id": content_id,
-                        "horizon_hours": h.total_seconds() / 3600,
-                        "due_at": posted_at + h,
-                    }
-                    for h in horizons
-                ],
-            )
+            if due:
+                await conn.execute(_ADD_DUE_SNAPSHOT, due)
             return True
 
         return bool(await self._run(go))
@@ -174,7 +182,7 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
                 .values(status=status.value, error=error[:2000], updated_at=now)
             )
 
-        await self._run(go)
+        await self._once(go)
 
     async def reschedule(
         self,
@@ -212,10 +220,10 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
                 )
             )
 
-        await self._run(go)
+        await self._once(go)
 
     async def in_flight(self) -> list[Post]:
-        return await self._run(queries.in_flight)
+        return await self._once(queries.in_flight)
 
     async def recent_texts(self, account_id: int, limit: int) -> list[str]:
-        return await self._run(queries.recent_texts, account_id, limit)
+        return await self._once(queries.recent_texts, account_id, limit)

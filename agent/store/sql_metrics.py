@@ -28,6 +28,7 @@ from agent.models import (
     PostMetrics,
 )
 from agent.store import claims, queries
+from agent.store.base import SnapshotReading
 from agent.store.rows import ARM_FIELDS
 from agent.store.schema import (
     account_snapshots,
@@ -46,7 +47,7 @@ class SqlMetrics(SqlState):
     # -- polling ----------------------------------------------------------------------------
 
     async def due_snapshots(self, now: datetime, limit: int = 500) -> list[DueSnapshot]:
-        return await self._run(queries.due_snapshots, now, limit)
+        return await self._once(queries.due_snapshots, now, limit)
 
     async def claim_snapshots(
         self, now: datetime, *, worker: str, lease: timedelta, limit: int = 500
@@ -64,64 +65,51 @@ class SqlMetrics(SqlState):
         followers_at: int | None,
         error: str | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            "taken_at": taken_at,
-            "hours_since_post": hours_since_post,
-            "followers_at": followers_at,
-            "error": error,
-            "claimed_by": None,  # taken: the claim has done its job
-            "claimed_until": None,
-        }
-        if metrics is not None:
-            values.update(
-                likes=metrics.likes,
-                reposts=metrics.reposts,
-                replies=metrics.replies,
-                quotes=metrics.quotes,
-                bookmarks=metrics.bookmarks,
-                impressions=metrics.impressions,
-                profile_clicks=metrics.profile_clicks,
-                url_clicks=metrics.url_clicks,
-                engagement_rate=(
-                    metrics.engagements / metrics.impressions if metrics.impressions else None
-                ),
-            )
+        reading = SnapshotReading(
+            snapshot_id=snapshot_id,
+            metrics=metrics,
+            taken_at=taken_at,
+            hours_since_post=hours_since_post,
+            followers_at=followers_at,
+            error=error,
+        )
+        await self.record_snapshots([reading])
+
+    async def record_snapshots(self, readings: Sequence[SnapshotReading]) -> None:
+        """One UPDATE for the batch (an executemany), guarded by ``taken_at IS NULL``."""
+        rows = [_reading_row(r) for r in readings]
+        if not rows:
+            return
 
         async def go(conn: AsyncConnection) -> None:
-            await conn.execute(
-                performance_snapshots.update()
-                .where(
-                    performance_snapshots.c.id == snapshot_id,
-                    performance_snapshots.c.taken_at.is_(None),
-                )
-                .values(**values)
-            )
+            await conn.execute(_RECORD_SNAPSHOT, rows)
 
-        await self._run(go)
+        # one row: one statement, atomic by itself; a batch: one transaction
+        await (self._once(go) if len(rows) == 1 else self._run(go))
 
     async def add_account_snapshot(
         self, account_id: int, info: AccountInfo, *, taken_at: datetime
     ) -> None:
-        async def go(conn: AsyncConnection) -> None:
-            await conn.execute(
-                account_snapshots.insert().values(
-                    account_id=account_id,
-                    taken_at=taken_at,
-                    followers=info.followers,
-                    following=info.following,
-                    posts=info.posts,
-                )
-            )
+        values = {
+            "account_id": account_id,
+            "taken_at": taken_at,
+            "followers": info.followers,
+            "following": info.following,
+            "posts": info.posts,
+        }
 
-        await self._run(go)
+        async def go(conn: AsyncConnection) -> None:
+            await conn.execute(_ADD_ACCOUNT_SNAPSHOT, values)
+
+        await self._once(go)
 
     async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None:
-        return await self._run(queries.last_account_snapshot, account_id)
+        return await self._once(queries.last_account_snapshot, account_id)
 
     async def account_series(
         self, account_id: int, start: datetime, end: datetime
     ) -> list[AccountSnapshot]:
-        return await self._run(queries.account_series, account_id, start, end)
+        return await self._once(queries.account_series, account_id, start, end)
 
     # -- attribution and learning -----------------------------------------------------------
 
@@ -141,25 +129,25 @@ class SqlMetrics(SqlState):
         self, account_id: int, start: datetime, end: datetime
     ) -> list[tuple[Post, PostCounts]]:
         """Posts of an account posted in [start, end], with their latest snapshot's counts."""
-        return await self._run(queries.posted_between, account_id, start, end)
+        return await self._once(queries.posted_between, account_id, start, end)
 
     async def add_attribution(self, attribution: Attribution, *, now: datetime) -> None:
-        async def go(conn: AsyncConnection) -> None:
-            await conn.execute(
-                follower_attributions.insert().values(
-                    content_id=attribution.content_id,
-                    attribution_method=attribution.attribution_method,
-                    window_hours=attribution.window_hours,
-                    followers_before=attribution.followers_before,
-                    followers_after=attribution.followers_after,
-                    followers_gained=attribution.followers_gained,
-                    confidence_score=attribution.confidence_score,
-                    inputs=attribution.inputs,
-                    created_at=now,
-                )
-            )
+        values = {
+            "content_id": attribution.content_id,
+            "attribution_method": attribution.attribution_method,
+            "window_hours": attribution.window_hours,
+            "followers_before": attribution.followers_before,
+            "followers_after": attribution.followers_after,
+            "followers_gained": attribution.followers_gained,
+            "confidence_score": attribution.confidence_score,
+            "inputs": attribution.inputs,
+            "created_at": now,
+        }
 
-        await self._run(go)
+        async def go(conn: AsyncConnection) -> None:
+            await conn.execute(_ADD_ATTRIBUTION, values)
+
+        await self._once(go)
 
     async def posts_to_learn(
         self, *, method: str, need_attribution: bool, limit: int = 200
@@ -170,12 +158,12 @@ class SqlMetrics(SqlState):
         )
 
     async def arm_stats(self, account_id: int) -> list[ArmStat]:
-        return await self._run(queries.arm_stats, account_id)
+        return await self._once(queries.arm_stats, account_id)
 
     async def learning_history(
         self, account_id: int, *, method: str, since: datetime | None = None
     ) -> list[Observation]:
-        return await self._run(queries.learning_history, account_id, method, since)
+        return await self._once(queries.learning_history, account_id, method, since)
 
     async def apply_learning(
         self,
@@ -194,54 +182,97 @@ class SqlMetrics(SqlState):
         Returns how many of the posts were newly learned from; 0 (and nothing written) when every
         one already was.
         """
-        st = arm_statistics
+        learned = {"ids": list(content_ids), "now": now}
+        arms = [
+            {f: getattr(stat, f) for f in ARM_FIELDS}
+            | {
+                "b_account_id": stat.account_id,
+                "b_dimension": stat.dimension,
+                "b_arm": stat.arm,
+                "updated_at": now,
+            }
+            for stat in stats
+        ]
+        kept = {"account_id": account_id, "kept": [(s.dimension, s.arm) for s in stats]}
+        update = {
+            "account_id": account_id,
+            "content_id": content_ids[-1],
+            "created_at": now,
+            "update_type": "model_estimates",
+            "component": "all",
+            "evidence": evidence,
+            "updates_applied": updates_applied,
+            "insights_summary": insights_summary,
+        }
 
         async def go(conn: AsyncConnection) -> int:
-            claimed = await conn.execute(
-                content.update()
-                .where(content.c.id.in_(list(content_ids)), content.c.learned_at.is_(None))
-                .values(learned_at=now, updated_at=now)
-            )
-            if claimed.rowcount < 1:
+            claimed = (await conn.execute(_MARK_LEARNED, learned)).rowcount
+            if claimed < 1:
                 return 0
-            kept = []
-            for stat in stats:
-                values = {f: getattr(stat, f) for f in ARM_FIELDS} | {"updated_at": now}
-                where = (
-                    st.c.account_id == stat.account_id,
-                    st.c.dimension == stat.dimension,
-                    st.c.arm == stat.arm,
-                )
-                updated = await conn.execute(st.update().where(*where).values(**values))
-                if updated.rowcount == 0:
+            for arm in arms:
+                if (await conn.execute(_UPDATE_ARM, arm)).rowcount == 0:
                     await conn.execute(
-                        st.insert().values(
-                            account_id=stat.account_id,
-                            dimension=stat.dimension,
-                            arm=stat.arm,
-                            **values,
-                        )
+                        _INSERT_ARM,
+                        {k.removeprefix("b_"): v for k, v in arm.items()},
                     )
-                kept.append((stat.dimension, stat.arm))
             # arms the model no longer has (a catalogue changed) are not left behind
-            await conn.execute(
-                st.delete().where(
-                    st.c.account_id == account_id,
-                    sa.tuple_(st.c.dimension, st.c.arm).not_in(kept),
-                )
-            )
-            await conn.execute(
-                learning_updates.insert().values(
-                    account_id=account_id,
-                    content_id=content_ids[-1],
-                    created_at=now,
-                    update_type="model_estimates",
-                    component="all",
-                    evidence=evidence,
-                    updates_applied=updates_applied,
-                    insights_summary=insights_summary,
-                )
-            )
-            return int(claimed.rowcount)
+            await conn.execute(_DROP_OTHER_ARMS, kept)
+            await conn.execute(_ADD_LEARNING_UPDATE, update)
+            return int(claimed)
 
         return int(await self._run(go))
+
+
+# The statements of every post's polling, attribution and learning, built once (see
+# agent/store/queries.py's docstring); an UPDATE's SET columns are the keys of its parameters.
+_RECORD_SNAPSHOT = performance_snapshots.update().where(
+    performance_snapshots.c.id == sa.bindparam("b_id"),
+    performance_snapshots.c.taken_at.is_(None),
+)
+_ADD_ACCOUNT_SNAPSHOT = account_snapshots.insert()
+_ADD_ATTRIBUTION = follower_attributions.insert()
+_MARK_LEARNED = (
+    content.update()
+    .where(
+        content.c.id.in_(sa.bindparam("ids", expanding=True)),
+        content.c.learned_at.is_(None),
+    )
+    .values(learned_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+)
+_UPDATE_ARM = arm_statistics.update().where(
+    arm_statistics.c.account_id == sa.bindparam("b_account_id"),
+    arm_statistics.c.dimension == sa.bindparam("b_dimension"),
+    arm_statistics.c.arm == sa.bindparam("b_arm"),
+)
+_INSERT_ARM = arm_statistics.insert()
+_DROP_OTHER_ARMS = arm_statistics.delete().where(
+    arm_statistics.c.account_id == sa.bindparam("account_id"),
+    sa.tuple_(arm_statistics.c.dimension, arm_statistics.c.arm).not_in(
+        sa.bindparam("kept", expanding=True)
+    ),
+)
+_ADD_LEARNING_UPDATE = learning_updates.insert()
+
+
+def _reading_row(reading: SnapshotReading) -> dict[str, Any]:
+    """The parameters of ``_RECORD_SNAPSHOT`` for one reading (no metrics: the counts stay
+    NULL, as they are on an untaken row)."""
+    m = reading.metrics
+    return {
+        "b_id": reading.snapshot_id,
+        "taken_at": reading.taken_at,
+        "hours_since_post": reading.hours_since_post,
+        "followers_at": reading.followers_at,
+        "error": reading.error,
+        "claimed_by": None,  # taken: the claim has done its job
+        "claimed_until": None,
+        "likes": m.likes if m else None,
+        "reposts": m.reposts if m else None,
+        "replies": m.replies if m else None,
+        "quotes": m.quotes if m else None,
+        "bookmarks": m.bookmarks if m else None,
+        "impressions": m.impressions if m else None,
+        "profile_clicks": m.profile_clicks if m else None,
+        "url_clicks": m.url_clicks if m else None,
+        "engagement_rate": m.engagements / m.impressions if m and m.impressions else None,
+    }

@@ -30,10 +30,10 @@ class SqlOperations(SqlState):
 
     async def acquire_lease(self, name: str, *, worker: str, now: datetime, ttl: timedelta) -> bool:
         """Take, renew or take over an expired lease; False while another worker holds it."""
-        return await self._run(claims.acquire_lease, name, worker=worker, now=now, ttl=ttl)
+        return await self._once(claims.acquire_lease, name, worker=worker, now=now, ttl=ttl)
 
     async def release_lease(self, name: str, *, worker: str) -> None:
-        await self._run(claims.release_lease, name, worker=worker)
+        await self._once(claims.release_lease, name, worker=worker)
 
     # -- runtime state (the kill switch) ----------------------------------------------------
 
@@ -55,11 +55,11 @@ class SqlOperations(SqlState):
         async def go(conn: AsyncConnection) -> None:
             await conn.execute(statement)
 
-        await self._run(go)
+        await self._once(go)
 
     async def paused(self) -> tuple[bool, str | None]:
         """(paused, the reason given) - (False, None) when publishing runs."""
-        return await self._run(queries.paused)
+        return await self._once(queries.paused)
 
     # -- health -----------------------------------------------------------------------------
 
@@ -67,7 +67,7 @@ class SqlOperations(SqlState):
         self, account_id: int, start: datetime, end: datetime
     ) -> dict[str, Any]:
         """What happened to one account in [start, end), read back from the tables."""
-        return await self._run(reports.health_inputs, account_id, start, end)
+        return await self._once(reports.health_inputs, account_id, start, end)
 
     async def write_health(self, row: dict[str, Any]) -> None:
         async def go(conn: AsyncConnection) -> None:
@@ -80,26 +80,26 @@ class SqlOperations(SqlState):
         await self._run(go)
 
     async def last_health_hour(self) -> datetime | None:
-        return await self._run(reports.last_health_hour)
+        return await self._once(reports.last_health_hour)
 
     async def latest_health(self, limit: int = 24) -> list[dict[str, Any]]:
-        return await self._run(reports.latest_health, limit)
+        return await self._once(reports.latest_health, limit)
 
     async def pending_work(self, now: datetime) -> dict[str, Any]:
-        return await self._run(reports.pending_work, now)
+        return await self._once(reports.pending_work, now)
 
     async def next_due(self) -> tuple[datetime | None, datetime | None]:
         """When the next queued post and the next snapshot fall due (None when nothing is)."""
-        return await self._run(reports.next_due)
+        return await self._once(reports.next_due)
 
     async def counts(self) -> dict[str, int]:
-        return await self._run(reports.counts)
+        return await self._once(reports.counts)
 
     # -- approval queue (approve mode) ------------------------------------------------------
 
     async def drafts(self, account_id: int | None = None) -> list[Post]:
         """Drafts waiting for a person's approval, oldest first (of one account, or all)."""
-        return await self._run(queries.drafts, account_id)
+        return await self._once(queries.drafts, account_id)
 
     async def approve_draft(
         self, content_id: int, *, now: datetime, scheduled_for: datetime | None = None
@@ -138,7 +138,7 @@ class SqlOperations(SqlState):
             )
             return result.rowcount == 1
 
-        return bool(await self._run(go))
+        return bool(await self._once(go))
 
     async def edit_draft(
         self, content_id: int, *, text: str, text_hash: str, now: datetime
@@ -153,7 +153,7 @@ class SqlOperations(SqlState):
             )
             return result.rowcount == 1
 
-        return bool(await self._run(go))
+        return bool(await self._once(go))
 
     async def expire_drafts(self, older_than: datetime, now: datetime) -> int:
         """Reject every draft created before ``older_than``; returns how many."""
@@ -169,4 +169,4 @@ class SqlOperations(SqlState):
             )
             return int(result.rowcount)
 
-        return int(await self._run(go))
+        return int(await self._once(go))

@@ -47,7 +47,7 @@ class SqlQueue(SqlState):
         async def go(conn: AsyncConnection) -> list[Post]:
             return [post_from_row(r) for r in await conn.execute(query.limit(max(limit, 0)))]
 
-        return await self._run(go)
+        return await self._once(go)
 
     async def cancel_post(self, content_id: int, *, reason: str, now: datetime) -> bool:
         """planned or draft -> cancelled (never sent); ``reason`` is kept as its error. False
@@ -72,4 +72,4 @@ class SqlQueue(SqlState):
         async def go(conn: AsyncConnection) -> bool:
             return (await conn.execute(update)).rowcount == 1
 
-        return bool(await self._run(go))
+        return bool(await self._once(go))

@@ -9,6 +9,9 @@ rows that belong to one. :mod:`agent.store.sql_metrics`, :mod:`agent.store.sql_o
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
@@ -18,14 +21,6 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
 
 from agent.errors import ConstraintViolation, StoreError, StoreUnavailable
 from agent.logs import log, redact_text
@@ -37,9 +32,23 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-def _describe(state: RetryCallState) -> str:
-    exc = state.outcome.exception() if state.outcome else None
-    return redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0]) if exc else ""
+def _describe(exc: BaseException) -> str:
+    return redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def _translated(exc: BaseException, *, retried: bool) -> StoreError:
+    """The StoreError to raise for a database error (see ``SqlState._run``)."""
+    detail = _describe(exc)
+    if isinstance(exc, IntegrityError) and not retried:
+        return ConstraintViolation(f"the database refused the write: {detail}")
+    if is_unavailable(exc):
+        return StoreUnavailable(f"database unavailable: {detail}")
+    if isinstance(exc, IntegrityError):
+        return ConstraintViolation(
+            f"a retried write was refused ({detail}); its first attempt, cut off by a "
+            "dropped connection, had probably been committed"
+        )
+    return StoreError(f"database error: {detail}")
 
 
 class SqlState:
@@ -68,39 +77,64 @@ class SqlState:
         retry it means the attempt that lost its connection had committed after all); a value
         the column types refuse (a naive datetime) is the caller's ValueError, as in the memory
         store. No SQLAlchemy exception leaves."""
+        return await self._attempts(False, fn, *args, **kwargs)
+
+    async def _once(
+        self,
+        fn: Callable[Concatenate[AsyncConnection, _P], Awaitable[_T]],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
+        """As :meth:`_run`, for work the database makes atomic without a transaction block:
+        **one** statement (a write or a read), or reads only. PostgreSQL runs it in autocommit,
+        one round trip per statement instead of ``BEGIN``, the statement and ``COMMIT``; at READ
+        COMMITTED each statement saw a snapshot of its own inside a transaction too, so several
+        reads see what they saw before. SQLite runs it as :meth:`_run` (``sqlite3`` opens no
+        transaction for a read, and wraps a write in one by itself)."""
+        return await self._attempts(self._autocommit, fn, *args, **kwargs)
+
+    @property
+    def _autocommit(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    async def _attempts(
+        self,
+        autocommit: bool,
+        fn: Callable[Concatenate[AsyncConnection, _P], Awaitable[_T]],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
+        """Run ``fn`` until it succeeds, the error is not "unavailable" or the policy gives up.
+
+        Exponential backoff with full jitter, as ``RetryPolicy`` says: after attempt ``n`` a wait
+        drawn from [0, min(max_wait, first_wait * 2 ** (n - 1))]. The first attempt costs no
+        more than a ``try``: a store call is cheap when nothing fails.
+        """
         policy = self.retry
-        retried = False
-        try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(is_unavailable),
-                wait=wait_random_exponential(multiplier=policy.first_wait, max=policy.max_wait),
-                stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.give_up_after),
-                before_sleep=lambda state: log.debug(
-                    "store_retrying", attempt=state.attempt_number, error=_describe(state)
-                ),
-                reraise=True,
-            ):
-                with attempt:
-                    retried = attempt.retry_state.attempt_number > 1
-                    async with self.engine.begin() as conn:
+        attempt, started = 1, time.monotonic()
+        while True:
+            try:
+                if autocommit:
+                    async with self.engine.connect() as conn:
+                        await conn.execution_options(isolation_level="AUTOCOMMIT")
                         return await fn(conn, *args, **kwargs)
-        except DATABASE_ERRORS as exc:
-            detail = redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0])
-            if isinstance(exc, IntegrityError) and not retried:
-                raise ConstraintViolation(f"the database refused the write: {detail}") from exc
-            if is_unavailable(exc):
-                raise StoreUnavailable(f"database unavailable: {detail}") from exc
-            if isinstance(exc, IntegrityError):
-                raise ConstraintViolation(
-                    f"a retried write was refused ({detail}); its first attempt, cut off by a "
-                    "dropped connection, had probably been committed"
-                ) from exc
-            raise StoreError(f"database error: {detail}") from exc
-        except StatementError as exc:
-            if isinstance(exc.orig, ValueError):  # a bad value (a naive datetime): the caller's
-                raise ValueError(str(exc.orig)) from None  # bug, told as the memory store does
-            raise StoreError(f"database error: {type(exc).__name__}: {exc.orig}") from exc
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+                async with self.engine.begin() as conn:
+                    return await fn(conn, *args, **kwargs)
+            except DATABASE_ERRORS as exc:
+                if (
+                    not is_unavailable(exc)
+                    or attempt >= policy.attempts
+                    or time.monotonic() - started >= policy.give_up_after
+                ):
+                    raise _translated(exc, retried=attempt > 1) from exc
+                log.debug("store_retrying", attempt=attempt, error=_describe(exc))
+                cap = min(policy.max_wait, policy.first_wait * 2 ** (attempt - 1))
+                await asyncio.sleep(random.uniform(0, cap))
+                attempt += 1
+            except StatementError as exc:
+                if isinstance(exc.orig, ValueError):  # a bad value (a naive datetime): the
+                    raise ValueError(str(exc.orig)) from None  # caller's bug, as in memory
+                raise StoreError(f"database error: {type(exc).__name__}: {exc.orig}") from exc
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -132,4 +166,4 @@ class SqlState:
 
     async def account_names(self) -> dict[int, str]:
         """Every stored account's id and name."""
-        return await self._run(queries.account_names)
+        return await self._once(queries.account_names)

@@ -16,6 +16,7 @@ from adapters.base import AccountInfo, PostMetrics
 from agent.models import (
     AccountSnapshot,
 )
+from agent.store.base import SnapshotReading
 from agent.store.schema import (
     performance_snapshots,
 )
@@ -263,3 +264,86 @@ async def test_concurrent_claims_from_many_workers_never_overlap(store: SqlStore
 
     claimed = [d.id for batch in batches for d in batch]
     assert len(claimed) == len(set(claimed)) == 16
+
+
+async def test_record_snapshots_writes_a_poll_batch_as_record_snapshot_writes_each(
+    store: SqlStore,
+) -> None:
+    acc = await account(store)
+    first = await posted(store, acc, posted_at=T0)
+    second = await posted(store, acc, posted_at=T0 + HOUR / 2)
+    due = await store.due_snapshots(T0 + 5 * HOUR)  # 1h and 4h of both posts
+    gone, kept = due[:3], due[3]
+    taken = T0 + 5 * HOUR
+    readings = [
+        SnapshotReading(
+            snapshot_id=gone[0].id,
+            metrics=metrics(likes=7, impressions=100),
+            taken_at=taken,
+            hours_since_post=5.0,
+            followers_at=1010,
+        ),
+        SnapshotReading(
+            snapshot_id=gone[1].id,
+            metrics=None,
+            taken_at=taken,
+            hours_since_post=4.5,
+            followers_at=1010,
+            error="post not found on the platform",
+        ),
+        SnapshotReading(
+            snapshot_id=gone[2].id,
+            metrics=metrics(likes=9),
+            taken_at=taken,
+            hours_since_post=5.0,
+            followers_at=None,
+        ),
+    ]
+
+    await store.record_snapshots(readings)
+    await store.record_snapshots([])  # nothing to write: no error
+
+    assert [d.id for d in await store.due_snapshots(taken)] == [kept.id]
+    ps = performance_snapshots
+    found = {
+        r.id: r for r in await rows(store, sa.select(ps).where(ps.c.id.in_([d.id for d in gone])))
+    }
+    assert {found[d.id].content_id for d in gone} == {first.id, second.id}
+    one, two, three = (found[d.id] for d in gone)
+    assert (one.taken_at, one.likes, one.impressions, one.followers_at) == (taken, 7, 100, 1010)
+    assert one.engagement_rate == pytest.approx((7 + 2 + 3) / 100)
+    assert (two.likes, two.error, two.hours_since_post) == (None, readings[1].error, 4.5)
+    assert (three.likes, three.followers_at, three.error) == (9, None, None)
+
+
+async def test_record_snapshots_leaves_a_taken_snapshot_as_it_was(store: SqlStore) -> None:
+    acc = await account(store)
+    await posted(store, acc, posted_at=T0)
+    one, four = await store.due_snapshots(T0 + 4 * HOUR)
+    await store.record_snapshot(
+        one.id, metrics(likes=1), taken_at=T0 + HOUR, hours_since_post=1.0, followers_at=5
+    )
+
+    late = T0 + 4 * HOUR
+    await store.record_snapshots(
+        [
+            SnapshotReading(
+                snapshot_id=s.id,
+                metrics=metrics(likes=50),
+                taken_at=late,
+                hours_since_post=4.0,
+                followers_at=6,
+            )
+            for s in (one, four)
+        ]
+    )
+
+    ps = performance_snapshots
+    taken = {r.id: r for r in await rows(store, sa.select(ps))}
+    assert (taken[one.id].likes, taken[one.id].taken_at, taken[one.id].followers_at) == (
+        1,
+        T0 + HOUR,
+        5,
+    )
+    assert (taken[four.id].likes, taken[four.id].taken_at) == (50, late)
+    assert await store.due_snapshots(late) == []
