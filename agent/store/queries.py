@@ -9,7 +9,8 @@ The queries every post's lifecycle runs (``arm_stats``, ``recent_texts``, ``due_
 are built once, at import, with ``bindparam`` placeholders: SQLAlchemy keeps a statement's cache
 key on the statement object, so a statement built once is neither rebuilt nor re-keyed per call
 and goes straight to its compiled form (building and keying it cost more client CPU than the
-driver's work).
+driver's work). They are plain functions on SQLAlchemy's synchronous ``Connection``, which the
+store runs whole in one greenlet (``SqlStore._once_plain``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.models import (
@@ -145,8 +147,8 @@ _RECENT_TEXTS = (
 )
 
 
-async def recent_texts(conn: AsyncConnection, account_id: int, limit: int) -> list[str]:
-    rows = await conn.execute(_RECENT_TEXTS, {"account_id": account_id, "limit": limit})
+def recent_texts(conn: Connection, account_id: int, limit: int) -> list[str]:
+    rows = conn.execute(_RECENT_TEXTS, {"account_id": account_id, "limit": limit})
     return [r[0] for r in rows]
 
 
@@ -183,8 +185,8 @@ def due_snapshot_from_row(r: Sequence[Any]) -> DueSnapshot:
     )
 
 
-async def due_snapshots(conn: AsyncConnection, now: datetime, limit: int) -> list[DueSnapshot]:
-    rows = await conn.execute(_DUE_SNAPSHOTS, {"now": now, "limit": limit})
+def due_snapshots(conn: Connection, now: datetime, limit: int) -> list[DueSnapshot]:
+    rows = conn.execute(_DUE_SNAPSHOTS, {"now": now, "limit": limit})
     return [due_snapshot_from_row(r) for r in rows]
 
 
@@ -416,8 +418,8 @@ _ARM_STATS = (
 )
 
 
-async def arm_stats(conn: AsyncConnection, account_id: int) -> list[ArmStat]:
-    rows = await conn.execute(_ARM_STATS, {"account_id": account_id})
+def arm_stats(conn: Connection, account_id: int) -> list[ArmStat]:
+    rows = conn.execute(_ARM_STATS, {"account_id": account_id})
     return [
         ArmStat(
             account_id=r[0],

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.models import NewContent, Post, PostStatus
@@ -93,10 +94,10 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
             "updated_at": now,
         }
 
-        async def go(conn: AsyncConnection) -> Post:
-            return post_from_row((await conn.execute(_ADD_CONTENT, values)).one())
+        def go(conn: Connection) -> Post:
+            return post_from_row(conn.execute(_ADD_CONTENT, values).one())
 
-        post: Post = await self._once(go)
+        post: Post = await self._once_plain(go)
         return post
 
     async def get_post(self, content_id: int) -> Post | None:
@@ -125,10 +126,10 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
         statement = _BEGIN_PUBLISH if due_by is None else _BEGIN_PUBLISH_DUE
         values = {"content_id": content_id, "now": now, "due_by": due_by}
 
-        async def go(conn: AsyncConnection) -> bool:
-            return (await conn.execute(statement, values)).rowcount == 1
+        def go(conn: Connection) -> bool:
+            return conn.execute(statement, values).rowcount == 1
 
-        return bool(await self._once(go))
+        return bool(await self._once_plain(go))
 
     async def finish_publish(
         self,
@@ -155,14 +156,14 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
             for h in horizons
         ]
 
-        async def go(conn: AsyncConnection) -> bool:
-            if (await conn.execute(_FINISH_PUBLISH, posted)).rowcount != 1:
+        def go(conn: Connection) -> bool:
+            if conn.execute(_FINISH_PUBLISH, posted).rowcount != 1:
                 return False
             if due:
-                await conn.execute(_ADD_DUE_SNAPSHOT, due)
+                conn.execute(_ADD_DUE_SNAPSHOT, due)
             return True
 
-        return bool(await self._run(go))
+        return bool(await self._run_plain(go))
 
     async def fail_publish(
         self,
@@ -226,4 +227,4 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
         return await self._once(queries.in_flight)
 
     async def recent_texts(self, account_id: int, limit: int) -> list[str]:
-        return await self._once(queries.recent_texts, account_id, limit)
+        return await self._once_plain(queries.recent_texts, account_id, limit)

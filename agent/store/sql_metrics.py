@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from agent.models import (
     AccountInfo,
@@ -47,7 +47,7 @@ class SqlMetrics(SqlState):
     # -- polling ----------------------------------------------------------------------------
 
     async def due_snapshots(self, now: datetime, limit: int = 500) -> list[DueSnapshot]:
-        return await self._once(queries.due_snapshots, now, limit)
+        return await self._once_plain(queries.due_snapshots, now, limit)
 
     async def claim_snapshots(
         self, now: datetime, *, worker: str, lease: timedelta, limit: int = 500
@@ -81,11 +81,11 @@ class SqlMetrics(SqlState):
         if not rows:
             return
 
-        async def go(conn: AsyncConnection) -> None:
-            await conn.execute(_RECORD_SNAPSHOT, rows)
+        def go(conn: Connection) -> None:
+            conn.execute(_RECORD_SNAPSHOT, rows)
 
         # one row: one statement, atomic by itself; a batch: one transaction
-        await (self._once(go) if len(rows) == 1 else self._run(go))
+        await (self._once_plain(go) if len(rows) == 1 else self._run_plain(go))
 
     async def add_account_snapshot(
         self, account_id: int, info: AccountInfo, *, taken_at: datetime
@@ -98,10 +98,10 @@ class SqlMetrics(SqlState):
             "posts": info.posts,
         }
 
-        async def go(conn: AsyncConnection) -> None:
-            await conn.execute(_ADD_ACCOUNT_SNAPSHOT, values)
+        def go(conn: Connection) -> None:
+            conn.execute(_ADD_ACCOUNT_SNAPSHOT, values)
 
-        await self._once(go)
+        await self._once_plain(go)
 
     async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None:
         return await self._once(queries.last_account_snapshot, account_id)
@@ -144,10 +144,10 @@ class SqlMetrics(SqlState):
             "created_at": now,
         }
 
-        async def go(conn: AsyncConnection) -> None:
-            await conn.execute(_ADD_ATTRIBUTION, values)
+        def go(conn: Connection) -> None:
+            conn.execute(_ADD_ATTRIBUTION, values)
 
-        await self._once(go)
+        await self._once_plain(go)
 
     async def posts_to_learn(
         self, *, method: str, need_attribution: bool, limit: int = 200
@@ -158,7 +158,7 @@ class SqlMetrics(SqlState):
         )
 
     async def arm_stats(self, account_id: int) -> list[ArmStat]:
-        return await self._once(queries.arm_stats, account_id)
+        return await self._once_plain(queries.arm_stats, account_id)
 
     async def learning_history(
         self, account_id: int, *, method: str, since: datetime | None = None
@@ -205,22 +205,19 @@ class SqlMetrics(SqlState):
             "insights_summary": insights_summary,
         }
 
-        async def go(conn: AsyncConnection) -> int:
-            claimed = (await conn.execute(_MARK_LEARNED, learned)).rowcount
+        def go(conn: Connection) -> int:
+            claimed = conn.execute(_MARK_LEARNED, learned).rowcount
             if claimed < 1:
                 return 0
             for arm in arms:
-                if (await conn.execute(_UPDATE_ARM, arm)).rowcount == 0:
-                    await conn.execute(
-                        _INSERT_ARM,
-                        {k.removeprefix("b_"): v for k, v in arm.items()},
-                    )
+                if conn.execute(_UPDATE_ARM, arm).rowcount == 0:
+                    conn.execute(_INSERT_ARM, {k.removeprefix("b_"): v for k, v in arm.items()})
             # arms the model no longer has (a catalogue changed) are not left behind
-            await conn.execute(_DROP_OTHER_ARMS, kept)
-            await conn.execute(_ADD_LEARNING_UPDATE, update)
+            conn.execute(_DROP_OTHER_ARMS, kept)
+            conn.execute(_ADD_LEARNING_UPDATE, update)
             return int(claimed)
 
-        return int(await self._run(go))
+        return int(await self._run_plain(go))
 
 
 # The statements of every post's polling, attribution and learning, built once (see
