@@ -1,6 +1,6 @@
 """How many posts per second can each store backend carry through their whole lifecycle?
 
-    python -m bench.store --backend sqlite|postgresql|memory|all --posts N
+    python -m bench.store --backend sqlite|postgresql|raw-...|memory|all --posts N
                           [--concurrency K] [--json OUT]
 
 One lifecycle is the Store calls the cycles make for one post, in their order (agent/cycles/*):
@@ -22,6 +22,16 @@ timed. Each backend gets a new, empty database: an SQLite file in a temporary di
 PostgreSQL database created on ``GROWTHLOOP_BENCH_PG_URL`` (default: the tests' server,
 ``postgresql://postgres@127.0.0.1:5432/test``) and dropped afterwards. (Supabase is PostgreSQL
 reached through its connection string: the ``postgresql`` backend measures that store.)
+
+**The raw-driver baseline.** ``raw-sqlite3``, ``raw-aiosqlite`` and ``raw-asyncpg`` run the same
+lifecycle through :class:`bench.store_raw.RawStore`: the SQL store's statements, in its
+transactions, written by hand for the bare driver (aiosqlite and asyncpg are the SQL store's
+drivers; sqlite3 on the event loop's thread is the floor). ``all`` runs the two SQL stores and
+their baselines in one process, one after the other, and reports each store's **client CPU per
+lifecycle** (``time.process_time``: every thread of the process, aiosqlite's included; the
+PostgreSQL server's CPU is not in it) over each baseline's. A counting pass after the timed one
+counts what a lifecycle sends, on the wire (see bench/store_raw.py): store calls, transactions
+(``BEGIN`` sent), statements and, on PostgreSQL, round trips.
 """
 
 from __future__ import annotations
@@ -453,7 +463,7 @@ def machine() -> dict[str, Any]:
 
 
 def table(results: list[Result]) -> Table:
-    out = Table(title="Store throughput: full post lifecycles")
+    out = Table(title="Store lifecycles: throughput, client CPU, what one lifecycle sends")
     columns = ("backend", "posts", "workers", "posts/s", "ms/post", "CPU ms/post", "CPU x raw")
     for column in columns:
         out.add_column(column, justify="left" if column == "backend" else "right")
@@ -548,7 +558,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parse(argv)
     configure_logging(level="error")
-    sys.exit(asyncio.run(run(args, Console())))
+    sys.exit(asyncio.run(run(args, Console(width=max(Console().width, 150)))))
 
 
 if __name__ == "__main__":
