@@ -1,11 +1,15 @@
 """Which database errors mean "unreachable, try again", and how the store retries them.
 
-A store method is one transaction, so a transaction that failed because the connection dropped,
+A store method is one transaction (or one statement in autocommit, a transaction by itself),
+so a transaction that failed because the connection dropped,
 the server refused new connections or SQLite was locked is rolled back and can simply be run
 again. :func:`is_unavailable` recognises those failures through the vendor exception chain
 (SQLAlchemy wraps asyncpg, whose connect-time errors arrive unwrapped); :class:`RetryPolicy`
 says how often and how long ``SqlStore._run`` retries them before raising
-:class:`~agent.errors.StoreUnavailable`.
+:class:`~agent.errors.StoreUnavailable`. This retry is also what recovers a pooled connection
+that was dropped while idle: connections are not pinged before use (see
+:mod:`agent.store.engine`), so the first statement on a dead one fails as unavailable, SQLAlchemy
+discards the pool's connections, and the next attempt opens a new one.
 
 What a retry can meet: every write is guarded (a status in its WHERE clause, a unique key, or a
 "taken_at IS NULL" test), so a transaction that did commit but whose acknowledgement was lost

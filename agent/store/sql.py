@@ -1,18 +1,20 @@
 """The Store on SQLAlchemy 2 Core (async): SQLite via aiosqlite, PostgreSQL via asyncpg.
 
-Each public method runs in one transaction. State transitions of a post are guarded in their
-WHERE clause (``status = 'planned'`` to begin a publish, ``status = 'publishing'`` to finish it),
-so a retried or concurrent call cannot apply twice; snapshot and attribution rows carry unique
-keys for the same reason.
+Each public method runs in one transaction: an explicit one when it runs several statements
+(``SqlState._run``), or, on PostgreSQL, the transaction a single statement is by itself, sent in
+autocommit (``SqlState._once``: one round trip instead of three). State transitions of a post are
+guarded in their WHERE clause (``status = 'planned'`` to begin a publish, ``status = 'publishing'``
+to finish it), so a retried or concurrent call cannot apply twice; snapshot and attribution rows
+carry unique keys for the same reason.
 
-Row-to-value-object conversion lives in :mod:`agent.store.rows`; the read-only queries the
-cycles use live in :mod:`agent.store.queries`, and the health and reporting ones in
+Row-to-value-object conversion lives in :mod:`agent.store.rows`; the read-only queries the cycles
+use live in :mod:`agent.store.queries`, and the health and reporting ones in
 :mod:`agent.store.reports`; the store's methods delegate to both.
 
-The store is put together from parts that share one state (:mod:`agent.store.sql_state`: the
-engine, the transaction runner ``_run`` and the accounts): this module holds the content and the
-exactly-once publish protocol, :mod:`agent.store.sql_metrics` the polling, attribution and
-learning, :mod:`agent.store.sql_operations` leases, the kill switch, health and drafts,
+The store is put together from parts that share one state (:mod:`agent.store.sql_state`: the engine,
+the transaction runner ``_run`` and the accounts): this module holds the content and the
+exactly-once publish protocol, :mod:`agent.store.sql_metrics` the polling, attribution and learning,
+:mod:`agent.store.sql_operations` leases, the kill switch, health and drafts,
 :mod:`agent.store.sql_suspensions` the accounts the circuit breaker suspended,
 :mod:`agent.store.sql_queue` the queue a person lists, cancels and moves (``growthloop posts``).
 """
