@@ -182,8 +182,9 @@ async def test_three_workers_one_killed_publish_and_poll_everything_exactly_once
     taken = Counter(e["snapshot_id"] for w in workers for e in w.events("snapshot_taken"))
     twice = {sid: n for sid, n in taken.items() if n > 1}
     assert not twice, f"snapshots taken by more than one worker: {twice}"
-    # the victim may have died between recording a snapshot and logging it: one at most
-    assert len({s["id"] for s in snapshots} - set(taken)) <= 1
+    # the victim may have died between recording a poll's batch (one account's due snapshots,
+    # one transaction: Store.record_snapshots) and logging it: one post's horizons at most
+    assert len({s["id"] for s in snapshots} - set(taken)) <= len(HORIZONS_S)
 
     published = Counter(e["content_id"] for w in workers for e in w.events("post_published"))
     assert max(published.values()) == 1, published
