@@ -390,14 +390,16 @@ class RawStore:
         ]
 
     async def recent_texts(self, account_id: int, limit: int) -> list[str]:
+        statuses = ", ".join(f"'{status}'" for status in SCHEDULED)
+        # SQLAlchemy adds OFFSET 0 on SQLite (whose LIMIT needs one)
+        offset = " OFFSET $3" if self.db.sqlite else ""
         async with self.db.single():
             rows = await self.db.fetch(
-                "SELECT text FROM content WHERE account_id = $1 "
-                "AND status IN ($2, $3, $4, $5) ORDER BY id DESC LIMIT $6 OFFSET $7",
+                f"SELECT text FROM content WHERE account_id = $1 AND status IN ({statuses}) "
+                f"ORDER BY id DESC LIMIT $2{offset}",
                 account_id,
-                *SCHEDULED,
                 limit,
-                0,
+                *((0,) if self.db.sqlite else ()),
             )
         return [r[0] for r in rows]
 

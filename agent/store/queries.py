@@ -136,11 +136,16 @@ async def in_flight(conn: AsyncConnection) -> list[Post]:
     return [post_from_row(r) for r in rows]
 
 
+# the statuses as SQL literals: a list of values would be an "expanding" parameter, rendered
+# into the statement again on every execution
+_SCHEDULED_SQL: list[sa.ColumnElement[str]] = [
+    sa.literal_column(f"'{s.value}'") for s in SCHEDULED_STATUSES
+]
 _RECENT_TEXTS = (
     sa.select(content.c.text)
     .where(
         content.c.account_id == sa.bindparam("account_id"),
-        content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
+        content.c.status.in_(_SCHEDULED_SQL),
     )
     .order_by(content.c.id.desc())
     .limit(sa.bindparam("limit"))
