@@ -30,7 +30,7 @@ drivers; sqlite3 on the event loop's thread is the floor). ``all`` runs the two 
 their baselines in one process, one after the other, and reports each store's **client CPU per
 lifecycle** (``time.process_time``: every thread of the process, aiosqlite's included; the
 PostgreSQL server's CPU is not in it) over each baseline's. A counting pass after the timed one
-counts what a lifecycle sends, on the wire (see bench/store_raw.py): store calls, transactions
+counts what a lifecycle sends, on the wire (see bench/store_counts.py): store calls, transactions
 (``BEGIN`` sent), statements and, on PostgreSQL, round trips.
 """
 
@@ -63,15 +63,8 @@ from sqlalchemy.engine import make_url
 from adapters.base import AccountInfo, PostMetrics, text_hash
 from agent.models import DIMENSIONS, ArmStat, Attribution, NewContent, PostStatus
 from agent.store.base import SnapshotReading, Store
-from bench.store_raw import (
-    AiosqliteDriver,
-    AsyncpgDriver,
-    Counts,
-    RawStore,
-    Sqlite3Driver,
-    WireCounter,
-    sqlite_tracer,
-)
+from bench.store_counts import Counts, WireCounter, sqlite_tracer
+from bench.store_raw import AiosqliteDriver, AsyncpgDriver, RawStore, Sqlite3Driver
 
 PG_URL = os.environ.get(
     "GROWTHLOOP_BENCH_PG_URL",
@@ -351,7 +344,7 @@ class _CallCounter:
 
 
 async def _counting_pass(name: str, url: str, first: int) -> dict[str, float]:
-    """Per lifecycle, what backend ``name`` sends to the database ``url`` (see store_raw.py):
+    """Per lifecycle, what backend ``name`` sends to the database ``url`` (store_counts.py):
     WARMUP lifecycles on a new connection first, then COUNTED ones counted."""
     counts = Counts()
     relay = None

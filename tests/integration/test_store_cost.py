@@ -1,4 +1,4 @@
-"""What one post's lifecycle sends PostgreSQL, counted on the wire (bench/store_raw.py's relay):
+"""What one post's lifecycle sends PostgreSQL, counted on the wire (bench/store_counts.py's relay):
 the SQL store sends what the same statements through bare asyncpg send, round trip for round
 trip (no ping before a checkout, no BEGIN/COMMIT around a single statement)."""
 
