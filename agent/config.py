@@ -54,7 +54,10 @@ DEFAULT_POSTS_PER_DAY = 4  # per account; conservative so defaults never look li
 DEFAULT_MIN_GAP = timedelta(minutes=90)  # between two posts of one account
 DEFAULT_JITTER = timedelta(minutes=10)  # random shift added to each scheduled post, +/-
 DEFAULT_HORIZONS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
-DEFAULT_ACCOUNT_POLL_EVERY = timedelta(minutes=10)  # follower-count snapshots
+DEFAULT_ACCOUNT_POLL_EVERY = timedelta(minutes=10)  # follower-count snapshots, free reads
+# follower-count snapshots where each read is billed (X pay-per-use): the readings taken just
+# before each post are the series; this only fills longer gaps (nights, an idle account)
+DEFAULT_PAID_ACCOUNT_POLL_EVERY = timedelta(hours=12)
 DEFAULT_SQLITE_PATH = Path("data/growthloop.db")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
@@ -181,7 +184,10 @@ class Cadence(_Section):
 
 class Polling(_Section):
     horizons: list[Duration] = Field(default_factory=lambda: list(DEFAULT_HORIZONS), min_length=1)
-    account_every: Duration = DEFAULT_ACCOUNT_POLL_EVERY
+    # how often the follower count is read when nothing else read it (agent/reading.py); unset:
+    # 10m where reads are free, ``paid_account_every`` where the platform bills each read
+    account_every: Duration | None = None
+    paid_account_every: Duration = DEFAULT_PAID_ACCOUNT_POLL_EVERY
 
     @field_validator("horizons")
     @classmethod
@@ -192,7 +198,7 @@ class Polling(_Section):
             raise ValueError("horizons must be distinct")
         return sorted(value)
 
-    _positive_durations = field_validator("account_every")(_positive)
+    _positive_durations = field_validator("account_every", "paid_account_every")(_positive)
 
     @property
     def final_horizon(self) -> timedelta:
@@ -280,10 +286,15 @@ class GeneratorSettings(_Section):
 
 
 class Budget(_Section):
-    """Daily spend caps on the LLM; when reached, planning pauses (it does not fail)."""
+    """Spend caps. LLM: daily; when reached, planning pauses (it does not fail). Platform: per
+    account and calendar month (UTC), what the platform bills (X pay-per-use); when reached,
+    reads degrade first and posts stop only when a post can no longer be paid (agent/budget.py).
+    """
 
     llm_daily_usd_per_account: float = Field(default=1.0, ge=0)
     llm_daily_usd_total: float = Field(default=5.0, ge=0)
+    # US dollars per account per calendar month (UTC); null: no cap. Free platforms never reach it
+    platform_monthly_usd_per_account: float | None = Field(default=None, gt=0)
 
 
 class Approval(_Section):

@@ -15,6 +15,8 @@ from typing import Any
 from agent.clock import VirtualClock
 from agent.core import Agent, hour_floor
 from agent.cycles import CYCLES, reconcile_cycle
+from agent.cycles.poll import reading_interval_for
+from agent.reading import next_reading_at
 
 MIN_STEP = timedelta(seconds=1)
 
@@ -55,10 +57,9 @@ async def next_event(
         candidates.append((next_post, "post"))
     if next_poll is not None:
         candidates.append((next_poll, "snapshot"))
-    every = agent.config.polling.account_every
     for account_id in agent.account_ids.values():
         last = agent.last_account_poll.get(account_id)
-        due_at = now if last is None else last + every
+        due_at = next_reading_at(last, reading_interval_for(agent, account_id), now)
         blocked = agent.reads_blocked_until.get(account_id)
         candidates.append((max(due_at, blocked) if blocked else due_at, "account"))
     when = max(min(c[0] for c in candidates), now + MIN_STEP)

@@ -29,7 +29,7 @@ async def test_pay_per_use_spend_counts_posts_urls_and_owned_reads(server: XServ
         assert x.spend_usd == pytest.approx(price.post + price.post_with_url)
         metrics = await x.fetch_metrics([first.platform_post_id, second.platform_post_id])
         assert len(metrics) == 2
-        assert x.spend_usd == pytest.approx(price.post + price.post_with_url + 2 * price.owned_read)
+        assert x.spend_usd == pytest.approx(price.post + price.post_with_url + 2 * price.read)
     finally:
         await x.aclose()
 
