@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent.budget import Stage
 from agent.clock import VirtualClock
 from agent.core import Agent, hour_floor
 from agent.cycles import CYCLES, reconcile_cycle
@@ -58,6 +59,8 @@ async def next_event(
     if next_poll is not None:
         candidates.append((next_poll, "snapshot"))
     for account_id in agent.account_ids.values():
+        if agent.spend.stage(account_id) >= Stage.NO_PERIODIC_READS:
+            continue  # the monthly platform budget stopped its periodic reads
         last = agent.last_account_poll.get(account_id)
         due_at = next_reading_at(last, reading_interval_for(agent, account_id), now)
         blocked = agent.reads_blocked_until.get(account_id)

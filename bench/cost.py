@@ -64,9 +64,7 @@ def scenario_text(posts_per_day: float) -> str:
     )
 
 
-async def run_setting(
-    scenario_ref: str, setting: str, seed: int, days: float
-) -> dict[str, Any]:
+async def run_setting(scenario_ref: str, setting: str, seed: int, days: float) -> dict[str, Any]:
     """One run: the spend and readings of ``setting`` on ``seed``, with its learning score."""
     scenario = Scenario.load(scenario_ref)
     cfg = bench_config(scenario_ref, scenario, LEARNER, SETTINGS[setting])
@@ -160,7 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write one JSON object per run (JSON lines)")
     args = parser.parse_args(argv)
     if args.days <= 0 or args.seeds < 1 or not 0 < args.posts_per_day <= 48:
-        print("error: --days must be > 0, --seeds >= 1, --posts-per-day in (0, 48]", file=sys.stderr)
+        print(
+            "error: --days must be > 0, --seeds >= 1, --posts-per-day in (0, 48]", file=sys.stderr
+        )
         return 2
     runs = []
     with tempfile.TemporaryDirectory() as tmp:

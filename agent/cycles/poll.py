@@ -21,6 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from adapters.base import AccountInfo
+from agent.budget import Stage, account_stage
 from agent.core import Agent
 from agent.cycles.health import LATE_AFTER
 from agent.errors import PlatformError
@@ -29,6 +30,7 @@ from agent.models import DueSnapshot
 from agent.reading import reading_due, reading_interval
 
 BATCH = 100  # ids per metrics call (X's get_tweets takes at most 100)
+BUDGET_SKIPPED = "skipped: the monthly platform budget polls the last horizon only"
 
 
 async def fetch_account(agent: Agent, account_id: int, now: datetime) -> AccountInfo | None:
@@ -51,8 +53,13 @@ async def _poll_account(
     agent: Agent, account_id: int, due: list[DueSnapshot], now: datetime
 ) -> int:
     platform = agent.platform_for(account_id)
+    stage = await account_stage(agent, account_id, now)
+    if stage >= Stage.FINAL_HORIZON_ONLY:
+        due = await _skip_early_horizons(agent, due, now)
+        if not due:
+            return 0
     info = None
-    if follower_reading_due(agent, account_id, now):
+    if stage < Stage.NO_PERIODIC_READS and follower_reading_due(agent, account_id, now):
         info = await fetch_account(agent, account_id, now)
     ids = sorted({d.platform_post_id for d in due})
     metrics = {}
@@ -93,6 +100,29 @@ async def _poll_account(
     return taken
 
 
+async def _skip_early_horizons(
+    agent: Agent, due: list[DueSnapshot], now: datetime
+) -> list[DueSnapshot]:
+    """The monthly platform budget polls the last horizon only: the others are recorded as
+    skipped (no metrics, an error saying why); the snapshots of the last horizon are returned."""
+    final = agent.config.polling.final_horizon.total_seconds() / 3600
+    keep = []
+    for snap in due:
+        if snap.horizon_hours >= final:
+            keep.append(snap)
+            continue
+        await agent.store.record_snapshot(
+            snap.id,
+            None,
+            taken_at=now,
+            hours_since_post=(now - snap.posted_at).total_seconds() / 3600,
+            followers_at=None,
+            error=BUDGET_SKIPPED,
+        )
+        log.info("snapshot_skipped_budget", content_id=snap.content_id, snapshot_id=snap.id)
+    return keep
+
+
 async def poll_cycle(agent: Agent, now: datetime) -> int:
     by_account: dict[int, list[DueSnapshot]] = defaultdict(list)
     claimed = await agent.store.claim_snapshots(now, worker=agent.worker_id, lease=agent.lease)
@@ -126,6 +156,8 @@ async def followers_cycle(agent: Agent, now: datetime) -> int:
     done = 0
     for account_id in agent.account_ids.values():
         if follower_reading_due(agent, account_id, now):
+            if await account_stage(agent, account_id, now) >= Stage.NO_PERIODIC_READS:
+                continue  # the monthly platform budget: reads degrade before posts stop
             done += await _poll_followers(agent, account_id, now)
     return done
 
