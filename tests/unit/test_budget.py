@@ -50,9 +50,7 @@ def test_budget_must_be_positive() -> None:
 
 def test_budget_errors_name_the_key(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    text = example_config_text().replace(
-        "budget:\n", "budget:\n  platform_monthly_usd_per_account: -1\n"
-    )
+    text = example_config_text() + "\nbudget:\n  platform_monthly_usd_per_account: -1\n"
     path.write_text(text)
     with pytest.raises(ConfigError, match=r"budget\.platform_monthly_usd_per_account"):
         load_config(path)
