@@ -5,7 +5,9 @@
 
 Every billed call is noted by ``Agent.api_call`` in the agent's :class:`SpendBook` and written to
 the store's ledger (``Store.add_platform_spend``, one row per account and month, shared by every
-worker and kept across restarts) whenever a cycle asks for the account's :class:`Stage`. The stage
+worker and kept across restarts) whenever a cycle asks for the account's :class:`Stage` and by
+the health cycle every hour; ``growthloop health`` and ``/metrics`` show it as the month's cost
+per post. (Spend a process had not booked when it died is lost: at most an hour's reads.) The stage
 follows what is left of the month's budget against what the rest of the month's posts need, at
 ``posts_per_day`` of the account's cadence (``n`` posts left, ``H`` poll horizons, prices ``post``
 and ``read``):
@@ -113,14 +115,24 @@ async def book(agent: Agent, account_id: int, now: datetime) -> None:
         await agent.store.add_platform_spend(account_id, usd=usd, posts=posts, at=now)
 
 
+async def book_all(agent: Agent, now: datetime) -> None:
+    """Write every billed account's unbooked spend to the ledger (the health cycle, hourly)."""
+    for account_id in agent.account_ids.values():
+        if agent.platform_for(account_id).prices.billed:
+            await book(agent, account_id, now)
+
+
 async def account_stage(agent: Agent, account_id: int, now: datetime) -> Stage:
-    """The account's stage now (``FULL`` without a budget or on a platform that bills
-    nothing: the store is not asked); a change is logged and alerted once."""
+    """The account's stage now, its unbooked spend first written to the ledger (``FULL`` on a
+    platform that bills nothing, where the store is not asked, and without a budget); a change
+    is logged and alerted once."""
     limit = agent.config.budget.platform_monthly_usd_per_account
     prices = agent.platform_for(account_id).prices
-    if limit is None or not prices.billed:
+    if not prices.billed:
         return Stage.FULL
     await book(agent, account_id, now)
+    if limit is None:
+        return Stage.FULL
     month = await agent.store.platform_spend(account_id, at=now)
     account = agent.account(account_id)
     stage = stage_for(

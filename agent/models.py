@@ -299,6 +299,8 @@ class MonthSpend:
     month: str  # YYYY-MM
     spend_usd: float
     posts: int
+    account: str = ""  # the account's name and platform, in Store.platform_costs
+    platform: str = ""
 
     @property
     def cost_per_post_usd(self) -> float | None:

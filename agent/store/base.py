@@ -237,6 +237,10 @@ class SpendStore(Protocol):
         self, account_id: int, *, usd: float, posts: int = 0, at: datetime
     ) -> None: ...
     async def platform_spend(self, account_id: int, *, at: datetime) -> MonthSpend: ...
+    async def platform_costs(self, *, at: datetime) -> list[MonthSpend]:
+        """Every account with spend or posts booked in the month of ``at``, by account name,
+        with its name and platform (``growthloop health``, ``/metrics``)."""
+        ...
 
 
 class Store(

@@ -43,3 +43,22 @@ class MemorySpend(MemoryState):
         if row is None:
             return MonthSpend(month=month, spend_usd=0.0, posts=0)
         return MonthSpend(month=month, spend_usd=float(row["spend_usd"]), posts=int(row["posts"]))
+
+    async def platform_costs(self, *, at: datetime) -> list[MonthSpend]:
+        """Every account with spend or posts booked in the month of ``at``, by account name."""
+        month = month_key(at)
+        found = []
+        for (account_id, row_month), row in self._rows["platform_spend"].items():
+            if row_month != month:
+                continue
+            account = self._rows["accounts"][account_id]
+            found.append(
+                MonthSpend(
+                    month=month,
+                    spend_usd=float(row["spend_usd"]),
+                    posts=int(row["posts"]),
+                    account=str(account["name"]),
+                    platform=str(account["platform"]),
+                )
+            )
+        return sorted(found, key=lambda m: m.account)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.models import MonthSpend, month_key
-from agent.store.schema import platform_spend
+from agent.store.schema import accounts, platform_spend
 from agent.store.sql_state import SqlState
 
 
@@ -56,5 +56,34 @@ class SqlSpend(SqlState):
             if row is None:
                 return MonthSpend(month=month, spend_usd=0.0, posts=0)
             return MonthSpend(month=month, spend_usd=float(row.spend_usd), posts=int(row.posts))
+
+        return await self._run(go)
+
+    async def platform_costs(self, *, at: datetime) -> list[MonthSpend]:
+        """Every account with spend or posts booked in the month of ``at``, by account name."""
+        month = month_key(at)
+        query = (
+            sa.select(
+                platform_spend.c.spend_usd,
+                platform_spend.c.posts,
+                accounts.c.name,
+                accounts.c.platform,
+            )
+            .join(accounts, accounts.c.id == platform_spend.c.account_id)
+            .where(platform_spend.c.month == month)
+            .order_by(accounts.c.name)
+        )
+
+        async def go(conn: AsyncConnection) -> list[MonthSpend]:
+            return [
+                MonthSpend(
+                    month=month,
+                    spend_usd=float(row.spend_usd),
+                    posts=int(row.posts),
+                    account=str(row.name),
+                    platform=str(row.platform),
+                )
+                for row in await conn.execute(query)
+            ]
 
         return await self._run(go)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from rich.console import Console
 from structlog.testing import capture_logs
 
 from adapters.base import FREE
@@ -16,7 +17,9 @@ from agent.budget import Stage, account_stage, book, posts_left_in_month, stage_
 from agent.config import example_config_text, load_config
 from agent.cycles.poll import BUDGET_SKIPPED
 from agent.errors import ConfigError
+from agent.metrics import refresh
 from agent.simulator import run_until
+from agent.summary import print_platform_costs
 from tests.conftest import T0, make_config
 from tests.unit.test_reading import priced_agent
 
@@ -102,3 +105,33 @@ async def test_spend_survives_a_restart_in_the_store() -> None:
         month = await agent.store.platform_spend(account_id, at=clock.now())
         assert month.spend_usd == pytest.approx(agent_spend)
         assert month.posts == (await agent.store.counts())["posted"]
+
+
+async def test_health_and_metrics_show_the_cost_per_post_per_platform() -> None:
+    async with priced_agent(X) as (agent, clock):
+        await run_until(agent, clock, T0 + timedelta(days=2))  # no budget: booked hourly
+        account_id = next(iter(agent.account_ids.values()))
+        month = await agent.store.platform_spend(account_id, at=clock.now())
+        assert month.cost_per_post_usd is not None
+        assert month.spend_usd == pytest.approx(agent.platform_for(account_id).spend_usd, abs=0.01)
+
+        console = Console(record=True, width=200)
+        await print_platform_costs(console, agent.store, now=clock.now())
+        text = console.export_text()
+        assert "Platform cost" in text
+        assert f"{month.cost_per_post_usd:.4f}" in text
+
+        await refresh(agent, clock.now())
+        name, platform = agent.account(account_id).name, "sandbox"
+        gauge = agent.metrics.registry.get_sample_value(
+            "growthloop_platform_cost_per_post_usd", {"account": name, "platform": platform}
+        )
+        assert gauge == pytest.approx(month.cost_per_post_usd)
+
+
+async def test_free_platform_prints_no_cost_table() -> None:
+    async with priced_agent(FREE) as (agent, clock):
+        await run_until(agent, clock, T0 + timedelta(hours=6))
+        console = Console(record=True, width=200)
+        await print_platform_costs(console, agent.store, now=clock.now())
+        assert "Platform cost" not in console.export_text()

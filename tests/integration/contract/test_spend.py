@@ -57,3 +57,19 @@ async def test_spend_of_an_unknown_account_is_refused(store: SqlStore) -> None:
     await account(store)
     with pytest.raises(ConstraintViolation):
         await store.add_platform_spend(999, usd=0.001, at=MAY)
+
+
+async def test_platform_costs_list_every_account_of_the_month_with_name_and_platform(
+    store: SqlStore,
+) -> None:
+    beta = await account(store, "beta")
+    alpha = await account(store, "alpha")
+    await store.add_platform_spend(beta, usd=0.04, posts=2, at=MAY)
+    await store.add_platform_spend(alpha, usd=0.02, posts=1, at=MAY)
+    await store.add_platform_spend(alpha, usd=9.0, posts=9, at=JUNE)
+
+    costs = await store.platform_costs(at=MAY)
+    assert [(c.account, c.posts) for c in costs] == [("alpha", 1), ("beta", 2)]
+    assert costs[1].cost_per_post_usd == pytest.approx(0.02)
+    assert {c.platform for c in costs} == {"sandbox"}
+    assert await store.platform_costs(at=datetime(2026, 7, 1, tzinfo=UTC)) == []
