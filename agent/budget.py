@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from adapters.base import Prices
 from agent.alerts import AlertKind
 from agent.logs import log
+from agent.reading import poll_horizons
 
 if TYPE_CHECKING:
     from agent.core import Agent
@@ -140,7 +141,7 @@ async def account_stage(agent: Agent, account_id: int, now: datetime) -> Stage:
         spent=month.spend_usd,
         posts_left=posts_left_in_month(agent.config.cadence_for(account).posts_per_day, now),
         prices=prices,
-        horizons=len(agent.config.polling.horizons),
+        horizons=len(poll_horizons(agent.config, prices)),
     )
     before = agent.spend.stage(account_id)
     agent.spend.stages[account_id] = stage

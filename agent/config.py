@@ -55,9 +55,9 @@ DEFAULT_MIN_GAP = timedelta(minutes=90)  # between two posts of one account
 DEFAULT_JITTER = timedelta(minutes=10)  # random shift added to each scheduled post, +/-
 DEFAULT_HORIZONS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
 DEFAULT_ACCOUNT_POLL_EVERY = timedelta(minutes=10)  # follower-count snapshots, free reads
-# follower-count snapshots where each read is billed (X pay-per-use): the readings taken just
-# before each post are the series; this only fills longer gaps (nights, an idle account)
-DEFAULT_PAID_ACCOUNT_POLL_EVERY = timedelta(hours=12)
+# follower-count snapshots where each read is billed (X pay-per-use): with the reading taken just
+# before each post, ~3 a post at 4 posts a day (agent/reading.py)
+DEFAULT_PAID_ACCOUNT_POLL_EVERY = timedelta(hours=2)
 DEFAULT_SQLITE_PATH = Path("data/growthloop.db")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
@@ -188,10 +188,17 @@ class Polling(_Section):
     # 10m where reads are free, ``paid_account_every`` where the platform bills each read
     account_every: Duration | None = None
     paid_account_every: Duration = DEFAULT_PAID_ACCOUNT_POLL_EVERY
+    # the horizons polled where each read is billed; unset: the last of ``horizons`` only (the
+    # early polls are what attribution needs least: agent/reading.py)
+    paid_horizons: list[Duration] | None = None
 
-    @field_validator("horizons")
+    @field_validator("horizons", "paid_horizons")
     @classmethod
-    def _sorted_positive(cls, value: list[timedelta]) -> list[timedelta]:
+    def _sorted_positive(cls, value: list[timedelta] | None) -> list[timedelta] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("give at least one horizon (or leave the key out)")
         if any(h <= timedelta(0) for h in value):
             raise ValueError("every horizon must be positive")
         if len(set(value)) != len(value):

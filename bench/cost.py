@@ -35,6 +35,7 @@ from adapters.sandbox_model import Scenario
 from adapters.x import PRICES
 from agent.bootstrap import build
 from agent.clock import VirtualClock
+from agent.errors import ConfigError
 from agent.learner import catalogue_for
 from agent.logs import configure_logging
 from agent.simulator import run_until
@@ -64,10 +65,13 @@ def scenario_text(posts_per_day: float) -> str:
     )
 
 
-async def run_setting(scenario_ref: str, setting: str, seed: int, days: float) -> dict[str, Any]:
-    """One run: the spend and readings of ``setting`` on ``seed``, with its learning score."""
+async def run_setting(
+    scenario_ref: str, setting: str, seed: int, days: float, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One run: the spend and readings of ``setting`` on ``seed`` (``extra`` settings on top,
+    e.g. ``polling.paid_account_every=4h``), with its learning score."""
     scenario = Scenario.load(scenario_ref)
-    cfg = bench_config(scenario_ref, scenario, LEARNER, SETTINGS[setting])
+    cfg = bench_config(scenario_ref, scenario, LEARNER, (*SETTINGS[setting], *extra))
     clock = VirtualClock(START)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,6 +160,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--posts-per-day", type=float, default=4.0)
     parser.add_argument("--json", type=Path, help="write one JSON object per run (JSON lines)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config setting for every run, e.g. polling.paid_account_every=4h",
+    )
     args = parser.parse_args(argv)
     if args.days <= 0 or args.seeds < 1 or not 0 < args.posts_per_day <= 48:
         print(
@@ -168,7 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenario_file.write_text(scenario_text(args.posts_per_day), encoding="utf-8")
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for setting in SETTINGS:
-                run = asyncio.run(run_setting(str(scenario_file), setting, seed, args.days))
+                try:
+                    run = asyncio.run(
+                        run_setting(str(scenario_file), setting, seed, args.days, args.set)
+                    )
+                except ConfigError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return 2
                 runs.append(run)
                 print(json.dumps(run), file=sys.stderr)
                 if args.json:

@@ -27,7 +27,7 @@ from agent.cycles.health import LATE_AFTER
 from agent.errors import PlatformError
 from agent.logs import log
 from agent.models import DueSnapshot
-from agent.reading import reading_due, reading_interval
+from agent.reading import poll_horizons, reading_due, reading_interval
 
 BATCH = 100  # ids per metrics call (X's get_tweets takes at most 100)
 BUDGET_SKIPPED = "skipped: the monthly platform budget polls the last horizon only"
@@ -105,9 +105,10 @@ async def _skip_early_horizons(
 ) -> list[DueSnapshot]:
     """The monthly platform budget polls the last horizon only: the others are recorded as
     skipped (no metrics, an error saying why); the snapshots of the last horizon are returned."""
-    final = agent.config.polling.final_horizon.total_seconds() / 3600
     keep = []
     for snap in due:
+        prices = agent.platform_for(snap.account_id).prices
+        final = max(poll_horizons(agent.config, prices)).total_seconds() / 3600
         if snap.horizon_hours >= final:
             keep.append(snap)
             continue

@@ -43,3 +43,19 @@ async def test_free_tier_costs_nothing_and_caps_posts_at_17_a_day(server: XServe
         assert x.limits.posts_per_day == 17
     finally:
         await x.aclose()
+
+
+async def test_prices_follow_the_tier_and_the_account_read_is_billed_once(
+    server: XServer,
+) -> None:
+    paid: XPlatform = make_platform(server)
+    free: XPlatform = make_platform(server, tier="basic")
+    try:
+        assert paid.prices == PRICES["pay_per_use"]
+        assert paid.prices.billed and paid.prices.read == 0.001
+        assert not free.prices.billed
+        await paid.fetch_account()  # one user object: one read
+        assert paid.spend_usd == pytest.approx(PRICES["pay_per_use"].read)
+    finally:
+        await paid.aclose()
+        await free.aclose()

@@ -71,7 +71,8 @@ async def test_no_budget_or_a_free_platform_is_never_checked() -> None:
 async def test_a_small_budget_thins_polls_then_stops_posts_and_alerts_each_stage_once() -> None:
     # 4 posts a day at ~$0.019 each: $0.30 lasts a few days of a month that has 30 left
     budget = {"platform_monthly_usd_per_account": 0.30}
-    async with priced_agent(X, budget=budget) as (agent, clock):
+    polling = {"paid_horizons": ["1h", "4h", "24h"]}  # every horizon, so some can be skipped
+    async with priced_agent(X, budget=budget, polling=polling) as (agent, clock):
         with capture_logs() as logs:
             await run_until(agent, clock, T0 + timedelta(days=8))
         account_id = next(iter(agent.account_ids.values()))

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from adapters.base import FREE, Prices
 from adapters.sandbox import SandboxWorld, Scenario
@@ -19,7 +20,7 @@ from agent.config import DEFAULT_ACCOUNT_POLL_EVERY, DEFAULT_PAID_ACCOUNT_POLL_E
 from agent.core import Agent
 from agent.cycles.poll import poll_cycle
 from agent.generators.template import TemplateGenerator
-from agent.reading import next_reading_at, reading_due, reading_interval
+from agent.reading import next_reading_at, poll_horizons, reading_due, reading_interval
 from agent.simulator import run_until
 from agent.store.memory import MemoryStore
 from tests.conftest import T0, make_config
@@ -62,6 +63,16 @@ def test_interval_is_ten_minutes_where_reads_are_free_and_longer_where_billed() 
     assert reading_interval(config, FREE) == DEFAULT_ACCOUNT_POLL_EVERY
     assert reading_interval(config, X_PAY_PER_USE) == DEFAULT_PAID_ACCOUNT_POLL_EVERY
     assert DEFAULT_PAID_ACCOUNT_POLL_EVERY >= timedelta(hours=1)  # issue 16: hourly or slower
+
+
+def test_billed_reads_poll_the_last_horizon_unless_paid_horizons_are_set() -> None:
+    config = make_config()
+    assert poll_horizons(config, FREE) == config.polling.horizons
+    assert poll_horizons(config, X_PAY_PER_USE) == [config.polling.final_horizon]
+    chosen = make_config(polling={"paid_horizons": ["24h", "4h"]})
+    assert poll_horizons(chosen, X_PAY_PER_USE) == [timedelta(hours=4), timedelta(hours=24)]
+    with pytest.raises(ValidationError, match="at least one horizon"):
+        make_config(polling={"paid_horizons": []})
 
 
 def test_a_configured_interval_applies_to_every_platform() -> None:
@@ -128,7 +139,9 @@ async def test_paid_reads_keep_the_all_in_cost_per_post_within_1_3x_the_post_fee
         readings = await agent.store.account_series(account_id, T0, clock.now())
         posts = (await agent.store.counts())["posted"]
         assert posts >= 4 * days - 1
-        assert len(readings) <= 6 * days  # ~ one before each post, not 144 a day
+        assert len(readings) <= 16 * days  # ~ every 2 h and one before each post, not 144 a day
+        snapshots = await agent.store.due_snapshots(clock.now() + timedelta(days=2))
+        assert {s.horizon_hours for s in snapshots} == {24.0}  # the last horizon only
         platform = agent.platform_for(account_id)
         assert platform.spend_usd / posts <= 1.3 * X_PAY_PER_USE.post
 
