@@ -19,10 +19,11 @@ every :data:`~agent.config.DEFAULT_ACCOUNT_POLL_EVERY` (10 min) and metrics at e
 reads go where attribution needs them: the follower count every ``polling.paid_account_every``
 (2 h) besides the reading just before each post, and a post's metrics at the last horizon only
 (``polling.paid_horizons``; the 1 h and 4 h polls feed only the learner's provisional counts).
-At 4 posts a day that is ~14 follower readings and 4 metric reads a day instead of 144 and 12,
-and the all-in cost of a post falls from ~3.7x the post fee to ~1.3x (``python -m bench.cost``)
-with the learning benchmark's figures unchanged within noise (docs/benchmarks.md). Reading every
-12 h with all three horizons costs about the same and lost ~6 points of the oracle's followers.
+At 4 posts a day that is ~14 follower readings and 4 metric reads a day instead of 144 and 12:
+the all-in cost of a post falls from ~3.7x the post fee to ~1.30x (``python -m bench.cost``).
+In the learning benchmark this schedule measured -0.037 +- 0.031 of the oracle's followers
+against half-hourly readings (within noise); reading every 12 h with every horizon, which costs
+about as much, lost 0.057 +- 0.020 (docs/costs.md).
 
 Whatever the platform, one reading serves every reader until the next is due: the periodic
 follower cycle and the poll batches ask the same :func:`reading_due`, so a poll batch no longer

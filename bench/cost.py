@@ -7,10 +7,11 @@ link, $0.001 per object a read returns: ``adapters.x.PRICES``), the default conf
 ``P`` posts a day (default 4), run through the real cycles on a virtual clock. Two settings in
 one run, on the same seeds:
 
-- **before**: the follower count read every 10 minutes (``polling.account_every: 10m``, the
-  default before cost-aware reading, and still the default where reads are free);
-- **after**: the defaults (``agent/reading.py``: readings where attribution needs them, a
-  periodic one only after ``polling.paid_account_every``).
+- **before**: the follower count read every 10 minutes and metrics polled at every horizon
+  (``polling.account_every: 10m``, ``polling.paid_horizons: [1h, 4h, 24h]``: the defaults before
+  cost-aware reading, and still the defaults where reads are free);
+- **after**: the defaults (``agent/reading.py``: the follower count every
+  ``polling.paid_account_every`` and before each post, metrics at the last horizon).
 
 For each: posts published, follower readings, objects read, platform spend, the all-in cost per
 post and its ratio to the post fee, and the learning figures of ``bench.learning`` (fraction of
@@ -44,7 +45,8 @@ from bench.learning import ACCOUNT, LEARNER, START, bench_config, score
 PAY_PER_USE = PRICES["pay_per_use"]
 BASE_SCENARIO = "stationary"
 SETTINGS: dict[str, tuple[str, ...]] = {
-    "before": ("polling.account_every=10m",),
+    # the behaviour before cost-aware reading: every 10 minutes, every horizon
+    "before": ("polling.account_every=10m", "polling.paid_horizons=[1h, 4h, 24h]"),
     "after": ("polling.account_every=null",),  # the defaults: agent/reading.py decides
 }
 TARGET_RATIO = 1.3  # issue 16: all-in cost per post at most 1.3x the post fee
