@@ -22,8 +22,8 @@ reads go where attribution needs them: the follower count every ``polling.paid_a
 At 4 posts a day that is ~14 follower readings and 4 metric reads a day instead of 144 and 12:
 the all-in cost of a post falls from ~3.7x the post fee to ~1.30x (``python -m bench.cost``).
 In the learning benchmark this schedule measured -0.037 +- 0.031 of the oracle's followers
-against half-hourly readings (within noise); reading every 12 h with every horizon, which costs
-about as much, lost 0.057 +- 0.020 (docs/costs.md).
+against half-hourly readings (not significant, but not shown to be nothing); reading every 12 h
+with every horizon, which costs about as much, lost 0.057 +- 0.020 (docs/costs.md).
 
 Whatever the platform, one reading serves every reader until the next is due: the periodic
 follower cycle and the poll batches ask the same :func:`reading_due`, so a poll batch no longer
