@@ -28,6 +28,29 @@ class PlatformLimits:
     posts_per_day: int
 
 
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """What a platform bills per call, in US dollars (all 0.0 where calls are free).
+
+    ``read`` is per object returned (a post of a metrics read, the user object of an account
+    read, every object of a reconciliation page). The daemon reads it to decide how often a
+    follower reading is worth taking (agent/reading.py) and to price a post before sending it
+    (the monthly platform budget); what was actually billed is :attr:`Platform.spend_usd`.
+    """
+
+    post: float = 0.0
+    post_with_url: float = 0.0
+    read: float = 0.0
+
+    @property
+    def billed(self) -> bool:
+        """Whether any call costs money."""
+        return self.post > 0 or self.post_with_url > 0 or self.read > 0
+
+
+FREE = Prices()  # platforms that bill nothing (Bluesky, Mastodon, Threads, a default sandbox)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PublishedPost:
     """A post as the platform reports it."""
@@ -83,6 +106,11 @@ class Platform(Protocol):
 
         A running total: the daemon reads it before and after each call to bill that call.
         """
+        ...
+
+    @property
+    def prices(self) -> Prices:
+        """What the platform bills per call (:data:`FREE` where nothing is billed)."""
         ...
 
     def length(self, text: str) -> int:

@@ -47,7 +47,15 @@ from atproto_client import exceptions as atexc
 from atproto_client import models
 from atproto_core.exceptions import AtProtocolError
 
-from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, env_name
+from adapters.base import (
+    FREE,
+    AccountInfo,
+    PlatformLimits,
+    PostMetrics,
+    Prices,
+    PublishedPost,
+    env_name,
+)
 from adapters.length import BLUESKY_MAX_GRAPHEMES, grapheme_length
 from agent.errors import (
     AmbiguousPublish,
@@ -124,6 +132,11 @@ class BlueskyPlatform:
     def spend_usd(self) -> float:
         """Bluesky does not bill API calls."""
         return 0.0
+
+    @property
+    def prices(self) -> Prices:
+        """Nothing is billed."""
+        return FREE
 
     def length(self, text: str) -> int:
         """Grapheme clusters, as the lexicon's ``maxGraphemes`` counts (:mod:`adapters.length`)."""

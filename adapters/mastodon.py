@@ -48,7 +48,15 @@ from mastodon.errors import (
     MastodonUnauthorizedError,
 )
 
-from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, env_name
+from adapters.base import (
+    FREE,
+    AccountInfo,
+    PlatformLimits,
+    PostMetrics,
+    Prices,
+    PublishedPost,
+    env_name,
+)
 from adapters.length import MASTODON_DEFAULT_MAX_CHARS, URL_CHARS, mastodon_length
 from agent.errors import (
     AmbiguousPublish,
@@ -124,6 +132,11 @@ class MastodonPlatform:
     def spend_usd(self) -> float:
         """Mastodon instances do not bill API calls."""
         return 0.0
+
+    @property
+    def prices(self) -> Prices:
+        """Nothing is billed."""
+        return FREE
 
     def length(self, text: str) -> int:
         """The length the instance counts: URLs as ``characters_reserved_per_url``, remote

@@ -17,6 +17,10 @@ The audience behind it, its formulas and the scenario files that configure it ar
   committed but before it returns.
 - ``fetch_metrics`` returns counters accrued up to the caller's ``now()`` (monotone in time);
   deleted and unknown ids are omitted. ``fetch_account`` returns followers at ``now()``.
+- Billing (``platform.prices``, default nothing): ``spend_usd`` adds the post price to each
+  post created (``post_with_url`` when the text has a link) and the read price to each object a
+  read returns (a post's metrics, the account, a post found), as X's pay-per-use bills; a
+  replayed idempotency key creates nothing and bills nothing.
 - Deleting a post hides it from reads; the followers it brought stay (as on real platforms), and
   deleting an unknown post is a no-op.
 
@@ -46,8 +50,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, text_hash
-from adapters.length import code_points
+from adapters.base import (
+    AccountInfo,
+    PlatformLimits,
+    PostMetrics,
+    Prices,
+    PublishedPost,
+    text_hash,
+)
+from adapters.length import code_points, urls
 from adapters.sandbox_model import (
     COUNTERS,
     DIMENSIONS,
@@ -444,6 +455,7 @@ class SandboxPlatform:
         self._handle = account
         self._now = now
         self._account: _Account | None = None
+        self._spend_usd = 0.0  # billed by the scenario's platform.prices
 
     @property
     def handle(self) -> str:
@@ -460,8 +472,16 @@ class SandboxPlatform:
 
     @property
     def spend_usd(self) -> float:
-        """The simulated platform bills nothing."""
-        return 0.0
+        """What this adapter's calls cost by the scenario's ``platform.prices`` (default 0)."""
+        return self._spend_usd
+
+    @property
+    def prices(self) -> Prices:
+        spec = self._world._scenario.platform.prices
+        return Prices(post=spec.post, post_with_url=spec.post_with_url, read=spec.read)
+
+    def _bill_reads(self, objects: int) -> None:
+        self._spend_usd += self._world._scenario.platform.prices.read * objects
 
     def length(self, text: str) -> int:
         """Code points after NFC normalisation (:func:`adapters.length.code_points`)."""
@@ -509,6 +529,8 @@ class SandboxPlatform:
             # give effects to (dimension "hour", arms "00".."23"), whatever the caller sent
             arms = {**(labels or {}), "hour": f"{from_us(now_us).hour:02d}"}
             post = self._create(account, text, idempotency_key, arms, now_us)
+        prices = spec.prices
+        self._spend_usd += prices.post_with_url if urls(text) else prices.post
         if spec.publish_delay_after_s > 0:  # crash-test aid: the post is committed, not returned
             await asyncio.sleep(spec.publish_delay_after_s)
         with world._guard():
@@ -537,6 +559,7 @@ class SandboxPlatform:
                     for name, total in zip(COUNTERS, totals, strict=True)
                 }
                 found[post_id] = PostMetrics(platform_post_id=post_id, **counters)
+        self._bill_reads(len(found))
         return {post_id: found[post_id] for post_id in ids if post_id in found}
 
     async def fetch_account(self) -> AccountInfo:
@@ -550,6 +573,7 @@ class SandboxPlatform:
                 posts = world._db.execute(
                     "SELECT COUNT(*) FROM posts WHERE account = ? AND deleted = 0", (account.name,)
                 ).fetchone()[0]
+        self._bill_reads(1)
         return AccountInfo(
             handle=account.name, followers=followers, following=account.following, posts=posts
         )
@@ -562,6 +586,7 @@ class SandboxPlatform:
             " AND posted_us >= ? ORDER BY posted_us DESC, idx DESC LIMIT ?",
             (account.name, to_us(since), max(limit, 0)),
         )
+        self._bill_reads(len(rows))
         return [
             PublishedPost(platform_post_id=r[0], text=r[1], posted_at=from_us(r[2])) for r in rows
         ]

@@ -140,6 +140,14 @@ class AccountSpec(_Section):
         return value
 
 
+class PriceSpec(_Section):
+    """What the simulated platform bills per call, in US dollars (``adapters.base.Prices``)."""
+
+    post: Rate = 0.0
+    post_with_url: Rate = 0.0
+    read: Rate = 0.0  # per object returned: a post's metrics, the account, a found post
+
+
 class PlatformSpec(_Section):
     """The platform's rules (durations are sandbox hours, except the ``publish_delay_*_s``).
 
@@ -157,6 +165,9 @@ class PlatformSpec(_Section):
     duplicate_window_hours: Rate = 168.0  # same text again within this -> DuplicateContent
     publish_delay_before_s: Rate = 0.0  # real seconds; crash-test aid (see the docstring)
     publish_delay_after_s: Rate = 0.0  # real seconds; crash-test aid (see the docstring)
+    # what the platform bills, US dollars (default: nothing); e.g. X's pay-per-use:
+    # {post: 0.015, post_with_url: 0.20, read: 0.001} (a read: per object returned)
+    prices: PriceSpec = Field(default_factory=lambda: PriceSpec())
 
 
 class Rates(_Section):

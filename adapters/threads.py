@@ -73,7 +73,15 @@ from multidict import CIMultiDictProxy
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, env_name
+from adapters.base import (
+    FREE,
+    AccountInfo,
+    PlatformLimits,
+    PostMetrics,
+    Prices,
+    PublishedPost,
+    env_name,
+)
 from adapters.length import THREADS_MAX_CHARS, threads_length
 from agent.errors import (
     AmbiguousPublish,
@@ -178,6 +186,11 @@ class ThreadsPlatform:
     def spend_usd(self) -> float:
         """The Threads API does not bill calls."""
         return 0.0
+
+    @property
+    def prices(self) -> Prices:
+        """Nothing is billed."""
+        return FREE
 
     def length(self, text: str) -> int:
         """Code points, an emoji's by its UTF-8 bytes, as Meta counts (:mod:`adapters.length`)."""

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -60,7 +59,15 @@ from tenacity.wait import wait_random_exponential
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
-from adapters.base import AccountInfo, PlatformLimits, PostMetrics, PublishedPost, env_name
+from adapters.base import (
+    FREE,
+    AccountInfo,
+    PlatformLimits,
+    PostMetrics,
+    Prices,
+    PublishedPost,
+    env_name,
+)
 from adapters.length import X_MAX_CHARS, urls, x_length
 from agent.errors import (
     AmbiguousPublish,
@@ -100,19 +107,15 @@ TIERS: dict[str, PlatformLimits] = {
 DEFAULT_TIER = "pay_per_use"
 
 
-@dataclass(frozen=True, slots=True)
-class Prices:
-    """What X charges per call, in US dollars (pay-per-use; the other tiers bill monthly)."""
-
-    post: float = 0.0
-    post_with_url: float = 0.0
-    owned_read: float = 0.0  # per post or user object read back
-
-
+# What X charges per call, in US dollars (pay-per-use; the other tiers bill monthly, so a call
+# costs nothing extra). ``read`` is per *owned* object returned: each post of GET /2/tweets, the
+# user object of GET /2/users/me, each post of a GET /2/users/{id}/tweets page. Counted
+# conservatively: every object in ``data`` and in ``includes`` is billed (an expansion such as
+# ``author_id`` adds its user objects to the bill), never less than X could charge.
 PRICES: dict[str, Prices] = {
-    "pay_per_use": Prices(post=0.015, post_with_url=0.20, owned_read=0.001),
-    "basic": Prices(),
-    "free": Prices(),
+    "pay_per_use": Prices(post=0.015, post_with_url=0.20, read=0.001),
+    "basic": FREE,
+    "free": FREE,
 }
 
 
@@ -409,6 +412,11 @@ class XPlatform:
         """What this session's calls cost so far, by :data:`PRICES` (the daemon reads it)."""
         return self._spend_usd
 
+    @property
+    def prices(self) -> Prices:
+        """The access tier's prices (:data:`PRICES`)."""
+        return self._prices
+
     def length(self, text: str) -> int:
         """X's weighted length (twitter-text v3, see :mod:`adapters.length`)."""
         return x_length(text)
@@ -475,7 +483,7 @@ class XPlatform:
         ``"unknown (X did not send x-access-level)"``. Charged as one owned read.
         """
         answer = await self._read(self._me_with_headers)
-        self._spend_usd += self._prices.owned_read
+        self._spend_usd += self._prices.read
         body, headers = answer["body"], answer["headers"]
         if isinstance(body, dict) and isinstance(body.get("data"), dict) and "id" in body["data"]:
             self._user_id = str(body["data"]["id"])
@@ -508,7 +516,7 @@ class XPlatform:
             for obj in body.get("data") or ():
                 metrics = self._parsed(parse_metrics, obj)
                 out[metrics.platform_post_id] = metrics
-                self._spend_usd += self._prices.owned_read
+                self._spend_usd += self._prices.read
         return out
 
     async def fetch_account(self) -> AccountInfo:
@@ -517,7 +525,7 @@ class XPlatform:
         )
         account: AccountInfo = self._parsed(parse_account, body["data"])
         self._user_id = str(body["data"]["id"])
-        self._spend_usd += self._prices.owned_read
+        self._spend_usd += self._prices.read
         return account
 
     async def find_recent(self, *, since: datetime, limit: int = 100) -> list[PublishedPost]:
@@ -538,7 +546,7 @@ class XPlatform:
                 )
             )
             page = [self._parsed(parse_post, obj) for obj in body.get("data") or ()]
-            self._spend_usd += self._prices.owned_read * len(page)
+            self._spend_usd += self._prices.read * len(page)
             posts.extend(page)
             token = (body.get("meta") or {}).get("next_token")
             if not token:

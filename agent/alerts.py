@@ -9,9 +9,10 @@ of either works::
      "kind": "account_suspended", "account": "main"}
 
 Kinds (:class:`AlertKind`): an account suspended by the circuit breaker, the LLM budget reached,
-the kill switch on, a streak of publish failures, the store unavailable, posts stuck
-``publishing``. Each kind is sent at most once per ``alerts.repeat_after`` (default 1 h) per
-account (or once overall for kinds without one); the time is the ``now`` passed in, so the
+the kill switch on, the monthly platform budget cutting reads or posts (agent/budget.py), a
+streak of publish failures, the store unavailable, posts stuck ``publishing``. Each kind is sent
+at most once per ``alerts.repeat_after`` (default 1 h) per account (or once overall for kinds
+without one); the time is the ``now`` passed in, so the
 simulator's virtual clock rate-limits too.
 
 Sending never blocks or breaks a cycle: :meth:`Alerts.notify` only schedules the request (a
@@ -40,6 +41,7 @@ class AlertKind(StrEnum):
     ACCOUNT_SUSPENDED = "account_suspended"
     BUDGET_REACHED = "budget_reached"
     KILL_SWITCH = "kill_switch"
+    PLATFORM_BUDGET = "platform_budget"
     PUBLISH_FAILURES = "publish_failures"
     STORE_UNAVAILABLE = "store_unavailable"
     STUCK_PUBLISHING = "stuck_publishing"

@@ -54,7 +54,10 @@ DEFAULT_POSTS_PER_DAY = 4  # per account; conservative so defaults never look li
 DEFAULT_MIN_GAP = timedelta(minutes=90)  # between two posts of one account
 DEFAULT_JITTER = timedelta(minutes=10)  # random shift added to each scheduled post, +/-
 DEFAULT_HORIZONS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
-DEFAULT_ACCOUNT_POLL_EVERY = timedelta(minutes=10)  # follower-count snapshots
+DEFAULT_ACCOUNT_POLL_EVERY = timedelta(minutes=10)  # follower-count snapshots, free reads
+# follower-count snapshots where each read is billed (X pay-per-use): with the reading taken just
+# before each post, ~3 a post at 4 posts a day (agent/reading.py)
+DEFAULT_PAID_ACCOUNT_POLL_EVERY = timedelta(hours=2)
 DEFAULT_SQLITE_PATH = Path("data/growthloop.db")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
@@ -181,18 +184,28 @@ class Cadence(_Section):
 
 class Polling(_Section):
     horizons: list[Duration] = Field(default_factory=lambda: list(DEFAULT_HORIZONS), min_length=1)
-    account_every: Duration = DEFAULT_ACCOUNT_POLL_EVERY
+    # how often the follower count is read when nothing else read it (agent/reading.py); unset:
+    # 10m where reads are free, ``paid_account_every`` where the platform bills each read
+    account_every: Duration | None = None
+    paid_account_every: Duration = DEFAULT_PAID_ACCOUNT_POLL_EVERY
+    # the horizons polled where each read is billed; unset: the last of ``horizons`` only (the
+    # early polls are what attribution needs least: agent/reading.py)
+    paid_horizons: list[Duration] | None = None
 
-    @field_validator("horizons")
+    @field_validator("horizons", "paid_horizons")
     @classmethod
-    def _sorted_positive(cls, value: list[timedelta]) -> list[timedelta]:
+    def _sorted_positive(cls, value: list[timedelta] | None) -> list[timedelta] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("give at least one horizon (or leave the key out)")
         if any(h <= timedelta(0) for h in value):
             raise ValueError("every horizon must be positive")
         if len(set(value)) != len(value):
             raise ValueError("horizons must be distinct")
         return sorted(value)
 
-    _positive_durations = field_validator("account_every")(_positive)
+    _positive_durations = field_validator("account_every", "paid_account_every")(_positive)
 
     @property
     def final_horizon(self) -> timedelta:
@@ -280,10 +293,15 @@ class GeneratorSettings(_Section):
 
 
 class Budget(_Section):
-    """Daily spend caps on the LLM; when reached, planning pauses (it does not fail)."""
+    """Spend caps. LLM: daily; when reached, planning pauses (it does not fail). Platform: per
+    account and calendar month (UTC), what the platform bills (X pay-per-use); when reached,
+    reads degrade first and posts stop only when a post can no longer be paid (agent/budget.py).
+    """
 
     llm_daily_usd_per_account: float = Field(default=1.0, ge=0)
     llm_daily_usd_total: float = Field(default=5.0, ge=0)
+    # US dollars per account per calendar month (UTC); null: no cap. Free platforms never reach it
+    platform_monthly_usd_per_account: float | None = Field(default=None, gt=0)
 
 
 class Approval(_Section):

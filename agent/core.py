@@ -24,6 +24,7 @@ import numpy as np
 from adapters.base import Platform
 from agent.alerts import Alerts
 from agent.breaker import Breaker, startup_check
+from agent.budget import SpendBook
 from agent.clock import Clock
 from agent.config import Account, Config
 from agent.errors import AuthFailed, PlatformError, RateLimited
@@ -105,6 +106,8 @@ class Agent:
     alerts: Alerts = field(default_factory=Alerts.disabled)
     # this process's failure streaks and credential reads (agent/breaker.py)
     breaker: Breaker = field(default_factory=Breaker)
+    # platform spend not yet written to the store's monthly ledger (agent/budget.py)
+    spend: SpendBook = field(default_factory=SpendBook)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)  # policy sampling
@@ -209,6 +212,7 @@ class Agent:
             # adapters that bill per call (X's pay-per-use) keep a running spend_usd
             spent = platform.spend_usd - spent_before
             counters.platform_spend_usd += spent
+            self.spend.note(account_id, spent, posted=operation == "publish" and error is None)
             account = self._by_id[account_id]
             self.metrics.api_call(
                 account=account.name,

@@ -11,7 +11,8 @@ Two kinds of figure:
 - **counted where it happens**: posts planned / published / failed / rejected, snapshots taken
   and late, API calls and errors, spend, publish latency, cycle durations, suspensions;
 - **read from the store at scrape time** (:func:`refresh`): snapshots due, posts queued and in
-  flight, each account's latest follower count. A store that does not answer within
+  flight, each account's latest follower count, its platform spend this month and the all-in
+  platform cost per post (agent/budget.py). A store that does not answer within
   :data:`REFRESH_TIMEOUT` leaves them as they were and sets ``growthloop_store_up`` to 0; the
   scrape is still answered.
 
@@ -115,6 +116,19 @@ class Metrics:
             ACCOUNT,
             registry=r,
         )
+        self.month_spend = Gauge(
+            f"{PREFIX}_platform_spend_month_usd",
+            "US dollars the platform billed the account this calendar month (UTC), every worker.",
+            ACCOUNT,
+            registry=r,
+        )
+        self.cost_per_post = Gauge(
+            f"{PREFIX}_platform_cost_per_post_usd",
+            "This month's platform spend over the posts published this month (all-in: posts "
+            "and every read), per account.",
+            ACCOUNT,
+            registry=r,
+        )
         self.suspended = Gauge(
             f"{PREFIX}_accounts_suspended",
             "1 while the account's planning and publishing are suspended, else 0.",
@@ -202,10 +216,12 @@ class Metrics:
 
 async def refresh(agent: Agent, now: datetime) -> None:
     """Read the store's gauges: snapshots due, posts queued and in flight, each account's
-    latest follower count and whether it is suspended (the circuit breaker's state, shared by
-    every worker). Nothing is set unless every read answered (StoreError otherwise)."""
+    latest follower count, whether it is suspended (the circuit breaker's state, shared by
+    every worker) and its platform spend and cost per post this month. Nothing is set unless
+    every read answered (StoreError otherwise)."""
     pending = await agent.store.pending_work(now)
     suspended = {s.account_id for s in await agent.store.suspensions(now=now)}
+    costs = await agent.store.platform_costs(at=now)
     followers = {}
     for account in agent.config.accounts:
         account_id = agent.account_ids.get(account.name)
@@ -224,6 +240,10 @@ async def refresh(agent: Agent, now: datetime) -> None:
         account_id = agent.account_ids.get(account.name)
         if account_id is not None:
             metrics.set_suspended(account.name, account.platform, account_id in suspended)
+    for cost in costs:
+        metrics.month_spend.labels(cost.account, cost.platform).set(cost.spend_usd)
+        if cost.cost_per_post_usd is not None:
+            metrics.cost_per_post.labels(cost.account, cost.platform).set(cost.cost_per_post_usd)
 
 
 def metrics_route(agent: Agent, *, timeout: float = REFRESH_TIMEOUT) -> Handler:

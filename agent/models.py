@@ -7,7 +7,7 @@ so the cycles pass typed values around, never rows or dicts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -285,3 +285,24 @@ class Suspension:
     def active(self, now: datetime) -> bool:
         """Still in force at ``now`` (a cool-down that has ended is not)."""
         return self.until is None or now < self.until
+
+
+def month_key(at: datetime) -> str:
+    """The calendar month (UTC) of ``at`` as ``YYYY-MM``: the period of the platform budget."""
+    return at.astimezone(UTC).strftime("%Y-%m")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonthSpend:
+    """What an account's platform billed in one calendar month (UTC), and the posts published."""
+
+    month: str  # YYYY-MM
+    spend_usd: float
+    posts: int
+    account: str = ""  # the account's name and platform, in Store.platform_costs
+    platform: str = ""
+
+    @property
+    def cost_per_post_usd(self) -> float | None:
+        """All-in: every call billed this month over the posts published (None: no post)."""
+        return self.spend_usd / self.posts if self.posts else None

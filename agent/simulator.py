@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent.budget import Stage
 from agent.clock import VirtualClock
 from agent.core import Agent, hour_floor
 from agent.cycles import CYCLES, reconcile_cycle
+from agent.cycles.poll import reading_interval_for
+from agent.reading import next_reading_at
 
 MIN_STEP = timedelta(seconds=1)
 
@@ -55,10 +58,11 @@ async def next_event(
         candidates.append((next_post, "post"))
     if next_poll is not None:
         candidates.append((next_poll, "snapshot"))
-    every = agent.config.polling.account_every
     for account_id in agent.account_ids.values():
+        if agent.spend.stage(account_id) >= Stage.NO_PERIODIC_READS:
+            continue  # the monthly platform budget stopped its periodic reads
         last = agent.last_account_poll.get(account_id)
-        due_at = now if last is None else last + every
+        due_at = next_reading_at(last, reading_interval_for(agent, account_id), now)
         blocked = agent.reads_blocked_until.get(account_id)
         candidates.append((max(due_at, blocked) if blocked else due_at, "account"))
     when = max(min(c[0] for c in candidates), now + MIN_STEP)

@@ -155,6 +155,7 @@ async def print_health(console: Console, store: Store, *, hours: int, now: datet
         console.print(table)
     else:
         console.print("No health metrics yet (the first row is written after a full hour).")
+    await print_platform_costs(console, store, now=now)
     await print_leaders(console, store)
     work = Table(title="Pending work")
     work.add_column("what")
@@ -173,6 +174,41 @@ async def print_health(console: Console, store: Store, *, hours: int, now: datet
     )
     work.add_row("posts in flight", str(pending["posts_in_flight"]), "")
     console.print(work)
+
+
+async def print_platform_costs(console: Console, store: Store, *, now: datetime) -> None:
+    """What each platform billed this calendar month (UTC), per account and per platform, and
+    the all-in cost per post (every billed call over the posts published; agent/budget.py).
+    Nothing is printed while nothing was billed or posted this month."""
+    costs = await store.platform_costs(at=now)
+    if not costs:
+        return
+    table = Table(title=f"Platform cost, {costs[0].month} (UTC)")
+    for col in ("platform", "account", "posts", "spend $", "$ per post"):
+        table.add_column(col, justify="left" if col in {"platform", "account"} else "right")
+    platforms: dict[str, list[float]] = {}
+    for c in costs:
+        per_post = c.cost_per_post_usd
+        table.add_row(
+            c.platform,
+            c.account,
+            str(c.posts),
+            f"{c.spend_usd:.4f}",
+            f"{per_post:.4f}" if per_post is not None else "-",
+        )
+        total = platforms.setdefault(c.platform, [0.0, 0.0])
+        total[0] += c.spend_usd
+        total[1] += c.posts
+    if len(costs) > 1:
+        for platform, (spend, posts) in sorted(platforms.items()):
+            table.add_row(
+                platform,
+                "(all)",
+                f"{posts:.0f}",
+                f"{spend:.4f}",
+                f"{spend / posts:.4f}" if posts else "-",
+            )
+    console.print(table)
 
 
 async def print_leaders(console: Console, store: Store) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from agent.budget import book_all
 from agent.core import Agent, hour_floor
 from agent.logs import log
 
@@ -19,6 +20,7 @@ LATE_AFTER = timedelta(minutes=5)  # a poll taken later than this after it fell 
 
 
 async def health_cycle(agent: Agent, now: datetime) -> int:
+    await book_all(agent, now)  # the monthly platform spend ledger (agent/budget.py)
     current = hour_floor(now)
     last = await agent.store.last_health_hour()
     start = (last + timedelta(hours=1)) if last else current - timedelta(hours=1)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from agent.alerts import AlertKind
 from agent.breaker import recheck
+from agent.budget import Stage, account_stage
 from agent.config import Account
 from agent.core import Agent
 from agent.cycles.plan_steps import (
@@ -135,6 +136,8 @@ async def _may_plan(agent: Agent, account: Account, account_id: int, now: dateti
         await agent.store.pending_count(account_id) > 0 or await awaiting_approval(agent, account)
     ):
         return False
+    if await account_stage(agent, account_id, now) >= Stage.NO_POSTS:
+        return False  # the monthly platform budget cannot pay for another post (agent/budget.py)
     return not await over_budget(agent, account, account_id, now)
 
 

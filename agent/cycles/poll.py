@@ -1,4 +1,9 @@
-"""Poll: take every due performance snapshot; read follower counts every few minutes.
+"""Poll: take every due performance snapshot; read follower counts when a reading is due.
+
+When a reading is due is :mod:`agent.reading`'s decision (what attribution needs and what a read
+costs: every 10 minutes where reads are free, only to fill long gaps where each read is billed);
+a poll batch takes the count along only when one is due, never again when another reader has
+just taken it.
 
 Snapshot rows are created (due) when a post is published, so no horizon can be missed: a daemon
 that was down past a horizon takes the snapshot when it is back and records its real age in
@@ -13,17 +18,20 @@ another worker has just read that count.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from adapters.base import AccountInfo
+from agent.budget import Stage, account_stage
 from agent.core import Agent
 from agent.cycles.health import LATE_AFTER
 from agent.errors import PlatformError
 from agent.logs import log
 from agent.models import DueSnapshot
+from agent.reading import poll_horizons, reading_due, reading_interval
 from agent.store.base import SnapshotReading
 
 BATCH = 100  # ids per metrics call (X's get_tweets takes at most 100)
+BUDGET_SKIPPED = "skipped: the monthly platform budget polls the last horizon only"
 
 
 async def fetch_account(agent: Agent, account_id: int, now: datetime) -> AccountInfo | None:
@@ -46,7 +54,14 @@ async def _poll_account(
     agent: Agent, account_id: int, due: list[DueSnapshot], now: datetime
 ) -> int:
     platform = agent.platform_for(account_id)
-    info = await fetch_account(agent, account_id, now)
+    stage = await account_stage(agent, account_id, now)
+    if stage >= Stage.FINAL_HORIZON_ONLY:
+        due = await _skip_early_horizons(agent, due, now)
+        if not due:
+            return 0
+    info = None
+    if stage < Stage.NO_PERIODIC_READS and follower_reading_due(agent, account_id, now):
+        info = await fetch_account(agent, account_id, now)
     ids = sorted({d.platform_post_id for d in due})
     metrics = {}
     for start in range(0, len(ids), BATCH):
@@ -90,6 +105,30 @@ async def _poll_account(
     return taken
 
 
+async def _skip_early_horizons(
+    agent: Agent, due: list[DueSnapshot], now: datetime
+) -> list[DueSnapshot]:
+    """The monthly platform budget polls the last horizon only: the others are recorded as
+    skipped (no metrics, an error saying why); the snapshots of the last horizon are returned."""
+    keep = []
+    for snap in due:
+        prices = agent.platform_for(snap.account_id).prices
+        final = max(poll_horizons(agent.config, prices)).total_seconds() / 3600
+        if snap.horizon_hours >= final:
+            keep.append(snap)
+            continue
+        await agent.store.record_snapshot(
+            snap.id,
+            None,
+            taken_at=now,
+            hours_since_post=(now - snap.posted_at).total_seconds() / 3600,
+            followers_at=None,
+            error=BUDGET_SKIPPED,
+        )
+        log.info("snapshot_skipped_budget", content_id=snap.content_id, snapshot_id=snap.id)
+    return keep
+
+
 async def poll_cycle(agent: Agent, now: datetime) -> int:
     by_account: dict[int, list[DueSnapshot]] = defaultdict(list)
     claimed = await agent.store.claim_snapshots(now, worker=agent.worker_id, lease=agent.lease)
@@ -105,15 +144,26 @@ async def poll_cycle(agent: Agent, now: datetime) -> int:
     return done
 
 
+def reading_interval_for(agent: Agent, account_id: int) -> timedelta:
+    """How long one of the account's follower readings serves (agent/reading.py)."""
+    return reading_interval(agent.config, agent.platform_for(account_id).prices)
+
+
+def follower_reading_due(agent: Agent, account_id: int, now: datetime) -> bool:
+    """Whether the account's last follower reading is too old to serve at ``now``."""
+    last = agent.last_account_poll.get(account_id)
+    return reading_due(last, reading_interval_for(agent, account_id), now)
+
+
 async def followers_cycle(agent: Agent, now: datetime) -> int:
-    """Read each account's follower count every ``polling.account_every``: the series
-    attribution works from (publish adds a reading just before each post, poll one with every
-    batch of snapshots)."""
-    every = agent.config.polling.account_every
+    """Read each account's follower count when a reading is due (agent/reading.py): the series
+    attribution works from (publish adds a reading just before each post, a poll batch one when
+    a reading is due)."""
     done = 0
     for account_id in agent.account_ids.values():
-        last = agent.last_account_poll.get(account_id)
-        if last is None or now - last >= every:
+        if follower_reading_due(agent, account_id, now):
+            if await account_stage(agent, account_id, now) >= Stage.NO_PERIODIC_READS:
+                continue  # the monthly platform budget: reads degrade before posts stop
             done += await _poll_followers(agent, account_id, now)
     return done
 
@@ -124,7 +174,8 @@ async def _poll_followers(agent: Agent, account_id: int, now: datetime) -> bool:
             return False  # another worker is reading this account right now
         if not agent.exclusive:  # another worker may have read it since our last look
             stored = await agent.store.last_account_snapshot(account_id)
-            if stored is not None and now - stored.taken_at < agent.config.polling.account_every:
+            every = reading_interval_for(agent, account_id)
+            if stored is not None and not reading_due(stored.taken_at, every, now):
                 agent.last_account_poll[account_id] = stored.taken_at
                 return False
         return (await fetch_account(agent, account_id, now)) is not None

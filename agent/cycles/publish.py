@@ -47,6 +47,7 @@ from agent.errors import (
 from agent.journal import JournalEntry, PublishJournal
 from agent.logs import log
 from agent.models import Post, PostStatus
+from agent.reading import poll_horizons
 
 MAX_ATTEMPTS = 3  # publish attempts of one post before it is marked failed
 RECONCILE_MARGIN = timedelta(minutes=10)  # look this far before the attempt for the post
@@ -87,13 +88,18 @@ async def _account_snapshot(agent: Agent, post: Post, now: datetime) -> None:
     agent.last_account_poll[post.account_id] = now
 
 
+def horizons_for(agent: Agent, account_id: int) -> list[timedelta]:
+    """The horizons the account's posts are polled at (fewer where reads are billed)."""
+    return poll_horizons(agent.config, agent.platform_for(account_id).prices)
+
+
 async def _mark_posted(agent: Agent, post: Post, published: PublishedPost, now: datetime) -> None:
     try:
         done = await agent.store.finish_publish(
             post.id,
             platform_post_id=published.platform_post_id,
             posted_at=published.posted_at,
-            horizons=agent.config.polling.horizons,
+            horizons=horizons_for(agent, post.account_id),
             now=now,
         )
     except StoreError:
@@ -127,7 +133,7 @@ def _journal(
         platform=account.platform,
         platform_post_id=published.platform_post_id,
         posted_at=published.posted_at,
-        horizons_s=tuple(h.total_seconds() for h in agent.config.polling.horizons),
+        horizons_s=tuple(h.total_seconds() for h in horizons_for(agent, post.account_id)),
         idempotency_key=post.idempotency_key,
         text_hash=post.text_hash,
         written_at=now,

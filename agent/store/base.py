@@ -17,7 +17,8 @@ raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leave
 - :class:`LearningStore`: attribution and learning;
 - :class:`ReportStore`: health rows and the reports read from the tables;
 - :class:`LeaseStore`: named leases between workers and the kill switch;
-- :class:`SuspensionStore`: accounts the circuit breaker suspended (agent/breaker.py).
+- :class:`SuspensionStore`: accounts the circuit breaker suspended (agent/breaker.py);
+- :class:`SpendStore`: what each account's platform billed per month (agent/budget.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from agent.models import (
     Attribution,
     DueSnapshot,
     LearnItem,
+    MonthSpend,
     NewContent,
     Observation,
     Post,
@@ -247,6 +249,20 @@ class SuspensionStore(Protocol):
     async def suspensions(self, *, now: datetime | None = None) -> list[Suspension]: ...
 
 
+class SpendStore(Protocol):
+    """What each account's platform billed per calendar month (UTC) and the posts published:
+    the monthly platform budget's ledger, added to by every worker as it spends."""
+
+    async def add_platform_spend(
+        self, account_id: int, *, usd: float, posts: int = 0, at: datetime
+    ) -> None: ...
+    async def platform_spend(self, account_id: int, *, at: datetime) -> MonthSpend: ...
+    async def platform_costs(self, *, at: datetime) -> list[MonthSpend]:
+        """Every account with spend or posts booked in the month of ``at``, by account name,
+        with its name and platform (``growthloop health``, ``/metrics``)."""
+        ...
+
+
 class Store(
     AccountStore,
     ContentStore,
@@ -255,6 +271,7 @@ class Store(
     ReportStore,
     LeaseStore,
     SuspensionStore,
+    SpendStore,
     Protocol,
 ):
     """Everything the cycles read and write: the union of the parts."""

@@ -32,6 +32,7 @@ from agent.models import NewContent, Post, PostStatus
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
 from agent.store.memory_queue import MemoryQueue
+from agent.store.memory_spend import MemorySpend
 from agent.store.memory_state import (
     CONTENT_TIMES,
     DRAFT,
@@ -49,7 +50,7 @@ from agent.store.memory_tables import TABLES, refused, utc
 __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]
 
 
-class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions, MemoryQueue):
+class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions, MemorySpend, MemoryQueue):
     """growthloop's store held in memory (one process, nothing persisted)."""
 
     backend = "memory"

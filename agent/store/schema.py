@@ -230,6 +230,19 @@ account_suspensions = sa.Table(
     sa.Column("until", UTCDateTime),
 )
 
+# What each account's platform billed per calendar month (UTC, "YYYY-MM"), and the posts it
+# published that month: the monthly platform budget (agent/budget.py) survives restarts and is
+# shared by every worker. Added to by each worker as it spends.
+platform_spend = sa.Table(
+    "platform_spend",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),
+    sa.Column("spend_usd", sa.Float, nullable=False),
+    sa.Column("posts", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # Named leases with expiry ("plan:<account_id>", "followers:<account_id>", ...): the work one
 # worker does at a time when several share the database. A lease whose holder stopped renewing
 # it (a dead worker) is taken over once expires_at has passed.

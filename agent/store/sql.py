@@ -16,6 +16,7 @@ the transaction runner ``_run`` and the accounts): this module holds the content
 exactly-once publish protocol, :mod:`agent.store.sql_metrics` the polling, attribution and learning,
 :mod:`agent.store.sql_operations` leases, the kill switch, health and drafts,
 :mod:`agent.store.sql_suspensions` the accounts the circuit breaker suspended,
+:mod:`agent.store.sql_spend` the platform spend per account and month,
 :mod:`agent.store.sql_queue` the queue a person lists, cancels and moves (``growthloop posts``).
 """
 
@@ -36,6 +37,7 @@ from agent.store.schema import content, performance_snapshots
 from agent.store.sql_metrics import SqlMetrics
 from agent.store.sql_operations import EXPIRED_DRAFT_ERROR, SqlOperations
 from agent.store.sql_queue import SqlQueue
+from agent.store.sql_spend import SqlSpend
 from agent.store.sql_suspensions import SqlSuspensions
 
 __all__ = ["EXPIRED_DRAFT_ERROR", "PAUSED_KEY", "SCHEDULED_STATUSES", "SqlStore"]
@@ -77,7 +79,7 @@ _FINISH_PUBLISH = (
 _ADD_DUE_SNAPSHOT = performance_snapshots.insert()
 
 
-class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlQueue):
+class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue):
     """growthloop's store on SQLite or PostgreSQL."""
 
     # -- content ----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ async def test_pay_per_use_spend_counts_posts_urls_and_owned_reads(server: XServ
         assert x.spend_usd == pytest.approx(price.post + price.post_with_url)
         metrics = await x.fetch_metrics([first.platform_post_id, second.platform_post_id])
         assert len(metrics) == 2
-        assert x.spend_usd == pytest.approx(price.post + price.post_with_url + 2 * price.owned_read)
+        assert x.spend_usd == pytest.approx(price.post + price.post_with_url + 2 * price.read)
     finally:
         await x.aclose()
 
@@ -43,3 +43,19 @@ async def test_free_tier_costs_nothing_and_caps_posts_at_17_a_day(server: XServe
         assert x.limits.posts_per_day == 17
     finally:
         await x.aclose()
+
+
+async def test_prices_follow_the_tier_and_the_account_read_is_billed_once(
+    server: XServer,
+) -> None:
+    paid: XPlatform = make_platform(server)
+    free: XPlatform = make_platform(server, tier="basic")
+    try:
+        assert paid.prices == PRICES["pay_per_use"]
+        assert paid.prices.billed and paid.prices.read == 0.001
+        assert not free.prices.billed
+        await paid.fetch_account()  # one user object: one read
+        assert paid.spend_usd == pytest.approx(PRICES["pay_per_use"].read)
+    finally:
+        await paid.aclose()
+        await free.aclose()

@@ -35,6 +35,8 @@ def exercised() -> Metrics:
         rate_limited=True,
     )
     metrics.followers.labels("demo", "sandbox").set(10)
+    metrics.month_spend.labels("demo", "sandbox").set(0.5)
+    metrics.cost_per_post.labels("demo", "sandbox").set(0.02)
     with metrics.time_cycle("plan"):
         pass
     return metrics

@@ -1,0 +1,72 @@
+"""Reading: when a follower-count reading is due, by what the attribution needs and what a read
+costs on the account's platform.
+
+Attribution (``agent/cycles/attribute.py``) works from the ``account_snapshots`` series. What it
+uses of it:
+
+- **time window** (``learning/attribution.py``): the reading just before each post (the
+  ``before`` point; taken by the publish cycle before every post) and the readings around the
+  window's end, interpolated; a window is attributed once a reading exists at or after its end;
+- **deconvolution** (``learning/deconvolution.py``, the default): the series thinned to at most
+  one reading per hour of a 24 h window; readings may be irregular (the noise of a change is
+  proportional to its duration), so fewer readings make wider intervals, not a biased fit.
+
+Neither gains from a reading every 10 minutes; the deconvolution does lose from readings hours
+apart (it separates overlapping posts by when their followers arrive). Where reads are free
+(Bluesky, Mastodon, Threads, the sandbox, X's monthly tiers) nothing changes: the count is read
+every :data:`~agent.config.DEFAULT_ACCOUNT_POLL_EVERY` (10 min) and metrics at every
+``polling.horizons``. Where the platform bills each read (X pay-per-use, $0.001 an object) the
+reads go where attribution needs them: the follower count every ``polling.paid_account_every``
+(2 h) besides the reading just before each post, and a post's metrics at the last horizon only
+(``polling.paid_horizons``; the 1 h and 4 h polls feed only the learner's provisional counts).
+At 4 posts a day that is ~14 follower readings and 4 metric reads a day instead of 144 and 12:
+the all-in cost of a post falls from ~3.7x the post fee to ~1.30x (``python -m bench.cost``).
+In the learning benchmark this schedule measured -0.037 +- 0.031 of the oracle's followers
+against half-hourly readings (not significant, but not shown to be nothing); reading every 12 h
+with every horizon, which costs about as much, lost 0.057 +- 0.020 (docs/costs.md).
+
+Whatever the platform, one reading serves every reader until the next is due: the periodic
+follower cycle and the poll batches ask the same :func:`reading_due`, so a poll batch no longer
+reads the count again when a reading was just taken (it did on every batch), and the simulator's
+"account" events fall due at :func:`next_reading_at`. ``polling.account_every`` set in the config
+applies to every platform, billed or not.
+
+The monthly platform budget (``agent/budget.py``) can stop the periodic readings altogether.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from adapters.base import Prices
+from agent.config import DEFAULT_ACCOUNT_POLL_EVERY, Config
+
+
+def reading_interval(config: Config, prices: Prices) -> timedelta:
+    """How long a follower reading serves before the next is due, for a platform billing
+    ``prices``: ``polling.account_every`` when set, else 10 min where reads are free and
+    ``polling.paid_account_every`` where each read is billed."""
+    polling = config.polling
+    if polling.account_every is not None:
+        return polling.account_every
+    return polling.paid_account_every if prices.read > 0 else DEFAULT_ACCOUNT_POLL_EVERY
+
+
+def poll_horizons(config: Config, prices: Prices) -> list[timedelta]:
+    """The horizons a post's metrics are polled at, for a platform billing ``prices``:
+    ``polling.horizons`` where reads are free, ``polling.paid_horizons`` (unset: the last of
+    ``polling.horizons`` only) where each read is billed."""
+    polling = config.polling
+    if prices.read <= 0:
+        return list(polling.horizons)
+    return list(polling.paid_horizons or [polling.final_horizon])
+
+
+def next_reading_at(last: datetime | None, interval: timedelta, now: datetime) -> datetime:
+    """When the next reading falls due: ``now`` when there is none yet."""
+    return now if last is None else last + interval
+
+
+def reading_due(last: datetime | None, interval: timedelta, now: datetime) -> bool:
+    """Whether a reading taken at ``last`` (None: never) is too old to serve at ``now``."""
+    return last is None or now - last >= interval
