@@ -15,6 +15,10 @@ nobody approved within ``approval.draft_expiry`` is rejected at the start of the
 
 An account the circuit breaker suspended (agent/breaker.py) is not planned at all.
 
+One query finds the accounts without a queued post (``Store.queued_accounts``): an idle tick asks
+nothing per account. Those accounts are planned concurrently, ``runtime.plan_concurrency`` at a
+time (:meth:`agent.core.Agent.bounded`); each account's steps stay in order.
+
 Several workers: an account is planned under the lease ``plan:<account_id>``, so two workers
 never plan for one account at once (the one-queued-post rule is checked under the lease, and
 again before the post is stored, in case writing it outlasted the lease).
@@ -94,11 +98,10 @@ def redraft(verdict: Verdict, attempt: int) -> bool:
 
 
 async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
-    """Plan the account's next post if none is queued: whether one was queued (or a draft
-    written, in approve mode)."""
+    """Plan the account's next post, which the caller saw without one queued
+    (:meth:`Store.queued_accounts`): whether one was queued (or a draft written, in approve
+    mode)."""
     account_id = agent.account_ids[account.name]
-    if await agent.store.pending_count(account_id) > 0:
-        return False  # checked first without the lease: the usual case, and it needs none
     async with agent.leased(f"plan:{account_id}", now) as held:
         if not held:
             return False  # another worker is planning this account
@@ -174,16 +177,16 @@ async def awaiting_approval(agent: Agent, account: Account) -> bool:
 
 async def plan_cycle(agent: Agent, now: datetime) -> int:
     await expire_drafts(agent, now)
-    planned = 0
     # the circuit breaker: no drafts (no LLM call) for a suspended account; a suspension for
     # refused credentials is read again every failsafe.credentials_check and lifted if it passes
     suspended = await recheck(agent, now)
     # one query for every account: most ticks every account has its post queued (or a draft
     # waiting) and nothing more is asked
-    queued = await agent.store.queued_accounts()
-    for account in agent.config.accounts:
-        account_id = agent.account_ids[account.name]
-        if account_id in suspended or account_id in queued:
-            continue
-        planned += await plan_account(agent, account, now)
-    return planned
+    skip = suspended | await agent.store.queued_accounts()
+    todo = [a for a in agent.config.accounts if agent.account_ids[a.name] not in skip]
+
+    async def plan(account: Account) -> bool:
+        return await plan_account(agent, account, now)
+
+    limit = agent.config.runtime.plan_concurrency
+    return sum(await agent.bounded(todo, plan, limit=limit))

@@ -8,6 +8,9 @@ Several workers: due snapshots are *claimed* (``Store.claim_snapshots``) for ``r
 so each is taken by one worker; a dead worker's claims expire and another takes them. Each
 account's follower poll holds the lease ``followers:<account_id>`` and first looks whether
 another worker has just read that count.
+
+Concurrency: accounts are polled at once, bounded per platform (``runtime.concurrency``,
+:meth:`agent.core.Agent.for_accounts`); one account's snapshots are read in turn.
 """
 
 from __future__ import annotations
@@ -90,14 +93,15 @@ async def poll_cycle(agent: Agent, now: datetime) -> int:
     claimed = await agent.store.claim_snapshots(now, worker=agent.worker_id, lease=agent.lease)
     for snap in claimed:
         by_account[snap.account_id].append(snap)
-    done = 0
-    for account_id, due in by_account.items():
+
+    async def poll(account_id: int) -> int:
         if agent.reads_blocked(account_id, now):
             # the platform asked us to wait; the snapshots stay due (and late), claimed by this
             # worker, which claims them again on its next try
-            continue
-        done += await _poll_account(agent, account_id, due, now)
-    return done
+            return 0
+        return await _poll_account(agent, account_id, by_account[account_id], now)
+
+    return sum(await agent.for_accounts(list(by_account), poll))
 
 
 async def followers_cycle(agent: Agent, now: datetime) -> int:
@@ -105,12 +109,16 @@ async def followers_cycle(agent: Agent, now: datetime) -> int:
     attribution works from (publish adds a reading just before each post, poll one with every
     batch of snapshots)."""
     every = agent.config.polling.account_every
-    done = 0
-    for account_id in agent.account_ids.values():
-        last = agent.last_account_poll.get(account_id)
-        if last is None or now - last >= every:
-            done += await _poll_followers(agent, account_id, now)
-    return done
+    due = [
+        account_id
+        for account_id in agent.account_ids.values()
+        if (last := agent.last_account_poll.get(account_id)) is None or now - last >= every
+    ]
+
+    async def read(account_id: int) -> bool:
+        return await _poll_followers(agent, account_id, now)
+
+    return sum(await agent.for_accounts(due, read))
 
 
 async def _poll_followers(agent: Agent, account_id: int, now: datetime) -> bool:
