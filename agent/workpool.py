@@ -24,9 +24,7 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-async def each(
-    items: Sequence[_T], work: Callable[[_T], Awaitable[_R]], *, limit: int
-) -> list[_R]:
+async def each(items: Sequence[_T], work: Callable[[_T], Awaitable[_R]], *, limit: int) -> list[_R]:
     """``[await work(item) for item in items]`` with at most ``limit`` running at once."""
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
@@ -42,7 +40,7 @@ async def each(
                 return
             try:
                 results[index] = await work(item)
-            except Exception as exc:  # noqa: BLE001 - re-raised below, after the others finish
+            except Exception as exc:  # re-raised below, once the others have finished
                 errors.append(exc)
                 return
 

@@ -124,6 +124,7 @@ class ContentStore(Protocol):
         end) (accounts that spent nothing are left out): every account's spend in one read,
         for the LLM budget."""
         ...
+
     async def next_post_after(self, after: datetime) -> datetime | None:
         """The soonest time a ``planned`` post is scheduled for strictly after ``after`` (one
         indexed query): when the daemon wakes its publish cycle next. A post held past its time
