@@ -369,7 +369,8 @@ class Runtime(_Section):
 
     def concurrency_for(self, platform: str) -> int:
         """Platform calls in flight at once on ``platform`` (``runtime.concurrency``)."""
-        return self.concurrency.get(platform, DEFAULT_PLATFORM_CONCURRENCY)
+        default = DEFAULT_CONCURRENCY.get(platform, DEFAULT_PLATFORM_CONCURRENCY)
+        return self.concurrency.get(platform, default)
 
 
 DEFAULT_FAILURE_STREAK = 3  # publish failures of one kind in a row that suspend an account

@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from structlog.testing import capture_logs
 
 from adapters.base import AccountInfo, PostMetrics, PublishedPost
 from adapters.sandbox import SandboxPlatform, SandboxWorld, Scenario
 from agent.clock import Clock, SystemClock, VirtualClock
+from agent.config import DEFAULT_CONCURRENCY, load_config
 from agent.core import Agent
 from agent.cycles.plan import plan_cycle
 from agent.cycles.poll import followers_cycle, poll_cycle
 from agent.cycles.publish import publish_cycle
 from agent.daemon import Daemon
-from agent.errors import RateLimited
+from agent.errors import ConfigError, RateLimited
 from agent.generators.base import Generator
 from agent.generators.template import TemplateGenerator
 from agent.models import Draft, GenerationRequest, NewContent, PostStatus
@@ -37,7 +39,7 @@ from agent.store.engine import create_engine
 from agent.store.migrate import upgrade
 from agent.store.sql import SqlStore
 from agent.workpool import each
-from tests.conftest import T0, make_config
+from tests.conftest import T0, example_raw, make_config
 from tests.unit.vt_harness import ALWAYS
 
 LATENCY = 0.02  # seconds each slow platform call takes
@@ -379,3 +381,30 @@ class PricedWriter:
 
     async def moderate(self, text: str) -> str | None:
         return None
+
+
+def test_concurrency_config_names_platforms_and_keeps_the_defaults_of_those_not_set() -> None:
+    runtime = make_config(runtime={"concurrency": {"x": 4}}).runtime
+    assert runtime.concurrency_for("x") == 4
+    assert runtime.concurrency_for("sandbox") == DEFAULT_CONCURRENCY["sandbox"]
+    assert runtime.concurrency_for("bluesky") == DEFAULT_CONCURRENCY["bluesky"]
+
+
+@pytest.mark.parametrize(
+    ("runtime", "message"),
+    [
+        ({"concurrency": {"twitter": 4}}, "runtime.concurrency: unknown platform(s) twitter"),
+        ({"concurrency": {"x": 0}}, "runtime.concurrency.x: Input should be greater than"),
+        ({"plan_concurrency": 0}, "runtime.plan_concurrency: Input should be greater than"),
+    ],
+)
+def test_bad_concurrency_is_a_config_error_naming_its_key(
+    tmp_path: Path, runtime: dict[str, Any], message: str
+) -> None:
+    raw = example_raw()
+    raw["runtime"] = {**raw["runtime"], **runtime}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert message in str(err.value)
