@@ -198,7 +198,9 @@ class Agent:
             return [await work(account_id) for account_id in account_ids]
         by_platform: dict[str, list[int]] = defaultdict(list)
         for account_id in account_ids:
-            by_platform[self._by_id[account_id].platform].append(account_id)
+            # an account no longer configured: its work meets the KeyError a serial loop met
+            account = self._by_id.get(account_id)
+            by_platform[account.platform if account else ""].append(account_id)
 
         async def on_platform(platform: str) -> dict[int, _R]:
             slot = self.platform_slot(platform)
