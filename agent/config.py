@@ -341,6 +341,13 @@ class Server(_Section):
     host: str = "0.0.0.0"
 
 
+DEFAULT_PLATFORM_CONCURRENCY = 8  # platform calls in flight at once on a platform not listed
+# per platform: the simulated platform has no latency to hide; the real ones are kept well under
+# their per-app request rates (each account's own limits still apply: RateLimited is respected)
+DEFAULT_CONCURRENCY = {"sandbox": 64, "x": 16, "bluesky": 16, "mastodon": 16, "threads": 16}
+DEFAULT_PLAN_CONCURRENCY = 8  # accounts planned at once
+
+
 class Runtime(_Section):
     tick: Duration = timedelta(seconds=30)  # how often each cycle runs in real time
     shutdown_grace: Duration = timedelta(seconds=8)
@@ -355,10 +362,33 @@ class Runtime(_Section):
     lease: Duration = timedelta(minutes=2)
     # how often the daemon logs its one-line `status` event (accounts, next post, polls due)
     status_every: Duration = timedelta(minutes=5)
+    # platform calls in flight at once per platform (publishes, metric and follower reads of all
+    # its accounts together; one publish per account at a time whatever this says); a platform
+    # not named here gets DEFAULT_PLATFORM_CONCURRENCY
+    concurrency: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=lambda: dict(DEFAULT_CONCURRENCY)
+    )
+    # accounts planned at once (each plan may wait on the LLM generator)
+    plan_concurrency: int = Field(default=DEFAULT_PLAN_CONCURRENCY, ge=1, le=1000)
 
     _positive_durations = field_validator(
         "tick", "shutdown_grace", "publish_retry_after", "lease", "status_every"
     )(_positive)
+
+    @field_validator("concurrency")
+    @classmethod
+    def _known_platforms(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(PLATFORMS))
+        if unknown:
+            raise ValueError(
+                f"unknown platform(s) {', '.join(unknown)}; expected some of {', '.join(PLATFORMS)}"
+            )
+        return value
+
+    def concurrency_for(self, platform: str) -> int:
+        """Platform calls in flight at once on ``platform`` (``runtime.concurrency``)."""
+        default = DEFAULT_CONCURRENCY.get(platform, DEFAULT_PLATFORM_CONCURRENCY)
+        return self.concurrency.get(platform, default)
 
 
 DEFAULT_FAILURE_STREAK = 3  # publish failures of one kind in a row that suspend an account

@@ -3,21 +3,30 @@
 ``Agent(*, config, store, platforms, generator, clock)`` is built by the CLI from the config (or
 by tests with the simulated platform); nothing in it is global. Cycles are plain async functions
 of ``(agent, now)`` in ``agent/cycles/``.
+
+Concurrency: the cycles work on many accounts at once (:meth:`Agent.for_accounts`), bounded per
+platform: a semaphore per platform (``runtime.concurrency``) is held for each account's piece of
+work - its publishes, its metric reads, its follower read - and shared by every cycle, so all the
+work in flight on one platform stays under its bound. An account's own work in one cycle is one
+piece, done in turn: never two publishes of one account at once. Planning is bounded by
+``runtime.plan_concurrency``. :attr:`Agent.serial` (the simulator sets it) runs everything one
+account at a time, in order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import secrets
 import socket
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,6 +42,9 @@ from agent.journal import PublishJournal
 from agent.logs import log
 from agent.metrics import Metrics
 from agent.store.base import Store
+from agent.workpool import each
+
+_R = TypeVar("_R")
 
 
 def new_worker_id() -> str:
@@ -108,6 +120,9 @@ class Agent:
     breaker: Breaker = field(default_factory=Breaker)
     # platform spend not yet written to the store's monthly ledger (agent/budget.py)
     spend: SpendBook = field(default_factory=SpendBook)
+    # one account at a time, in order (the simulator: a virtual clock gains nothing from
+    # overlapping I/O, and the random draws then happen in the same order on every store)
+    serial: bool = False
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)  # policy sampling
@@ -118,6 +133,8 @@ class Agent:
         # reads the platform rate-limited: no read of that account before this time
         self.reads_blocked_until: dict[int, datetime] = {}
         self._by_id: dict[int, Account] = {}
+        # platform -> its bound on work in flight (runtime.concurrency), shared by the cycles
+        self._slots: dict[str, asyncio.Semaphore] = {}
         missing = [a.name for a in self.config.accounts if a.name not in self.platforms]
         if missing:
             raise ValueError(f"no platform adapter for accounts {missing}")
@@ -164,6 +181,52 @@ class Agent:
             yield True
         finally:
             await self.store.release_lease(name, worker=self.worker_id)
+
+    def platform_slot(self, platform: str) -> asyncio.Semaphore:
+        """The semaphore bounding the work in flight on ``platform`` (``runtime.concurrency``)."""
+        slot = self._slots.get(platform)
+        if slot is None:
+            slot = asyncio.Semaphore(self.config.runtime.concurrency_for(platform))
+            self._slots[platform] = slot
+        return slot
+
+    async def for_accounts(
+        self, account_ids: Sequence[int], work: Callable[[int], Awaitable[_R]]
+    ) -> list[_R]:
+        """``work(account_id)`` for each account, concurrently: at most ``runtime.concurrency``
+        of one platform's accounts at once, each holding its platform's slot (shared with the
+        other cycles). Results in the given order; an error stops the rest (see
+        :func:`agent.workpool.each`)."""
+        if self.serial:
+            return [await work(account_id) for account_id in account_ids]
+        by_platform: dict[str, list[int]] = defaultdict(list)
+        for account_id in account_ids:
+            # an account no longer configured: its work meets the KeyError a serial loop met
+            account = self._by_id.get(account_id)
+            by_platform[account.platform if account else ""].append(account_id)
+
+        async def on_platform(platform: str) -> dict[int, _R]:
+            slot = self.platform_slot(platform)
+
+            async def held(account_id: int) -> _R:
+                async with slot:
+                    return await work(account_id)
+
+            ids = by_platform[platform]
+            limit = self.config.runtime.concurrency_for(platform)
+            return dict(zip(ids, await each(ids, held, limit=limit), strict=True))
+
+        done: dict[int, _R] = {}
+        for part in await each(list(by_platform), on_platform, limit=len(by_platform) or 1):
+            done |= part
+        return [done[account_id] for account_id in account_ids]
+
+    async def bounded(
+        self, items: Sequence[Any], work: Callable[[Any], Awaitable[_R]], *, limit: int
+    ) -> list[_R]:
+        """``work(item)`` for each item, at most ``limit`` at once (one at a time when
+        :attr:`serial`)."""
+        return await each(items, work, limit=1 if self.serial else limit)
 
     def account(self, account_id: int) -> Account:
         return self._by_id[account_id]

@@ -12,6 +12,12 @@ Shutdown (SIGTERM, SIGINT or ``stop()``, which only sets an event):
 3. the scheduler is shut down, the server closed; the CLI then closes the store and adapters
    and exits 0.
 
+Waking for the next post: each cycle runs every ``runtime.tick``, but the publish cycle is
+brought forward to the next queued post's time (``Store.next_post_after``) when that comes
+sooner, asked after every plan and publish cycle (the two that change the queue; a person's
+``growthloop posts move`` is seen at the next one). A post goes out at its time, not up to a
+tick later, and no cycle runs more often than there is work.
+
 A cycle runs as its own task (``_job`` starts ``_run_cycle`` and waits on it through
 ``asyncio.shield``), so APScheduler cancelling its job never reaches the work itself: only the
 daemon cancels a cycle, and only when the grace period runs out or a second signal asks to stop
@@ -47,6 +53,7 @@ from agent.status import health_command, healthz_url, read_status
 MAX_CONSECUTIVE_CRASHES = 5  # an unexpected error this many times in a row stops the daemon
 # cycles that read the store on every run: one of them succeeding ends a store outage
 STORE_PROBES = frozenset({"publish", "poll"})
+WAKERS = frozenset({"plan", "publish"})  # cycles that change the queue: the publish job is woken
 CANCEL_WAIT = 2.0  # seconds: how long cancelled cycles get to unwind (roll back) before exit
 
 
@@ -77,6 +84,8 @@ class Daemon:
         self._crashes: dict[str, int] = {}
         self._store_down_since: datetime | None = None  # set by StoreUnavailable, once
         self._last_learning_at: datetime | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._last_publish_at: datetime | None = None  # the `now` of the last publish cycle
         self.exit_code = 0
         self.bound_port: int | None = None
 
@@ -144,6 +153,10 @@ class Daemon:
                 log.debug("cycle_done", cycle=name, work=done)
                 if name == "learn":
                     self._last_learning_at = now
+            if name == "publish":
+                self._last_publish_at = now
+            if name in WAKERS:
+                await self._wake_publish(by=name)
         except asyncio.CancelledError:
             log.warning("cycle_cancelled", cycle=name)
             raise
@@ -166,6 +179,27 @@ class Daemon:
             if self._crashes[name] >= MAX_CONSECUTIVE_CRASHES:
                 self.exit_code = 1
                 self.stop()
+
+    async def _wake_publish(self, *, by: str) -> None:
+        """Bring the publish job forward to the next queued post's time, when that is sooner
+        than its next tick (see the module docstring). Posts already due that the last publish
+        cycle left queued (held by the breaker or the kill switch) wait for the tick."""
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running or self._stop.is_set():
+            return
+        if by != "publish" and "publish" in self._in_flight.values():
+            return  # it asks again when it ends
+        job = scheduler.get_job("publish")
+        if job is None or job.next_run_time is None:
+            return
+        since = self._last_publish_at or datetime.min.replace(tzinfo=UTC)
+        when = await self.agent.store.next_post_after(since)
+        if when is None:
+            return
+        when = max(when, datetime.now(UTC))
+        if when < job.next_run_time:
+            scheduler.modify_job("publish", next_run_time=when)
+            log.debug("publish_woken", at=when.isoformat(), by=by)
 
     async def healthz(self, _request: web.Request) -> web.Response:
         now = self.agent.clock.now()
@@ -223,7 +257,7 @@ class Daemon:
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
-        scheduler = self._scheduler()
+        scheduler = self._scheduler = self._start_scheduler()
         self._log_started(reconciled)
         try:
             await self._stop.wait()
@@ -235,7 +269,7 @@ class Daemon:
             log.info("daemon_stopped", exit_code=self.exit_code)
         return self.exit_code
 
-    def _scheduler(self) -> AsyncIOScheduler:
+    def _start_scheduler(self) -> AsyncIOScheduler:
         """One interval job per cycle (plus the status line), started; none if already stopping."""
         runtime = self.agent.config.runtime
         tick = runtime.tick.total_seconds()

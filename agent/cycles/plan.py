@@ -15,6 +15,10 @@ nobody approved within ``approval.draft_expiry`` is rejected at the start of the
 
 An account the circuit breaker suspended (agent/breaker.py) is not planned at all.
 
+One query finds the accounts without a queued post (``Store.queued_accounts``): an idle tick asks
+nothing per account. Those accounts are planned concurrently, ``runtime.plan_concurrency`` at a
+time (:meth:`agent.core.Agent.bounded`); each account's steps stay in order.
+
 Several workers: an account is planned under the lease ``plan:<account_id>``, so two workers
 never plan for one account at once (the one-queued-post rule is checked under the lease, and
 again before the post is stored, in case writing it outlasted the lease).
@@ -22,6 +26,7 @@ again before the post is stored, in case writing it outlasted the lease).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from agent.alerts import AlertKind
@@ -49,24 +54,48 @@ from agent.logs import log
 REDRAFTS = 4
 
 
-async def over_budget(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
+@dataclass(kw_only=True)
+class Spend:
+    """Today's (UTC) LLM spend per account: read once per plan cycle (``Store.llm_spend``, one
+    query for every account) and added to as the cycle's own drafts are written. Another
+    worker's drafts of the same cycle are seen at the next one, and drafts written at once
+    (``runtime.plan_concurrency``) are each checked before the others are paid: the budget can
+    be passed by at most that many drafts."""
+
+    by_account: dict[int, float]
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.total = sum(self.by_account.values())
+
+    def add(self, account_id: int, usd: float) -> None:
+        self.by_account[account_id] = self.by_account.get(account_id, 0.0) + usd
+        self.total += usd
+
+
+async def todays_spend(agent: Agent, now: datetime) -> Spend | None:
+    """What the generators spent today, or None for the offline template generator, which costs
+    nothing and is not checked (a budget of 0 must not stop it)."""
+    if agent.generator.name == "template":
+        return None
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return Spend(by_account=await agent.store.llm_spend(day_start, day_start + timedelta(days=1)))
+
+
+def over_budget(
+    agent: Agent, account: Account, account_id: int, now: datetime, spend: Spend | None
+) -> bool:
     """Whether today's (UTC) LLM spend has reached the account's or the overall daily budget.
 
-    Spend is the cost_usd the generators recorded on the content rows created today. The offline
-    template generator costs nothing and is not checked (a budget of 0 must not stop it).
+    Spend is the cost_usd the generators recorded on the content rows created today
+    (:func:`todays_spend`; None: the template generator, never over budget).
     """
-    if agent.generator.name == "template":
+    if spend is None:
         return False
-    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    day_end = day_start + timedelta(days=1)
-    spent: dict[int, float] = {}
-    for other in agent.account_ids.values():
-        inputs = await agent.store.health_inputs(other, day_start, day_end)
-        spent[other] = float(inputs["llm_spend_usd"])
     budget = agent.config.budget
     for scope, used, limit in (
-        ("account", spent[account_id], budget.llm_daily_usd_per_account),
-        ("total", sum(spent.values()), budget.llm_daily_usd_total),
+        ("account", spend.by_account.get(account_id, 0.0), budget.llm_daily_usd_per_account),
+        ("total", spend.total, budget.llm_daily_usd_total),
     ):
         if used >= limit:
             log.warning(
@@ -94,19 +123,20 @@ def redraft(verdict: Verdict, attempt: int) -> bool:
     return verdict.refused and attempt < REDRAFTS
 
 
-async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
-    """Plan the account's next post if none is queued: whether one was queued (or a draft
-    written, in approve mode)."""
+async def plan_account(
+    agent: Agent, account: Account, now: datetime, spend: Spend | None = None
+) -> bool:
+    """Plan the account's next post, which the caller saw without one queued
+    (:meth:`Store.queued_accounts`): whether one was queued (or a draft written, in approve
+    mode)."""
     account_id = agent.account_ids[account.name]
-    if await agent.store.pending_count(account_id) > 0:
-        return False  # checked first without the lease: the usual case, and it needs none
     async with agent.leased(f"plan:{account_id}", now) as held:
         if not held:
             return False  # another worker is planning this account
         policy_choice: Choice | None = None  # asked once; a redraft varies it
         attempt = 0
         while True:
-            if not await _may_plan(agent, account, account_id, now):
+            if not await _may_plan(agent, account, account_id, now, spend):
                 return False
             slot = await choose_slot(agent, account, account_id, now)
             if policy_choice is None:
@@ -124,12 +154,16 @@ async def plan_account(agent: Agent, account: Account, now: datetime) -> bool:
             if not await _still_ours(agent, account, account_id, agent.clock.now()):
                 return False
             queued = await queue(agent, account, account_id, now, written=written, verdict=verdict)
+            if spend is not None:
+                spend.add(account_id, float(written.metadata.get("cost_usd") or 0.0))
             if not redraft(queued.verdict, attempt):
                 return queued.verdict.passed
             attempt += 1
 
 
-async def _may_plan(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
+async def _may_plan(
+    agent: Agent, account: Account, account_id: int, now: datetime, spend: Spend | None
+) -> bool:
     """Before each draft: is the queue still empty (another worker may have planned between our
     first look and the lease) and the LLM budget not spent?"""
     if not agent.exclusive and (
@@ -138,7 +172,7 @@ async def _may_plan(agent: Agent, account: Account, account_id: int, now: dateti
         return False
     if await account_stage(agent, account_id, now) >= Stage.NO_POSTS:
         return False  # the monthly platform budget cannot pay for another post (agent/budget.py)
-    return not await over_budget(agent, account, account_id, now)
+    return not over_budget(agent, account, account_id, now, spend)
 
 
 async def _still_ours(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
@@ -177,16 +211,17 @@ async def awaiting_approval(agent: Agent, account: Account) -> bool:
 
 async def plan_cycle(agent: Agent, now: datetime) -> int:
     await expire_drafts(agent, now)
-    planned = 0
     # the circuit breaker: no drafts (no LLM call) for a suspended account; a suspension for
     # refused credentials is read again every failsafe.credentials_check and lifted if it passes
     suspended = await recheck(agent, now)
     # one query for every account: most ticks every account has its post queued (or a draft
     # waiting) and nothing more is asked
-    queued = await agent.store.queued_accounts()
-    for account in agent.config.accounts:
-        account_id = agent.account_ids[account.name]
-        if account_id in suspended or account_id in queued:
-            continue
-        planned += await plan_account(agent, account, now)
-    return planned
+    skip = suspended | await agent.store.queued_accounts()
+    todo = [a for a in agent.config.accounts if agent.account_ids[a.name] not in skip]
+    spend = await todays_spend(agent, now) if todo else None
+
+    async def plan(account: Account) -> bool:
+        return await plan_account(agent, account, now, spend)
+
+    limit = agent.config.runtime.plan_concurrency
+    return sum(await agent.bounded(todo, plan, limit=limit))

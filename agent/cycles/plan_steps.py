@@ -117,12 +117,14 @@ def effective_cadence(agent: Agent, account: Account) -> Cadence:
     )
 
 
-async def next_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> datetime:
-    """The cadence's time for the account's next post: spaced from the last one, jittered,
-    inside the active hours and under the daily cap."""
+async def next_slot(
+    agent: Agent, account: Account, account_id: int, now: datetime, *, last: datetime | None
+) -> datetime:
+    """The cadence's time for the account's next post: spaced from the last one (``last``, the
+    latest scheduled, :meth:`Store.latest_scheduled`), jittered, inside the active hours and
+    under the daily cap."""
     cadence = effective_cadence(agent, account)
     active = cadence.active_hours
-    last = await agent.store.latest_scheduled(account_id)
     base = now if last is None else max(now, last + schedule.spacing(cadence))
     when = base + agent.jitter(cadence.jitter)
     if last is not None:
@@ -131,8 +133,12 @@ async def next_slot(agent: Agent, account: Account, account_id: int, now: dateti
     for _ in range(30):  # at most a month ahead
         when = schedule.next_active_start(when, active)
         day_start, day_end = schedule.local_day(when, active)
-        if await agent.store.count_scheduled(account_id, day_start, day_end) < schedule.daily_cap(
-            cadence
+        # nothing scheduled that day when the latest post is before it: no need to count
+        if (
+            last is None
+            or last < day_start
+            or await agent.store.count_scheduled(account_id, day_start, day_end)
+            < schedule.daily_cap(cadence)
         ):
             return when
         when = day_end + abs(agent.jitter(cadence.jitter))
@@ -142,9 +148,9 @@ async def next_slot(agent: Agent, account: Account, account_id: int, now: dateti
 async def choose_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> Slot:
     """The next post's slot (:func:`next_slot`) and the whole hours around it the cadence allows
     (never before the minimum gap after the last post)."""
-    when = await next_slot(agent, account, account_id, now)
-    cadence = effective_cadence(agent, account)
     last = await agent.store.latest_scheduled(account_id)
+    when = await next_slot(agent, account, account_id, now, last=last)
+    cadence = effective_cadence(agent, account)
     earliest = now if last is None else max(now, last + schedule.minimum_gap(cadence))
     hours = schedule.hour_slots(
         when, schedule.spacing(cadence), cadence.active_hours, earliest=earliest

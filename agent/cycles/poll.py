@@ -13,6 +13,9 @@ Several workers: due snapshots are *claimed* (``Store.claim_snapshots``) for ``r
 so each is taken by one worker; a dead worker's claims expire and another takes them. Each
 account's follower poll holds the lease ``followers:<account_id>`` and first looks whether
 another worker has just read that count.
+
+Concurrency: accounts are polled at once, bounded per platform (``runtime.concurrency``,
+:meth:`agent.core.Agent.for_accounts`); one account's snapshots are read in turn.
 """
 
 from __future__ import annotations
@@ -134,14 +137,15 @@ async def poll_cycle(agent: Agent, now: datetime) -> int:
     claimed = await agent.store.claim_snapshots(now, worker=agent.worker_id, lease=agent.lease)
     for snap in claimed:
         by_account[snap.account_id].append(snap)
-    done = 0
-    for account_id, due in by_account.items():
+
+    async def poll(account_id: int) -> int:
         if agent.reads_blocked(account_id, now):
             # the platform asked us to wait; the snapshots stay due (and late), claimed by this
             # worker, which claims them again on its next try
-            continue
-        done += await _poll_account(agent, account_id, due, now)
-    return done
+            return 0
+        return await _poll_account(agent, account_id, by_account[account_id], now)
+
+    return sum(await agent.for_accounts(list(by_account), poll))
 
 
 def reading_interval_for(agent: Agent, account_id: int) -> timedelta:
@@ -158,14 +162,19 @@ def follower_reading_due(agent: Agent, account_id: int, now: datetime) -> bool:
 async def followers_cycle(agent: Agent, now: datetime) -> int:
     """Read each account's follower count when a reading is due (agent/reading.py): the series
     attribution works from (publish adds a reading just before each post, a poll batch one when
-    a reading is due)."""
-    done = 0
-    for account_id in agent.account_ids.values():
-        if follower_reading_due(agent, account_id, now):
-            if await account_stage(agent, account_id, now) >= Stage.NO_PERIODIC_READS:
-                continue  # the monthly platform budget: reads degrade before posts stop
-            done += await _poll_followers(agent, account_id, now)
-    return done
+    a reading is due). The reads run concurrently within the platform's bound."""
+    due = [
+        account_id
+        for account_id in agent.account_ids.values()
+        if follower_reading_due(agent, account_id, now)
+    ]
+
+    async def read(account_id: int) -> bool:
+        if await account_stage(agent, account_id, now) >= Stage.NO_PERIODIC_READS:
+            return False  # the monthly platform budget: reads degrade before posts stop
+        return await _poll_followers(agent, account_id, now)
+
+    return sum(await agent.for_accounts(due, read))
 
 
 async def _poll_followers(agent: Agent, account_id: int, now: datetime) -> bool:

@@ -22,6 +22,11 @@ The kill switch: ``growthloop pause`` (a row in the store, seen by every worker)
 anything; queued posts stay ``planned`` and in-flight posts are still reconciled (which only
 looks, never sends).
 
+Concurrency: the cycle publishes every due post at once, bounded per platform
+(``runtime.concurrency``, :meth:`agent.core.Agent.for_accounts`); an account's own due posts go
+out one after the other, so no account ever has two publishes in flight. A ``RateLimited`` puts
+that one post back until the reset the platform gave; the other accounts go on.
+
 The circuit breaker (:mod:`agent.breaker`): a suspended account's due posts wait (nothing is
 sent); an ``AuthFailed`` suspends the account at once, a streak of one kind of failure after
 ``failsafe.failure_streak``. A post left ``publishing`` longer than ``alerts.stuck_after`` is
@@ -49,6 +54,9 @@ from agent.logs import log
 from agent.models import Post, PostStatus
 from agent.reading import poll_horizons
 
+# due posts one publish cycle takes (soonest first): in practice all of them; the bound keeps a
+# backlog after a long outage from being read into memory at once
+DUE_BATCH = 10_000
 MAX_ATTEMPTS = 3  # publish attempts of one post before it is marked failed
 RECONCILE_MARGIN = timedelta(minutes=10)  # look this far before the attempt for the post
 STALE_AFTER = timedelta(minutes=2)  # the default runtime.lease: publishing longer = interrupted
@@ -313,20 +321,27 @@ async def publish_cycle(agent: Agent, now: datetime) -> int:
         _alert_if_stuck(agent, stale, now)
         if interrupted(agent, stale, now):
             await reconcile_interrupted(agent, stale, now)
-    posts = await agent.store.due_posts(now)
+    posts = await agent.store.due_posts(now, limit=DUE_BATCH)
     if paused is not None:
         log.info("publishing_paused", reason=paused, due=len(posts))
         agent.alerts.notify(AlertKind.KILL_SWITCH, f"publishing is paused: {paused}", now=now)
         return 0
     suspended = await breaker.suspended_ids(agent, now)
     agent.breaker.tripped.clear()
-    sent = 0
-    for post in posts:
-        if post.account_id in suspended or post.account_id in agent.breaker.tripped:
-            continue  # the circuit breaker holds the account: its posts wait
-        await publish_post(agent, post, now)
-        sent += 1
-    return sent
+    by_account: dict[int, list[Post]] = {}
+    for post in posts:  # soonest first; an account's posts go out in turn, one at a time
+        by_account.setdefault(post.account_id, []).append(post)
+
+    async def publish_account(account_id: int) -> int:
+        sent = 0
+        for post in by_account[account_id]:
+            if account_id in suspended or account_id in agent.breaker.tripped:
+                break  # the circuit breaker holds the account: its posts wait
+            await publish_post(agent, post, now)
+            sent += 1
+        return sent
+
+    return sum(await agent.for_accounts(list(by_account), publish_account))
 
 
 def _alert_if_stuck(agent: Agent, post: Post, now: datetime) -> None:

@@ -135,6 +135,18 @@ class ContentStore(Protocol):
     async def move_post(
         self, content_id: int, *, scheduled_for: datetime, now: datetime
     ) -> bool: ...
+    async def llm_spend(self, start: datetime, end: datetime) -> dict[int, float]:
+        """Per account, the generators' ``cost_usd`` of the content rows created in [start,
+        end) (accounts that spent nothing are left out): every account's spend in one read,
+        for the LLM budget."""
+        ...
+
+    async def next_post_after(self, after: datetime) -> datetime | None:
+        """The soonest time a ``planned`` post is scheduled for strictly after ``after`` (one
+        indexed query): when the daemon wakes its publish cycle next. A post held past its time
+        (its account suspended, publishing paused) is not returned, so it never hides the
+        next one."""
+        ...
 
 
 class SnapshotStore(Protocol):

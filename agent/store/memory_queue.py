@@ -10,7 +10,7 @@ from datetime import datetime
 
 from agent.models import CANCELLABLE, MOVABLE, Post, PostStatus
 from agent.store.memory_state import MemoryState, post_of
-from agent.store.memory_tables import utc
+from agent.store.memory_tables import loads, utc
 
 
 class MemoryQueue(MemoryState):
@@ -37,6 +37,25 @@ class MemoryQueue(MemoryState):
         ]
         found.sort(key=lambda r: (r["scheduled_for"], r["id"]), reverse=newest_first)
         return [post_of(r) for r in found[: max(limit, 0)]]
+
+    async def llm_spend(self, start: datetime, end: datetime) -> dict[int, float]:
+        """Per account, the ``cost_usd`` of the content rows created in [start, end)."""
+        start, end = utc(start), utc(end)
+        spent: dict[int, float] = {}
+        for row in self._rows["content"].values():
+            if start <= row["created_at"] < end:
+                meta = loads(row["generation_metadata"]) or {}
+                cost = float(meta.get("cost_usd", 0.0) or 0.0)
+                if cost:
+                    spent[row["account_id"]] = spent.get(row["account_id"], 0.0) + cost
+        return spent
+
+    async def next_post_after(self, after: datetime) -> datetime | None:
+        """The soonest ``scheduled_for`` of a planned post after ``after``."""
+        after = utc(after)
+        content = self._rows["content"]
+        times = (content[i]["scheduled_for"] for i in self._status[PostStatus.PLANNED.value])
+        return min((t for t in times if t > after), default=None)
 
     async def cancel_post(self, content_id: int, *, reason: str, now: datetime) -> bool:
         """planned or draft -> cancelled (never sent); ``reason`` is kept as its error. False

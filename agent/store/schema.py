@@ -82,6 +82,8 @@ content = sa.Table(
     sa.Index(None, "status", "scheduled_for"),
     sa.Index(None, "account_id", "posted_at"),
     sa.Index(None, "account_id", "text_hash"),
+    # one account's queue and day (planning): migration 0009
+    sa.Index(None, "account_id", "status", "scheduled_for"),
 )
 
 performance_snapshots = sa.Table(

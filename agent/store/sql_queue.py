@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.models import CANCELLABLE, MOVABLE, Post, PostStatus
-from agent.store.rows import post_from_row
+from agent.store.rows import aware_utc, post_from_row
 from agent.store.schema import content
 from agent.store.sql_state import SqlState
 
@@ -67,6 +67,34 @@ class SqlQueue(SqlState):
             .values(scheduled_for=scheduled_for, updated_at=now)
         )
         return await self._changed(update)
+
+    async def llm_spend(self, start: datetime, end: datetime) -> dict[int, float]:
+        """Per account, the ``cost_usd`` of the content rows created in [start, end)."""
+        query = sa.select(content.c.account_id, content.c.generation_metadata).where(
+            content.c.created_at >= start, content.c.created_at < end
+        )
+
+        async def go(conn: AsyncConnection) -> dict[int, float]:
+            spent: dict[int, float] = {}
+            for account_id, meta in await conn.execute(query):
+                cost = float((meta or {}).get("cost_usd", 0.0) or 0.0)
+                if cost:
+                    spent[int(account_id)] = spent.get(int(account_id), 0.0) + cost
+            return spent
+
+        return await self._run(go)
+
+    async def next_post_after(self, after: datetime) -> datetime | None:
+        """The soonest ``scheduled_for`` of a planned post after ``after`` (the (status,
+        scheduled_for) index)."""
+        query = sa.select(sa.func.min(content.c.scheduled_for)).where(
+            content.c.status == PostStatus.PLANNED.value, content.c.scheduled_for > after
+        )
+
+        async def go(conn: AsyncConnection) -> datetime | None:
+            return aware_utc(await conn.scalar(query))
+
+        return await self._run(go)
 
     async def _changed(self, update: sa.Update) -> bool:
         async def go(conn: AsyncConnection) -> bool:

@@ -8,7 +8,7 @@ security without a policy, nothing for Supabase's ``anon`` and ``authenticated``
 Frozen: literal SQL and SQLAlchemy only, nothing imported from growthloop.
 
 Revision ID: 0010
-Revises: 0008 (the lead re-chains it onto the head of the merged branches)
+Revises: 0009
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

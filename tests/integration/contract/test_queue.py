@@ -19,6 +19,7 @@ from tests.conftest import T0
 from tests.integration.contract.factories import (
     HOUR,
     account,
+    new_content,
     planned,
     posted,
     publishing,
@@ -283,3 +284,48 @@ async def test_move_post_refuses_a_naive_time(store: SqlStore) -> None:
         await store.move_post(post.id, scheduled_for=T0.replace(tzinfo=None), now=T0)
     after = await store.get_post(post.id)
     assert after is not None and after.scheduled_for == T0
+
+
+async def test_next_post_after_is_the_soonest_planned_post_strictly_after_the_time(
+    store: SqlStore,
+) -> None:
+    acc = await account(store)
+    other = await account(store, "second")
+    assert await store.next_post_after(T0) is None
+    held = await planned(store, acc, scheduled_for=T0)  # due, held (a suspended account, say)
+    await planned(store, other, scheduled_for=T0 + 3 * HOUR)
+    soon = await planned(store, other, scheduled_for=T0 + 2 * HOUR)
+    await store.add_content(
+        new_content(acc, status=PostStatus.DRAFT, scheduled_for=T0 + HOUR), now=T0
+    )
+    await publishing(store, acc, scheduled_for=T0 + HOUR)
+    # only planned posts after the time count: not the held one, not the draft nor publishing
+    assert await store.next_post_after(T0) == T0 + 2 * HOUR
+    assert await store.next_post_after(T0 - HOUR) == held.scheduled_for
+    assert await store.next_post_after(T0 + 2 * HOUR) == T0 + 3 * HOUR
+    assert await store.next_post_after(T0 + 3 * HOUR) is None
+    assert await store.cancel_post(soon.id, reason=REASON, now=T0)
+    assert await store.next_post_after(T0) == T0 + 3 * HOUR
+
+
+async def test_llm_spend_sums_each_accounts_draft_costs_created_in_the_window(
+    store: SqlStore,
+) -> None:
+    acc = await account(store)
+    other = await account(store, "second")
+    free = await account(store, "third")
+
+    async def drafted(account_id: int, cost: float | None, at: timedelta) -> None:
+        meta = {"content_type": "tip"} | ({} if cost is None else {"cost_usd": cost})
+        await store.add_content(new_content(account_id, generation_metadata=meta), now=T0 + at)
+
+    await drafted(acc, 0.25, timedelta(0))
+    await drafted(acc, 0.5, 2 * HOUR)
+    await drafted(other, 1.0, HOUR)
+    await drafted(other, 4.0, timedelta(days=1))  # created after the window
+    await drafted(acc, 8.0, -HOUR)  # before it
+    await drafted(free, None, HOUR)  # the template generator records no cost
+    await drafted(free, 0.0, HOUR)
+    spent = await store.llm_spend(T0, T0 + timedelta(days=1))
+    assert spent == {acc: pytest.approx(0.75), other: pytest.approx(1.0)}
+    assert await store.llm_spend(T0 + timedelta(days=2), T0 + timedelta(days=3)) == {}
