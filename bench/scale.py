@@ -33,7 +33,7 @@ import os
 import platform
 import sys
 import tempfile
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -86,16 +86,11 @@ def plan(args: argparse.Namespace) -> list[Case]:
             Case(
                 backend=args.burst_backend,
                 accounts=args.burst_accounts,
-                factor=1.0,
+                factor=args.burst_factor,
                 phases=("burst",),
                 **common,
             )
         )
-    if args.quick:
-        cases = [
-            replace(c, idle_minutes=min(c.idle_minutes, 20), busy_minutes=min(c.busy_minutes, 65))
-            for c in cases
-        ]
     return cases
 
 
@@ -129,8 +124,10 @@ class Progressor:
                 self.progress.remove_task(self._task)
             name = f"{self._case}: {phase}"
             self._task = self.progress.add_task(name, total=max(total, 1e-9), detail=detail)
-            self._lines = None if self.terminal else ProgressLines(
-                self.console, label=name, total=max(total, 1e-9), every=0.1
+            self._lines = (
+                None
+                if self.terminal
+                else ProgressLines(self.console, label=name, total=max(total, 1e-9), every=0.1)
             )
         assert self._task is not None
         self.progress.update(self._task, completed=done, total=max(total, 1e-9), detail=detail)
@@ -219,7 +216,9 @@ def number_list(value: str) -> tuple[int, ...]:
     try:
         numbers = tuple(int(part.replace("_", "")) for part in value.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas: {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas: {value!r}"
+        ) from None
     if any(n < 1 for n in numbers):
         raise argparse.ArgumentTypeError(f"every number must be at least 1: {value!r}")
     return numbers
@@ -249,15 +248,25 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.scale", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--accounts", type=number_list, default=ACCOUNTS, help="one process")
+    parser.add_argument(
+        "--accounts",
+        type=lambda v: number_list(v) if v else (),
+        default=ACCOUNTS,
+        help="one process, each backend ('' for none)",
+    )
     parser.add_argument("--backend", type=backend_list, default=BACKENDS)
     parser.add_argument(
-        "--workers", type=lambda v: number_list(v) if v else (), default=(2, 4),
+        "--workers",
+        type=lambda v: number_list(v) if v else (),
+        default=(2, 4),
         help="worker processes on one PostgreSQL ('' for none)",
     )
     parser.add_argument("--workers-accounts", type=int, default=1000)
     parser.add_argument("--burst-accounts", type=int, default=1000, help="0: no burst case")
     parser.add_argument("--burst-backend", choices=BACKENDS, default="sqlite")
+    parser.add_argument(
+        "--burst-factor", type=non_negative, default=1.0, help="compression of the burst case"
+    )
     parser.add_argument(
         "--latency-ms", type=non_negative, default=200.0, help="a publish's round trip"
     )
@@ -266,7 +275,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--factor", type=non_negative, default=0.0, help="compression (default: by accounts)"
     )
     parser.add_argument("--idle-minutes", type=non_negative, default=20.0, help="simulated")
-    parser.add_argument("--busy-minutes", type=non_negative, default=65.0, help="simulated")
+    parser.add_argument("--busy-minutes", type=non_negative, default=80.0, help="simulated")
     parser.add_argument("--startup-timeout", type=non_negative, default=900.0, help="real s")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
@@ -280,9 +289,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         args.workers_accounts = min(args.workers_accounts, 4)
         args.burst_accounts = min(args.burst_accounts, 5)
         args.factor = args.factor or 600.0
+        args.burst_factor = max(args.burst_factor, 60.0)
         args.startup_timeout = min(args.startup_timeout, 90.0)
-    if args.factor and args.factor < 1:
-        parser.error("--factor must be at least 1")
+    if (args.factor and args.factor < 1) or args.burst_factor < 1:
+        parser.error("--factor and --burst-factor must be at least 1")
     return args
 
 

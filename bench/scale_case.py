@@ -39,13 +39,11 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +54,16 @@ import yaml
 
 from agent.config import DEFAULT_CONFIG
 from agent.schedule import in_active_hours, next_active_start
+from bench.scale_store import (
+    account_reads,
+    fresh_store,
+    lateness,
+    planned_accounts,
+    posted_by,
+    store_double_work,
+    store_engine,
+    world_posts,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = datetime(2026, 1, 5, tzinfo=UTC)  # the simulated day (a Monday)
@@ -63,6 +71,8 @@ START_LEAD = timedelta(hours=5)  # start-up run: the day starts this long before
 WARMUP = timedelta(minutes=10)  # running: first follower reads, before the idle window
 STOP_WAIT = 30.0  # s: a worker's graceful stop before it is killed
 SAMPLE_EVERY = 0.5  # s between two looks at the store and /proc
+# log events counted as problems (besides APScheduler skipping a tick that is still running)
+PROBLEM_EVENTS = ("cycle_crashed", "cycle_failed", "store_unavailable", "post_publish_failed")
 PROGRESS = Callable[[str, float, float, str], None]  # phase, done, total, detail
 
 
@@ -76,7 +86,7 @@ class Case:
     latency_ms: float = 200.0  # a publish's round trip, in simulated (production) ms
     read_latency_ms: float = 0.0
     idle_minutes: float = 20.0  # simulated
-    busy_minutes: float = 65.0  # simulated
+    busy_minutes: float = 80.0  # simulated: the burst and its 1 h polls
     startup_timeout: float = 900.0  # real s for every account to be planned
     burst_timeout: float = 600.0  # real s for the burst to be published (phase "burst")
     world: str = "memory"  # memory: each worker's own; file: one shared file (several workers)
@@ -234,7 +244,14 @@ class Worker:
 
 
 def start_workers(
-    case: Case, folder: Path, config: Path, *, run: str, start: datetime, factor: float, epoch: float
+    case: Case,
+    folder: Path,
+    config: Path,
+    *,
+    run: str,
+    start: datetime,
+    factor: float,
+    epoch: float,
 ) -> list[Worker]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PORT")}
     env |= {
@@ -297,130 +314,6 @@ def check_alive(workers: list[Worker]) -> None:
 
 def cpu_total(workers: list[Worker]) -> float:
     return sum(cpu_seconds(w.proc.pid) for w in workers)
-
-
-# -- the store -----------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def store_engine(case: Case, folder: Path) -> AsyncIterator[Any]:
-    from agent.store.engine import create_engine, normalise_postgres_url
-
-    if case.backend == "postgresql":
-        url = normalise_postgres_url((folder / "database_url").read_text().strip())
-    else:
-        url = f"sqlite+aiosqlite:///{folder / 'store.db'}"
-    engine = create_engine(url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-async def planned_accounts(engine: Any) -> int:
-    from agent.store.schema import content
-
-    query = sa.select(sa.func.count(sa.distinct(content.c.account_id)))
-    try:
-        async with engine.connect() as conn:
-            return int((await conn.execute(query)).scalar_one())
-    except sa.exc.SQLAlchemyError:
-        return 0  # not migrated yet (SQLite: the worker creates the file)
-
-
-async def account_reads(engine: Any, since: datetime, until: datetime) -> int:
-    from agent.store.schema import account_snapshots as snaps
-
-    query = sa.select(sa.func.count()).where(snaps.c.taken_at > since, snaps.c.taken_at <= until)
-    async with engine.connect() as conn:
-        return int((await conn.execute(query)).scalar_one())
-
-
-WAITING = ("planned", "publishing")  # due but not published yet
-
-
-async def lateness(engine: Any, *, until: datetime, due_from: datetime) -> dict[str, Any]:
-    """Publish and snapshot lateness (simulated s) of the work due in [due_from, until]."""
-    from agent.store.schema import content, performance_snapshots as snaps
-
-    async with engine.connect() as conn:
-        posts = (
-            await conn.execute(
-                sa.select(content.c.scheduled_for, content.c.posted_at, content.c.status).where(
-                    content.c.scheduled_for >= due_from,
-                    content.c.scheduled_for <= until,
-                    content.c.status.in_(("posted", *WAITING)),
-                )
-            )
-        ).all()
-        snapshots = (
-            await conn.execute(
-                sa.select(snaps.c.due_at, snaps.c.taken_at).where(snaps.c.due_at <= until)
-            )
-        ).all()
-    post_late = [
-        max(0.0, ((row.posted_at or until) - row.scheduled_for).total_seconds()) for row in posts
-    ]
-    snap_late = [
-        max(0.0, ((row.taken_at or until) - row.due_at).total_seconds()) for row in snapshots
-    ]
-    posted = [row.posted_at for row in posts if row.posted_at is not None]
-    return {
-        "posts_due": len(posts),
-        "posts_published": len(posted),
-        "publish_backlog": len(posts) - len(posted),
-        "publish_late_p50_s": percentile(post_late, 50),
-        "publish_late_p95_s": percentile(post_late, 95),
-        "publish_late_max_s": max(post_late, default=None),
-        "snapshots_due": len(snapshots),
-        "snapshots_taken": sum(row.taken_at is not None for row in snapshots),
-        "snapshot_backlog": sum(row.taken_at is None for row in snapshots),
-        "snapshot_late_p50_s": percentile(snap_late, 50),
-        "snapshot_late_p95_s": percentile(snap_late, 95),
-        "last_published": max(posted, default=None),
-    }
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The nearest-rank percentile (None for no values)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return round(ordered[int(rank) - 1], 2)
-
-
-async def store_double_work(engine: Any) -> dict[str, int]:
-    from agent.store.schema import content, performance_snapshots as snaps
-
-    async with engine.connect() as conn:
-        posted = (
-            await conn.execute(
-                sa.select(sa.func.count()).where(content.c.status == "posted")
-            )
-        ).scalar_one()
-        pairs = (
-            await conn.execute(
-                sa.select(snaps.c.content_id, snaps.c.horizon_hours, sa.func.count())
-                .group_by(snaps.c.content_id, snaps.c.horizon_hours)
-                .having(sa.func.count() > 1)
-            )
-        ).all()
-    return {"posted_rows": int(posted), "snapshot_rows_doubled": len(pairs)}
-
-
-def world_posts(folder: Path) -> dict[str, int] | None:
-    path = folder / "world.db"
-    if not path.is_file():
-        return None
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    try:
-        total, keys = conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT account || idempotency_key) FROM posts"
-        ).fetchone()
-    finally:
-        conn.close()
-    return {"platform_posts": int(total), "platform_keys": int(keys)}
 
 
 # -- running a case ------------------------------------------------------------------------------
@@ -595,26 +488,13 @@ async def burst_figures(
     return figures
 
 
-async def posted_by(engine: Any, *, due: datetime, until: datetime) -> int:
-    """How many of the posts due by ``due`` were published by ``until``."""
-    from agent.store.schema import content
-
-    query = sa.select(sa.func.count()).where(
-        content.c.scheduled_for <= due,
-        content.c.status == "posted",
-        content.c.posted_at <= until,
-    )
-    async with engine.connect() as conn:
-        return int((await conn.execute(query)).scalar_one())
-
-
 def note_logs(result: Result, workers: list[Worker]) -> None:
     """Count the log lines that say something went wrong or a tick was skipped."""
     problems: Counter[str] = Counter(result.log_problems)
     for worker in workers:
         for event in worker.events():
             name = event.get("event")
-            if name in ("cycle_crashed", "cycle_failed", "store_unavailable", "post_publish_failed"):
+            if name in PROBLEM_EVENTS:
                 problems[name] += 1
             elif name == "library_log" and "maximum number of running instances" in str(
                 event.get("message")
@@ -623,9 +503,7 @@ def note_logs(result: Result, workers: list[Worker]) -> None:
     result.log_problems = dict(problems)
 
 
-async def double_work(
-    result: Result, workers: list[Worker], folder: Path, engine: Any
-) -> None:
+async def double_work(result: Result, workers: list[Worker], folder: Path, engine: Any) -> None:
     published: Counter[Any] = Counter()
     taken: Counter[Any] = Counter()
     for worker in workers:
@@ -661,7 +539,7 @@ async def run_case(case: Case, folder: Path, progress: PROGRESS) -> Result:
     result = Result(case=asdict(case))
     began = time.time()
     try:
-        async with fresh_store(case, folder), store_engine(case, folder) as engine:
+        async with fresh_store(case.backend, folder), store_engine(case.backend, folder) as engine:
             await startup(case, folder, result, engine, progress)
             workers = await running(case, folder, result, engine, progress)
             try:
@@ -675,24 +553,3 @@ async def run_case(case: Case, folder: Path, progress: PROGRESS) -> Result:
         result.ok, result.error = False, f"{type(exc).__name__}: {exc}"
     result.wall_s = round(time.time() - began, 1)
     return result
-
-
-@asynccontextmanager
-async def fresh_store(case: Case, folder: Path) -> AsyncIterator[None]:
-    """SQLite: the worker creates and migrates the file. PostgreSQL: a new database, migrated
-    here (``growthloop migrate``), dropped afterwards."""
-    if case.backend != "postgresql":
-        yield
-        return
-    from agent.store import migrate
-    from agent.store.engine import create_engine, normalise_postgres_url
-    from bench.store import fresh_pg_database
-
-    async with fresh_pg_database() as url:
-        (folder / "database_url").write_text(url)
-        engine = create_engine(normalise_postgres_url(url))
-        try:
-            await migrate.upgrade(engine)
-        finally:
-            await engine.dispose()
-        yield

@@ -16,7 +16,6 @@ divided by the factor) and reads the JSON log this process writes on stderr.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from datetime import datetime
