@@ -330,7 +330,11 @@ def main(argv: list[str] | None = None) -> None:
         highlight=False,
     )
     if args.json:
-        payload = {"machine": info, "results": [asdict(r) for r in results]}
+        payload = {
+            "machine": info,
+            "arguments": {k: v for k, v in vars(args).items() if k not in ("json", "markdown")},
+            "results": [asdict(r) for r in results],
+        }
         args.json.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     if args.markdown:
         args.markdown.write_text(markdown(results), encoding="utf-8")

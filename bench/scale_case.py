@@ -70,6 +70,7 @@ DAY = datetime(2026, 1, 5, tzinfo=UTC)  # the simulated day (a Monday)
 START_LEAD = timedelta(hours=5)  # start-up run: the day starts this long before the active hours
 WARMUP = timedelta(minutes=10)  # running: first follower reads, before the idle window
 STOP_WAIT = 30.0  # s: a worker's graceful stop before it is killed
+SHUTDOWN_GRACE = 2.0  # s: runtime.shutdown_grace of the workers (stopping is not measured)
 SAMPLE_EVERY = 0.5  # s between two looks at the store and /proc
 # log events counted as problems (besides APScheduler skipping a tick that is still running)
 PROBLEM_EVENTS = ("cycle_crashed", "cycle_failed", "store_unavailable", "post_publish_failed")
@@ -170,6 +171,7 @@ def write_config(case: Case, folder: Path, *, factor: float) -> Path:
         "tick": tick / factor,
         "status_every": 300 / factor,
         "lease": 120 * factor,  # a claim lasts two real minutes
+        "shutdown_grace": SHUTDOWN_GRACE,  # not measured: a case ends sooner
         "journal_path": "journal.jsonl",
     }
     raw["learning"] = {**raw.get("learning", {}), "learn_hours": False}
@@ -181,11 +183,18 @@ def write_config(case: Case, folder: Path, *, factor: float) -> Path:
         yaml.safe_dump({"extends": "default", "name": "bench_scale", "platform": platform}),
         encoding="utf-8",
     )
-    raw["sandbox"] = {"scenario": str(scenario), "seed": 1, "world_path": "world.db"}
+    # a world file keeps the scenario it was created with: each run its own (no post is made
+    # during the start-up run, so the running one loses nothing)
+    raw["sandbox"] = {"scenario": str(scenario), "seed": 1, "world_path": world_file(factor)}
     raw["server"] = {"host": "127.0.0.1", "port": 0}
     path = folder / f"growthloop-x{factor:g}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
+
+
+def world_file(factor: float) -> str:
+    """The sandbox world file of the run compressed ``factor`` times (in the case's folder)."""
+    return f"world-x{factor:g}.db"
 
 
 def first_due(config: dict[str, Any]) -> tuple[datetime, float, float]:
@@ -383,7 +392,7 @@ async def running(
     due, tick, account_every = first_due(raw)
     factor = case.factor
     config = write_config(case, folder, factor=factor)
-    allowance = 1.5 * (result.ready_s or 10.0) + 5.0  # real s to be up again
+    allowance = 1.2 * (result.ready_s or 10.0) + 2.0  # real s to be up again
     idle = timedelta(minutes=case.idle_minutes) if "idle" in case.phases else timedelta(0)
     warmup = WARMUP if "idle" in case.phases else timedelta(0)
     start = due - idle - warmup - timedelta(seconds=allowance * factor)
@@ -475,8 +484,8 @@ async def burst_figures(
     """Lateness of everything due in the window, and the first posts' publishing rate."""
     figures = await lateness(engine, until=until, due_from=due - timedelta(days=1))
     burst = await lateness(engine, until=due, due_from=due - timedelta(days=1))
-    last = figures.pop("last_published")
-    burst.pop("last_published")
+    figures.pop("last_published")
+    last = burst.pop("last_published")  # of the burst's posts
     posted = await posted_by(engine, due=due, until=until)
     span = ((last or until) - due).total_seconds() / factor if posted else 0.0
     if burst["posts_due"] and posted < burst["posts_due"]:
@@ -519,7 +528,8 @@ async def double_work(result: Result, workers: list[Worker], folder: Path, engin
         "snapshots_taken_twice": sum(n > 1 for n in taken.values()),
         **await store_double_work(engine),
     }
-    world = world_posts(folder) if result.case["world"] == "file" else None
+    running_world = folder / world_file(result.case["factor"])
+    world = world_posts(running_world) if result.case["world"] == "file" else None
     if world is not None:
         found |= world
         found["platform_matches_store"] = world["platform_posts"] == found["posted_rows"]

@@ -126,8 +126,8 @@ async def store_double_work(engine: Any) -> dict[str, int]:
     return {"posted_rows": int(posted), "snapshot_rows_doubled": len(pairs)}
 
 
-def world_posts(folder: Path) -> dict[str, int] | None:
-    path = folder / "world.db"
+def world_posts(path: Path) -> dict[str, int] | None:
+    """How many posts the sandbox world file holds, and under how many idempotency keys."""
     if not path.is_file():
         return None
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
