@@ -95,7 +95,8 @@ class Case:
     @property
     def label(self) -> str:
         workers = f" x{self.workers}" if self.workers > 1 else ""
-        return f"{self.backend} {self.accounts}{workers}"
+        burst = " burst" if "burst" in self.phases else ""
+        return f"{self.backend} {self.accounts}{workers}{burst}"
 
 
 @dataclass(kw_only=True)

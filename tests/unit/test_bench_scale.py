@@ -49,6 +49,7 @@ def test_the_case_config_is_the_example_config_with_n_accounts_compressed(tmp_pa
     assert config.runtime.lease.total_seconds() == 120 * 60  # still two real minutes
     assert config.learning.learn_hours is False  # every first post at the same moment
     assert config.store.sqlite_path == tmp_path / "store.db"
+    assert config.sandbox.world_path == tmp_path / "world-x60.db"  # one per run
     from adapters.sandbox import Scenario
 
     platform = Scenario.load(config.sandbox.scenario).platform
