@@ -50,6 +50,10 @@ BACKENDS = ("sqlite", "postgresql")
 FACTORS = ((10, 240.0), (100, 120.0), (1000, 60.0), (10**9, 30.0))
 
 
+SATURATED = 0.85  # CPU s per real s: the compressed process skipped ticks
+KEPT_UP = 0.9  # of the follower readings due: fewer, and the idle window did less than it should
+
+
 def factor_for(accounts: int) -> float:
     return next(f for limit, f in FACTORS if accounts <= limit)
 
@@ -175,7 +179,7 @@ def row(result: Result) -> list[str]:
         figure(result.ready_s),
         f"{figure(result.planned_s)} ({figure(result.planned_ticks)})",
         f"{figure(result.rss_mb_started, 0)} ({figure(result.rss_mb_peak, 0)})",
-        figure(idle.get("core_pct"), 2) + (" sat." if (idle.get("saturation") or 0) > 0.85 else ""),
+        idle_cpu(idle),
         figure(busy.get("cpu_s_per_sim_hour")),
         f"{figure(busy.get('publish_late_p50_s'))} / {figure(busy.get('publish_late_p95_s'))}",
         f"{figure(busy.get('snapshot_late_p50_s'))} / {figure(busy.get('snapshot_late_p95_s'))}",
@@ -183,6 +187,18 @@ def row(result: Result) -> list[str]:
         figure(busy.get("posts_per_real_min")),
         "none" if double.get("none") else f"YES {double}",
     ]
+
+
+def idle_cpu(idle: dict[str, Any]) -> str:
+    """The idle share of a core, marked when it is a lower bound: the compressed process was
+    busy most of the time, or did not keep up with its follower readings."""
+    text = figure(idle.get("core_pct"), 2)
+    if (idle.get("saturation") or 0) > SATURATED:
+        text += " sat."
+    expected = idle.get("follower_reads_expected") or 0
+    if expected and idle.get("follower_reads", 0) < KEPT_UP * expected:
+        text += f" ({idle['follower_reads'] / expected:.0%} of reads)"
+    return text
 
 
 def table(results: list[Result]) -> Table:

@@ -529,11 +529,17 @@ async def double_work(result: Result, workers: list[Worker], folder: Path, engin
         "snapshots_taken_twice": sum(n > 1 for n in taken.values()),
         **await store_double_work(engine),
     }
+    keys = found.pop("keys")
     running_world = folder / world_file(result.case["factor"])
     world = world_posts(running_world) if result.case["world"] == "file" else None
     if world is not None:
-        found |= world
-        found["platform_matches_store"] = world["platform_posts"] == found["posted_rows"]
+        # one platform post per key, and each the post of a posted (or interrupted) row
+        found["platform_posts"] = len(world)
+        found["platform_posts_twice"] = len(world) - len(set(world))
+        found["platform_posts_not_in_store"] = len(set(world) - keys)
+        found["platform_matches_store"] = (
+            not found["platform_posts_twice"] and not found["platform_posts_not_in_store"]
+        )
     found["none"] = (
         not found["posts_published_twice"]
         and not found["snapshots_taken_twice"]

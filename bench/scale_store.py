@@ -108,14 +108,21 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[int(rank) - 1], 2)
 
 
-async def store_double_work(engine: Any) -> dict[str, int]:
-    from agent.store.schema import content
+async def store_double_work(engine: Any) -> dict[str, Any]:
+    """The store's side: posted rows, the idempotency keys of the posts that may be on the
+    platform (``posted``, and ``publishing``: interrupted by the stop, reconciled at the next
+    start), and (post, horizon) pairs with more than one snapshot row."""
+    from agent.store.schema import accounts, content
     from agent.store.schema import performance_snapshots as snaps
 
     async with engine.connect() as conn:
-        posted = (
-            await conn.execute(sa.select(sa.func.count()).where(content.c.status == "posted"))
-        ).scalar_one()
+        rows = (
+            await conn.execute(
+                sa.select(accounts.c.name, content.c.idempotency_key, content.c.status)
+                .join(accounts, accounts.c.id == content.c.account_id)
+                .where(content.c.status.in_(("posted", "publishing")))
+            )
+        ).all()
         pairs = (
             await conn.execute(
                 sa.select(snaps.c.content_id, snaps.c.horizon_hours, sa.func.count())
@@ -123,21 +130,25 @@ async def store_double_work(engine: Any) -> dict[str, int]:
                 .having(sa.func.count() > 1)
             )
         ).all()
-    return {"posted_rows": int(posted), "snapshot_rows_doubled": len(pairs)}
+    return {
+        "posted_rows": sum(row.status == "posted" for row in rows),
+        "publishing_rows": sum(row.status == "publishing" for row in rows),
+        "snapshot_rows_doubled": len(pairs),
+        "keys": {(row.name, row.idempotency_key) for row in rows},
+    }
 
 
-def world_posts(path: Path) -> dict[str, int] | None:
-    """How many posts the sandbox world file holds, and under how many idempotency keys."""
+def world_posts(path: Path) -> list[tuple[str, str]] | None:
+    """(account, idempotency key) of every post in the sandbox world file."""
     if not path.is_file():
         return None
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
-        total, keys = conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT account || idempotency_key) FROM posts"
-        ).fetchone()
+        return [
+            (str(a), str(k)) for a, k in conn.execute("SELECT account, idempotency_key FROM posts")
+        ]
     finally:
         conn.close()
-    return {"platform_posts": int(total), "platform_keys": int(keys)}
 
 
 async def posted_by(engine: Any, *, due: datetime, until: datetime) -> int:
