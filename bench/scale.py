@@ -68,10 +68,13 @@ def plan(args: argparse.Namespace) -> list[Case]:
         "startup_timeout": args.startup_timeout,
     }
     cases = []
+    phases = () if args.startup_only else ("idle", "busy")
     for accounts in args.accounts:
         for backend in args.backend:
             factor = args.factor or factor_for(accounts)
-            cases.append(Case(backend=backend, accounts=accounts, factor=factor, **common))
+            cases.append(
+                Case(backend=backend, accounts=accounts, factor=factor, phases=phases, **common)
+            )
     for workers in args.workers:
         factor = args.factor or factor_for(args.workers_accounts)
         cases.append(
@@ -185,7 +188,7 @@ def row(result: Result) -> list[str]:
         f"{figure(busy.get('snapshot_late_p50_s'))} / {figure(busy.get('snapshot_late_p95_s'))}",
         f"{figure(busy.get('publish_backlog'))} / {figure(busy.get('snapshot_backlog'))}",
         figure(busy.get("posts_per_real_min")),
-        "none" if double.get("none") else f"YES {double}",
+        "-" if not double else "none" if double.get("none") else f"YES {double}",
     ]
 
 
@@ -296,6 +299,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument("--keep", type=Path, help="keep each case's files under this folder")
+    parser.add_argument(
+        "--startup-only",
+        action="store_true",
+        help="one-process cases: only start-up and RSS (no idle or busy window)",
+    )
     parser.add_argument("--quick", action="store_true", help="the test suite's tiny run")
     args = parser.parse_args(argv)
     if args.quick:

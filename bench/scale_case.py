@@ -83,7 +83,7 @@ class Case:
     accounts: int
     workers: int = 1
     factor: float = 60.0  # compression of the running phase
-    phases: tuple[str, ...] = ("idle", "busy")  # or ("busy",) or ("burst",)
+    phases: tuple[str, ...] = ("idle", "busy")  # or ("busy",), ("burst",), () start-up only
     latency_ms: float = 200.0  # a publish's round trip, in simulated (production) ms
     read_latency_ms: float = 0.0
     idle_minutes: float = 20.0  # simulated
@@ -558,6 +558,9 @@ async def run_case(case: Case, folder: Path, progress: PROGRESS) -> Result:
     try:
         async with fresh_store(case.backend, folder), store_engine(case.backend, folder) as engine:
             await startup(case, folder, result, engine, progress)
+            if not case.phases:  # start-up only
+                result.wall_s = round(time.time() - began, 1)
+                return result
             workers = await running(case, folder, result, engine, progress)
             try:
                 codes = stop_workers(workers)
