@@ -426,6 +426,9 @@ async def running(
         if ready > wall(begin_at):  # late: measure from when it was up
             begin_at = sim(ready) + timedelta(seconds=tick)
             await wait_until(wall(begin_at), workers)
+    if "idle" in case.phases and begin_at >= end_at:
+        result.idle = {"error": "the daemon was up only after the first posts fell due"}
+    elif "idle" in case.phases:
         cpu0 = cpu_total(workers)
         await wait_until(wall(end_at), workers, ticker("idle", wall(begin_at), wall(end_at)))
         cpu1 = cpu_total(workers)
