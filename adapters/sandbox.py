@@ -15,6 +15,9 @@ The audience behind it, its formulas and the scenario files that configure it ar
 - ``platform.publish_delay_before_s`` / ``publish_delay_after_s`` (crash-test aids, real
   seconds, default 0) make ``publish`` sleep before it writes anything, or after the new post is
   committed but before it returns.
+- ``platform.latency_ms`` / ``read_latency_ms`` (real milliseconds, default 0) simulate a
+  network round trip: half of ``latency_ms`` before a publish creates the post and half after;
+  all of ``read_latency_ms`` before a read answers.
 - ``fetch_metrics`` returns counters accrued up to the caller's ``now()`` (monotone in time);
   deleted and unknown ids are omitted. ``fetch_account`` returns followers at ``now()``.
 - Billing (``platform.prices``, default nothing): ``spend_usd`` adds the post price to each
@@ -501,6 +504,8 @@ class SandboxPlatform:
         """Create a post (see the module docstring for the order of checks)."""
         world = self._world
         spec = world._scenario.platform
+        if spec.latency_ms > 0:  # the request on its way
+            await asyncio.sleep(spec.latency_ms / 2000)
         if spec.publish_delay_before_s > 0:  # crash-test aid: nothing is written yet
             await asyncio.sleep(spec.publish_delay_before_s)
         now_us, account = self._begin(
@@ -533,6 +538,8 @@ class SandboxPlatform:
         self._spend_usd += prices.post_with_url if urls(text) else prices.post
         if spec.publish_delay_after_s > 0:  # crash-test aid: the post is committed, not returned
             await asyncio.sleep(spec.publish_delay_after_s)
+        if spec.latency_ms > 0:  # the answer on its way back
+            await asyncio.sleep(spec.latency_ms / 2000)
         with world._guard():
             ambiguous = world._fault(account.name, "publish_ambiguous")
         if ambiguous:
@@ -541,6 +548,7 @@ class SandboxPlatform:
 
     async def fetch_metrics(self, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
         """Counters accrued up to now; deleted and unknown ids are omitted."""
+        await self._read_latency()
         now_us, _ = self._begin(("auth_failed", "read_rate_limit", "metrics_error"))
         model, ids = self._world._model, list(dict.fromkeys(post_ids))
         scale = model.time_scale / 3.6e9
@@ -563,6 +571,7 @@ class SandboxPlatform:
         return {post_id: found[post_id] for post_id in ids if post_id in found}
 
     async def fetch_account(self) -> AccountInfo:
+        await self._read_latency()
         now_us, account = self._begin(("auth_failed", "read_rate_limit", "account_error"))
         world = self._world
         with world._guard():
@@ -580,6 +589,7 @@ class SandboxPlatform:
 
     async def find_recent(self, *, since: datetime, limit: int = 100) -> list[PublishedPost]:
         """The account's own posts created at or after ``since``, newest first."""
+        await self._read_latency()
         _, account = self._begin(("auth_failed", "read_rate_limit", "find_error"))
         rows = self._world._query(
             "SELECT id, text, posted_us FROM posts WHERE account = ? AND deleted = 0"
@@ -606,6 +616,11 @@ class SandboxPlatform:
         """Nothing to release: the world owns the storage (``SandboxWorld.close``)."""
 
     # ---------------------------------------------------------------------------------- helpers
+    async def _read_latency(self) -> None:
+        latency = self._world._scenario.platform.read_latency_ms
+        if latency > 0:
+            await asyncio.sleep(latency / 1000)
+
     def _begin(self, fault_kinds: Sequence[str]) -> tuple[int, _Account]:
         """Read the clock, make sure the account exists and raise any fault this call hits."""
         world = self._world

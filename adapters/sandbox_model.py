@@ -56,6 +56,13 @@ Crash-test aids. ``platform.publish_delay_before_s`` and ``platform.publish_dela
 post is durably committed but before ``publish`` returns, so a test or a demo can kill the daemon
 inside the exactly-once protocol (see :class:`PlatformSpec`). Like every scenario key they are
 stored in a world file when it is created. They are not part of any audience model.
+
+Latency. ``platform.latency_ms`` (default 0) is a publish's network round trip in REAL
+milliseconds: ``publish`` sleeps half of it before the post is created and half after, so a
+daemon publishing one post at a time manages at most ``1000 / latency_ms`` posts a second.
+``platform.read_latency_ms`` delays every read (metrics, account, recent posts) the same way.
+The scale benchmark (``bench/scale.py``) sets them; with a compressed clock it divides them by
+the compression, so a simulated second still holds the same number of calls.
 """
 
 from __future__ import annotations
@@ -168,6 +175,11 @@ class PlatformSpec(_Section):
     # what the platform bills, US dollars (default: nothing); e.g. X's pay-per-use:
     # {post: 0.015, post_with_url: 0.20, read: 0.001} (a read: per object returned)
     prices: PriceSpec = Field(default_factory=lambda: PriceSpec())
+    # a network round trip, in REAL milliseconds (asyncio.sleep, not scaled by time_scale):
+    # publish waits half before the post is created and half after; every read waits
+    # read_latency_ms before it answers (the scale benchmark; 0 elsewhere)
+    latency_ms: Rate = 0.0
+    read_latency_ms: Rate = 0.0
 
 
 class Rates(_Section):

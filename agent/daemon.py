@@ -196,7 +196,11 @@ class Daemon:
         when = await self.agent.store.next_post_after(since)
         if when is None:
             return
-        when = max(when, datetime.now(UTC))
+        # the store's times are the agent clock's; the scheduler runs on the wall clock (they
+        # differ under the scale benchmark's compressed clock, agent.clock.ScaledClock)
+        factor = float(getattr(self.agent.clock, "factor", 1.0))
+        ahead = max((when - self.agent.clock.now()).total_seconds(), 0.0) / factor
+        when = datetime.now(UTC) + timedelta(seconds=ahead)
         if when < job.next_run_time:
             scheduler.modify_job("publish", next_run_time=when)
             log.debug("publish_woken", at=when.isoformat(), by=by)
