@@ -199,8 +199,10 @@ class Daemon:
         # the store's times are the agent clock's; the scheduler runs on the wall clock (they
         # differ under the scale benchmark's compressed clock, agent.clock.ScaledClock)
         factor = float(getattr(self.agent.clock, "factor", 1.0))
-        ahead = max((when - self.agent.clock.now()).total_seconds(), 0.0) / factor
-        when = datetime.now(UTC) + timedelta(seconds=ahead)
+        if factor != 1.0:
+            ahead = max((when - self.agent.clock.now()).total_seconds(), 0.0) / factor
+            when = datetime.now(UTC) + timedelta(seconds=ahead)
+        when = max(when, datetime.now(UTC))
         if when < job.next_run_time:
             scheduler.modify_job("publish", next_run_time=when)
             log.debug("publish_woken", at=when.isoformat(), by=by)

@@ -24,7 +24,7 @@ from structlog.testing import capture_logs
 
 from adapters.base import AccountInfo, PostMetrics, PublishedPost
 from adapters.sandbox import SandboxPlatform, SandboxWorld, Scenario
-from agent.clock import Clock, SystemClock, VirtualClock
+from agent.clock import Clock, ScaledClock, SystemClock, VirtualClock
 from agent.config import DEFAULT_CONCURRENCY, load_config
 from agent.core import Agent
 from agent.cycles.plan import plan_cycle
@@ -323,6 +323,45 @@ async def test_daemon_wakes_the_publish_cycle_for_the_next_post_instead_of_a_who
         # the publish job's own first run was a seventh of the hour away
         assert posted.posted_at < soon + timedelta(minutes=1)
         assert datetime.now(UTC) < soon + timedelta(minutes=1)
+
+
+async def test_wake_time_on_a_compressed_clock_is_converted_to_the_wall_clock(
+    tmp_path: Path,
+) -> None:
+    """Regression: the publish job was woken at the store's (simulated) time read as wall time.
+    On a clock 600x faster a post ten simulated minutes away is one real second away."""
+    clock = ScaledClock(start=datetime.now(UTC) + timedelta(days=30), factor=600)
+    async with rig(tmp_path, n=1, clock=clock, runtime={"tick": "1h"}) as r:
+        soon = clock.now() + timedelta(minutes=10)
+        await r.store.add_content(
+            NewContent(
+                account_id=r.agent.account_ids["acc0"],
+                status=PostStatus.PLANNED,
+                text="a post queued ten simulated minutes from now",
+                text_hash="h",
+                generation_metadata={},
+                scheduled_for=soon,
+                idempotency_key="key",
+            ),
+            now=clock.now(),
+        )
+        daemon = Daemon(r.agent, host="127.0.0.1", port=0)
+        started = datetime.now(UTC)
+        with capture_logs() as logs:
+            running = asyncio.create_task(daemon.run(install_signals=False))
+            for _ in range(400):
+                if await r.with_status(PostStatus.POSTED) or running.done():
+                    break
+                await asyncio.sleep(0.05)
+            daemon.stop()
+            assert await running == 0
+        [posted] = await r.with_status(PostStatus.POSTED)
+        assert posted.posted_at is not None and posted.posted_at >= soon
+        woken = [e for e in logs if e["event"] == "publish_woken"]
+        assert woken
+        # a wall-clock time about one second after the start, not thirty days ahead
+        at = datetime.fromisoformat(woken[0]["at"])
+        assert started <= at < started + timedelta(minutes=1)
 
 
 class CountingStore:
