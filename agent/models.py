@@ -100,6 +100,15 @@ class Draft:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NewAccount:
+    """A configured account as the store registers it (``Store.ensure_accounts``)."""
+
+    name: str
+    platform: str
+    handle: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewContent:
     """A content row about to be stored (planned, rejected or failed at generation)."""
 

@@ -36,6 +36,7 @@ from agent.models import (
     DueSnapshot,
     LearnItem,
     MonthSpend,
+    NewAccount,
     NewContent,
     Observation,
     Post,
@@ -65,6 +66,14 @@ class AccountStore(Protocol):
     async def ensure_account(
         self, *, name: str, platform: str, handle: str | None, now: datetime
     ) -> int: ...
+    async def ensure_accounts(
+        self, wanted: Sequence[NewAccount], *, now: datetime
+    ) -> dict[str, int]:
+        """``ensure_account`` for every account at once (name -> id): the missing ones are
+        inserted in the order given, so a new database numbers them as one call each would;
+        an account another worker registers at the same time keeps that worker's row."""
+        ...
+
     async def account_names(self) -> dict[int, str]: ...
 
 
@@ -177,6 +186,10 @@ class SnapshotStore(Protocol):
         self, account_id: int, info: AccountInfo, *, taken_at: datetime
     ) -> None: ...
     async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None: ...
+    async def last_account_snapshots(self) -> dict[int, AccountSnapshot]:
+        """Every account's ``last_account_snapshot`` at once (accounts with none are absent)."""
+        ...
+
     async def account_series(
         self, account_id: int, start: datetime, end: datetime
     ) -> list[AccountSnapshot]: ...

@@ -207,6 +207,26 @@ async def last_account_snapshot(conn: AsyncConnection, account_id: int) -> Accou
     return account_snapshot_from_row(row) if row else None
 
 
+async def last_account_snapshots(conn: AsyncConnection) -> dict[int, AccountSnapshot]:
+    """Every account's latest follower reading: one index probe per account (``accounts``
+    drives the join), not a scan of the whole series."""
+    reading = account_snapshots.alias("reading")
+    latest = (
+        sa.select(reading.c.id)
+        .where(reading.c.account_id == accounts.c.id)
+        .order_by(reading.c.taken_at.desc(), reading.c.id.desc())
+        .limit(1)
+        .correlate(accounts)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        sa.select(account_snapshots).select_from(
+            accounts.join(account_snapshots, account_snapshots.c.id == latest)
+        )
+    )
+    return {int(r.account_id): account_snapshot_from_row(r) for r in rows}
+
+
 async def account_series(
     conn: AsyncConnection, account_id: int, start: datetime, end: datetime
 ) -> list[AccountSnapshot]:
