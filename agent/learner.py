@@ -24,6 +24,7 @@ from agent.core import Agent
 from agent.models import DIMENSIONS, Observation
 from learning.estimates import Estimates
 from learning.joint import JointPosterior
+from learning.joint_policy import FitMemo
 from learning.outcomes import unit
 from learning.policies import (
     POLICIES,
@@ -39,9 +40,12 @@ from learning.policies import (
 # posts go out when the cadence says, not hours later on an uninformed draw).
 HOURS_AFTER_POSTS = 30
 
+POLICY_CACHE = "policy"  # agent.caches key of the configured policy (see policy_for)
 
-def joint_policy(config: Config) -> Joint:
-    """The joint learner with the configured settings."""
+
+def joint_policy(config: Config, memo: FitMemo | None = None) -> Joint:
+    """The joint learner with the configured settings (``memo``: fits it may share between
+    accounts, see :class:`learning.joint_policy.FitMemo`)."""
     learning = config.learning
     return Joint(
         objective=learning.objective,
@@ -53,15 +57,17 @@ def joint_policy(config: Config) -> Joint:
         audience=learning.audience_covariate,
         negbin=learning.negative_binomial,
         carry_auxiliary=learning.carry_auxiliary,
+        memo=memo,
     )
 
 
-def build_policy(config: Config) -> Policy:
-    """The policy ``learning.policy`` names, with the learning settings it uses."""
+def build_policy(config: Config, memo: FitMemo | None = None) -> Policy:
+    """The policy ``learning.policy`` names, with the learning settings it uses (``memo``: the
+    joint policy's shared fits)."""
     learning = config.learning
     name = learning.policy
     if name == "joint":
-        return joint_policy(config)
+        return joint_policy(config, memo)
     if name == "independent":
         return Independent(prior_mean=learning.prior.mean, prior_strength=learning.prior.strength)
     policy: Policy = POLICIES[name]()
@@ -70,12 +76,18 @@ def build_policy(config: Config) -> Policy:
 
 def policy_for(agent: Agent, account: Account) -> Policy:
     """The account's policy: a benchmark's override, else the configured one (a frozen value:
-    what it learns between plans is its state, kept in ``agent.learner_states``)."""
+    what it learns between plans is its state, kept in ``agent.learner_states``). The configured
+    one is built once per agent, with one :class:`FitMemo` for all its accounts."""
     override = agent.policies.get(account.name)
     if override is not None:
         policy: Policy = override
         return policy
-    return build_policy(agent.config)
+    learning = agent.config.learning
+    built: tuple[Any, Policy] | None = agent.caches.get(POLICY_CACHE)
+    if built is None or built[0] != learning:  # built anew if the settings were replaced
+        built = (learning, build_policy(agent.config, FitMemo()))
+        agent.caches[POLICY_CACHE] = built
+    return built[1]
 
 
 def outcomes(
