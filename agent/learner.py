@@ -161,16 +161,21 @@ def catalogue_for(config: Config, account: Account) -> dict[str, list[str]]:
     return catalogue
 
 
-async def history(agent: Agent, account_id: int, *, learned: Collection[int] = ()) -> list[Outcome]:
+async def history(
+    agent: Agent, account_id: int, *, learned: Collection[int] = (), new: bool = False
+) -> list[Outcome]:
     """The account's posts as policies see them (:func:`outcomes`); the posts in ``learned``
-    count as learned (the learn cycle's batch, before it is written).
+    count as learned (the learn cycle's batch, before it is written); ``new``: the account has
+    no post (none is read).
 
     Each post's Outcome is kept between plans (in ``agent.caches``) and rebuilt only when its
     Observation changed: building them is most of the cost of reading a long history.
     """
     learning = agent.config.learning
-    observations = await agent.store.learning_history(
-        account_id, method=learning.attribution_method
+    observations = (
+        []
+        if new
+        else await agent.store.learning_history(account_id, method=learning.attribution_method)
     )
     active = agent.config.cadence_for(agent.account(account_id)).active_hours
     hours = active if learning.learn_hours else None
@@ -223,14 +228,16 @@ async def choose_arms(
     now: datetime,
     *,
     slots: Mapping[str, datetime] | None = None,
+    new: bool = False,
 ) -> tuple[dict[str, str], str]:
     """One arm per dimension and a topic for the account's next post, and the policy's name.
 
     ``slots``: posting hours the cadence allows next (label -> time); a policy that learns hours
-    (the joint one, and the benchmark's oracle) picks one as the dimension "hour".
+    (the joint one, and the benchmark's oracle) picks one as the dimension "hour". ``new``: the
+    account has no post (its history is not read).
     """
     policy = policy_for(agent, account)
-    past = await history(agent, account_id)
+    past = await history(agent, account_id, new=new)
     catalogue = learning_catalogue(agent, account, policy, past, slots or {})
     state = agent.learner_states.get(account.name)
     chosen, state = policy.choose(past, catalogue, now, agent.rng, state)

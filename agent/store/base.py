@@ -91,6 +91,12 @@ class ContentStore(Protocol):
         every account, so an idle plan cycle does not ask per account."""
         ...
 
+    async def accounts_without_content(self) -> set[int]:
+        """The accounts with no content row at all (new accounts: nothing scheduled, no
+        history, no recent text): one query, so the first plan of 10,000 new accounts does not
+        ask each three questions whose answer is "nothing"."""
+        ...
+
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]: ...
     async def begin_publish(
         self, content_id: int, *, now: datetime, due_by: datetime | None = None

@@ -122,6 +122,9 @@ class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions, MemorySpen
         content = self._rows["content"]
         return {content[i]["account_id"] for i in self._status[PLANNED] | self._status[DRAFT]}
 
+    async def accounts_without_content(self) -> set[int]:
+        return {account_id for account_id, kept in self._accounts.items() if not kept.content}
+
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
         now = utc(now)
         content = self._rows["content"]

@@ -102,6 +102,16 @@ async def queued_accounts(conn: AsyncConnection) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
+async def accounts_without_content(conn: AsyncConnection) -> set[int]:
+    """The accounts without a content row (one probe of the (account_id, ...) index each)."""
+    rows = await conn.execute(
+        sa.select(accounts.c.id).where(
+            ~sa.exists().where(content.c.account_id == accounts.c.id).correlate(accounts)
+        )
+    )
+    return {int(r[0]) for r in rows}
+
+
 async def pending_count(conn: AsyncConnection, account_id: int) -> int:
     return int(
         await conn.scalar(

@@ -119,6 +119,9 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue):
     async def queued_accounts(self) -> set[int]:
         return await self._once(queries.queued_accounts)
 
+    async def accounts_without_content(self) -> set[int]:
+        return await self._once(queries.accounts_without_content)
+
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
         return await self._once(queries.due_posts, now, limit)
 

@@ -348,3 +348,43 @@ def _written(
     return Written(
         when=when, arms=ARM_CHOICE, text=text, metadata=metadata, recent=recent, failure=failure
     )
+
+
+async def test_new_accounts_are_planned_as_a_worker_that_reads_their_posts_plans_them(
+    tmp_path: Path,
+) -> None:
+    # an exclusive worker skips reading a new account's posts (there are none); a shared one
+    # reads them: the same posts, texts and times come out, and then again once they have posts
+    accounts = [
+        {
+            "name": f"a{i}",
+            "platform": "sandbox",
+            "handle": f"@a{i}",
+            "persona": "A pragmatic developer",
+            "niche": "indie software",
+            "topics": ["t1", "t2"],
+        }
+        for i in range(3)
+    ]
+    planned = []
+    for exclusive in (True, False):
+        (tmp_path / str(exclusive)).mkdir()
+        async with make_harness(
+            tmp_path / str(exclusive), accounts=accounts, cadence={"jitter": "30m"}
+        ) as h:
+            h.agent.exclusive, h.agent.serial = exclusive, True
+            new = await h.store.accounts_without_content()
+            assert new == set(h.agent.account_ids.values())
+            assert await plan_cycle(h.agent, h.clock.now()) == 3
+            h.clock.advance_to(T0 + 2 * HOUR)
+            await h.run_cycles("publish")
+            assert await plan_cycle(h.agent, h.clock.now()) == 3
+            assert await h.store.accounts_without_content() == set()
+            planned.append(
+                [
+                    (p.account_id, p.status, p.text, p.scheduled_for, p.generation_metadata)
+                    for p in await h.posts()
+                ]
+            )
+    assert len(planned[0]) == 6
+    assert planned[0] == planned[1]

@@ -307,6 +307,22 @@ async def test_queued_accounts_are_those_with_a_planned_post_or_a_waiting_draft(
     assert await store.queued_accounts() == {queued_acc, draft_acc}
 
 
+async def test_accounts_without_content_are_those_without_any_row_of_any_status(
+    store: SqlStore,
+) -> None:
+    """One query tells the plan cycle which accounts are new (no post to read)."""
+    queued_acc = await account(store)
+    rejected_acc = await account(store, "second")
+    new_acc = await account(store, "third")
+    assert await store.accounts_without_content() == {queued_acc, rejected_acc, new_acc}
+
+    await planned(store, queued_acc, scheduled_for=T0 + HOUR)
+    await planned(store, rejected_acc, scheduled_for=T0 + HOUR, status=PostStatus.REJECTED)
+    assert await store.accounts_without_content() == {new_acc}
+    await posted(store, new_acc, posted_at=T0)
+    assert await store.accounts_without_content() == set()
+
+
 async def test_recent_texts_are_newest_first(store: SqlStore) -> None:
     acc = await account(store)
     other = await account(store, "second")
