@@ -144,8 +144,8 @@ class Agent:
 
     async def setup(self) -> None:
         """Register every configured account in the store (idempotent; one call for them all),
-        then check that each may post (agent/breaker.py: one read per account, no post, no LLM
-        call)."""
+        then read each one's limits and check that it may post (agent/breaker.py: one read per
+        account, no post, no LLM call), many accounts at once."""
         now = self.clock.now()
         self.stats.started_at = self.stats.started_at or now
         ids = await self.store.ensure_accounts(
@@ -161,11 +161,16 @@ class Agent:
         for account_id, last in (await self.store.last_account_snapshots()).items():
             if account_id in self._by_id:
                 self.last_account_poll[account_id] = last.taken_at
-        for account in self.config.accounts:
+
+        async def load_limits(account_id: int) -> None:
+            account = self._by_id[account_id]
             try:  # e.g. a Mastodon instance's own character limit
                 await self.platforms[account.name].load_limits()
             except PlatformError as exc:
                 log.warning("limits_unavailable", account=account.name, error=str(exc))
+
+        # each account's reads concurrently, bounded per platform, as the cycles' work
+        await self.for_accounts([ids[a.name] for a in self.config.accounts], load_limits)
         await startup_check(self, now)
 
     @property

@@ -17,8 +17,9 @@ An account the circuit breaker suspended (agent/breaker.py) is not planned at al
 
 One query finds the accounts without a queued post (``Store.queued_accounts``): an idle tick asks
 nothing per account. When some are to be planned, an exclusive worker asks once which accounts
-have no content row at all (``Store.accounts_without_content``): a new account's first draft
-then reads none of its posts (none to read), three store calls of the five a plan makes. Those
+have no content row at all (``Store.accounts_without_content``); a worker sharing the store
+learns it under the lease, with the queue check (``Store.queue_state``). A new account's first
+draft then reads none of its posts (none to read): three store calls of the five a plan makes. Those
 accounts are planned concurrently, ``runtime.plan_concurrency`` at a time
 (:meth:`agent.core.Agent.bounded`); each account's steps stay in order.
 
@@ -141,9 +142,10 @@ async def plan_account(
         policy_choice: Choice | None = None  # asked once; a redraft varies it
         attempt = 0
         while True:
-            if not await _may_plan(agent, account, account_id, now, spend):
+            may, new_here = await _may_plan(agent, account, account_id, now, spend)
+            if not may:
                 return False
-            fresh = new and not attempt  # a redraft follows a stored refusal
+            fresh = (new or new_here) and not attempt  # a redraft follows a stored refusal
             slot = await choose_slot(agent, account, account_id, now, new=fresh)
             if policy_choice is None:
                 policy_choice = await choose(agent, account, account_id, now, slot=slot, new=fresh)
@@ -169,16 +171,21 @@ async def plan_account(
 
 async def _may_plan(
     agent: Agent, account: Account, account_id: int, now: datetime, spend: Spend | None
-) -> bool:
+) -> tuple[bool, bool]:
     """Before each draft: is the queue still empty (another worker may have planned between our
-    first look and the lease) and the LLM budget not spent?"""
-    if not agent.exclusive and (
-        await agent.store.pending_count(account_id) > 0 or await awaiting_approval(agent, account)
-    ):
-        return False
+    first look and the lease) and the LLM budget not spent? And is the account new (no content
+    row), as a worker sharing the store reads under the lease (False from an exclusive one,
+    whose cycle asked once for every account)?"""
+    new = False
+    if not agent.exclusive:
+        state = await agent.store.queue_state(account_id)
+        if state.queued:
+            return False, False
+        new = state.new
     if await account_stage(agent, account_id, now) >= Stage.NO_POSTS:
-        return False  # the monthly platform budget cannot pay for another post (agent/budget.py)
-    return not over_budget(agent, account, account_id, now, spend)
+        # the monthly platform budget cannot pay for another post (agent/budget.py)
+        return False, new
+    return not over_budget(agent, account, account_id, now, spend), new
 
 
 async def _still_ours(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
@@ -189,9 +196,7 @@ async def _still_ours(agent: Agent, account: Account, account_id: int, now: date
     if not await agent.store.acquire_lease(name, worker=agent.worker_id, now=now, ttl=agent.lease):
         log.warning("plan_lease_lost", account=account.name)
         return False
-    return await agent.store.pending_count(account_id) == 0 and not await awaiting_approval(
-        agent, account
-    )
+    return not (await agent.store.queue_state(account_id)).queued
 
 
 def moderation(agent: Agent) -> Moderate | None:
@@ -208,11 +213,6 @@ async def expire_drafts(agent: Agent, now: datetime) -> int:
         log.info("draft_expired", count=expired)
         agent.stats.totals["drafts_expired"] += expired
     return expired
-
-
-async def awaiting_approval(agent: Agent, account: Account) -> bool:
-    """Whether the account has a draft waiting (it counts as its one queued post)."""
-    return bool(await agent.store.drafts(agent.account_ids[account.name]))
 
 
 async def plan_cycle(agent: Agent, now: datetime) -> int:

@@ -43,6 +43,7 @@ from agent.models import (
     PostCounts,
     PostMetrics,
     PostStatus,
+    QueueState,
     Suspension,
 )
 
@@ -89,6 +90,12 @@ class ContentStore(Protocol):
     async def queued_accounts(self) -> set[int]:
         """The accounts with a post queued (``planned``) or a draft waiting: one query for
         every account, so an idle plan cycle does not ask per account."""
+        ...
+
+    async def queue_state(self, account_id: int) -> QueueState:
+        """Whether the account has a post planned or a draft waiting, and whether it has no
+        content row at all: one query (the planner asks under its lease, before and after
+        writing, when other workers share the store)."""
         ...
 
     async def accounts_without_content(self) -> set[int]:

@@ -33,6 +33,7 @@ from agent.models import (
     Post,
     PostCounts,
     PostStatus,
+    QueueState,
 )
 from agent.store.rows import (
     ARM_FIELDS,
@@ -100,6 +101,16 @@ async def queued_accounts(conn: AsyncConnection) -> set[int]:
         .distinct()
     )
     return {int(r[0]) for r in rows}
+
+
+async def queue_state(conn: AsyncConnection, account_id: int) -> QueueState:
+    """Two index probes in one statement: a planned post or a draft, any content row."""
+    mine = content.c.account_id == account_id
+    waiting = content.c.status.in_((PostStatus.PLANNED.value, PostStatus.DRAFT.value))
+    row = (
+        await conn.execute(sa.select(sa.exists().where(mine, waiting), sa.exists().where(mine)))
+    ).one()
+    return QueueState(queued=bool(row[0]), new=not row[1])
 
 
 async def accounts_without_content(conn: AsyncConnection) -> set[int]:

@@ -353,8 +353,10 @@ def _written(
 async def test_new_accounts_are_planned_as_a_worker_that_reads_their_posts_plans_them(
     tmp_path: Path,
 ) -> None:
-    # an exclusive worker skips reading a new account's posts (there are none); a shared one
-    # reads them: the same posts, texts and times come out, and then again once they have posts
+    # a new account's first draft reads none of its posts (there are none): an exclusive worker
+    # knows from the cycle's one query, a shared one from its check under the lease. The same
+    # posts, texts and times come out as from plans that read everything, and then again once
+    # the accounts have posts
     accounts = [
         {
             "name": f"a{i}",
@@ -367,18 +369,20 @@ async def test_new_accounts_are_planned_as_a_worker_that_reads_their_posts_plans
         for i in range(3)
     ]
     planned = []
-    for exclusive in (True, False):
-        (tmp_path / str(exclusive)).mkdir()
-        async with make_harness(
-            tmp_path / str(exclusive), accounts=accounts, cadence={"jitter": "30m"}
-        ) as h:
-            h.agent.exclusive, h.agent.serial = exclusive, True
+    for how in ("reading everything", "exclusive", "shared"):
+        (tmp_path / how).mkdir()
+        async with make_harness(tmp_path / how, accounts=accounts, cadence={"jitter": "30m"}) as h:
+            h.agent.exclusive, h.agent.serial = how != "shared", True
             new = await h.store.accounts_without_content()
             assert new == set(h.agent.account_ids.values())
-            assert await plan_cycle(h.agent, h.clock.now()) == 3
-            h.clock.advance_to(T0 + 2 * HOUR)
-            await h.run_cycles("publish")
-            assert await plan_cycle(h.agent, h.clock.now()) == 3
+            for when in (T0, T0 + 2 * HOUR):
+                h.clock.advance_to(when)
+                await h.run_cycles("publish")
+                if how == "reading everything":  # as plan_cycle does, without saying "new"
+                    for account in h.agent.config.accounts:
+                        assert await plan_account(h.agent, account, when) is True
+                else:
+                    assert await plan_cycle(h.agent, when) == 3
             assert await h.store.accounts_without_content() == set()
             planned.append(
                 [
@@ -387,4 +391,4 @@ async def test_new_accounts_are_planned_as_a_worker_that_reads_their_posts_plans
                 ]
             )
     assert len(planned[0]) == 6
-    assert planned[0] == planned[1]
+    assert planned[0] == planned[1] == planned[2]
