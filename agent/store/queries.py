@@ -103,14 +103,22 @@ async def queued_accounts(conn: AsyncConnection) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-async def queue_state(conn: AsyncConnection, account_id: int) -> QueueState:
+_MINE = content.c.account_id == sa.bindparam("account_id")
+_QUEUE_STATE = sa.select(
+    sa.exists().where(
+        _MINE,
+        content.c.status.in_(
+            [sa.literal_column(f"'{s.value}'") for s in (PostStatus.PLANNED, PostStatus.DRAFT)]
+        ),
+    ),
+    sa.exists().where(_MINE),
+)
+
+
+def queue_state(conn: Connection, account_id: int) -> QueueState:
     """Two index probes in one statement: a planned post or a draft, any content row."""
-    mine = content.c.account_id == account_id
-    waiting = content.c.status.in_((PostStatus.PLANNED.value, PostStatus.DRAFT.value))
-    row = (
-        await conn.execute(sa.select(sa.exists().where(mine, waiting), sa.exists().where(mine)))
-    ).one()
-    return QueueState(queued=bool(row[0]), new=not row[1])
+    queued, used = conn.execute(_QUEUE_STATE, {"account_id": account_id}).one()
+    return QueueState(queued=bool(queued), new=not used)
 
 
 async def accounts_without_content(conn: AsyncConnection) -> set[int]:

@@ -120,7 +120,7 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue):
         return await self._once(queries.queued_accounts)
 
     async def queue_state(self, account_id: int) -> QueueState:
-        return await self._once(queries.queue_state, account_id)
+        return await self._once_plain(queries.queue_state, account_id)
 
     async def accounts_without_content(self) -> set[int]:
         return await self._once(queries.accounts_without_content)
