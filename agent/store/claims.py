@@ -87,7 +87,7 @@ async def claim_snapshots(
 def _lease_upsert(insert: Any) -> sa.Executable:
     """The upsert that takes, renews or takes over a lease (built once per dialect: the plan
     cycle of a worker sharing the store takes one per account planned)."""
-    now = sa.bindparam("lease_now")
+    now: sa.BindParameter[datetime] = sa.bindparam("lease_now", type_=leases.c.expires_at.type)
     statement = insert(leases).values(
         name=sa.bindparam("lease_name"),
         holder=sa.bindparam("lease_holder"),
