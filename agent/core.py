@@ -41,6 +41,7 @@ from agent.generators.base import Generator
 from agent.journal import PublishJournal
 from agent.logs import log
 from agent.metrics import Metrics
+from agent.models import NewAccount
 from agent.store.base import Store
 from agent.workpool import each
 
@@ -142,23 +143,34 @@ class Agent:
             self.metrics.track(account.name, account.platform)
 
     async def setup(self) -> None:
-        """Register every configured account in the store (idempotent), then check that each
-        may post (agent/breaker.py: one read per account, no post, no LLM call)."""
+        """Register every configured account in the store (idempotent; one call for them all),
+        then read each one's limits and check that it may post (agent/breaker.py: one read per
+        account, no post, no LLM call), many accounts at once."""
         now = self.clock.now()
         self.stats.started_at = self.stats.started_at or now
+        ids = await self.store.ensure_accounts(
+            [
+                NewAccount(name=a.name, platform=a.platform, handle=a.handle)
+                for a in self.config.accounts
+            ],
+            now=now,
+        )
         for account in self.config.accounts:
-            account_id = await self.store.ensure_account(
-                name=account.name, platform=account.platform, handle=account.handle, now=now
-            )
-            self.account_ids[account.name] = account_id
-            self._by_id[account_id] = account
-            last = await self.store.last_account_snapshot(account_id)
-            if last is not None:
+            self.account_ids[account.name] = ids[account.name]
+            self._by_id[ids[account.name]] = account
+        for account_id, last in (await self.store.last_account_snapshots()).items():
+            if account_id in self._by_id:
                 self.last_account_poll[account_id] = last.taken_at
+
+        async def load_limits(account_id: int) -> None:
+            account = self._by_id[account_id]
             try:  # e.g. a Mastodon instance's own character limit
                 await self.platforms[account.name].load_limits()
             except PlatformError as exc:
                 log.warning("limits_unavailable", account=account.name, error=str(exc))
+
+        # each account's reads concurrently, bounded per platform, as the cycles' work
+        await self.for_accounts([ids[a.name] for a in self.config.accounts], load_limits)
         await startup_check(self, now)
 
     @property

@@ -137,17 +137,23 @@ def _profile(normal: str) -> tuple[np.ndarray, np.ndarray, float]:
 
 def _similarities(normal: str, others: Sequence[str]) -> list[float]:
     """Cosine similarity of ``normal``'s n-gram counts with each of ``others``'s (all normalised):
-    the text's counts spread over the vocabulary once, then one gather per other text."""
+    each other text's n-grams looked up among the text's own (sorted once), so a comparison
+    costs the other text's length, not the vocabulary's (a vector over the whole vocabulary,
+    which every text planned grows, cost ~1 ms a plan at 10,000 accounts). The counts are whole
+    numbers, so the dot products are exact in any order."""
+    if not others:
+        return []
     if len(_VOCABULARY) > _VOCABULARY_LIMIT:
         _VOCABULARY.clear()
         _profile.cache_clear()
     columns, counts, norm = _profile(normal)
-    profiles = [_profile(other) for other in others]  # may grow the vocabulary: before `dense`
-    dense = np.zeros(len(_VOCABULARY))
-    dense[columns] = counts
+    order = np.argsort(columns)
+    own_columns, own_counts = columns[order], counts[order]
     out = []
-    for other_columns, other_counts, other_norm in profiles:
-        dot = float(other_counts @ dense[other_columns])
+    for other_columns, other_counts, other_norm in (_profile(other) for other in others):
+        at = np.minimum(np.searchsorted(own_columns, other_columns), len(own_columns) - 1)
+        shared = own_columns[at] == other_columns
+        dot = float(other_counts[shared] @ own_counts[at[shared]])
         out.append(min(1.0, dot / (norm * other_norm)) if dot > 0 else 0.0)
     return out
 

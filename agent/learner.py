@@ -24,6 +24,7 @@ from agent.core import Agent
 from agent.models import DIMENSIONS, Observation
 from learning.estimates import Estimates
 from learning.joint import JointPosterior
+from learning.joint_policy import FitMemo
 from learning.outcomes import unit
 from learning.policies import (
     POLICIES,
@@ -39,9 +40,12 @@ from learning.policies import (
 # posts go out when the cadence says, not hours later on an uninformed draw).
 HOURS_AFTER_POSTS = 30
 
+POLICY_CACHE = "policy"  # agent.caches key of the configured policy (see policy_for)
 
-def joint_policy(config: Config) -> Joint:
-    """The joint learner with the configured settings."""
+
+def joint_policy(config: Config, memo: FitMemo | None = None) -> Joint:
+    """The joint learner with the configured settings (``memo``: fits it may share between
+    accounts, see :class:`learning.joint_policy.FitMemo`)."""
     learning = config.learning
     return Joint(
         objective=learning.objective,
@@ -53,15 +57,17 @@ def joint_policy(config: Config) -> Joint:
         audience=learning.audience_covariate,
         negbin=learning.negative_binomial,
         carry_auxiliary=learning.carry_auxiliary,
+        memo=memo,
     )
 
 
-def build_policy(config: Config) -> Policy:
-    """The policy ``learning.policy`` names, with the learning settings it uses."""
+def build_policy(config: Config, memo: FitMemo | None = None) -> Policy:
+    """The policy ``learning.policy`` names, with the learning settings it uses (``memo``: the
+    joint policy's shared fits)."""
     learning = config.learning
     name = learning.policy
     if name == "joint":
-        return joint_policy(config)
+        return joint_policy(config, memo)
     if name == "independent":
         return Independent(prior_mean=learning.prior.mean, prior_strength=learning.prior.strength)
     policy: Policy = POLICIES[name]()
@@ -70,12 +76,18 @@ def build_policy(config: Config) -> Policy:
 
 def policy_for(agent: Agent, account: Account) -> Policy:
     """The account's policy: a benchmark's override, else the configured one (a frozen value:
-    what it learns between plans is its state, kept in ``agent.learner_states``)."""
+    what it learns between plans is its state, kept in ``agent.learner_states``). The configured
+    one is built once per agent, with one :class:`FitMemo` for all its accounts."""
     override = agent.policies.get(account.name)
     if override is not None:
         policy: Policy = override
         return policy
-    return build_policy(agent.config)
+    learning = agent.config.learning
+    built: tuple[Any, Policy] | None = agent.caches.get(POLICY_CACHE)
+    if built is None or built[0] != learning:  # built anew if the settings were replaced
+        built = (learning, build_policy(agent.config, FitMemo()))
+        agent.caches[POLICY_CACHE] = built
+    return built[1]
 
 
 def outcomes(
@@ -149,16 +161,21 @@ def catalogue_for(config: Config, account: Account) -> dict[str, list[str]]:
     return catalogue
 
 
-async def history(agent: Agent, account_id: int, *, learned: Collection[int] = ()) -> list[Outcome]:
+async def history(
+    agent: Agent, account_id: int, *, learned: Collection[int] = (), new: bool = False
+) -> list[Outcome]:
     """The account's posts as policies see them (:func:`outcomes`); the posts in ``learned``
-    count as learned (the learn cycle's batch, before it is written).
+    count as learned (the learn cycle's batch, before it is written); ``new``: the account has
+    no post (none is read).
 
     Each post's Outcome is kept between plans (in ``agent.caches``) and rebuilt only when its
     Observation changed: building them is most of the cost of reading a long history.
     """
     learning = agent.config.learning
-    observations = await agent.store.learning_history(
-        account_id, method=learning.attribution_method
+    observations = (
+        []
+        if new
+        else await agent.store.learning_history(account_id, method=learning.attribution_method)
     )
     active = agent.config.cadence_for(agent.account(account_id)).active_hours
     hours = active if learning.learn_hours else None
@@ -211,14 +228,16 @@ async def choose_arms(
     now: datetime,
     *,
     slots: Mapping[str, datetime] | None = None,
+    new: bool = False,
 ) -> tuple[dict[str, str], str]:
     """One arm per dimension and a topic for the account's next post, and the policy's name.
 
     ``slots``: posting hours the cadence allows next (label -> time); a policy that learns hours
-    (the joint one, and the benchmark's oracle) picks one as the dimension "hour".
+    (the joint one, and the benchmark's oracle) picks one as the dimension "hour". ``new``: the
+    account has no post (its history is not read).
     """
     policy = policy_for(agent, account)
-    past = await history(agent, account_id)
+    past = await history(agent, account_id, new=new)
     catalogue = learning_catalogue(agent, account, policy, past, slots or {})
     state = agent.learner_states.get(account.name)
     chosen, state = policy.choose(past, catalogue, now, agent.rng, state)

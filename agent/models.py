@@ -100,6 +100,23 @@ class Draft:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NewAccount:
+    """A configured account as the store registers it (``Store.ensure_accounts``)."""
+
+    name: str
+    platform: str
+    handle: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueState:
+    """An account's queue as the planner checks it under its lease (``Store.queue_state``)."""
+
+    queued: bool  # a post planned or a draft waiting (it counts as the queued post)
+    new: bool  # no content row at all: nothing scheduled, no history, no recent text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewContent:
     """A content row about to be stored (planned, rejected or failed at generation)."""
 

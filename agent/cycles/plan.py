@@ -16,8 +16,12 @@ nobody approved within ``approval.draft_expiry`` is rejected at the start of the
 An account the circuit breaker suspended (agent/breaker.py) is not planned at all.
 
 One query finds the accounts without a queued post (``Store.queued_accounts``): an idle tick asks
-nothing per account. Those accounts are planned concurrently, ``runtime.plan_concurrency`` at a
-time (:meth:`agent.core.Agent.bounded`); each account's steps stay in order.
+nothing per account. When some are to be planned, an exclusive worker asks once which accounts
+have no content row at all (``Store.accounts_without_content``); a worker sharing the store
+learns it under the lease, with the queue check (``Store.queue_state``). A new account's first
+draft then reads none of its posts (none to read): three store calls of the five a plan makes. Those
+accounts are planned concurrently, ``runtime.plan_concurrency`` at a time
+(:meth:`agent.core.Agent.bounded`); each account's steps stay in order.
 
 Several workers: an account is planned under the lease ``plan:<account_id>``, so two workers
 never plan for one account at once (the one-queued-post rule is checked under the lease, and
@@ -124,11 +128,13 @@ def redraft(verdict: Verdict, attempt: int) -> bool:
 
 
 async def plan_account(
-    agent: Agent, account: Account, now: datetime, spend: Spend | None = None
+    agent: Agent, account: Account, now: datetime, spend: Spend | None = None, *, new: bool = False
 ) -> bool:
     """Plan the account's next post, which the caller saw without one queued
     (:meth:`Store.queued_accounts`): whether one was queued (or a draft written, in approve
-    mode)."""
+    mode). ``new``: the caller saw it without any content row (only an exclusive worker may
+    say so: no other can add one meanwhile), so its first draft asks the store nothing about
+    its posts."""
     account_id = agent.account_ids[account.name]
     async with agent.leased(f"plan:{account_id}", now) as held:
         if not held:
@@ -136,13 +142,15 @@ async def plan_account(
         policy_choice: Choice | None = None  # asked once; a redraft varies it
         attempt = 0
         while True:
-            if not await _may_plan(agent, account, account_id, now, spend):
+            may, new_here = await _may_plan(agent, account, account_id, now, spend)
+            if not may:
                 return False
-            slot = await choose_slot(agent, account, account_id, now)
+            fresh = (new or new_here) and not attempt  # a redraft follows a stored refusal
+            slot = await choose_slot(agent, account, account_id, now, new=fresh)
             if policy_choice is None:
-                policy_choice = await choose(agent, account, account_id, now, slot=slot)
+                policy_choice = await choose(agent, account, account_id, now, slot=slot, new=fresh)
             choice = vary(agent, account, policy_choice, attempt)
-            written = await write(agent, account, account_id, choice=choice, slot=slot)
+            written = await write(agent, account, account_id, choice=choice, slot=slot, new=fresh)
             verdict = await check(
                 written,
                 gate_config=agent.config.gate,
@@ -163,16 +171,21 @@ async def plan_account(
 
 async def _may_plan(
     agent: Agent, account: Account, account_id: int, now: datetime, spend: Spend | None
-) -> bool:
+) -> tuple[bool, bool]:
     """Before each draft: is the queue still empty (another worker may have planned between our
-    first look and the lease) and the LLM budget not spent?"""
-    if not agent.exclusive and (
-        await agent.store.pending_count(account_id) > 0 or await awaiting_approval(agent, account)
-    ):
-        return False
+    first look and the lease) and the LLM budget not spent? And is the account new (no content
+    row), as a worker sharing the store reads under the lease (False from an exclusive one,
+    whose cycle asked once for every account)?"""
+    new = False
+    if not agent.exclusive:
+        state = await agent.store.queue_state(account_id)
+        if state.queued:
+            return False, False
+        new = state.new
     if await account_stage(agent, account_id, now) >= Stage.NO_POSTS:
-        return False  # the monthly platform budget cannot pay for another post (agent/budget.py)
-    return not over_budget(agent, account, account_id, now, spend)
+        # the monthly platform budget cannot pay for another post (agent/budget.py)
+        return False, new
+    return not over_budget(agent, account, account_id, now, spend), new
 
 
 async def _still_ours(agent: Agent, account: Account, account_id: int, now: datetime) -> bool:
@@ -183,9 +196,7 @@ async def _still_ours(agent: Agent, account: Account, account_id: int, now: date
     if not await agent.store.acquire_lease(name, worker=agent.worker_id, now=now, ttl=agent.lease):
         log.warning("plan_lease_lost", account=account.name)
         return False
-    return await agent.store.pending_count(account_id) == 0 and not await awaiting_approval(
-        agent, account
-    )
+    return not (await agent.store.queue_state(account_id)).queued
 
 
 def moderation(agent: Agent) -> Moderate | None:
@@ -204,11 +215,6 @@ async def expire_drafts(agent: Agent, now: datetime) -> int:
     return expired
 
 
-async def awaiting_approval(agent: Agent, account: Account) -> bool:
-    """Whether the account has a draft waiting (it counts as its one queued post)."""
-    return bool(await agent.store.drafts(agent.account_ids[account.name]))
-
-
 async def plan_cycle(agent: Agent, now: datetime) -> int:
     await expire_drafts(agent, now)
     # the circuit breaker: no drafts (no LLM call) for a suspended account; a suspension for
@@ -219,9 +225,14 @@ async def plan_cycle(agent: Agent, now: datetime) -> int:
     skip = suspended | await agent.store.queued_accounts()
     todo = [a for a in agent.config.accounts if agent.account_ids[a.name] not in skip]
     spend = await todays_spend(agent, now) if todo else None
+    # a worker no other shares the store with asks once which accounts have no post at all (new
+    # accounts: their first plan needs no read of their posts); several workers ask each time
+    new = await agent.store.accounts_without_content() if todo and agent.exclusive else set()
 
     async def plan(account: Account) -> bool:
-        return await plan_account(agent, account, now, spend)
+        return await plan_account(
+            agent, account, now, spend, new=agent.account_ids[account.name] in new
+        )
 
     limit = agent.config.runtime.plan_concurrency
     return sum(await agent.bounded(todo, plan, limit=limit))

@@ -145,10 +145,12 @@ async def next_slot(
     return when
 
 
-async def choose_slot(agent: Agent, account: Account, account_id: int, now: datetime) -> Slot:
+async def choose_slot(
+    agent: Agent, account: Account, account_id: int, now: datetime, *, new: bool = False
+) -> Slot:
     """The next post's slot (:func:`next_slot`) and the whole hours around it the cadence allows
-    (never before the minimum gap after the last post)."""
-    last = await agent.store.latest_scheduled(account_id)
+    (never before the minimum gap after the last post). ``new``: the account has no post."""
+    last = None if new else await agent.store.latest_scheduled(account_id)
     when = await next_slot(agent, account, account_id, now, last=last)
     cadence = effective_cadence(agent, account)
     earliest = now if last is None else max(now, last + schedule.minimum_gap(cadence))
@@ -159,10 +161,10 @@ async def choose_slot(agent: Agent, account: Account, account_id: int, now: date
 
 
 async def choose(
-    agent: Agent, account: Account, account_id: int, now: datetime, *, slot: Slot
+    agent: Agent, account: Account, account_id: int, now: datetime, *, slot: Slot, new: bool = False
 ) -> Choice:
     """The policy's choice for the account's next post (the one place the policy is asked)."""
-    arms, policy = await choose_arms(agent, account, account_id, now, slots=slot.hours)
+    arms, policy = await choose_arms(agent, account, account_id, now, slots=slot.hours, new=new)
     return Choice(arms=arms, policy=policy)
 
 
@@ -185,14 +187,25 @@ def vary(agent: Agent, account: Account, choice: Choice, attempt: int) -> Choice
 
 
 async def write(
-    agent: Agent, account: Account, account_id: int, *, choice: Choice, slot: Slot
+    agent: Agent,
+    account: Account,
+    account_id: int,
+    *,
+    choice: Choice,
+    slot: Slot,
+    new: bool = False,
 ) -> Written:
-    """The generator's draft for ``choice`` at its time in ``slot``, or why it failed."""
+    """The generator's draft for ``choice`` at its time in ``slot``, or why it failed.
+    ``new``: the account has no post (no recent text to read)."""
     arms, when = choice.arm_choice, choice.when(slot)
     catalogues = agent.config.catalogues
     max_chars = agent.platforms[account.name].limits.max_chars
-    recent = await agent.store.recent_texts(
-        account_id, max(RECENT_TEXTS, agent.config.gate.recent_posts)
+    recent = (
+        []
+        if new
+        else await agent.store.recent_texts(
+            account_id, max(RECENT_TEXTS, agent.config.gate.recent_posts)
+        )
     )
     request = GenerationRequest(
         arms=arms,

@@ -36,12 +36,14 @@ from agent.models import (
     DueSnapshot,
     LearnItem,
     MonthSpend,
+    NewAccount,
     NewContent,
     Observation,
     Post,
     PostCounts,
     PostMetrics,
     PostStatus,
+    QueueState,
     Suspension,
 )
 
@@ -65,6 +67,14 @@ class AccountStore(Protocol):
     async def ensure_account(
         self, *, name: str, platform: str, handle: str | None, now: datetime
     ) -> int: ...
+    async def ensure_accounts(
+        self, wanted: Sequence[NewAccount], *, now: datetime
+    ) -> dict[str, int]:
+        """``ensure_account`` for every account at once (name -> id): the missing ones are
+        inserted in the order given, so a new database numbers them as one call each would;
+        an account another worker registers at the same time keeps that worker's row."""
+        ...
+
     async def account_names(self) -> dict[int, str]: ...
 
 
@@ -80,6 +90,18 @@ class ContentStore(Protocol):
     async def queued_accounts(self) -> set[int]:
         """The accounts with a post queued (``planned``) or a draft waiting: one query for
         every account, so an idle plan cycle does not ask per account."""
+        ...
+
+    async def queue_state(self, account_id: int) -> QueueState:
+        """Whether the account has a post planned or a draft waiting, and whether it has no
+        content row at all: one query (the planner asks under its lease, before and after
+        writing, when other workers share the store)."""
+        ...
+
+    async def accounts_without_content(self) -> set[int]:
+        """The accounts with no content row at all (new accounts: nothing scheduled, no
+        history, no recent text): one query, so the first plan of 10,000 new accounts does not
+        ask each three questions whose answer is "nothing"."""
         ...
 
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]: ...
@@ -177,6 +199,10 @@ class SnapshotStore(Protocol):
         self, account_id: int, info: AccountInfo, *, taken_at: datetime
     ) -> None: ...
     async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None: ...
+    async def last_account_snapshots(self) -> dict[int, AccountSnapshot]:
+        """Every account's ``last_account_snapshot`` at once (accounts with none are absent)."""
+        ...
+
     async def account_series(
         self, account_id: int, start: datetime, end: datetime
     ) -> list[AccountSnapshot]: ...

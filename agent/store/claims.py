@@ -18,10 +18,12 @@ the same name.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.models import DueSnapshot
@@ -82,16 +84,18 @@ async def claim_snapshots(
     ]
 
 
-async def acquire_lease(
-    conn: AsyncConnection, name: str, *, worker: str, now: datetime, ttl: timedelta
-) -> bool:
-    """Take, renew or take over the lease ``name``; False while another worker holds it."""
-    insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+def _lease_upsert(insert: Any) -> sa.Executable:
+    """The upsert that takes, renews or takes over a lease (built once per dialect: the plan
+    cycle of a worker sharing the store takes one per account planned)."""
+    now: sa.BindParameter[datetime] = sa.bindparam("lease_now", type_=leases.c.expires_at.type)
     statement = insert(leases).values(
-        name=name, holder=worker, expires_at=now + ttl, acquired_at=now
+        name=sa.bindparam("lease_name"),
+        holder=sa.bindparam("lease_holder"),
+        expires_at=sa.bindparam("lease_expires"),
+        acquired_at=now,
     )
     ours = leases.c.holder == statement.excluded.holder
-    upsert = statement.on_conflict_do_update(
+    upsert: sa.Executable = statement.on_conflict_do_update(
         index_elements=[leases.c.name],
         set_={
             "holder": statement.excluded.holder,
@@ -103,9 +107,32 @@ async def acquire_lease(
         },
         where=sa.or_(ours, leases.c.expires_at < now),
     ).returning(leases.c.holder)
-    return (await conn.execute(upsert)).first() is not None
+    return upsert
 
 
-async def release_lease(conn: AsyncConnection, name: str, *, worker: str) -> None:
+_ACQUIRE_LEASE = {
+    "sqlite": _lease_upsert(sqlite_insert),
+    "postgresql": _lease_upsert(postgresql_insert),
+}
+_RELEASE_LEASE = leases.delete().where(
+    leases.c.name == sa.bindparam("lease_name"), leases.c.holder == sa.bindparam("lease_holder")
+)
+
+
+def acquire_lease(
+    conn: Connection, name: str, *, worker: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Take, renew or take over the lease ``name``; False while another worker holds it."""
+    values = {
+        "lease_name": name,
+        "lease_holder": worker,
+        "lease_expires": now + ttl,
+        "lease_now": now,
+    }
+    dialect = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
+    return conn.execute(_ACQUIRE_LEASE[dialect], values).first() is not None
+
+
+def release_lease(conn: Connection, name: str, *, worker: str) -> None:
     """Give the lease up, if ``worker`` holds it (anyone else's lease is left alone)."""
-    await conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == worker))
+    conn.execute(_RELEASE_LEASE, {"lease_name": name, "lease_holder": worker})

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.models import NewContent, Post, PostStatus
+from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
 from agent.store.memory_queue import MemoryQueue
@@ -121,6 +121,18 @@ class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions, MemorySpen
     async def queued_accounts(self) -> set[int]:
         content = self._rows["content"]
         return {content[i]["account_id"] for i in self._status[PLANNED] | self._status[DRAFT]}
+
+    async def queue_state(self, account_id: int) -> QueueState:
+        content = self._rows["content"]
+        waiting = self._status[PLANNED] | self._status[DRAFT]
+        kept = self._accounts.get(account_id)
+        return QueueState(
+            queued=any(content[i]["account_id"] == account_id for i in waiting),
+            new=kept is None or not kept.content,
+        )
+
+    async def accounts_without_content(self) -> set[int]:
+        return {account_id for account_id, kept in self._accounts.items() if not kept.content}
 
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
         now = utc(now)

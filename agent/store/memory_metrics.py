@@ -162,6 +162,14 @@ class MemoryMetrics(MemoryState):
             return None
         return self._readings[account.readings.keys[-1][1]]
 
+    async def last_account_snapshots(self) -> dict[int, AccountSnapshot]:
+        found = {}
+        for account_id in self._accounts:
+            last = await self.last_account_snapshot(account_id)
+            if last is not None:
+                found[account_id] = last
+        return found
+
     async def account_series(
         self, account_id: int, start: datetime, end: datetime
     ) -> list[AccountSnapshot]:

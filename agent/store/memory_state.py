@@ -11,6 +11,7 @@ the store filter on. :mod:`agent.store.memory_metrics`, :mod:`agent.store.memory
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from agent.models import (
     ArmChoice,
     ArmStat,
     Attribution,
+    NewAccount,
     Observation,
     Post,
     PostStatus,
@@ -190,6 +192,17 @@ class MemoryState:
         self._account_ids[name] = account_id
         self._accounts[account_id] = AccountIndexes()
         return account_id
+
+    async def ensure_accounts(
+        self, wanted: Sequence[NewAccount], *, now: datetime
+    ) -> dict[str, int]:
+        """``ensure_account`` for each, in the order given."""
+        return {
+            a.name: await self.ensure_account(
+                name=a.name, platform=a.platform, handle=a.handle, now=now
+            )
+            for a in wanted
+        }
 
     async def account_names(self) -> dict[int, str]:
         """Every stored account's id and name."""

@@ -33,6 +33,7 @@ from agent.models import (
     Post,
     PostCounts,
     PostStatus,
+    QueueState,
 )
 from agent.store.rows import (
     ARM_FIELDS,
@@ -98,6 +99,34 @@ async def queued_accounts(conn: AsyncConnection) -> set[int]:
         sa.select(content.c.account_id)
         .where(content.c.status.in_((PostStatus.PLANNED.value, PostStatus.DRAFT.value)))
         .distinct()
+    )
+    return {int(r[0]) for r in rows}
+
+
+_MINE = content.c.account_id == sa.bindparam("account_id")
+_QUEUE_STATE = sa.select(
+    sa.exists().where(
+        _MINE,
+        content.c.status.in_(
+            [sa.literal_column(f"'{s.value}'") for s in (PostStatus.PLANNED, PostStatus.DRAFT)]
+        ),
+    ),
+    sa.exists().where(_MINE),
+)
+
+
+def queue_state(conn: Connection, account_id: int) -> QueueState:
+    """Two index probes in one statement: a planned post or a draft, any content row."""
+    queued, used = conn.execute(_QUEUE_STATE, {"account_id": account_id}).one()
+    return QueueState(queued=bool(queued), new=not used)
+
+
+async def accounts_without_content(conn: AsyncConnection) -> set[int]:
+    """The accounts without a content row (one probe of the (account_id, ...) index each)."""
+    rows = await conn.execute(
+        sa.select(accounts.c.id).where(
+            ~sa.exists().where(content.c.account_id == accounts.c.id).correlate(accounts)
+        )
     )
     return {int(r[0]) for r in rows}
 
@@ -205,6 +234,26 @@ async def last_account_snapshot(conn: AsyncConnection, account_id: int) -> Accou
         )
     ).first()
     return account_snapshot_from_row(row) if row else None
+
+
+async def last_account_snapshots(conn: AsyncConnection) -> dict[int, AccountSnapshot]:
+    """Every account's latest follower reading: one index probe per account (``accounts``
+    drives the join), not a scan of the whole series."""
+    reading = account_snapshots.alias("reading")
+    latest = (
+        sa.select(reading.c.id)
+        .where(reading.c.account_id == accounts.c.id)
+        .order_by(reading.c.taken_at.desc(), reading.c.id.desc())
+        .limit(1)
+        .correlate(accounts)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        sa.select(account_snapshots).select_from(
+            accounts.join(account_snapshots, account_snapshots.c.id == latest)
+        )
+    )
+    return {int(r.account_id): account_snapshot_from_row(r) for r in rows}
 
 
 async def account_series(

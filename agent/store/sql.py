@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agent.models import NewContent, Post, PostStatus
+from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store import queries
 from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
@@ -118,6 +118,12 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue):
 
     async def queued_accounts(self) -> set[int]:
         return await self._once(queries.queued_accounts)
+
+    async def queue_state(self, account_id: int) -> QueueState:
+        return await self._once_plain(queries.queue_state, account_id)
+
+    async def accounts_without_content(self) -> set[int]:
+        return await self._once(queries.accounts_without_content)
 
     async def due_posts(self, now: datetime, limit: int = 50) -> list[Post]:
         return await self._once(queries.due_posts, now, limit)

@@ -106,6 +106,9 @@ class SqlMetrics(SqlState):
     async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None:
         return await self._once(queries.last_account_snapshot, account_id)
 
+    async def last_account_snapshots(self) -> dict[int, AccountSnapshot]:
+        return await self._once(queries.last_account_snapshots)
+
     async def account_series(
         self, account_id: int, start: datetime, end: datetime
     ) -> list[AccountSnapshot]:

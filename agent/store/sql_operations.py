@@ -30,10 +30,10 @@ class SqlOperations(SqlState):
 
     async def acquire_lease(self, name: str, *, worker: str, now: datetime, ttl: timedelta) -> bool:
         """Take, renew or take over an expired lease; False while another worker holds it."""
-        return await self._once(claims.acquire_lease, name, worker=worker, now=now, ttl=ttl)
+        return await self._once_plain(claims.acquire_lease, name, worker=worker, now=now, ttl=ttl)
 
     async def release_lease(self, name: str, *, worker: str) -> None:
-        await self._once(claims.release_lease, name, worker=worker)
+        await self._once_plain(claims.release_lease, name, worker=worker)
 
     # -- runtime state (the kill switch) ----------------------------------------------------
 

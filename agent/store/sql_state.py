@@ -17,7 +17,7 @@ import asyncio
 import functools
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -31,9 +31,14 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from agent.errors import ConstraintViolation, StoreError, StoreUnavailable
 from agent.logs import log, redact_text
+from agent.models import NewAccount
 from agent.store import queries
 from agent.store.retry import DATABASE_ERRORS, DEFAULT_RETRY, RetryPolicy, is_unavailable
 from agent.store.schema import accounts
+
+# the PostgreSQL advisory lock ``ensure_accounts`` holds for its transaction (any fixed number
+# the application uses for nothing else)
+ACCOUNTS_LOCK = 0x67_6C_61_63  # "glac"
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -204,6 +209,60 @@ class SqlState:
             return int(found)
 
         return int(await self._run(go))
+
+    async def ensure_accounts(
+        self, wanted: Sequence[NewAccount], *, now: datetime
+    ) -> dict[str, int]:
+        """``ensure_account`` for every account in one transaction of a few statements, not two
+        transactions per account (issue 16: 10,000 accounts took 52 s to start on SQLite and
+        232 s on PostgreSQL): one read of the stored accounts, one insert of the missing ones (in
+        the order given, so ids are numbered as one call each would number them; a row another
+        worker inserts first is kept), one update of those whose platform or handle changed."""
+        unique = list({a.name: a for a in wanted}.values())
+        insert = sqlite_insert if self.backend == "sqlite" else postgresql_insert
+        register = insert(accounts).on_conflict_do_nothing(index_elements=[accounts.c.name])
+        change = (
+            accounts.update()
+            .where(accounts.c.id == sa.bindparam("account_id"))
+            .values(platform=sa.bindparam("new_platform"), handle=sa.bindparam("new_handle"))
+        )
+        read = sa.select(accounts.c.id, accounts.c.name, accounts.c.platform, accounts.c.handle)
+
+        async def go(conn: AsyncConnection) -> dict[str, int]:
+            if self.backend == "postgresql":
+                # workers starting at once take turns (SQLite's writers do anyway): the second
+                # finds the first's rows, and two inserts in different orders cannot deadlock
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ACCOUNTS_LOCK)))
+            stored = {r.name: r for r in await conn.execute(read)}
+            missing = [a for a in unique if a.name not in stored]
+            if missing:
+                await conn.execute(
+                    register,
+                    [
+                        {
+                            "name": a.name,
+                            "platform": a.platform,
+                            "handle": a.handle,
+                            "created_at": now,
+                        }
+                        for a in missing
+                    ],
+                )
+                stored = {r.name: r for r in await conn.execute(read)}
+            changed = [
+                {
+                    "account_id": stored[a.name].id,
+                    "new_platform": a.platform,
+                    "new_handle": a.handle,
+                }
+                for a in unique
+                if (stored[a.name].platform, stored[a.name].handle) != (a.platform, a.handle)
+            ]
+            if changed:
+                await conn.execute(change, changed)
+            return {a.name: int(stored[a.name].id) for a in unique}
+
+        return await self._run(go)
 
     async def account_names(self) -> dict[int, str]:
         """Every stored account's id and name."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from learning.joint_policy import JointState, _Pass
+from learning.joint_policy import FitMemo, JointState, _Pass, fit_state_key
 from learning.policies import (
     BetaBernoulli,
     Independent,
@@ -152,3 +152,34 @@ def test_lower_exploration_plays_the_leading_arm_more_often() -> None:
     tempered = picks(Joint(interaction=None, exploration=0.3), past, draws=150)
 
     assert tempered.most_common(1)[0][1] > plain.most_common(1)[0][1]
+
+
+def test_a_fit_memo_shares_fits_on_no_posts_and_changes_no_choice() -> None:
+    # new accounts (no posts, then posts still in flight) fit the same model from the same state:
+    # with a memo it is fit once, and every draw and state is what each account's own fit gives
+    memo = FitMemo()
+    plain, shared = Joint(), Joint(memo=memo)
+    in_flight = [outcome("a", None, hours=2.0)]
+    rng_plain, rng_shared = np.random.default_rng(5), np.random.default_rng(5)
+    states_plain: list[JointState | None] = [None] * 4
+    states_shared: list[JointState | None] = [None] * 4
+    for past in ([], [], in_flight):
+        for account in range(4):
+            chosen, alone = plain.choose(past, CATALOGUE, NOW, rng_plain, states_plain[account])
+            again, memoised = shared.choose(
+                past, CATALOGUE, NOW, rng_shared, states_shared[account]
+            )
+            assert again == chosen
+            assert fit_state_key(memoised.fit) == fit_state_key(alone.fit)
+            states_plain[account], states_shared[account] = alone, memoised
+    # each round the first account fits and the other three reuse it (the first too, once the
+    # fit from the previous fit's state gives that state again)
+    hits = memo.hits
+    assert hits >= 3 * 3
+    # a history with a finished post is fit afresh
+    done = [outcome("a", 3.0)]
+    assert (
+        shared.choose(done, CATALOGUE, NOW, rng_shared, states_shared[0])[0]
+        == plain.choose(done, CATALOGUE, NOW, rng_plain, states_plain[0])[0]
+    )
+    assert memo.hits == hits

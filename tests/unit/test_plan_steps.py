@@ -348,3 +348,47 @@ def _written(
     return Written(
         when=when, arms=ARM_CHOICE, text=text, metadata=metadata, recent=recent, failure=failure
     )
+
+
+async def test_new_accounts_are_planned_as_a_worker_that_reads_their_posts_plans_them(
+    tmp_path: Path,
+) -> None:
+    # a new account's first draft reads none of its posts (there are none): an exclusive worker
+    # knows from the cycle's one query, a shared one from its check under the lease. The same
+    # posts, texts and times come out as from plans that read everything, and then again once
+    # the accounts have posts
+    accounts = [
+        {
+            "name": f"a{i}",
+            "platform": "sandbox",
+            "handle": f"@a{i}",
+            "persona": "A pragmatic developer",
+            "niche": "indie software",
+            "topics": ["t1", "t2"],
+        }
+        for i in range(3)
+    ]
+    planned = []
+    for how in ("reading everything", "exclusive", "shared"):
+        (tmp_path / how).mkdir()
+        async with make_harness(tmp_path / how, accounts=accounts, cadence={"jitter": "30m"}) as h:
+            h.agent.exclusive, h.agent.serial = how != "shared", True
+            new = await h.store.accounts_without_content()
+            assert new == set(h.agent.account_ids.values())
+            for when in (T0, T0 + 2 * HOUR):
+                h.clock.advance_to(when)
+                await h.run_cycles("publish")
+                if how == "reading everything":  # as plan_cycle does, without saying "new"
+                    for account in h.agent.config.accounts:
+                        assert await plan_account(h.agent, account, when) is True
+                else:
+                    assert await plan_cycle(h.agent, when) == 3
+            assert await h.store.accounts_without_content() == set()
+            planned.append(
+                [
+                    (p.account_id, p.status, p.text, p.scheduled_for, p.generation_metadata)
+                    for p in await h.posts()
+                ]
+            )
+    assert len(planned[0]) == 6
+    assert planned[0] == planned[1] == planned[2]

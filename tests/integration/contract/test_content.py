@@ -18,6 +18,7 @@ from agent.errors import ConstraintViolation
 from agent.models import (
     Post,
     PostStatus,
+    QueueState,
 )
 from agent.store.schema import (
     content,
@@ -305,6 +306,41 @@ async def test_queued_accounts_are_those_with_a_planned_post_or_a_waiting_draft(
     await publishing(store, idle, scheduled_for=T0)
     await planned(store, idle, scheduled_for=T0 + HOUR, status=PostStatus.REJECTED)
     assert await store.queued_accounts() == {queued_acc, draft_acc}
+
+
+async def test_accounts_without_content_are_those_without_any_row_of_any_status(
+    store: SqlStore,
+) -> None:
+    """One query tells the plan cycle which accounts are new (no post to read)."""
+    queued_acc = await account(store)
+    rejected_acc = await account(store, "second")
+    new_acc = await account(store, "third")
+    assert await store.accounts_without_content() == {queued_acc, rejected_acc, new_acc}
+
+    await planned(store, queued_acc, scheduled_for=T0 + HOUR)
+    await planned(store, rejected_acc, scheduled_for=T0 + HOUR, status=PostStatus.REJECTED)
+    assert await store.accounts_without_content() == {new_acc}
+    await posted(store, new_acc, posted_at=T0)
+    assert await store.accounts_without_content() == set()
+
+
+async def test_queue_state_says_whether_a_post_or_draft_waits_and_whether_the_account_is_new(
+    store: SqlStore,
+) -> None:
+    acc = await account(store)
+    other = await account(store, "second")
+    assert await store.queue_state(acc) == QueueState(queued=False, new=True)
+
+    await posted(store, acc, posted_at=T0)
+    await planned(store, acc, scheduled_for=T0 + HOUR, status=PostStatus.REJECTED)
+    assert await store.queue_state(acc) == QueueState(queued=False, new=False)
+    draft = await planned(store, acc, scheduled_for=T0 + HOUR, status=PostStatus.DRAFT)
+    assert await store.queue_state(acc) == QueueState(queued=True, new=False)
+    assert await store.reject_draft(draft.id, reason="no", now=T0)
+    assert not (await store.queue_state(acc)).queued
+    await planned(store, acc, scheduled_for=T0 + 2 * HOUR)
+    assert await store.queue_state(acc) == QueueState(queued=True, new=False)
+    assert await store.queue_state(other) == QueueState(queued=False, new=True)
 
 
 async def test_recent_texts_are_newest_first(store: SqlStore) -> None:

@@ -143,6 +143,27 @@ async def test_account_snapshots_series_and_last(store: SqlStore) -> None:
     assert all(s.account_id == acc for s in series)
 
 
+async def test_last_account_snapshots_gives_each_accounts_latest_reading(store: SqlStore) -> None:
+    acc = await account(store)
+    other = await account(store, "second")
+    await account(store, "never_read")
+    assert await store.last_account_snapshots() == {}
+    for at, followers in ((T0 + 2 * HOUR, 100), (T0, 90), (T0 + 2 * HOUR, 101), (T0 + HOUR, 95)):
+        info = AccountInfo(handle="@main", followers=followers, following=10, posts=7)
+        await store.add_account_snapshot(acc, info, taken_at=at)
+    await store.add_account_snapshot(
+        other, AccountInfo(handle="@s", followers=5, following=1, posts=0), taken_at=T0
+    )
+
+    latest = await store.last_account_snapshots()
+
+    assert latest == {
+        acc: await store.last_account_snapshot(acc),  # of two at one time, the later stored
+        other: AccountSnapshot(account_id=other, taken_at=T0, followers=5, following=1, posts=0),
+    }
+    assert latest[acc].followers == 101
+
+
 async def due_ids(store: SqlStore, now: datetime) -> list[int]:
     return [d.id for d in await store.due_snapshots(now)]
 
