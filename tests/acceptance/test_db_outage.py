@@ -118,6 +118,9 @@ def _config(tmp_path: Path) -> Path:
         tmp_path / "scenario.yaml", platform={"publish_delay_before_s": HOLD_S}
     )
     overrides = realtime_overrides(scenario, free_port(), two_accounts=True)
+    # one publish at a time (runtime.concurrency), so the outage can start between the two
+    # accounts' posts: the first recorded, the second on its way to the platform
+    overrides["runtime"]["concurrency"] = {"sandbox": 1}
     return write_config(tmp_path / "growthloop.yaml", **overrides)
 
 
