@@ -34,7 +34,7 @@ from tests.conftest import (
 )
 
 TABLES = {*metadata.tables, "alembic_version"}
-AFTER_0006 = {"account_suspensions"}  # tables of later migrations (0008), locked down by them
+AFTER_0006 = {"account_suspensions", "platform_spend"}  # tables of later migrations (0008, 0010)
 RETIRED = "growthloop\\_%"  # the Supabase API store's functions (0005), dropped by 0006
 
 
