@@ -62,11 +62,33 @@ def poll_horizons(config: Config, prices: Prices) -> list[timedelta]:
     return list(polling.paid_horizons or [polling.final_horizon])
 
 
-def next_reading_at(last: datetime | None, interval: timedelta, now: datetime) -> datetime:
-    """When the next reading falls due: ``now`` when there is none yet."""
-    return now if last is None else last + interval
+# the golden ratio's fractional part: i * PHI mod 1 spreads any number of ids evenly over [0, 1)
+PHI = 0.6180339887498949
 
 
-def reading_due(last: datetime | None, interval: timedelta, now: datetime) -> bool:
-    """Whether a reading taken at ``last`` (None: never) is too old to serve at ``now``."""
-    return last is None or now - last >= interval
+def first_reading_at(account_id: int, started: datetime, interval: timedelta) -> datetime:
+    """When an account with no reading yet takes its first periodic one: spread over the first
+    ``interval`` after ``started`` by its id, so that N new accounts do not all read at once
+    (10,000 reads and inserts in the first tick of a new deployment, and a burst a real
+    platform's rate limit would refuse). Attribution loses nothing: the publish cycle still
+    reads the count just before every post."""
+    return started + interval * ((account_id * PHI) % 1.0)
+
+
+def next_reading_at(
+    last: datetime | None, interval: timedelta, now: datetime, *, first: datetime | None = None
+) -> datetime:
+    """When the next reading falls due: ``first`` (or ``now``) when there is none yet."""
+    if last is None:
+        return now if first is None else max(first, now)
+    return last + interval
+
+
+def reading_due(
+    last: datetime | None, interval: timedelta, now: datetime, *, first: datetime | None = None
+) -> bool:
+    """Whether a reading taken at ``last`` (None: never, and then whether ``first`` has come) is
+    too old to serve at ``now``."""
+    if last is None:
+        return first is None or now >= first
+    return now - last >= interval

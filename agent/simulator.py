@@ -17,7 +17,7 @@ from agent.budget import Stage
 from agent.clock import VirtualClock
 from agent.core import Agent, hour_floor
 from agent.cycles import CYCLES, reconcile_cycle
-from agent.cycles.poll import reading_interval_for
+from agent.cycles.poll import first_reading_for, reading_interval_for
 from agent.reading import next_reading_at
 
 MIN_STEP = timedelta(seconds=1)
@@ -63,7 +63,9 @@ async def next_event(
         if agent.spend.stage(account_id) >= Stage.NO_PERIODIC_READS:
             continue  # the monthly platform budget stopped its periodic reads
         last = agent.last_account_poll.get(account_id)
-        due_at = next_reading_at(last, reading_interval_for(agent, account_id), now)
+        interval = reading_interval_for(agent, account_id)
+        first = first_reading_for(agent, account_id, interval)
+        due_at = next_reading_at(last, interval, now, first=first)
         blocked = agent.reads_blocked_until.get(account_id)
         candidates.append((max(due_at, blocked) if blocked else due_at, "account"))
     when = max(min(c[0] for c in candidates), now + MIN_STEP)

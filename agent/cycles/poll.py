@@ -30,7 +30,7 @@ from agent.cycles.health import LATE_AFTER
 from agent.errors import PlatformError
 from agent.logs import log
 from agent.models import DueSnapshot
-from agent.reading import poll_horizons, reading_due, reading_interval
+from agent.reading import first_reading_at, poll_horizons, reading_due, reading_interval
 from agent.store.base import SnapshotReading
 
 BATCH = 100  # ids per metrics call (X's get_tweets takes at most 100)
@@ -156,7 +156,15 @@ def reading_interval_for(agent: Agent, account_id: int) -> timedelta:
 def follower_reading_due(agent: Agent, account_id: int, now: datetime) -> bool:
     """Whether the account's last follower reading is too old to serve at ``now``."""
     last = agent.last_account_poll.get(account_id)
-    return reading_due(last, reading_interval_for(agent, account_id), now)
+    interval = reading_interval_for(agent, account_id)
+    return reading_due(last, interval, now, first=first_reading_for(agent, account_id, interval))
+
+
+def first_reading_for(agent: Agent, account_id: int, interval: timedelta) -> datetime | None:
+    """When the account's first periodic reading falls due if it has none yet (spread over one
+    interval from the agent's start, agent/reading.py), None before the agent is set up."""
+    started = agent.stats.started_at
+    return None if started is None else first_reading_at(account_id, started, interval)
 
 
 async def followers_cycle(agent: Agent, now: datetime) -> int:

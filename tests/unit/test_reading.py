@@ -18,9 +18,15 @@ from adapters.x import PRICES
 from agent.clock import VirtualClock
 from agent.config import DEFAULT_ACCOUNT_POLL_EVERY, DEFAULT_PAID_ACCOUNT_POLL_EVERY
 from agent.core import Agent
-from agent.cycles.poll import poll_cycle
+from agent.cycles.poll import followers_cycle, poll_cycle
 from agent.generators.template import TemplateGenerator
-from agent.reading import next_reading_at, poll_horizons, reading_due, reading_interval
+from agent.reading import (
+    first_reading_at,
+    next_reading_at,
+    poll_horizons,
+    reading_due,
+    reading_interval,
+)
 from agent.simulator import run_until
 from agent.store.memory import MemoryStore
 from tests.conftest import T0, make_config
@@ -152,3 +158,58 @@ async def test_free_reads_keep_the_ten_minute_series() -> None:
         account_id = next(iter(agent.account_ids.values()))
         readings = await agent.store.account_series(account_id, T0, clock.now())
         assert len(readings) >= 140  # every 10 minutes, as before
+
+
+def test_first_readings_of_new_accounts_are_spread_over_one_interval() -> None:
+    """Issue 16: 10,000 new accounts all read their follower count in the first tick."""
+    interval = timedelta(minutes=10)
+    firsts = [first_reading_at(i, T0, interval) for i in range(1, 1001)]
+    assert all(T0 <= at < T0 + interval for at in firsts)
+    bins = [0] * 10
+    for at in firsts:
+        bins[int((at - T0) / interval * 10)] += 1
+    assert min(bins) >= 90 and max(bins) <= 110  # even, not all at the start
+    first = firsts[0]
+    assert not reading_due(None, interval, first - timedelta(seconds=1), first=first)
+    assert reading_due(None, interval, first, first=first)
+    assert next_reading_at(None, interval, T0, first=first) == first
+    assert next_reading_at(None, interval, first + interval, first=first) == first + interval
+
+
+async def test_new_accounts_first_follower_readings_are_spread_not_all_at_start() -> None:
+    """Regression: every account without a reading was read in the daemon's first follower
+    cycle (10,000 reads and inserts competing with the first planning pass)."""
+    names = [f"acc{i}" for i in range(40)]
+    config = make_config(
+        accounts=[
+            {
+                "name": n,
+                "platform": "sandbox",
+                "persona": "A developer",
+                "niche": "software",
+                "topics": ["testing", "shipping"],
+            }
+            for n in names
+        ],
+        cadence={"active_hours": ALWAYS, "jitter": "0s"},
+    )
+    clock = VirtualClock(T0)
+    world = SandboxWorld(Scenario.load("default"), seed=3, start=T0)
+    agent = Agent(
+        config=config,
+        store=MemoryStore(),
+        platforms={n: world.platform(n, now=clock.now) for n in names},
+        generator=TemplateGenerator(seed=3),
+        clock=clock,
+        seed=3,
+    )
+    try:
+        await agent.setup()
+        every = DEFAULT_ACCOUNT_POLL_EVERY
+        assert await followers_cycle(agent, T0) <= 1
+        half = await followers_cycle(agent, T0 + every / 2)
+        assert 10 <= half <= 30  # about half of the 40, the others later
+        rest = await followers_cycle(agent, T0 + every)
+        assert half + rest >= 39 and len(agent.last_account_poll) == 40
+    finally:
+        world.close()
