@@ -105,6 +105,9 @@ async def run(tmp_path: Path, servers: Servers, monkeypatch: pytest.MonkeyPatch)
             "posts_per_day": 48,
             "max_posts_per_hour": 10,
         },
+        # a follower reading within the first five minutes of the run on every platform (new
+        # accounts' first readings are spread over one interval, 2 h where X bills reads)
+        polling={"account_every": "5m"},
     )
     clock = VirtualClock(T0)
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
