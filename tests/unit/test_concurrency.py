@@ -34,7 +34,7 @@ from agent.daemon import Daemon
 from agent.errors import ConfigError, RateLimited
 from agent.generators.base import Generator
 from agent.generators.template import TemplateGenerator
-from agent.models import Draft, GenerationRequest, NewContent, PostStatus
+from agent.models import Draft, GenerationRequest, NewContent, Post, PostStatus
 from agent.simulator import run_until
 from agent.store.engine import create_engine
 from agent.store.migrate import upgrade
@@ -288,6 +288,36 @@ async def test_each_stops_taking_work_after_an_error_but_lets_work_in_flight_fin
     assert finished == [0]
 
 
+async def publish_one_queued_post(
+    r: Rig, clock: Clock, at: datetime
+) -> tuple[Post, list[dict[str, Any]]]:
+    """Queue one post for ``at``, run the daemon until it is posted, stop it: the post and the
+    daemon's log events."""
+    await r.store.add_content(
+        NewContent(
+            account_id=r.agent.account_ids["acc0"],
+            status=PostStatus.PLANNED,
+            text="a post queued a little ahead",
+            text_hash="h",
+            generation_metadata={},
+            scheduled_for=at,
+            idempotency_key="key",
+        ),
+        now=clock.now(),
+    )
+    daemon = Daemon(r.agent, host="127.0.0.1", port=0)
+    with capture_logs() as logs:
+        running = asyncio.create_task(daemon.run(install_signals=False))
+        for _ in range(400):
+            if await r.with_status(PostStatus.POSTED) or running.done():
+                break
+            await asyncio.sleep(0.05)
+        daemon.stop()
+        assert await running == 0
+    [posted] = await r.with_status(PostStatus.POSTED)
+    return posted, logs
+
+
 async def test_daemon_wakes_the_publish_cycle_for_the_next_post_instead_of_a_whole_tick(
     tmp_path: Path,
 ) -> None:
@@ -295,28 +325,7 @@ async def test_daemon_wakes_the_publish_cycle_for_the_next_post_instead_of_a_who
     clock = SystemClock()
     async with rig(tmp_path, n=1, clock=clock, runtime={"tick": "1h"}) as r:
         soon = clock.now() + timedelta(seconds=2)
-        await r.store.add_content(
-            NewContent(
-                account_id=r.agent.account_ids["acc0"],
-                status=PostStatus.PLANNED,
-                text="a post queued for two seconds from now",
-                text_hash="h",
-                generation_metadata={},
-                scheduled_for=soon,
-                idempotency_key="key",
-            ),
-            now=clock.now(),
-        )
-        daemon = Daemon(r.agent, host="127.0.0.1", port=0)
-        with capture_logs() as logs:
-            running = asyncio.create_task(daemon.run(install_signals=False))
-            for _ in range(400):
-                if await r.with_status(PostStatus.POSTED) or running.done():
-                    break
-                await asyncio.sleep(0.05)
-            daemon.stop()
-            assert await running == 0
-        [posted] = await r.with_status(PostStatus.POSTED)
+        posted, logs = await publish_one_queued_post(r, clock, soon)
         assert posted.posted_at is not None and posted.posted_at >= soon  # never early
         woken = [e for e in logs if e["event"] == "publish_woken"]
         assert woken and datetime.fromisoformat(woken[0]["at"]) == soon
@@ -333,29 +342,8 @@ async def test_wake_time_on_a_compressed_clock_is_converted_to_the_wall_clock(
     clock = ScaledClock(start=datetime.now(UTC) + timedelta(days=30), factor=600)
     async with rig(tmp_path, n=1, clock=clock, runtime={"tick": "1h"}) as r:
         soon = clock.now() + timedelta(minutes=10)
-        await r.store.add_content(
-            NewContent(
-                account_id=r.agent.account_ids["acc0"],
-                status=PostStatus.PLANNED,
-                text="a post queued ten simulated minutes from now",
-                text_hash="h",
-                generation_metadata={},
-                scheduled_for=soon,
-                idempotency_key="key",
-            ),
-            now=clock.now(),
-        )
-        daemon = Daemon(r.agent, host="127.0.0.1", port=0)
         started = datetime.now(UTC)
-        with capture_logs() as logs:
-            running = asyncio.create_task(daemon.run(install_signals=False))
-            for _ in range(400):
-                if await r.with_status(PostStatus.POSTED) or running.done():
-                    break
-                await asyncio.sleep(0.05)
-            daemon.stop()
-            assert await running == 0
-        [posted] = await r.with_status(PostStatus.POSTED)
+        posted, logs = await publish_one_queued_post(r, clock, soon)
         assert posted.posted_at is not None and posted.posted_at >= soon
         woken = [e for e in logs if e["event"] == "publish_woken"]
         assert woken
