@@ -207,6 +207,15 @@ class AccountSnapshot:
     posts: int
 
 
+@dataclass(frozen=True, slots=True)
+class AccountReading:
+    """One follower reading to write (``Store.add_account_snapshots``: a cycle's in one go)."""
+
+    account_id: int
+    info: AccountInfo
+    taken_at: datetime
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attribution:
     content_id: int

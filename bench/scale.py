@@ -68,7 +68,11 @@ def plan(args: argparse.Namespace) -> list[Case]:
         "startup_timeout": args.startup_timeout,
     }
     cases = []
-    phases = () if args.startup_only else ("idle", "busy")
+    phases = tuple(  # a zero-minute window is left out (--busy-minutes 0: idle figures only)
+        phase
+        for phase, minutes in (("idle", args.idle_minutes), ("busy", args.busy_minutes))
+        if minutes > 0 and not args.startup_only
+    )
     for accounts in args.accounts:
         for backend in args.backend:
             factor = args.factor or factor_for(accounts)

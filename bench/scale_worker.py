@@ -16,10 +16,15 @@ divided by the factor) and reads the JSON log this process writes on stderr.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
+
+# Where to write a cProfile dump of the whole process at exit (one file per worker; unset: no
+# profiling). For finding where the daemon's CPU goes: `python -m pstats DIR/worker-PID.prof`.
+PROFILE_ENV = "GROWTHLOOP_BENCH_PROFILE"
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,10 +89,18 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parse(argv)
     configure_logging()
+    profile_dir = os.environ.get(PROFILE_ENV)
+    profiler = cProfile.Profile() if profile_dir else None
+    if profiler is not None:
+        profiler.enable()
     try:
         code = guarded(lambda: serve(args))
     except Exit as exc:  # a user-fixable error, already printed as one paragraph
         code = exc.exit_code
+    finally:
+        if profiler is not None and profile_dir:
+            profiler.disable()
+            profiler.dump_stats(Path(profile_dir) / f"worker-{os.getpid()}.prof")
     sys.exit(code)
 
 

@@ -11,8 +11,9 @@ that was down past a horizon takes the snapshot when it is back and records its 
 
 Several workers: due snapshots are *claimed* (``Store.claim_snapshots``) for ``runtime.lease``,
 so each is taken by one worker; a dead worker's claims expire and another takes them. Each
-account's follower poll holds the lease ``followers:<account_id>`` and first looks whether
-another worker has just read that count.
+account's periodic follower reading holds the lease ``followers:<account_id>`` (a cycle takes
+all of its leases in one statement) and first looks whether another worker has just read that
+count.
 
 Concurrency: accounts are polled at once, bounded per platform (``runtime.concurrency``,
 :meth:`agent.core.Agent.for_accounts`); one account's snapshots are read in turn.
@@ -29,7 +30,7 @@ from agent.core import Agent
 from agent.cycles.health import LATE_AFTER
 from agent.errors import PlatformError
 from agent.logs import log
-from agent.models import DueSnapshot
+from agent.models import AccountReading, DueSnapshot
 from agent.reading import first_reading_at, poll_horizons, reading_due, reading_interval
 from agent.store.base import SnapshotReading
 
@@ -38,19 +39,31 @@ BUDGET_SKIPPED = "skipped: the monthly platform budget polls the last horizon on
 
 
 async def fetch_account(agent: Agent, account_id: int, now: datetime) -> AccountInfo | None:
+    """Read the account's follower count and write it (one reading); None when it failed."""
+    info = await read_account(agent, account_id, now)
+    if info is not None:
+        await agent.store.add_account_snapshot(account_id, info, taken_at=now)
+        _taken(agent, account_id, info, now)
+    return info
+
+
+async def read_account(agent: Agent, account_id: int, now: datetime) -> AccountInfo | None:
+    """Ask the platform for the account's counters (not written); None when reads are blocked
+    or the call failed (logged)."""
     if agent.reads_blocked(account_id, now):
         return None
     platform = agent.platform_for(account_id)
     try:
         async with agent.api_call(account_id, "fetch_account"):
-            info = await platform.fetch_account()
+            return await platform.fetch_account()
     except PlatformError as exc:
         log.warning("account_snapshot_failed", account_id=account_id, error=str(exc))
         return None
-    await agent.store.add_account_snapshot(account_id, info, taken_at=now)
+
+
+def _taken(agent: Agent, account_id: int, info: AccountInfo, now: datetime) -> None:
     agent.last_account_poll[account_id] = now
     log.debug("account_snapshot_taken", account_id=account_id, followers=info.followers)
-    return info
 
 
 async def _poll_account(
@@ -170,29 +183,49 @@ def first_reading_for(agent: Agent, account_id: int, interval: timedelta) -> dat
 async def followers_cycle(agent: Agent, now: datetime) -> int:
     """Read each account's follower count when a reading is due (agent/reading.py): the series
     attribution works from (publish adds a reading just before each post, a poll batch one when
-    a reading is due). The reads run concurrently within the platform's bound."""
-    due = [
-        account_id
-        for account_id in agent.account_ids.values()
-        if follower_reading_due(agent, account_id, now)
-    ]
-
-    async def read(account_id: int) -> bool:
+    a reading is due). The reads run concurrently within the platform's bound; the cycle's
+    readings are written in one statement, and a worker sharing the store takes the accounts'
+    leases ``followers:<id>`` in one statement too (then skips those another worker has just
+    read), so an idle cycle costs a few round trips, not a few per account (issue 16)."""
+    due = []
+    for account_id in agent.account_ids.values():
+        if not follower_reading_due(agent, account_id, now):
+            continue
         if await account_stage(agent, account_id, now) >= Stage.NO_PERIODIC_READS:
-            return False  # the monthly platform budget: reads degrade before posts stop
-        return await _poll_followers(agent, account_id, now)
+            continue  # the monthly platform budget: reads degrade before posts stop
+        due.append(account_id)
+    if not due:
+        return 0
+    if agent.exclusive:
+        return await _read_followers(agent, due, now)
+    leases = {f"followers:{account_id}": account_id for account_id in due}
+    held = await agent.store.acquire_leases(
+        list(leases), worker=agent.worker_id, now=now, ttl=agent.lease
+    )
+    try:
+        mine = [leases[name] for name in leases if name in held]
+        stored = await agent.store.last_account_snapshots(mine)
+        fresh = {
+            account_id
+            for account_id, reading in stored.items()
+            if not reading_due(reading.taken_at, reading_interval_for(agent, account_id), now)
+        }
+        for account_id in fresh:  # another worker read it since our last look
+            agent.last_account_poll[account_id] = stored[account_id].taken_at
+        return await _read_followers(agent, [a for a in mine if a not in fresh], now)
+    finally:
+        await agent.store.release_leases(held, worker=agent.worker_id)
 
-    return sum(await agent.for_accounts(due, read))
 
-
-async def _poll_followers(agent: Agent, account_id: int, now: datetime) -> bool:
-    async with agent.leased(f"followers:{account_id}", now) as held:
-        if not held:
-            return False  # another worker is reading this account right now
-        if not agent.exclusive:  # another worker may have read it since our last look
-            stored = await agent.store.last_account_snapshot(account_id)
-            every = reading_interval_for(agent, account_id)
-            if stored is not None and not reading_due(stored.taken_at, every, now):
-                agent.last_account_poll[account_id] = stored.taken_at
-                return False
-        return (await fetch_account(agent, account_id, now)) is not None
+async def _read_followers(agent: Agent, account_ids: list[int], now: datetime) -> int:
+    """Read the accounts' counts concurrently, then write every reading at once."""
+    infos = await agent.for_accounts(account_ids, lambda a: read_account(agent, a, now))
+    readings = [
+        AccountReading(account_id, info, now)
+        for account_id, info in zip(account_ids, infos, strict=True)
+        if info is not None
+    ]
+    await agent.store.add_account_snapshots(readings)
+    for reading in readings:
+        _taken(agent, reading.account_id, reading.info, now)
+    return len(readings)

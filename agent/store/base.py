@@ -23,13 +23,14 @@ raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leave
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from agent.models import (
     AccountInfo,
+    AccountReading,
     AccountSnapshot,
     ArmStat,
     Attribution,
@@ -198,9 +199,17 @@ class SnapshotStore(Protocol):
     async def add_account_snapshot(
         self, account_id: int, info: AccountInfo, *, taken_at: datetime
     ) -> None: ...
+    async def add_account_snapshots(self, readings: Sequence[AccountReading]) -> None:
+        """Each reading as ``add_account_snapshot`` writes it, all in one statement (a followers
+        cycle's readings: one round trip, not one transaction per account)."""
+        ...
+
     async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None: ...
-    async def last_account_snapshots(self) -> dict[int, AccountSnapshot]:
-        """Every account's ``last_account_snapshot`` at once (accounts with none are absent)."""
+    async def last_account_snapshots(
+        self, account_ids: Collection[int] | None = None
+    ) -> dict[int, AccountSnapshot]:
+        """Every account's ``last_account_snapshot`` at once, or only ``account_ids``' (accounts
+        with none are absent)."""
         ...
 
     async def account_series(
@@ -261,6 +270,16 @@ class LeaseStore(Protocol):
         self, name: str, *, worker: str, now: datetime, ttl: timedelta
     ) -> bool: ...
     async def release_lease(self, name: str, *, worker: str) -> None: ...
+    async def acquire_leases(
+        self, names: Collection[str], *, worker: str, now: datetime, ttl: timedelta
+    ) -> set[str]:
+        """``acquire_lease`` for each name, in one statement: the names now held by ``worker``."""
+        ...
+
+    async def release_leases(self, names: Collection[str], *, worker: str) -> None:
+        """``release_lease`` for each name, in one statement."""
+        ...
+
     async def set_paused(self, paused: bool, *, reason: str, by: str, now: datetime) -> None: ...
     async def paused(self) -> tuple[bool, str | None]: ...
 

@@ -17,6 +17,7 @@ the same name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,7 +107,7 @@ def _lease_upsert(insert: Any) -> sa.Executable:
             ),
         },
         where=sa.or_(ours, leases.c.expires_at < now),
-    ).returning(leases.c.holder)
+    ).returning(leases.c.name)
     return upsert
 
 
@@ -117,6 +118,12 @@ _ACQUIRE_LEASE = {
 _RELEASE_LEASE = leases.delete().where(
     leases.c.name == sa.bindparam("lease_name"), leases.c.holder == sa.bindparam("lease_holder")
 )
+_RELEASE_LEASES = leases.delete().where(
+    leases.c.name.in_(sa.bindparam("lease_names", expanding=True)),
+    leases.c.holder == sa.bindparam("lease_holder"),
+)
+# names per statement: far below PostgreSQL's 32,767 bound parameters (four per lease upserted)
+LEASE_CHUNK = 1000
 
 
 def acquire_lease(
@@ -131,6 +138,44 @@ def acquire_lease(
     }
     dialect = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
     return conn.execute(_ACQUIRE_LEASE[dialect], values).first() is not None
+
+
+def acquire_leases(
+    conn: Connection, names: Sequence[str], *, worker: str, now: datetime, ttl: timedelta
+) -> set[str]:
+    """:func:`acquire_lease` for every name, returning the names now held by ``worker``. On
+    PostgreSQL one multi-row upsert per ``LEASE_CHUNK`` names (SQLAlchemy's "insertmanyvalues"
+    executemany); SQLite (in-process, where that rewrite misplaces the ``ON CONFLICT`` clause's
+    parameter) runs the one-row upsert per name in the same transaction."""
+    unique = sorted(set(names))  # one order for every worker: no deadlock between two batches
+    if conn.dialect.name == "sqlite":
+        return {
+            name for name in unique if acquire_lease(conn, name, worker=worker, now=now, ttl=ttl)
+        }
+    dialect = "postgresql"
+    held: set[str] = set()
+    for start in range(0, len(unique), LEASE_CHUNK):
+        rows = [
+            {
+                "lease_name": name,
+                "lease_holder": worker,
+                "lease_expires": now + ttl,
+                "lease_now": now,
+            }
+            for name in unique[start : start + LEASE_CHUNK]
+        ]
+        held.update(row[0] for row in conn.execute(_ACQUIRE_LEASE[dialect], rows))
+    return held
+
+
+def release_leases(conn: Connection, names: Sequence[str], *, worker: str) -> None:
+    """:func:`release_lease` for every name, one statement per ``LEASE_CHUNK`` names."""
+    unique = sorted(set(names))
+    for start in range(0, len(unique), LEASE_CHUNK):
+        conn.execute(
+            _RELEASE_LEASES,
+            {"lease_names": unique[start : start + LEASE_CHUNK], "lease_holder": worker},
+        )
 
 
 def release_lease(conn: Connection, name: str, *, worker: str) -> None:

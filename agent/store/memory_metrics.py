@@ -6,12 +6,13 @@ statistics, learning updates). A part of :class:`agent.store.memory.MemoryStore`
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from agent.models import (
     AccountInfo,
+    AccountReading,
     AccountSnapshot,
     ArmStat,
     Attribution,
@@ -162,9 +163,18 @@ class MemoryMetrics(MemoryState):
             return None
         return self._readings[account.readings.keys[-1][1]]
 
-    async def last_account_snapshots(self) -> dict[int, AccountSnapshot]:
+    async def add_account_snapshots(self, readings: Sequence[AccountReading]) -> None:
+        for reading in readings:
+            await self.add_account_snapshot(
+                reading.account_id, reading.info, taken_at=reading.taken_at
+            )
+
+    async def last_account_snapshots(
+        self, account_ids: Collection[int] | None = None
+    ) -> dict[int, AccountSnapshot]:
         found = {}
-        for account_id in self._accounts:
+        wanted = self._accounts if account_ids is None else set(account_ids)
+        for account_id in wanted:
             last = await self.last_account_snapshot(account_id)
             if last is not None:
                 found[account_id] = last

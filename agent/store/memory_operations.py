@@ -6,6 +6,7 @@ counters, the approval queue of drafts, and exporting everything into a real dat
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,19 @@ class MemoryOperations(MemoryState):
         held = self._rows["leases"].get(name)
         if held is not None and held["holder"] == worker:
             del self._rows["leases"][name]
+
+    async def acquire_leases(
+        self, names: Collection[str], *, worker: str, now: datetime, ttl: timedelta
+    ) -> set[str]:
+        return {
+            name
+            for name in sorted(set(names))
+            if await self.acquire_lease(name, worker=worker, now=now, ttl=ttl)
+        }
+
+    async def release_leases(self, names: Collection[str], *, worker: str) -> None:
+        for name in set(names):
+            await self.release_lease(name, worker=worker)
 
     # -- runtime state (the kill switch) ----------------------------------------------------
 

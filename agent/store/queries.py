@@ -236,9 +236,26 @@ async def last_account_snapshot(conn: AsyncConnection, account_id: int) -> Accou
     return account_snapshot_from_row(row) if row else None
 
 
-async def last_account_snapshots(conn: AsyncConnection) -> dict[int, AccountSnapshot]:
-    """Every account's latest follower reading: one index probe per account (``accounts``
-    drives the join), not a scan of the whole series."""
+# account ids per statement when a subset is asked for (PostgreSQL binds at most 32,767)
+IDS_CHUNK = 5000
+
+
+async def last_account_snapshots(
+    conn: AsyncConnection, account_ids: Sequence[int] | None = None
+) -> dict[int, AccountSnapshot]:
+    """Every account's latest follower reading, or only ``account_ids``': one index probe per
+    account (``accounts`` drives the join), not a scan of the whole series."""
+    if account_ids is None:
+        return await _last_account_snapshots(conn, None)
+    found: dict[int, AccountSnapshot] = {}
+    for start in range(0, len(account_ids), IDS_CHUNK):
+        found.update(await _last_account_snapshots(conn, account_ids[start : start + IDS_CHUNK]))
+    return found
+
+
+async def _last_account_snapshots(
+    conn: AsyncConnection, account_ids: Sequence[int] | None
+) -> dict[int, AccountSnapshot]:
     reading = account_snapshots.alias("reading")
     latest = (
         sa.select(reading.c.id)
@@ -248,11 +265,12 @@ async def last_account_snapshots(conn: AsyncConnection) -> dict[int, AccountSnap
         .correlate(accounts)
         .scalar_subquery()
     )
-    rows = await conn.execute(
-        sa.select(account_snapshots).select_from(
-            accounts.join(account_snapshots, account_snapshots.c.id == latest)
-        )
+    query = sa.select(account_snapshots).select_from(
+        accounts.join(account_snapshots, account_snapshots.c.id == latest)
     )
+    if account_ids is not None:
+        query = query.where(accounts.c.id.in_(account_ids))
+    rows = await conn.execute(query)
     return {int(r.account_id): account_snapshot_from_row(r) for r in rows}
 
 

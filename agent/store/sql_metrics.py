@@ -8,7 +8,7 @@ post taught is written in one transaction (``apply_learning``: arm statistics, t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from agent.models import (
     AccountInfo,
+    AccountReading,
     AccountSnapshot,
     ArmStat,
     Attribution,
@@ -106,8 +107,32 @@ class SqlMetrics(SqlState):
     async def last_account_snapshot(self, account_id: int) -> AccountSnapshot | None:
         return await self._once(queries.last_account_snapshot, account_id)
 
-    async def last_account_snapshots(self) -> dict[int, AccountSnapshot]:
-        return await self._once(queries.last_account_snapshots)
+    async def add_account_snapshots(self, readings: Sequence[AccountReading]) -> None:
+        rows = [
+            {
+                "account_id": r.account_id,
+                "taken_at": r.taken_at,
+                "followers": r.info.followers,
+                "following": r.info.following,
+                "posts": r.info.posts,
+            }
+            for r in readings
+        ]
+        if not rows:
+            return
+
+        def go(conn: Connection) -> None:
+            conn.execute(_ADD_ACCOUNT_SNAPSHOT, rows)  # one multi-row INSERT (executemany)
+
+        await self._once_plain(go)
+
+    async def last_account_snapshots(
+        self, account_ids: Collection[int] | None = None
+    ) -> dict[int, AccountSnapshot]:
+        if account_ids is not None and not account_ids:
+            return {}
+        ids = None if account_ids is None else sorted(set(account_ids))
+        return await self._once(queries.last_account_snapshots, ids)
 
     async def account_series(
         self, account_id: int, start: datetime, end: datetime

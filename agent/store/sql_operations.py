@@ -4,6 +4,7 @@ and the approval queue of drafts. A part of :class:`agent.store.sql.SqlStore`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,20 @@ class SqlOperations(SqlState):
 
     async def release_lease(self, name: str, *, worker: str) -> None:
         await self._once_plain(claims.release_lease, name, worker=worker)
+
+    async def acquire_leases(
+        self, names: Collection[str], *, worker: str, now: datetime, ttl: timedelta
+    ) -> set[str]:
+        """``acquire_lease`` for each name in one transaction: the names now held."""
+        if not names:
+            return set()
+        return await self._once_plain(
+            claims.acquire_leases, list(names), worker=worker, now=now, ttl=ttl
+        )
+
+    async def release_leases(self, names: Collection[str], *, worker: str) -> None:
+        if names:
+            await self._once_plain(claims.release_leases, list(names), worker=worker)
 
     # -- runtime state (the kill switch) ----------------------------------------------------
 

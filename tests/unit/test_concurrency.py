@@ -454,3 +454,61 @@ async def test_a_simulation_on_the_sql_store_is_the_same_run_after_run(tmp_path:
             )
     assert len({r[0] for r in runs[0]}) == 3  # every account posted
     assert runs[0] == runs[1]
+
+
+async def test_a_followers_cycle_writes_its_readings_in_one_store_call(tmp_path: Path) -> None:
+    async with rig(tmp_path, n=8) as r:
+        counting = CountingStore(r.store)
+        r.agent.store = counting  # type: ignore[assignment]
+        later = T0 + timedelta(hours=1)
+
+        assert await followers_cycle(r.agent, later) == 8
+
+        assert counting.calls["add_account_snapshots"] == 1
+        assert counting.calls["add_account_snapshot"] == 0
+        assert counting.calls["acquire_leases"] == 0  # an exclusive worker takes no lease
+        latest = await r.store.last_account_snapshots()
+        assert set(latest) == set(r.agent.account_ids.values())
+        assert {s.taken_at for s in latest.values()} == {later}
+        assert await followers_cycle(r.agent, later + timedelta(minutes=1)) == 0  # not due
+
+
+async def test_a_shared_workers_followers_cycle_leases_in_one_call_and_skips_fresh_readings(
+    tmp_path: Path,
+) -> None:
+    """Several workers on one store: the cycle takes its accounts' leases in one statement,
+    leaves an account whose lease another worker holds, and one another worker has just read,
+    and releases its leases (before issue 16: four store calls per account read)."""
+    async with rig(tmp_path, n=6) as r:
+        r.agent.exclusive = False
+        ids = r.agent.account_ids
+        later = T0 + timedelta(hours=1)
+        busy, fresh = ids["acc1"], ids["acc2"]
+        assert await r.store.acquire_lease(
+            f"followers:{busy}", worker="other", now=later, ttl=timedelta(minutes=5)
+        )
+        just = later - timedelta(minutes=2)
+        info = AccountInfo(handle="@acc2", followers=77, following=1, posts=3)
+        await r.store.add_account_snapshot(fresh, info, taken_at=just)
+        counting = CountingStore(r.store)
+        r.agent.store = counting  # type: ignore[assignment]
+
+        assert await followers_cycle(r.agent, later) == 4
+
+        assert r.gauge.calls["fetch_account"] == 4
+        for call in ("acquire_leases", "last_account_snapshots", "add_account_snapshots"):
+            assert counting.calls[call] == 1, call
+        assert counting.calls["release_leases"] == 1
+        assert counting.calls["acquire_lease"] == counting.calls["add_account_snapshot"] == 0
+        latest = await r.store.last_account_snapshots()
+        assert latest[fresh].taken_at == just  # not read again
+        assert busy not in latest  # another worker's to read
+        assert r.agent.last_account_poll[fresh] == just
+        assert busy not in r.agent.last_account_poll  # still due: tried again next cycle
+        held = await r.store.acquire_leases(
+            [f"followers:{i}" for i in ids.values()],
+            worker="third",
+            now=later,
+            ttl=timedelta(minutes=5),
+        )
+        assert held == {f"followers:{i}" for i in ids.values()} - {f"followers:{busy}"}

@@ -95,3 +95,57 @@ async def test_concurrent_acquire_lease_has_one_winner(store: SqlStore) -> None:
     assert sum(won) == 1
     [row] = await rows(store, sa.select(leases))
     assert row.holder == f"w{won.index(True)}"
+
+
+async def test_acquire_leases_takes_the_free_and_expired_ones_in_one_call(store: SqlStore) -> None:
+    assert await store.acquire_lease("followers:1", worker="other", now=T0, ttl=LEASE)
+    assert await store.acquire_lease("followers:2", worker="dead", now=T0 - 2 * LEASE, ttl=LEASE)
+    assert await store.acquire_lease("followers:3", worker="w1", now=T0 - LEASE / 2, ttl=LEASE)
+    names = [f"followers:{i}" for i in range(1, 7)] + ["followers:4"]  # a repeat is one lease
+
+    held = await store.acquire_leases(names, worker="w1", now=T0, ttl=LEASE)
+
+    # 1 is another worker's, unexpired; 2 expired (taken over); 3 ours (renewed); 4-6 new
+    assert held == {f"followers:{i}" for i in range(2, 7)}
+    table = {r.name: r for r in await rows(store, sa.select(leases))}
+    assert table["followers:1"].holder == "other"
+    assert {table[n].holder for n in held} == {"w1"}
+    assert {table[n].expires_at for n in held} == {T0 + LEASE}
+    assert table["followers:3"].acquired_at == T0 - LEASE / 2  # a renewal keeps its start
+    assert table["followers:2"].acquired_at == T0
+    assert await store.acquire_leases([], worker="w1", now=T0, ttl=LEASE) == set()
+
+
+async def test_release_leases_gives_up_only_the_holders_leases(store: SqlStore) -> None:
+    held = await store.acquire_leases(["a", "b", "c"], worker="w1", now=T0, ttl=LEASE)
+    assert await store.acquire_lease("d", worker="w2", now=T0, ttl=LEASE)
+
+    await store.release_leases([*held, "d", "unknown"], worker="w1")
+    await store.release_leases([], worker="w1")
+
+    assert [r.name for r in await rows(store, sa.select(leases))] == ["d"]  # w2's stays
+
+
+async def test_acquire_leases_in_more_than_one_chunk(store: SqlStore) -> None:
+    from agent.store.claims import LEASE_CHUNK
+
+    names = [f"followers:{i}" for i in range(LEASE_CHUNK + 5)]
+    assert await store.acquire_lease(names[-1], worker="w2", now=T0, ttl=LEASE)
+
+    held = await store.acquire_leases(names, worker="w1", now=T0, ttl=LEASE)
+
+    assert held == set(names[:-1])
+    await store.release_leases(names, worker="w1")
+    assert await count(store, leases) == 1
+
+
+async def test_concurrent_acquire_leases_split_the_names_without_overlap(store: SqlStore) -> None:
+    names = [f"followers:{i}" for i in range(40)]
+    won = await asyncio.gather(
+        *(store.acquire_leases(names, worker=f"w{i}", now=T0, ttl=LEASE) for i in range(4))
+    )
+    assert set().union(*won) == set(names)
+    assert sum(len(w) for w in won) == len(names)  # each lease has one holder
+    table = {r.name: r.holder for r in await rows(store, sa.select(leases))}
+    for i, names_won in enumerate(won):
+        assert all(table[n] == f"w{i}" for n in names_won)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from adapters.base import AccountInfo, PostMetrics
 from agent.models import (
+    AccountReading,
     AccountSnapshot,
 )
 from agent.store.base import SnapshotReading
@@ -162,6 +163,45 @@ async def test_last_account_snapshots_gives_each_accounts_latest_reading(store: 
         other: AccountSnapshot(account_id=other, taken_at=T0, followers=5, following=1, posts=0),
     }
     assert latest[acc].followers == 101
+
+
+async def test_last_account_snapshots_of_some_accounts(store: SqlStore) -> None:
+    ids = [await account(store, f"a{i}") for i in range(4)]
+    for n, acc in enumerate(ids[:3]):
+        info = AccountInfo(handle="@a", followers=10 * n, following=1, posts=0)
+        await store.add_account_snapshot(acc, info, taken_at=T0 + n * HOUR)
+
+    some = await store.last_account_snapshots([ids[1], ids[3], 999_999])
+
+    assert some == {ids[1]: await store.last_account_snapshot(ids[1])}  # none for 3, unknown
+    assert some[ids[1]].followers == 10
+    assert await store.last_account_snapshots([]) == {}
+    assert set(await store.last_account_snapshots()) == set(ids[:3])
+
+
+async def test_add_account_snapshots_writes_each_reading_as_add_account_snapshot(
+    store: SqlStore,
+) -> None:
+    first, second = await account(store), await account(store, "second")
+    readings = [
+        AccountReading(first, AccountInfo(handle="@m", followers=100, following=3, posts=9), T0),
+        AccountReading(second, AccountInfo(handle="@s", followers=7, following=1, posts=2), T0),
+        AccountReading(
+            first, AccountInfo(handle="@m", followers=104, following=3, posts=9), T0 + HOUR
+        ),
+    ]
+
+    await store.add_account_snapshots(readings)
+    await store.add_account_snapshots([])
+
+    assert await store.last_account_snapshots() == {
+        first: AccountSnapshot(
+            account_id=first, taken_at=T0 + HOUR, followers=104, following=3, posts=9
+        ),
+        second: AccountSnapshot(account_id=second, taken_at=T0, followers=7, following=1, posts=2),
+    }
+    series = await store.account_series(first, T0, T0 + 2 * HOUR)
+    assert [(s.taken_at, s.followers) for s in series] == [(T0, 100), (T0 + HOUR, 104)]
 
 
 async def due_ids(store: SqlStore, now: datetime) -> list[int]:
