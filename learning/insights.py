@@ -623,8 +623,8 @@ def cadence(health: Sequence[HealthHour], now: datetime) -> list[Insight]:
         return []
     x = np.array([p[0] for p in points])
     y = np.array([p[1] for p in points])
-    if np.ptp(x) == 0:
-        return []  # the same cadence every day: nothing to compare
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return []  # the same cadence (or gain per post) every day: nothing to compare
     fit = stats.linregress(x, y)
     p_one_sided = fit.pvalue / 2 if fit.slope < 0 else 1 - fit.pvalue / 2
     if p_one_sided >= CADENCE_P:
@@ -665,8 +665,12 @@ def conversion(posts: Sequence[PostRecord]) -> list[Insight]:
     n = len(engaged)
     share = none / n
     low, high = stats.beta.ppf([0.05, 0.95], none + 0.5, n - none + 0.5)
-    rho, rho_p = stats.spearmanr([p.engagements for p in done], [p.followers or 0.0 for p in done])
-    rho = 0.0 if math.isnan(rho) else float(rho)
+    xs = [p.engagements for p in done]
+    ys = [p.followers or 0.0 for p in done]
+    rho, rho_p = 0.0, 1.0  # no correlation to speak of when either series is constant
+    if np.ptp(xs) > 0 and np.ptp(ys) > 0:
+        result = stats.spearmanr(xs, ys)
+        rho, rho_p = float(result.statistic), float(result.pvalue)
     return [
         Insight(
             kind=Kind.CONVERSION,
@@ -679,7 +683,7 @@ def conversion(posts: Sequence[PostRecord]) -> list[Insight]:
             value=share,
             low=float(low),
             high=float(high),
-            probability=1.0 - float(rho_p) if not math.isnan(rho_p) else 0.0,
+            probability=1.0 - rho_p,
             unit="share of engaged posts",
             severity=Severity.WARNING if share >= CONVERSION_WARN_SHARE else Severity.INFO,
             evidence={"engaged_posts": n, "no_follow": none, "median": median, "rho": _r(rho)},

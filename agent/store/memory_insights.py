@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from agent.models import NewInsight, StoredInsight, insight_order
+from agent.store.insight_rows import changes, stored_insight
 from agent.store.memory_state import MemoryState
 from agent.store.memory_tables import TABLES, exported, refused, utc
-from agent.store.insight_rows import changes, stored_insight
 
 
 class MemoryInsights(MemoryState):
