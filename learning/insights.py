@@ -168,7 +168,7 @@ class AccountInputs:
     health: Sequence[HealthHour] = ()
 
 
-def _r(x: float, digits: int = 2) -> float:
+def _r(x: Any, digits: int = 2) -> float:
     return round(float(x), digits)
 
 

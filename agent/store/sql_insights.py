@@ -34,7 +34,7 @@ class SqlInsights(SqlState):
 
         async def go(conn: AsyncConnection) -> int:
             rows = (await conn.execute(sa.select(insights).where(scope))).mappings().all()
-            inserts, updates = changes(account_id, found, {r["key"]: r for r in rows}, now)
+            inserts, updates = changes(account_id, found, {r["key"]: dict(r) for r in rows}, now)
             if inserts:
                 await conn.execute(insights.insert(), inserts)
             for row_id, values in updates:
@@ -60,7 +60,9 @@ class SqlInsights(SqlState):
 
         async def go(conn: AsyncConnection) -> list[StoredInsight]:
             rows = (await conn.execute(query)).mappings().all()
-            return sorted((stored_insight(r, r["account_name"]) for r in rows), key=insight_order)
+            return sorted(
+                (stored_insight(dict(r), r["account_name"]) for r in rows), key=insight_order
+            )
 
         return await self._run(go)
 

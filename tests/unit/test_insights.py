@@ -24,7 +24,6 @@ from learning.insights import (
     cadence,
     conversion,
     failures,
-    followers_below,
     leaders,
     periods,
     platforms,
