@@ -3,6 +3,9 @@
 Most figures are read back from the tables (so an hour the daemon was partly down is still
 summarised); API calls, errors and rate-limit waits come from the in-memory counters, which a
 restart loses (their hours show zero calls rather than invented ones).
+
+When it has written an hour's rows, it computes the insights (agent/insights.py) from them and
+the deciding model's estimates: once per hour, each insight updated in place.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from datetime import datetime, timedelta
 
 from agent.budget import book_all
 from agent.core import Agent, hour_floor
+from agent.insights import insights_cycle
 from agent.logs import log
 
 BACKFILL = timedelta(hours=48)  # hours older than this are not written after a long outage
@@ -38,6 +42,7 @@ async def health_cycle(agent: Agent, now: datetime) -> int:
         hour += timedelta(hours=1)
     if written:
         log.info("health_written", rows=written, through=(current - timedelta(hours=1)).isoformat())
+        await insights_cycle(agent, now)
     return written
 
 
