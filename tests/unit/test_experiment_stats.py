@@ -182,3 +182,31 @@ def test_sequential_sample_size_exceeds_the_fixed_horizon_one() -> None:
 def test_bad_input_is_a_clear_value_error(call: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()  # type: ignore[operator]
+
+
+def test_msprt_path_is_the_sequential_test_updated_after_every_pair() -> None:
+    rng = np.random.default_rng(12)
+    a = rng.negative_binomial(1, 0.25, 80).astype(float)
+    b = rng.negative_binomial(1, 0.2, 80).astype(float)
+    path = ex.msprt_path(a, b, tau=1.0)
+    test = ex.Sequential(tau=1.0)
+    stepwise = [test.update(a[: i + 1], b[: i + 1]) for i in range(a.size)]
+    assert path == pytest.approx(stepwise, rel=1e-9)
+
+
+def test_msprt_path_with_covariates_is_the_test_on_cuped_adjusted_outcomes() -> None:
+    rng = np.random.default_rng(13)
+    n = 60
+    x_a, x_b = rng.normal(size=n), rng.normal(size=n)
+    a = 3 + 2 * x_a + rng.normal(size=n)
+    b = 3.5 + 2 * x_b + rng.normal(size=n)
+    path = ex.msprt_path(a, b, tau=0.5, x_a=x_a, x_b=x_b)
+    for i in (ex.MIN_PER_VARIANT - 1, 30, n - 1):  # one look, from scratch, at a few points
+        k = i + 1
+        y = np.concatenate([a[:k], b[:k]])
+        adjusted, _theta = ex.cuped(y, np.concatenate([x_a[:k], x_b[:k]]))
+        one = ex.Sequential(tau=0.5)
+        expected = one.update(adjusted[:k], adjusted[k:])
+        assert path[i] <= expected + 1e-9  # the path keeps the smallest p so far
+        if i == ex.MIN_PER_VARIANT - 1:
+            assert path[i] == pytest.approx(expected, rel=1e-9)
