@@ -15,8 +15,9 @@ The distribution (every constant is named below; docs/learning.md, "Generated wo
 reasons for the ranges). ``U(a, b)`` is uniform, ``LogU(a, b)`` log-uniform, ``N`` normal.
 
 - **Catalogue**: content_type, formula and hook each get ``ARMS_PER_DIMENSION`` arms (an integer,
-  uniform), named ``type_01``, ``formula_01``, ``hook_01``... (names outside the shipped catalogue,
-  so the learning benchmark gives the agent exactly these arms). Hours stay neutral.
+  uniform), named from ``ARM_NAMES`` (the shipped catalogue's names first, whose texts the template
+  generator varies; then many_arms.yaml's), and ``bench.catalogue: scenario`` gives the agent
+  exactly these arms. Hours stay neutral.
 - **Structure** (``STRUCTURES``): ``main`` (arm effects only), ``main_and_pairs`` (arm effects plus
   a strong pair and, with ``P_CLASH``, a clash of the two marginal favourites) or ``pairs_only``
   (near-zero arm effects, one or two strong pairs: their parts look average alone).
@@ -140,7 +141,27 @@ DEFAULT_RATES = {  # engagement rates per impression: the default world's (not v
     "profile_clicks": 0.02,
     "url_clicks": 0.0,
 }
-ARM_PREFIX = {"content_type": "type", "formula": "formula", "hook": "hook"}
+# Arm names: the shipped catalogue's first (the template generator has phrases for them, so a
+# policy that settles on one arm still gets varied texts past the gate's near-duplicate check),
+# then many_arms.yaml's extra names, then generic ones (type_13...). Which name an arm gets does
+# not matter to its effect: effects are drawn independently of the position.
+ARM_NAMES: dict[str, tuple[str, ...]] = {
+    "content_type": (
+        *("how_to", "contrarian_take", "data_point", "personal_story", "case_study"),
+        *("tool_review", "question", "checklist", "prediction", "behind_the_scenes"),
+        *("myth_debunk", "resource_roundup"),
+    ),
+    "formula": (
+        *("problem_agitate_solve", "before_after_bridge", "listicle", "hot_take_with_proof"),
+        *("curiosity_gap", "story_lesson", "mistake_fix", "framework", "comparison", "q_and_a"),
+    ),
+    "hook": (
+        *("bold_claim", "surprising_stat", "direct_question", "common_mistake", "myth_buster"),
+        *("personal_confession", "time_promise", "contrarian_opening", "story_opener"),
+        *("number_first", "you_statement", "quote_opener"),
+    ),
+}
+ARM_PREFIX = {"content_type": "type", "formula": "formula", "hook": "hook"}  # generic names
 _DECIMALS = 3  # multipliers and rates in the file; keeps files readable and stable
 _U_EDGE = 1e-12  # keeps the normal quantile finite
 
@@ -240,13 +261,19 @@ def _dimension_effects(
         noise = scale * draw.normal()
         engagement = correlation * (1.0 - w) * x + math.sqrt(1.0 - correlation**2) * noise
         reach, follow = _r(math.exp(w * x)), _r(math.exp((1.0 - w) * x))
-        effects[f"{ARM_PREFIX[dim]}_{i + 1:02d}"] = {
+        effects[arm_name(dim, i)] = {
             "reach": reach,
             "engagement": _r(math.exp(engagement)),
             "follow": follow,
         }
         logs.append(math.log(reach * follow) if reach > 0 and follow > 0 else -math.inf)
     return effects, logs
+
+
+def arm_name(dim: str, index: int) -> str:
+    """The name of a dimension's ``index``-th arm (0-based): ARM_NAMES, then generic."""
+    names = ARM_NAMES[dim]
+    return names[index] if index < len(names) else f"{ARM_PREFIX[dim]}_{index + 1:02d}"
 
 
 def _best(logs: list[float]) -> int:
@@ -385,6 +412,7 @@ def generate(seed: int) -> World:
         "bench": {
             "posts_per_day": float(POSTS_PER_DAY[draw.index(len(POSTS_PER_DAY))]),
             "days": BENCH_DAYS,
+            "catalogue": "scenario",  # the agent gets exactly these arms, even 3 of them
         },
     }
     world = World(

@@ -206,7 +206,10 @@ def bench_config(
     account = base.model_copy(update={"name": ACCOUNT, "platform": "sandbox"})
     catalogues = cfg.catalogues
     named = {d: list(arms) for d, arms in scenario.effects.items() if d in DIMENSIONS}
-    if any(len(arms) >= 2 and set(arms) - set(catalogues.arms()[d]) for d, arms in named.items()):
+    outside = any(
+        len(arms) >= 2 and set(arms) - set(catalogues.arms()[d]) for d, arms in named.items()
+    )
+    if outside or scenario.bench.catalogue == "scenario":
         entries = {
             d: [
                 ArmEntry(name=a, description=f"{a.replace('_', ' ')}: a {d} of this scenario")
