@@ -38,6 +38,7 @@ RECOVERY_WINDOW_DAYS = 7.0  # a week: ~14-56 posts at 2-8 a day, so a share is n
 RECOVERY_SHARE = 0.5  # "most posts on the new best arm" (issue 17's 50 % target for the median)
 CHANGE_SCAN_DAYS = 0.25  # resolution at which a gradual drift's crossing is found
 PERCENTILE = 10  # the low tail reported beside the median and the worst world
+RATIO_TICKS = (0.5, 0.8, 0.9, 1.0, 1.3, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)  # plot labels
 
 Post = tuple[float, Mapping[str, str], Mapping[str, str]]  # (day, arms used, oracle's arms)
 
@@ -289,7 +290,7 @@ def suite_plot(summary: Mapping[str, Any], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     learner = summary["learner"]
     worlds = summary["per_world"]
@@ -320,8 +321,10 @@ def suite_plot(summary: Mapping[str, Any], path: Path) -> Path:
         right.set_xticks(range(1, len(baselines) + 1), baselines, fontsize=8)
     right.axhline(1.0, color="k", lw=1)
     right.set_yscale("log")
-    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2f}x"))
-    right.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.2f}x"))
+    low, high = right.get_ylim()
+    right.set_yticks([t for t in RATIO_TICKS if low <= t <= high])
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    right.yaxis.set_minor_formatter(NullFormatter())
     right.set_ylabel(f"{learner} / baseline, expected followers")
     right.set_title(f"{learner} over each baseline, per world")
     right.grid(alpha=0.3, which="both")
