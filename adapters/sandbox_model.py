@@ -76,7 +76,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import numpy as np
 import yaml
@@ -293,6 +293,10 @@ class BenchSpec(_Section):
 
     posts_per_day: float = Field(default=4.0, gt=0, le=48)
     days: float = Field(default=90.0, gt=0)
+    # which arms the agent gets: "auto" = the configured catalogue, unless the scenario names
+    # arms outside it (then exactly the named arms of each dimension naming two or more);
+    # "scenario" = always exactly the named arms (generated worlds: a catalogue of 3 arms)
+    catalogue: Literal["auto", "scenario"] = "auto"
 
 
 class Scenario(_Section):

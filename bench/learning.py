@@ -2,6 +2,8 @@
 
     python -m bench.learning [--scenario NAME|FILE ...] [--policy NAME ...] [--seeds N] [--days D]
                              [--jobs J] [--json OUT] [--markdown OUT] [--plots DIR]
+    python -m bench.learning --worlds tune|report [--count N] [--seeds N] [--jobs J]
+                             [--summary-json OUT] [--markdown OUT] [--plots DIR] [--worlds-dir DIR]
 
 Each run builds the real agent (plan, publish, poll, attribute, learn) on the simulated platform
 of one scenario file, with one policy, for one seed, and runs it on a virtual clock for the
@@ -15,6 +17,14 @@ is scored against the scenario's hidden truth:
 - **regret**: the oracle's expected followers minus the policy's.
 - **best-arm share**: per dimension, the share of the last 30 days' posts on the truly best arm.
 - the same fraction for **engagement** (against the engagement-maximising arms).
+
+- **after a change** (drifting worlds): per dimension whose best arm changed, the best-arm share
+  in the 30 days after the change and the time to recover (``bench/suite.py``).
+
+With ``--worlds`` the scenarios are generated worlds (``adapters/worlds.py``) from the fixed
+``tune`` or ``report`` seed set, and the report is the distribution over worlds
+(``bench/suite.py``): each policy's share of the oracle, the learner's ratio over each baseline
+and the share of worlds it wins, the drift figures, and one plot of those distributions.
 
 Output: one JSON object per run (``--json``), a markdown table (stdout and ``--markdown``), and
 PNG plots (``--plots``): cumulative expected followers as a fraction of the oracle over time,
@@ -45,6 +55,7 @@ from pydantic import ValidationError
 
 from adapters.sandbox_model import GroundTruth, Scenario
 from adapters.scenario_files import is_scenario_name
+from adapters.worlds import DEFAULT_COUNT, SEED_SETS, write_worlds
 from agent.bootstrap import build
 from agent.clock import VirtualClock
 from agent.config import ArmEntry, Catalogues, Config, load_config
@@ -53,6 +64,7 @@ from agent.learner import catalogue_for, joint_posterior
 from agent.logs import configure_logging
 from agent.models import DIMENSIONS
 from agent.simulator import run_until
+from bench.suite import after_change, changes, suite_markdown, suite_plot, summarise_suite
 from learning.estimates import ArmEstimate, Estimates, posts_per_arm, ranked
 from learning.policies import BASELINES, POLICIES, JointState, Outcome
 
@@ -194,7 +206,10 @@ def bench_config(
     account = base.model_copy(update={"name": ACCOUNT, "platform": "sandbox"})
     catalogues = cfg.catalogues
     named = {d: list(arms) for d, arms in scenario.effects.items() if d in DIMENSIONS}
-    if any(len(arms) >= 2 and set(arms) - set(catalogues.arms()[d]) for d, arms in named.items()):
+    outside = any(
+        len(arms) >= 2 and set(arms) - set(catalogues.arms()[d]) for d, arms in named.items()
+    )
+    if outside or scenario.bench.catalogue == "scenario":
         entries = {
             d: [
                 ArmEntry(name=a, description=f"{a.replace('_', ' ')}: a {d} of this scenario")
@@ -272,6 +287,7 @@ async def run_one(
             out |= {
                 "scenario": scenario.name,
                 "scenario_file": scenario_ref,
+                "scenario_description": scenario.description,
                 "policy": policy + (f"[{','.join(overrides)}]" if overrides else ""),
                 "overrides": list(overrides),
                 "seed": seed,
@@ -323,15 +339,18 @@ def score(
     # posts per arm in each BLOCK_DAYS-day block (where a policy moved, and when)
     blocks = max(1, math.ceil(days * time_scale / BLOCK_DAYS))
     by_block = {d: {a: [0] * blocks for a in arms} for d, arms in catalogue.items()}
-    best_cache: dict[tuple[int, str], dict[str, str]] = {}
+    best_cache: dict[tuple[float, str], dict[str, str]] = {}
+    steps = [(step.at_day, step.ramp_days) for step in truth.model.scenario.drift]
+    records: list[tuple[float, dict[str, str], dict[str, str]]] = []
     for pid in posts:
         day = truth.post_days[pid]
         arms = {d: a for d, a in truth.post_arms[pid].items() if d in catalogue}
-        key = int(day)  # the truth is constant within a day unless a drift ramps
+        key = truth_key(steps, day)
         for metric in ("followers", "engagements"):
             if (key, metric) not in best_cache:
                 best_cache[(key, metric)] = best_arms(truth, catalogue, day, metric)
         best = best_cache[(key, "followers")]
+        records.append((day, arms, best))
         expected = truth.expected_followers_caused[pid]
         mine = truth.expected_on_day(arms, day)
         ideal = truth.expected_on_day(best, day)
@@ -362,7 +381,29 @@ def score(
         "best_arm_share_last_30d": {d: (n / t if t else None) for d, (n, t) in on_best.items()},
         "timeline": timeline[:: max(1, len(timeline) // 200)] + timeline[-1:],
         "posts_per_block": by_block,
+        "after_change": after_change(
+            records,
+            changes(
+                steps,
+                list(catalogue),
+                lambda d: best_arms(truth, catalogue, d, "followers"),
+                days * time_scale,
+            ),
+            days * time_scale,
+        ),
     }
+
+
+def truth_key(steps: Sequence[tuple[float, float]], day: float) -> float:
+    """A key under which the truth is the same: the drift epoch, or the day itself in a ramp."""
+    key = 0.0
+    for at_day, ramp in steps:
+        if day < at_day:
+            break
+        if day < at_day + ramp:
+            return day
+        key = at_day + ramp
+    return key
 
 
 Task = tuple[str, str, int, float | None, tuple[str, ...]]
@@ -539,6 +580,18 @@ def scenario_refs(names: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", action="append", default=[], help="file or built-in name")
+    parser.add_argument(
+        "--worlds",
+        choices=sorted(SEED_SETS),
+        help="run a suite of generated worlds from this seed set instead of scenarios",
+    )
+    parser.add_argument(
+        "--count", type=int, default=DEFAULT_COUNT, help="--worlds: the set's first N worlds"
+    )
+    parser.add_argument(
+        "--worlds-dir", type=Path, help="--worlds: keep the world files here (default: temporary)"
+    )
+    parser.add_argument("--summary-json", type=Path, help="--worlds: the suite summary (JSON)")
     parser.add_argument("--policy", action="append", default=[], help="policy name, or oracle")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=1)
@@ -555,29 +608,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a config setting for every run, e.g. learning.half_life_days=60 (ablations)",
     )
     args = parser.parse_args(argv)
-    try:
-        refs = scenario_refs(args.scenario)
-        policies = args.policy or list(DEFAULT_POLICIES)
-        for policy in policies:
-            if policy not in POLICIES and policy != "oracle":
-                raise ConfigError(
-                    f"unknown policy {policy!r}; known: {', '.join([*POLICIES, 'oracle'])}"
-                )
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if args.worlds is None and (args.summary_json or args.worlds_dir):
+        print("error: --summary-json and --worlds-dir go with --worlds", file=sys.stderr)
         return 2
-    try:
-        apply_overrides(load_config(None), args.set)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if args.worlds is not None and args.scenario:
+        print("error: give --worlds or --scenario, not both", file=sys.stderr)
         return 2
-    tasks: list[Task] = [
-        (ref, policy, seed, args.days, tuple(args.set))
-        for ref in refs
-        for policy in policies
-        for seed in range(args.first_seed, args.first_seed + args.seeds)
-    ]
-    runs = execute(tasks, args.jobs, args.json)
+    with tempfile.TemporaryDirectory(prefix="worlds-") as tmp:
+        try:
+            if args.worlds is not None:
+                seeds = SEED_SETS[args.worlds].seeds(args.count)
+                directory = args.worlds_dir or Path(tmp)
+                refs = [str(p.resolve()) for p in write_worlds(seeds, directory)]
+            else:
+                refs = scenario_refs(args.scenario)
+            policies = args.policy or list(DEFAULT_POLICIES)
+            for policy in policies:
+                if policy not in POLICIES and policy != "oracle":
+                    raise ConfigError(
+                        f"unknown policy {policy!r}; known: {', '.join([*POLICIES, 'oracle'])}"
+                    )
+            apply_overrides(load_config(None), args.set)
+        except (ConfigError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"error: cannot write the worlds: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        tasks: list[Task] = [
+            (ref, policy, seed, args.days, tuple(args.set))
+            for ref in refs
+            for policy in policies
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
+        ]
+        runs = execute(tasks, args.jobs, args.json)
+    if args.worlds is not None:
+        return _report_suite(runs, args)
     table = markdown(summarise(runs))
     print(table)
     if args.markdown:
@@ -585,6 +651,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plots:
         for path in plots(runs, args.plots):
             print(f"wrote {path}")
+    return 0
+
+
+def _report_suite(runs: Sequence[dict[str, Any]], args: argparse.Namespace) -> int:
+    """A generated suite: distributions over worlds (bench/suite.py), not one row per world."""
+    summary = summarise_suite(runs, learner=LEARNER, baselines=BASELINES)
+    summary |= {"seed_set": args.worlds, "count": args.count, "days": args.days}
+    table = suite_markdown(summary)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary, indent=1) + "\n")
+    if args.plots:
+        path = suite_plot(summary, args.plots / f"worlds-{args.worlds}.png")
+        print(f"wrote {path}")
     return 0
 
 

@@ -123,3 +123,27 @@ def test_bench_config_reads_followers_every_30_minutes_and_attributes_once_unles
     )
     assert chosen.polling.account_every.total_seconds() == 600
     assert chosen.learning.compare_attribution is True
+
+
+def test_bench_catalogue_scenario_gives_exactly_the_named_arms_even_inside_the_catalogue(
+    tmp_path: Path,
+) -> None:
+    body = (
+        "effects:\n"
+        "  content_type: {how_to: {follow: 1.5}, question: {follow: 0.8}, data_point: {}}\n"
+    )
+    auto, exact = tmp_path / "auto.yaml", tmp_path / "exact.yaml"
+    auto.write_text(body)
+    exact.write_text(body + "bench: {catalogue: scenario}\n")
+
+    def arms(path: Path) -> dict[str, list[str]]:
+        cfg = harness.bench_config(str(path), harness.Scenario.load(path), "uniform")
+        return cfg.catalogues.arms()
+
+    default = harness.load_config(None).catalogues.arms()
+    assert len(default["content_type"]) > 3
+    # three arms of the configured catalogue: "auto" keeps the whole catalogue ...
+    assert arms(auto) == default
+    # ... "scenario" gives exactly the named ones; a dimension naming none keeps the catalogue's
+    assert arms(exact)["content_type"] == ["how_to", "question", "data_point"]
+    assert arms(exact)["formula"] == default["formula"]
