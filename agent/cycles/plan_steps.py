@@ -118,14 +118,23 @@ def effective_cadence(agent: Agent, account: Account) -> Cadence:
 
 
 async def next_slot(
-    agent: Agent, account: Account, account_id: int, now: datetime, *, last: datetime | None
+    agent: Agent,
+    account: Account,
+    account_id: int,
+    now: datetime,
+    *,
+    last: datetime | None,
+    anchor: datetime | None = None,
 ) -> datetime:
-    """The cadence's time for the account's next post: spaced from the last one (``last``, the
-    latest scheduled, :meth:`Store.latest_scheduled`), jittered, inside the active hours and
-    under the daily cap."""
+    """The cadence's time for the account's next post: spaced from the cadence's time of the
+    last one (``anchor``; :meth:`Store.latest_slot`, the time before the policy moved it to a
+    better hour, so that hour choices do not drift the cadence), never within the minimum gap
+    of the last post itself (``last``), jittered, inside the active hours and under the daily
+    cap."""
     cadence = effective_cadence(agent, account)
     active = cadence.active_hours
-    base = now if last is None else max(now, last + schedule.spacing(cadence))
+    start = anchor if anchor is not None else last
+    base = now if start is None else max(now, start + schedule.spacing(cadence))
     when = base + agent.jitter(cadence.jitter)
     if last is not None:
         when = max(when, last + schedule.minimum_gap(cadence))
@@ -150,8 +159,9 @@ async def choose_slot(
 ) -> Slot:
     """The next post's slot (:func:`next_slot`) and the whole hours around it the cadence allows
     (never before the minimum gap after the last post). ``new``: the account has no post."""
-    last = None if new else await agent.store.latest_scheduled(account_id)
-    when = await next_slot(agent, account, account_id, now, last=last)
+    latest = None if new else await agent.store.latest_slot(account_id)
+    last, anchor = latest if latest is not None else (None, None)
+    when = await next_slot(agent, account, account_id, now, last=last, anchor=anchor)
     cadence = effective_cadence(agent, account)
     earliest = now if last is None else max(now, last + schedule.minimum_gap(cadence))
     hours = schedule.hour_slots(
@@ -221,6 +231,8 @@ async def write(
         "hook": arms.hook,
         "topic": arms.topic,
         "hour": schedule.hour_label(when, slot.active),
+        # the cadence's own time, before the hour was chosen: the next post is spaced from it
+        "cadence_at": slot.when.isoformat(),
         "policy": choice.policy,
         "mode": agent.config.mode.value,
     }

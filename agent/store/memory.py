@@ -48,6 +48,7 @@ from agent.store.memory_state import (
 )
 from agent.store.memory_suspensions import MemorySuspensions
 from agent.store.memory_tables import TABLES, refused, utc
+from agent.store.rows import cadence_at
 
 __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]
 
@@ -106,6 +107,25 @@ class MemoryStore(
             if row["scheduled_for"] == at and row["status"] in SCHEDULED:
                 return at  # (a stale entry's row was rescheduled: its current entry counts)
         return None
+
+    async def latest_slot(self, account_id: int) -> tuple[datetime, datetime] | None:
+        account = self._accounts.get(account_id)
+        if account is None:
+            return None
+        content = self._rows["content"]
+        latest = None
+        for at, content_id in account.times["scheduled_for"].newest_first():
+            row = content[content_id]
+            if row["scheduled_for"] != at or row["status"] not in SCHEDULED:
+                continue  # a stale entry (the row was rescheduled) or not scheduled
+            if latest is not None and at < latest[0]:
+                break
+            if latest is None or content_id > latest[1]:  # as SQL: the later id of a tie
+                latest = (at, content_id)
+        if latest is None:
+            return None
+        at, content_id = latest
+        return at, cadence_at(content[content_id]["generation_metadata"], at)
 
     async def count_scheduled(self, account_id: int, start: datetime, end: datetime) -> int:
         start, end = utc(start), utc(end)

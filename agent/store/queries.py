@@ -40,6 +40,7 @@ from agent.store.rows import (
     TableSlice,
     account_snapshot_from_row,
     aware_utc,
+    cadence_at,
     post_from_row,
     snapshot_from_row,
 )
@@ -75,6 +76,25 @@ async def latest_scheduled(conn: AsyncConnection, account_id: int) -> datetime |
         )
     )
     return aware_utc(value)
+
+
+async def latest_slot(conn: AsyncConnection, account_id: int) -> tuple[datetime, datetime] | None:
+    row = (
+        await conn.execute(
+            sa.select(content.c.scheduled_for, content.c.generation_metadata)
+            .where(
+                content.c.account_id == account_id,
+                content.c.status.in_([s.value for s in SCHEDULED_STATUSES]),
+            )
+            .order_by(content.c.scheduled_for.desc(), content.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    when = aware_utc(row.scheduled_for)
+    assert when is not None
+    return when, cadence_at(row.generation_metadata, when)
 
 
 async def count_scheduled(

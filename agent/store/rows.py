@@ -8,6 +8,7 @@ datetimes, whichever backend (SQLite or PostgreSQL) produced them.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,3 +105,20 @@ def aware_utc(value: datetime | None) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def cadence_at(metadata: Any, when: datetime) -> datetime:
+    """A post's ``cadence_at`` (the cadence's time before the hour was chosen), or ``when``."""
+    if isinstance(metadata, str):  # JSON text (the memory store keeps rows as the DB would)
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return when
+    raw = metadata.get("cadence_at") if isinstance(metadata, dict) else None
+    if not isinstance(raw, str):
+        return when
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return when
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -112,6 +112,9 @@ class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue, Sq
     async def latest_scheduled(self, account_id: int) -> datetime | None:
         return await self._once(queries.latest_scheduled, account_id)
 
+    async def latest_slot(self, account_id: int) -> tuple[datetime, datetime] | None:
+        return await self._once(queries.latest_slot, account_id)
+
     async def count_scheduled(self, account_id: int, start: datetime, end: datetime) -> int:
         return await self._once(queries.count_scheduled, account_id, start, end)
 

@@ -457,3 +457,23 @@ async def test_expire_drafts_rejects_only_drafts_created_before_the_cutoff(
     assert (got_old.status, got_old.error) == (PostStatus.REJECTED, "expired unapproved")
     assert got_young.status is PostStatus.DRAFT
     assert got_queued.status is PostStatus.PLANNED
+
+
+async def test_latest_slot_is_the_latest_scheduled_post_and_its_cadence_time(
+    store: SqlStore,
+) -> None:
+    acc = await account(store)
+    assert await store.latest_slot(acc) is None
+    await planned(store, acc, scheduled_for=T0 + HOUR)  # no cadence_at: its own time
+    assert await store.latest_slot(acc) == (T0 + HOUR, T0 + HOUR)
+
+    moved = {"cadence_at": (T0 + 3 * HOUR).isoformat(), "hour": "05"}
+    await planned(store, acc, scheduled_for=T0 + 5 * HOUR, generation_metadata=moved)
+    await planned(store, acc, scheduled_for=T0 + 9 * HOUR, status=PostStatus.REJECTED)
+    latest = await store.latest_slot(acc)
+    assert latest == (T0 + 5 * HOUR, T0 + 3 * HOUR)
+    assert latest is not None and latest[1].utcoffset() == timedelta(0)
+    assert latest[0] == await store.latest_scheduled(acc)
+    broken = {"cadence_at": "not a time"}
+    await planned(store, acc, scheduled_for=T0 + 7 * HOUR, generation_metadata=broken)
+    assert await store.latest_slot(acc) == (T0 + 7 * HOUR, T0 + 7 * HOUR)
