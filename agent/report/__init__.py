@@ -1,0 +1,7 @@
+"""``growthloop report``: what the agent learned and how it is doing, as HTML and markdown.
+
+Three layers, each usable alone (the dashboard reuses the first two):
+:mod:`agent.report.data` gathers one value tree per account and period from the store,
+:mod:`agent.report.charts` draws it with matplotlib as inline SVG,
+:mod:`agent.report.render` fills the Jinja2 templates in ``templates/`` and writes the files.
+"""
