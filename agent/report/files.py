@@ -9,11 +9,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from agent.config import Config
+from agent.report import DEFAULT_DAYS
 from agent.report.data import InsightView, Report, Truth, gather
 from agent.report.render import Written, write
 from agent.store.base import Store
-
-DEFAULT_DAYS = 30  # the report's period by default: a month, as the views ask
 
 
 def stem(accounts: Sequence[str] | None, end: datetime) -> str:
