@@ -58,7 +58,24 @@ def to_svg(fig: Figure, name: str) -> str:
     svg = buf.getvalue()
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
+    svg = _prefix_ids(svg, re.sub(r"[^A-Za-z0-9_-]+", "_", name))
     return svg.replace("<svg ", f'<svg class="chart" data-chart="{name}" role="img" ', 1)
+
+
+# an element id, or a reference to one: id="x", url(#x), href="#x" (xlink:href too)
+_ID_OR_REF = re.compile(r'(\sid=")([^"]+)(")|(url\(#)([^)]+)(\))|(href="#)([^"]+)(")')
+
+
+def _prefix_ids(svg: str, prefix: str) -> str:
+    """Every id of one chart and every reference to it, prefixed with the chart's name:
+    matplotlib numbers its groups per figure (``figure_1``, ``axes_1``...), so two charts in
+    one page would otherwise share ids."""
+
+    def sub(m: re.Match[str]) -> str:
+        groups = [g for g in m.groups() if g is not None]
+        return f"{groups[0]}{prefix}-{groups[1]}{groups[2]}"
+
+    return _ID_OR_REF.sub(sub, svg)
 
 
 def _figure(height: float, name: str) -> Figure:
