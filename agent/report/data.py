@@ -197,6 +197,7 @@ class AccountReport:
     start: datetime
     end: datetime
     timezone: str  # of the heatmap's hours
+    attribution_method: str  # how the followers per post were attributed
     model: str | None  # the deciding policy that wrote the estimates (None: no learning yet)
     followers: tuple[FollowerPoint, ...]
     posts: tuple[PostMark, ...]
@@ -357,6 +358,7 @@ async def _account(
         start=start,
         end=end,
         timezone=zone.timezone,
+        attribution_method=config.learning.attribution_method,
         model=stats[0].model if stats else None,
         followers=thin(series, MAX_SERIES_POINTS),
         posts=tuple(posts),
