@@ -67,7 +67,8 @@ def report(
     names = [a.name for a in cfg.accounts]
     if account is not None and account not in names:
         fail(f"No account {account!r} in the config; the accounts are: {', '.join(names)}.", 2)
-    end = datetime.now(UTC) if until is None else until
+    now = datetime.now(UTC)
+    end = now if until is None else until
     end = end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)
     if out_dir.exists() and not out_dir.is_dir():
         fail(f"--out {out_dir} is a file, not a folder.", 2)
@@ -83,6 +84,7 @@ def report(
             end=end,
             days=days,
             accounts=None if account is None else [account],
+            now=now,
         )
         return written
 

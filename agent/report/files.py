@@ -34,9 +34,10 @@ async def write_report(
     truth: Truth | None = None,
     title: str = "growthloop report",
     notes: Sequence[str] = (),
+    now: datetime | None = None,
 ) -> tuple[Report, Written]:
     """Gather the report of ``accounts`` (None: all) over the ``days`` before ``end`` and write
-    its HTML and markdown into ``out_dir``."""
+    its HTML and markdown into ``out_dir`` (``now``: when it was generated; default ``end``)."""
     report = await gather(
         store,
         config,
@@ -47,5 +48,6 @@ async def write_report(
         truth=truth,
         title=title,
         notes=notes,
+        now=now,
     )
     return report, write(report, out_dir, stem=stem(accounts, end))
