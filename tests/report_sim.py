@@ -4,10 +4,15 @@ store, one or more accounts; returns what the report reads (store, config, truth
 from __future__ import annotations
 
 import copy
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from agent.bootstrap import build
 from agent.clock import VirtualClock
@@ -56,7 +61,24 @@ def report_raw(accounts: int = 1, posts_per_day: int = 3) -> dict[str, Any]:
     return raw
 
 
+@contextmanager
+def quiet_logs() -> Iterator[None]:
+    """Only errors are logged (a month of debug events costs seconds), the configuration put
+    back afterwards so that no other test sees it."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
 async def simulate(tmp: Path, *, days: float, accounts: int = 1, seed: int = 1) -> Simulated:
+    with quiet_logs():
+        return await _simulate(tmp, days=days, accounts=accounts, seed=seed)
+
+
+async def _simulate(tmp: Path, *, days: float, accounts: int, seed: int) -> Simulated:
     config = report_config(accounts)
     clock = VirtualClock(START)
     built = await build(

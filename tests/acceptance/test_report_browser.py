@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from agent.logs import configure_logging
 from agent.report.files import write_report
 from tests.report_sim import simulate
 
@@ -103,7 +102,6 @@ def left_the_machine(requests: list[str], console: list[str], page: Path) -> lis
 async def test_report_of_a_30_day_simulation_renders_offline_in_chromium(
     tmp_path: Path, browser: Any
 ) -> None:
-    configure_logging(level="error")
     sim = await simulate(tmp_path, days=DAYS)
     try:
         report, written = await write_report(
