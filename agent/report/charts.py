@@ -248,6 +248,7 @@ def spend_chart(account: AccountReport) -> str:
             label="platform $",
         )
         ax.set_ylabel("spend per day (US$)")
+        ax.set_ylim(bottom=0)
         spent = np.cumsum([d.spend_usd for d in account.days])
         gained = np.cumsum([d.followers_gained for d in account.days])
         per = [s / g if g > 0 else np.nan for s, g in zip(spent, gained, strict=True)]
@@ -255,6 +256,7 @@ def spend_chart(account: AccountReport) -> str:
         right.grid(False)
         right.plot(days, per, color=ERRORS, lw=1.4, label="$ per follower (running)")
         right.set_ylabel("US$ per follower gained")
+        right.set_ylim(bottom=0)
         if not spent[-1]:
             ax.text(
                 0.5, 0.5, "no spend recorded", transform=ax.transAxes, ha="center", color="#777777"
@@ -285,6 +287,7 @@ def health_chart(account: AccountReport) -> str:
             label="API errors",
         )
         ax.set_ylabel("count per day")
+        ax.set_ylim(bottom=0)
         right = ax.twinx()
         right.grid(False)
         right.plot(
