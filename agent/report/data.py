@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -65,6 +65,47 @@ class InsightRecord:
     severity: str = "info"
     confidence: float | None = None
     kind: str = "insight"
+
+
+class StoredInsightLike(Protocol):
+    """What :func:`insight_views` reads of a stored insight (the ``insights`` table's rows as
+    the store returns them): the account's name (None: about several accounts), the kind and
+    subject, the statement with its numbers, severity, the probability of the claim and whether
+    it is a recommendation."""
+
+    @property
+    def account(self) -> str | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def statement(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def probability(self) -> float: ...
+    @property
+    def recommendation(self) -> bool: ...
+
+
+def insight_views(rows: Iterable[StoredInsightLike]) -> dict[str | None, list[InsightView]]:
+    """Stored insights as the report shows them, per account name (None: about several
+    accounts), in the order given: the title names the kind and subject, the confidence is the
+    claim's probability, and a recommendation's kind says so."""
+    out: dict[str | None, list[InsightView]] = {}
+    for row in rows:
+        kind = str(row.kind)
+        out.setdefault(row.account, []).append(
+            InsightRecord(
+                title=f"{kind.replace('_', ' ')}: {row.subject}",
+                statement=row.statement,
+                severity=str(row.severity),
+                confidence=float(row.probability),
+                kind=f"recommendation ({kind})" if row.recommendation else kind,
+            )
+        )
+    return out
 
 
 class Truth(Protocol):
@@ -253,6 +294,7 @@ class Report:
     accounts: tuple[AccountReport, ...]
     title: str = "growthloop report"
     notes: tuple[str, ...] = field(default=())
+    insights: tuple[InsightView, ...] = ()  # about several accounts (e.g. platform differences)
 
     @property
     def days(self) -> float:
@@ -266,15 +308,16 @@ async def gather(
     start: datetime,
     end: datetime,
     accounts: Sequence[str] | None = None,
-    insights: Mapping[str, Sequence[InsightView]] | None = None,
+    insights: Mapping[str | None, Sequence[InsightView]] | None = None,
     truth: Truth | None = None,
     now: datetime | None = None,
     title: str = "growthloop report",
     notes: Sequence[str] = (),
 ) -> Report:
     """The report of ``accounts`` (config names; None: every configured account) over
-    [start, end). ``insights``: per account name, what to show in its insights section;
-    ``truth``: a simulated audience's truth, shown beside the estimates."""
+    [start, end). ``insights``: per account name, what to show in its insights section (under
+    None: those about several accounts, shown once at the top; :func:`insight_views` turns
+    stored insights into this); ``truth``: a simulated audience's truth, beside the estimates."""
     if end <= start:
         raise ValueError("the report's period is empty (end before start)")
     names = list(accounts) if accounts is not None else [a.name for a in config.accounts]
@@ -305,6 +348,7 @@ async def gather(
         accounts=tuple(out),
         title=title,
         notes=tuple(notes),
+        insights=tuple((insights or {}).get(None, ())),
     )
 
 

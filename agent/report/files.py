@@ -30,7 +30,7 @@ async def write_report(
     end: datetime,
     days: float = DEFAULT_DAYS,
     accounts: Sequence[str] | None = None,
-    insights: Mapping[str, Sequence[InsightView]] | None = None,
+    insights: Mapping[str | None, Sequence[InsightView]] | None = None,
     truth: Truth | None = None,
     title: str = "growthloop report",
     notes: Sequence[str] = (),

@@ -9,6 +9,7 @@ and insight text are data, never markup); only the SVG from matplotlib is marked
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from agent.report import charts
-from agent.report.data import AccountReport, Report
+from agent.report.data import AccountReport, InsightView, Report
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
@@ -61,14 +62,20 @@ def account_charts(account: AccountReport) -> dict[str, Any]:
     }
 
 
-def _insights(account: AccountReport) -> list[Any]:
-    return sorted(account.insights, key=lambda i: SEVERITY_ORDER.get(i.severity, 3))
+def _ordered(insights: Sequence[InsightView]) -> list[InsightView]:
+    """Most severe first (a stable sort: the given order within a severity)."""
+    return sorted(insights, key=lambda i: SEVERITY_ORDER.get(i.severity, len(SEVERITY_ORDER)))
+
+
+def _insights(account: AccountReport) -> list[InsightView]:
+    return _ordered(account.insights)
 
 
 def render_html(report: Report) -> str:
     template = environment().get_template("report.html.j2")
     return template.render(
         report=report,
+        shared=_ordered(report.insights),
         sections=[
             {"account": a, "charts": account_charts(a), "insights": _insights(a)}
             for a in report.accounts
@@ -80,6 +87,7 @@ def render_markdown(report: Report) -> str:
     template = environment().get_template("report.md.j2")
     return template.render(
         report=report,
+        shared=_ordered(report.insights),
         sections=[{"account": a, "insights": _insights(a)} for a in report.accounts],
     )
 

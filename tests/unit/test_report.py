@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,14 @@ from typer.testing import CliRunner
 
 from agent.bootstrap import save_sqlite
 from agent.cli import app
-from agent.report.data import FollowerPoint, InsightRecord, Report, gather, thin
+from agent.report.data import (
+    FollowerPoint,
+    InsightRecord,
+    Report,
+    gather,
+    insight_views,
+    thin,
+)
 from agent.report.files import write_report
 from agent.report.render import render_html, render_markdown
 from tests.report_sim import report_raw, simulate
@@ -290,3 +297,59 @@ def test_cli_refuses_an_out_path_that_is_a_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "--out", str(target)])
     assert result.exit_code == 2
     assert "is a file, not a folder" in result.output
+
+
+@dataclass(frozen=True)
+class FakeStored:
+    """A stored insight as the insights table's rows come back (the attributes the report reads)."""
+
+    account: str | None
+    kind: str
+    subject: str
+    statement: str
+    severity: str
+    probability: float
+    recommendation: bool
+
+
+def test_stored_insights_become_views_per_account_and_across_accounts(case: Case) -> None:
+    rows = [
+        FakeStored(
+            account="demo",
+            kind="retire_arm",
+            subject="hook:question",
+            statement="question has not led in 200 posts",
+            severity="info",
+            probability=0.97,
+            recommendation=True,
+        ),
+        FakeStored(
+            account=None,
+            kind="platform",
+            subject="sandbox",
+            statement="sandbox accounts gain 2.1 more followers per post",
+            severity="warning",
+            probability=0.88,
+            recommendation=False,
+        ),
+    ]
+    views = insight_views(rows)
+    assert set(views) == {"demo", None}
+    (retire,) = views["demo"]
+    assert retire.title == "retire arm: hook:question"
+    assert retire.kind == "recommendation (retire_arm)"
+    assert retire.confidence == 0.97 and retire.severity == "info"
+    report = replace(
+        case.report,
+        insights=tuple(views[None]),
+        accounts=(replace(case.report.accounts[0], insights=tuple(views["demo"])),),
+    )
+    html = render_html(report)
+    assert html.count("Across accounts") == 1
+    assert html.index("Across accounts") < html.index('id="account-demo"')
+    assert "sandbox accounts gain 2.1 more followers per post" in html
+    assert "confidence 88.0%" in html and "confidence 97.0%" in html
+    markdown = render_markdown(report)
+    assert "## Across accounts" in markdown
+    assert "**retire arm: hook:question** (recommendation (retire_arm), info" in markdown
+    assert "Across accounts" not in render_html(case.report), "no section without insights"
