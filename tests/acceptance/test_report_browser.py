@@ -24,6 +24,8 @@ import pytest
 from agent.report.files import write_report
 from tests.report_sim import simulate
 
+pytestmark = pytest.mark.slow  # starts Chromium and its driver
+
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "img" / "report.png"
 CHROMIUM = os.environ.get("GROWTHLOOP_CHROMIUM", "/usr/bin/chromium")
