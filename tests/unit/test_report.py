@@ -195,7 +195,14 @@ def test_markdown_lists_each_dimensions_leader(case: Case) -> None:
         for d in account.dimensions:
             top = d.leader
             assert top is not None
-            assert f"| {d.dimension} | {top.arm} | {top.mean:,.2f} |" in markdown
+            row = next(
+                line for line in markdown.splitlines() if line.startswith(f"| {d.dimension} |")
+            )
+            assert row.startswith(f"| {d.dimension} | {top.arm} | {top.mean:,.2f} |")
+            values = case.truth.get(d.dimension)
+            true_best = max(values, key=lambda arm: values[arm]) if values else "-"
+            assert d.true_best == (true_best if values else None)
+            assert row.endswith(f"| {true_best} |"), row
 
 
 def test_thin_keeps_the_ends_and_the_limit() -> None:
