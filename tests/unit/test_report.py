@@ -192,11 +192,12 @@ def test_markdown_lists_each_dimensions_leader(case: Case) -> None:
     markdown = render_markdown(case.report)
     for account in case.report.accounts:
         assert f"## {account.name} (sandbox)" in markdown
+        section = markdown.split(f"## {account.name} (sandbox)")[1].split("\n## ")[0]
         for d in account.dimensions:
             top = d.leader
             assert top is not None
             row = next(
-                line for line in markdown.splitlines() if line.startswith(f"| {d.dimension} |")
+                line for line in section.splitlines() if line.startswith(f"| {d.dimension} |")
             )
             assert row.startswith(f"| {d.dimension} | {top.arm} | {top.mean:,.2f} |")
             values = case.truth.get(d.dimension)
