@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from agent.cli_drafts import drafts_app
+from agent.cli_insights import insights_app
 from agent.cli_posts import posts_app
 from agent.cli_report import report
 from agent.cli_support import ConfigOption, err, fail, guarded, out
@@ -38,6 +39,7 @@ accounts_app = typer.Typer(help="Check the configured accounts.", no_args_is_hel
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(drafts_app, name="drafts")
 app.add_typer(posts_app, name="posts")
+app.add_typer(insights_app, name="insights")
 app.command()(report)
 
 STORE_WAIT = 60.0  # seconds `run` waits for a database that cannot be reached yet

@@ -183,7 +183,8 @@ async def history(
         f"outcomes:{account_id}:{learning.objective}:{learning.attribution_method}", {}
     )
     audience: Audience = agent.caches.setdefault(f"audience:{account_id}", Audience())
-    await audience.update(agent, account_id, agent.clock.now())
+    if observations:  # no post, no covariate to measure (a new account's plan reads nothing)
+        await audience.update(agent, account_id, agent.clock.now())
     out = []
     for o in observations:
         if o.content_id in learned and not o.learned:

@@ -332,3 +332,54 @@ class MonthSpend:
     def cost_per_post_usd(self) -> float | None:
         """All-in: every call billed this month over the posts published (None: no post)."""
         return self.spend_usd / self.posts if self.posts else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewInsight:
+    """An insight or recommendation as computed (learning/insights.py), for ``Store.sync_insights``:
+    ``key`` is stable (account, kind, subject), so computing it again updates the same row."""
+
+    key: str
+    account_id: int | None  # None: about several accounts (platform differences)
+    kind: str
+    subject: str
+    severity: str  # info | warning | critical
+    recommendation: bool
+    statement: str
+    value: float
+    low: float  # the 90% interval of value
+    high: float
+    probability: float
+    unit: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}  # most severe first
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredInsight(NewInsight):
+    """An insight as stored: when first seen and last computed, whether it no longer holds
+    (``resolved_at``) and whether a person acknowledged it; ``account`` is the account's name."""
+
+    id: int
+    account: str | None
+    first_seen_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        """Still holds and not acknowledged (what ``growthloop insights`` lists by default)."""
+        return self.resolved_at is None and self.acknowledged_at is None
+
+
+def insight_order(insight: StoredInsight) -> tuple[int, str, str, str]:
+    """Most severe first, then by account, kind and subject: the order every store lists in."""
+    return (
+        SEVERITY_RANK.get(insight.severity, len(SEVERITY_RANK)),
+        insight.account or "",
+        insight.kind,
+        insight.subject,
+    )

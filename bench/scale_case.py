@@ -401,6 +401,31 @@ async def running(
     workers = start_workers(
         case, folder, config, run="running", start=start, factor=factor, epoch=epoch
     )
+    try:
+        await _measure(
+            case, result, engine, progress, workers, due, tick, account_every, start, epoch
+        )
+    except BaseException:  # the caller stops them only on success: never leave one running
+        stop_workers(workers)
+        raise
+    return workers
+
+
+async def _measure(
+    case: Case,
+    result: Result,
+    engine: Any,
+    progress: PROGRESS,
+    workers: list[Worker],
+    due: datetime,
+    tick: float,
+    account_every: float,
+    start: datetime,
+    epoch: float,
+) -> None:
+    """The measured windows of run 2 (see :func:`running`), on workers already started."""
+    factor = case.factor
+    idle = timedelta(minutes=case.idle_minutes) if "idle" in case.phases else timedelta(0)
 
     def wall(when: datetime) -> float:
         return epoch + (when - start).total_seconds() / factor
@@ -479,7 +504,6 @@ async def running(
             **await burst_figures(engine, due=due, until=end_at, factor=factor),
         }
     await sample()
-    return workers
 
 
 async def burst_figures(

@@ -3,6 +3,10 @@
 Most figures are read back from the tables (so an hour the daemon was partly down is still
 summarised); API calls, errors and rate-limit waits come from the in-memory counters, which a
 restart loses (their hours show zero calls rather than invented ones).
+
+When it has written an hour's rows, it computes the insights (agent/insights.py) from them and
+the deciding model's estimates: each account's once a day and after a troubled hour, each
+insight updated in place.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from datetime import datetime, timedelta
 
 from agent.budget import book_all
 from agent.core import Agent, hour_floor
+from agent.insights import due_accounts, insights_cycle
 from agent.logs import log
 
 BACKFILL = timedelta(hours=48)  # hours older than this are not written after a long outage
@@ -27,18 +32,23 @@ async def health_cycle(agent: Agent, now: datetime) -> int:
     start = max(start, current - BACKFILL)
     if agent.stats.started_at and last is None:
         start = max(start, hour_floor(agent.stats.started_at))
-    written = 0
+    rows: list[dict[str, object]] = []
     hour = start
     while hour < current:
         for account in agent.config.accounts:
             account_id = agent.account_ids[account.name]
             row = await _row(agent, account_id, hour, now)
             await agent.store.write_health(row)
-            written += 1
+            rows.append(row)
         hour += timedelta(hours=1)
-    if written:
-        log.info("health_written", rows=written, through=(current - timedelta(hours=1)).isoformat())
-    return written
+    if rows:
+        through = (current - timedelta(hours=1)).isoformat()
+        log.info("health_written", rows=len(rows), through=through)
+        # each account's once a day and after a troubled hour; platform differences (every
+        # account's posts) once a day, where the accounts are on more than one platform
+        daily = current.hour == 0 and len({a.platform for a in agent.config.accounts}) > 1
+        await insights_cycle(agent, now, due_accounts(agent, current, rows), across=daily)
+    return len(rows)
 
 
 async def _row(agent: Agent, account_id: int, hour: datetime, now: datetime) -> dict[str, object]:

@@ -18,7 +18,9 @@ raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leave
 - :class:`ReportStore`: health rows and the reports read from the tables;
 - :class:`LeaseStore`: named leases between workers and the kill switch;
 - :class:`SuspensionStore`: accounts the circuit breaker suspended (agent/breaker.py);
-- :class:`SpendStore`: what each account's platform billed per month (agent/budget.py).
+- :class:`SpendStore`: what each account's platform billed per month (agent/budget.py);
+- :class:`InsightStore`: insights and recommendations (agent/insights.py) and the health rows
+  they are computed from.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ from agent.models import (
     MonthSpend,
     NewAccount,
     NewContent,
+    NewInsight,
     Observation,
     Post,
     PostCounts,
     PostMetrics,
     PostStatus,
     QueueState,
+    StoredInsight,
     Suspension,
 )
 
@@ -320,6 +324,28 @@ class SpendStore(Protocol):
         ...
 
 
+class InsightStore(Protocol):
+    """Insights and recommendations (learning/insights.py), one row per stable key, and the
+    hourly health rows of one account they are read from.
+
+    ``sync_insights`` writes one scope's set at once (an account's, or with ``account_id`` None
+    the insights about several accounts): new keys inserted, found ones updated in place,
+    missing ones resolved (agent/store/insight_rows.py); it returns the rows inserted or
+    changed. ``insights`` lists them most severe first, the open ones only unless
+    ``include_closed``; ``acknowledge_insight`` is False for an unknown id."""
+
+    async def sync_insights(
+        self, account_id: int | None, found: Sequence[NewInsight], *, now: datetime
+    ) -> int: ...
+    async def insights(
+        self, *, account_id: int | None = None, include_closed: bool = False
+    ) -> list[StoredInsight]: ...
+    async def acknowledge_insight(self, insight_id: int, *, now: datetime) -> bool: ...
+    async def health_hours(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]: ...
+
+
 class Store(
     AccountStore,
     ContentStore,
@@ -329,6 +355,7 @@ class Store(
     LeaseStore,
     SuspensionStore,
     SpendStore,
+    InsightStore,
     Protocol,
 ):
     """Everything the cycles read and write: the union of the parts."""

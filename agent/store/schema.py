@@ -248,6 +248,28 @@ platform_spend = sa.Table(
 # Named leases with expiry ("plan:<account_id>", "followers:<account_id>", ...): the work one
 # worker does at a time when several share the database. A lease whose holder stopped renewing
 # it (a dead worker) is taken over once expires_at has passed.
+insights = sa.Table(
+    "insights",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(100), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("recommendation", sa.Boolean, nullable=False),
+    sa.Column("statement", sa.Text, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("low", sa.Float, nullable=False),
+    sa.Column("high", sa.Float, nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("acknowledged_at", UTCDateTime),
+)
 leases = sa.Table(
     "leases",
     metadata,

@@ -41,6 +41,45 @@ def test_the_default_plan_covers_every_size_backend_worker_count_and_the_burst()
     )
 
 
+def test_busy_minutes_zero_measures_the_idle_window_only() -> None:
+    """Regression: ``--busy-minutes 0`` divided by zero after the idle window and left the
+    daemon process running."""
+    (case,) = plan(
+        parse(
+            [
+                "--accounts",
+                "10",
+                "--backend",
+                "sqlite",
+                "--workers",
+                "",
+                "--burst-accounts",
+                "0",
+                "--busy-minutes",
+                "0",
+            ]
+        )
+    )
+    assert case.phases == ("idle",)
+    (case,) = plan(
+        parse(
+            [
+                "--accounts",
+                "10",
+                "--backend",
+                "sqlite",
+                "--workers",
+                "",
+                "--burst-accounts",
+                "0",
+                "--idle-minutes",
+                "0",
+            ]
+        )
+    )
+    assert case.phases == ("busy",)
+
+
 def test_the_case_config_is_the_example_config_with_n_accounts_compressed(tmp_path: Path) -> None:
     case = Case(backend="sqlite", accounts=7, latency_ms=200, read_latency_ms=50)
     config = load_config(write_config(case, tmp_path, factor=60))
