@@ -15,8 +15,10 @@ Where each figure comes from:
 - **estimates**: the deciding policy's estimates as its latest learning step stored them
   (``Store.arm_stats``: the ``arm_statistics`` rows behind the seed-named views, the same rows
   ``growthloop health`` prints): one truth, no second model is fitted for the report;
-- **spend and health**: the hourly ``system_health_metrics`` rows (``Store.latest_health``)
+- **spend and health**: the hourly ``system_health_metrics`` rows (``Store.health_hours``)
   whose hour starts in the period, summed per day (UTC) and over the period;
+- **insights**: given by the caller (:func:`insight_views` of the store's open insights, as
+  ``growthloop report`` passes them);
 - **truth** (simulations only): a :class:`Truth` such as the sandbox's ``GroundTruth`` gives each
   arm's true expected followers per post, shown beside the estimate; the agent never sees it.
 """
@@ -24,10 +26,9 @@ Where each figure comes from:
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from agent.config import Config
@@ -322,7 +323,6 @@ async def gather(
         raise ValueError("the report's period is empty (end before start)")
     names = list(accounts) if accounts is not None else [a.name for a in config.accounts]
     ids = {name: i for i, name in (await store.account_names()).items()}
-    health_rows = await _health_rows(store, start, end, len(ids))
     out = []
     for name in names:
         account = config.account(name)
@@ -336,7 +336,6 @@ async def gather(
                 account_id=account_id,
                 start=start,
                 end=end,
-                health_rows=[r for r in health_rows if r["account"] == name],
                 insights=tuple((insights or {}).get(name, ())),
                 truth=truth,
             )
@@ -361,7 +360,6 @@ async def _account(
     account_id: int | None,
     start: datetime,
     end: datetime,
-    health_rows: list[dict[str, Any]],
     insights: tuple[InsightView, ...],
     truth: Truth | None,
 ) -> AccountReport:
@@ -369,6 +367,7 @@ async def _account(
     series: list[FollowerPoint] = []
     observations: list[Observation] = []
     stats: list[ArmStat] = []
+    health_rows: list[dict[str, Any]] = []
     if account_id is not None:  # an account in the config that never ran has no rows
         readings = await store.account_series(account_id, start, end)
         series = [FollowerPoint(at=r.taken_at, followers=r.followers) for r in readings]
@@ -379,6 +378,7 @@ async def _account(
             if o.posted_at < end
         ]
         stats = await store.arm_stats(account_id)
+        health_rows = await store.health_hours(account_id, start, end)
     times = [p.at for p in series]
     posts = []
     for o in observations:
@@ -472,19 +472,6 @@ def hour_cells(posts: Sequence[PostMark]) -> tuple[HourCell, ...]:
             )
         )
     return tuple(out)
-
-
-async def _health_rows(
-    store: Store, start: datetime, end: datetime, accounts: int
-) -> list[dict[str, Any]]:
-    """The health rows whose hour starts in [start, end), every account's: the newest rows
-    back to ``start`` (``latest_health`` reads newest first)."""
-    last = await store.last_health_hour()
-    if last is None or last < start or accounts == 0:
-        return []
-    hours = math.ceil((last - start) / timedelta(hours=1)) + 1
-    rows = await store.latest_health(limit=hours * accounts)
-    return [r for r in rows if start <= r["hour_start"] < end]
 
 
 def daily(rows: Sequence[Mapping[str, Any]]) -> tuple[DayFigures, ...]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent.config import Config
 from agent.report import DEFAULT_DAYS
-from agent.report.data import InsightView, Report, Truth, gather
+from agent.report.data import InsightView, Report, Truth, gather, insight_views
 from agent.report.render import Written, write
 from agent.store.base import Store
 
@@ -37,7 +37,11 @@ async def write_report(
     now: datetime | None = None,
 ) -> tuple[Report, Written]:
     """Gather the report of ``accounts`` (None: all) over the ``days`` before ``end`` and write
-    its HTML and markdown into ``out_dir`` (``now``: when it was generated; default ``end``)."""
+    its HTML and markdown into ``out_dir`` (``now``: when it was generated; default ``end``).
+    ``insights``: None shows the store's open insights and recommendations (those neither
+    resolved nor acknowledged: what ``growthloop insights`` lists)."""
+    if insights is None:
+        insights = insight_views(await store.insights())
     report = await gather(
         store,
         config,

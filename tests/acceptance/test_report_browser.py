@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from agent.report.files import write_report
 from tests.report_sim import simulate
@@ -115,10 +116,16 @@ async def test_report_of_a_30_day_simulation_renders_offline_in_chromium(
             truth=sim.truth,
             title="growthloop simulation report",
         )
+        stored = await sim.store.insights()  # the open ones: what the report shows
     finally:
         await sim.built.aclose()
     (account,) = report.accounts
     assert len(account.posts) >= DAYS * 2 and account.dimensions
+    # the insights the health cycle stored during the run are in the report
+    assert stored and len(account.insights) + len(report.insights) == len(stored)
+    page = written.html.read_text()
+    for insight in stored:
+        assert str(escape(insight.statement)) in page, insight.statement  # as Jinja2 escapes
 
     requests, console = open_page(browser, written.html)
     # the page itself, and the heatmap's raster inlined as a data: URI
