@@ -20,6 +20,7 @@ import typer
 from agent.cli_drafts import drafts_app
 from agent.cli_insights import insights_app
 from agent.cli_posts import posts_app
+from agent.cli_report import report
 from agent.cli_support import ConfigOption, err, fail, guarded, out
 from agent.cli_support import load as _load
 from agent.config import Config
@@ -39,6 +40,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(drafts_app, name="drafts")
 app.add_typer(posts_app, name="posts")
 app.add_typer(insights_app, name="insights")
+app.command()(report)
 
 STORE_WAIT = 60.0  # seconds `run` waits for a database that cannot be reached yet
 
@@ -294,8 +296,20 @@ def simulate(
             show_envvar=True,
         ),
     ] = SimulationStore.memory,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            metavar="DIR",
+            help="Where the run's HTML report and markdown summary go, with the true values "
+            "beside the estimates (default: report/ beside --db).",
+            envvar="GROWTHLOOP_SIMULATE_REPORT",
+            show_envvar=True,
+        ),
+    ] = None,
 ) -> None:
-    """Run the cycles in simulated time against the sandbox, then summarise what was learned."""
+    """Run the cycles in simulated time against the sandbox, summarise what was learned, and
+    write the report (growthloop report) with the simulated audience's truth beside it."""
     from agent.logs import configure_logging
     from agent.store.lockfile import hold_sqlite_lock
 
@@ -318,7 +332,10 @@ def simulate(
         fail(str(exc), 2)
         raise
     try:
-        guarded(lambda: _simulate(cfg, days=days, seed=seed, db=db, store=store))
+        report_to = db.parent / "report" if report_dir is None else report_dir
+        guarded(
+            lambda: _simulate(cfg, days=days, seed=seed, db=db, store=store, report_dir=report_to)
+        )
     finally:
         lock.release()
 
@@ -354,6 +371,7 @@ async def _simulate(
     seed: int,
     db: Path,
     store: SimulationStore = SimulationStore.memory,
+    report_dir: Path | None = None,
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -402,8 +420,38 @@ async def _simulate(
         if isinstance(built.store, MemoryStore):
             await save_sqlite(built.store, db)  # the run's data, for SQL queries afterwards
         await print_summary(out, built, result, db=db)
+        if report_dir is not None:
+            await _simulation_report(built, result, cfg, days=days, out_dir=report_dir)
     finally:
         await built.aclose()
+
+
+async def _simulation_report(
+    built: Any, result: Any, cfg: Config, *, days: float, out_dir: Path
+) -> None:
+    """The run's report, with the simulated audience's truth beside the estimates."""
+    from agent.report.files import write_report
+
+    truth = built.world.ground_truth() if built.world is not None else None
+    try:
+        _report, written = await write_report(
+            built.store,
+            cfg,
+            out_dir=out_dir,
+            end=result.end,
+            days=days,
+            truth=truth,
+            title="growthloop simulation report",
+            notes=(
+                f"A simulation of {days:g} days on the sandbox (scenario "
+                f"{cfg.sandbox.scenario}). True values are the simulated audience's "
+                "expectations, which the agent never sees.",
+            ),
+        )
+    except OSError as exc:
+        fail(f"Could not write the report into {out_dir}: {exc}", 2)
+        raise
+    out.print(f"\nReport: {written.html}\nSummary: {written.markdown}", highlight=False)
 
 
 @app.command()

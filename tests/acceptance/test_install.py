@@ -104,6 +104,8 @@ def test_a_non_editable_install_runs_from_an_empty_directory_with_a_config_elsew
     simulation = project / "data" / "simulation.db"
     assert must_query(simulation, "SELECT COUNT(*) AS n FROM content")[0]["n"] >= 3
     assert list(empty.iterdir()) == []
+    # the report's templates are in the wheel: simulate wrote its report beside the database
+    assert [p.suffix for p in sorted((project / "data" / "report").iterdir())] == [".html", ".md"]
 
     log_path = tmp_path / "daemon.log"
     with log_path.open("w", encoding="utf-8") as log:

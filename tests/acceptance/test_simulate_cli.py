@@ -47,6 +47,15 @@ def test_simulate_two_days_prints_a_summary_and_fills_the_database(tmp_path: Pat
     assert unpolled[0]["n"] == 0, "every snapshot due before the end of the run was taken"
     assert not (tmp_path / "data").exists(), "simulate writes only to --db"
 
+    # it ends by writing the report beside --db, with the truth beside the estimates
+    (html,) = (tmp_path / "out" / "report").glob("report-all-*.html")
+    (markdown,) = (tmp_path / "out" / "report").glob("report-all-*.md")
+    assert f"Report: {html}" in out.replace("\n", "")
+    page = html.read_text()
+    assert "growthloop simulation report" in page and "<th>true value</th>" in page
+    assert page.count('<svg class="chart"') >= 5 + 3  # five charts and one per dimension
+    assert "| true best |" in markdown.read_text()
+
 
 def test_simulate_from_a_checkout_uses_the_example_config(tmp_path: Path) -> None:
     db = tmp_path / "sim.db"
