@@ -175,6 +175,8 @@ class Joint:
     audience: bool = True  # model followers per post as growing with the account's audience
     negbin: bool = True  # negative binomial counts (variance mu + mu^2/k), else quasi-Poisson
     carry_auxiliary: bool = True  # draws carry the auxiliary model's uncertainty (JointPosterior)
+    # finished posts fit post by post; older ones are folded (None: never fold, fit every post)
+    fold_window: int | None = FOLD_WINDOW
     # fits on no posts, shared by the accounts this policy plans for (None: every fit is made)
     memo: FitMemo | None = field(default=None, compare=False, repr=False)
 
@@ -283,11 +285,12 @@ class Joint:
             full, rows, auxiliary_rows, interaction, state.fit, covariate, folded
         )
         state = replace(work.done(), fit=fitted, rows=kept)
-        if self.objective != "engagement" and self.half_life_days is None:
-            state = replace(
-                state,
-                fold=_folded_more(folded, posterior, done, rows, window_auxiliary, signal, state),
+        window = self.fold_window
+        if self.objective != "engagement" and self.half_life_days is None and window is not None:
+            more = _folded_more(
+                folded, posterior, done, rows, window_auxiliary, signal, state, window
             )
+            state = replace(state, fold=more)
         posterior = posterior.retire(retired, _z_now(history, ref))
         return posterior, done, finals, finished_auxiliary, state
 
@@ -304,7 +307,9 @@ class Joint:
         unchanged, under the same signal, reference, changes and columns, and no re-estimate
         of the empirical-Bayes spreads due (those plans fit every post, then fold anew)."""
         kept = state.fold
-        if kept is None or self.half_life_days is not None or self.objective == "engagement":
+        if kept is None or self.fold_window is None:
+            return None
+        if self.half_life_days is not None or self.objective == "engagement":
             return None
         if (
             kept.signal is not signal
@@ -314,7 +319,7 @@ class Joint:
         ):
             return None
         m = len(kept.outcomes)
-        if len(done) < m + FOLD_WINDOW:
+        if len(done) < m + self.fold_window:
             return None
         prefix = done[:m]
         if not all(map(operator.is_, prefix, kept.outcomes)) and tuple(prefix) != kept.outcomes:
@@ -633,14 +638,15 @@ def _folded_more(
     auxiliary_rows: Sequence[Row],
     signal: Callable[[Outcome], float],
     state: JointState,
+    window: int,
 ) -> Fold | None:
     """The fold for the next plan: ``folded`` (the one this plan used, None: it fit every
     post), with the oldest of the window's posts (``rows``, ``auxiliary_rows``: the finished
     posts after the fold) folded in at this plan's modes once the window passed
-    ``FOLD_WINDOW + FOLD_BATCH``."""
+    ``window + FOLD_BATCH``."""
     eng = posterior.engagement
     start = 0 if folded is None else len(folded.outcomes)
-    cut = len(rows) - FOLD_WINDOW
+    cut = len(rows) - window
     if eng is None or len(auxiliary_rows) != len(rows) or cut < FOLD_BATCH:
         return folded
     fit_ = posterior.fit

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-import learning.joint_policy as joint_policy
 from learning.design import Design, Row
 from learning.fit import fit, nb_loglik, pearson_sum, score
 from learning.folded import fold
@@ -167,9 +166,7 @@ def plans(
     return means, state
 
 
-def test_the_joint_policy_folds_old_posts_and_plans_as_it_would_on_every_post(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_joint_policy_folds_old_posts_and_plans_as_it_would_on_every_post() -> None:
     posts = history(FOLD_WINDOW + FOLD_BATCH + 80, seed=6)
     first = FOLD_WINDOW + FOLD_BATCH + 20  # the first plan folds; the next ones use the fold
     policy = Joint()
@@ -184,8 +181,7 @@ def test_the_joint_policy_folds_old_posts_and_plans_as_it_would_on_every_post(
     assert refreshed.fold.objective.shape == refreshed.fit.k_final
     assert refreshed.fold.auxiliary.shape == refreshed.fit.k_eng
 
-    monkeypatch.setattr(joint_policy, "FOLD_WINDOW", 10**9)  # never fold
-    every_means, every_state = plans(policy, posts, first, 40)
+    every_means, every_state = plans(Joint(fold_window=None), posts, first, 40)
     assert every_state.fold is None
     for (a, _sd), (b, sd) in zip(folded_means, every_means, strict=True):
         assert np.max(np.abs(a - b) / sd) < 0.01  # in posterior sds
