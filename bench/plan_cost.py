@@ -1,7 +1,7 @@
 """What one plan costs as an account's history grows (issue 17: bounded cost per plan).
 
     python -m bench.plan_cost [--posts 150,500,1500,3000] [--plans N] [--profile POSTS]
-                              [--no-fold] [--json OUT] [--markdown OUT]
+                              [--no-fold | --window N] [--json OUT] [--markdown OUT]
 
 For each history length ``P`` a synthetic account history is built: ``P`` finished posts and
 ``IN_FLIGHT`` still in flight, drawn from the stationary scenario's hidden world
@@ -23,8 +23,9 @@ did not re-estimate the empirical-Bayes spreads; "refresh": the mean of those th
 of 1,500 to 150 posts is issue 17's figure (target: at most 2x).
 
 ``--no-fold`` measures the learner as it was before issue 17 (``Joint.fold_window`` None: every
-plan fits every post). ``--profile P`` prints a cProfile of ``--plans`` steady-state plans at
-``P`` posts (stderr). Progress goes to stderr, the markdown table to stdout (and ``--markdown``).
+plan fits every post); ``--window N`` another fold window. ``--profile P`` prints a cProfile of
+``--plans`` steady-state plans at ``P`` posts (stderr). Progress goes to stderr, the markdown
+table to stdout (and ``--markdown``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from adapters.sandbox_model import COUNTERS, ENGAGEMENT_KINDS, AudienceModel, Sc
 from agent.config import load_config
 from agent.learner import catalogue_for, joint_policy
 from learning.joint import REFRESH_POSTS, REFRESH_SHARE
-from learning.joint_policy import Joint, JointState
+from learning.joint_policy import FOLD_WINDOW, Joint, JointState
 from learning.outcomes import Catalogue, Outcome
 
 POSTS = (150, 500, 1500, 3000)
@@ -135,11 +136,11 @@ def plan(
     return time.process_time() - began, state
 
 
-def measure(posts_n: int, plans: int, profile: bool = False, fold: bool = True) -> dict[str, Any]:
+def measure(
+    posts_n: int, plans: int, profile: bool = False, window: int | None = FOLD_WINDOW
+) -> dict[str, Any]:
     config = load_config()
-    policy = joint_policy(config)
-    if not fold:  # the learner before issue 17: every plan fits every post
-        policy = replace(policy, fold_window=None)
+    policy = replace(joint_policy(config), fold_window=window)  # None: fit every post
     catalogue = catalogue_for(config, config.accounts[0])
     posts = build_posts(posts_n + WARM + plans + IN_FLIGHT + 1, catalogue, _hours(config), SEED)
     start = posts_n - WARM
@@ -228,16 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-fold", action="store_true", help="fit every post (the learner before issue 17)"
     )
+    parser.add_argument("--window", type=int, default=FOLD_WINDOW, help="Joint.fold_window")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args(argv)
-    if args.plans < 1:
-        parser.error("--plans must be at least 1")
+    if args.plans < 1 or args.window < 1:
+        parser.error("--plans and --window must be at least 1")
+    window = None if args.no_fold else args.window
     results = []
     for n in args.posts:
         print(f"plan_cost: {n} posts, {args.plans} plans ...", file=sys.stderr, flush=True)
         began = time.perf_counter()
-        result = measure(n, args.plans, profile=args.profile == n, fold=not args.no_fold)
+        result = measure(n, args.plans, profile=args.profile == n, window=window)
         results.append(result)
         print(
             f"plan_cost: {n} posts: median {result['median_ms']:.1f} ms, "
@@ -246,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if args.profile is not None and args.profile not in args.posts:
-        measure(args.profile, args.plans, profile=True, fold=not args.no_fold)
+        measure(args.profile, args.plans, profile=True, window=window)
     text = markdown(results)
     sys.stdout.write(text)
     if args.markdown is not None:
