@@ -70,6 +70,9 @@ def _hours(config: Any) -> list[str]:
     return [f"{h:02d}" for h in range(active.start.hour, active.end.hour)]
 
 
+HOURS = _hours(load_config())  # the built-in config's posting hours ("07" to "22")
+
+
 def build_posts(total: int, catalogue: Catalogue, hours: list[str], seed: int) -> list[Outcome]:
     """``total`` finished posts of one account, oldest first (see the module docstring)."""
     world = AudienceModel(Scenario.load(SCENARIO), seed=seed, start_us=to_us(START))
@@ -128,8 +131,10 @@ def plan(
     """One plan with ``done`` finished posts: its CPU seconds and the state it returns."""
     history = history_at(posts, done)
     now = history[-1].posted_at + timedelta(hours=4)
-    slot = int(history[-1].arms["hour"])
-    allowed = {**catalogue, "hour": [f"{(slot + k) % 24:02d}" for k in range(SLOTS)]}
+    # the next post's hours: the last one's and its neighbours, inside the active hours
+    hours = HOURS
+    first = min(max(hours.index(history[-1].arms["hour"]) - SLOTS // 2, 0), len(hours) - SLOTS)
+    allowed = {**catalogue, "hour": hours[first : first + SLOTS]}
     rng = np.random.default_rng(done)
     began = time.process_time()
     _chosen, state = policy.choose(history, allowed, now, rng, state)
@@ -142,7 +147,7 @@ def measure(
     config = load_config()
     policy = replace(joint_policy(config), fold_window=window)  # None: fit every post
     catalogue = catalogue_for(config, config.accounts[0])
-    posts = build_posts(posts_n + WARM + plans + IN_FLIGHT + 1, catalogue, _hours(config), SEED)
+    posts = build_posts(posts_n + WARM + plans + IN_FLIGHT + 1, catalogue, HOURS, SEED)
     start = posts_n - WARM
     _cpu, state = plan(policy, posts, start, catalogue, None)
     for k in range(1, WARM + 1):
