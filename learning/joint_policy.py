@@ -305,7 +305,8 @@ class Joint:
     ) -> Fold | None:
         """The state's fold, if this plan may use it: its posts still the first finished ones,
         unchanged, under the same signal, reference, changes and columns, and no re-estimate
-        of the empirical-Bayes spreads due (those plans fit every post, then fold anew)."""
+        of the empirical-Bayes spreads due (those plans, and a design of another size, which
+        starts afresh, fit every post, then fold anew)."""
         kept = state.fold
         if kept is None or self.fold_window is None:
             return None
@@ -324,8 +325,10 @@ class Joint:
         prefix = done[:m]
         if not all(map(operator.is_, prefix, kept.outcomes)) and tuple(prefix) != kept.outcomes:
             return None  # a folded post changed (a late correction): fit every post again
-        labels = _design(state.fit, catalogue, interaction, covariate).labels()
-        if not set(kept.objective.labels) <= set(labels):
+        design = _design(state.fit, catalogue, interaction, covariate)
+        if design.size != state.fit.size:
+            return None  # a design of another size starts afresh, spreads re-estimated
+        if not set(kept.objective.labels) <= set(design.labels()):
             return None  # an arm left the catalogue: its column is gone
         return kept
 
