@@ -7,7 +7,7 @@ matrix is kept as the columns of its 1s (:class:`Layout`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,10 +73,16 @@ class Layout:
             gram[:, self.z_col] = cross
         return gram
 
+    def used_mask(self) -> np.ndarray:
+        """Per column, whether some row has a non-zero in it."""
+        mask: np.ndarray = np.bincount(self.cols.ravel(), minlength=self.size + 1)[:-1] > 0
+        if self.z is not None and self.z_col is not None:
+            mask[self.z_col] = bool(np.any(self.z != 0))
+        return mask
+
     def used(self) -> int:
         """How many columns have a non-zero in some row."""
-        ones = int(np.count_nonzero(np.bincount(self.cols.ravel(), minlength=self.size + 1)[:-1]))
-        return ones + int(self.z is not None and bool(np.any(self.z != 0)))
+        return int(np.count_nonzero(self.used_mask()))
 
     def dense(self) -> np.ndarray:
         x = np.zeros((len(self.cols), self.size + 1))
@@ -122,6 +128,19 @@ class Design:
             self.z_col = col
             col += 1
         self.size = col
+
+    def labels(self) -> tuple[Hashable, ...]:
+        """What each column is, in column order: ``("intercept",)``, ``("arm", dimension, arm)``,
+        ``("pair", first arm, second arm)``, ``("covariate",)`` (a fold made in one design is
+        placed in another by these, :mod:`learning.folded`)."""
+        out: list[Hashable] = [("intercept",)] * self.size
+        for (dimension, arm), col in self.index.items():
+            out[col] = ("arm", dimension, arm)
+        for (first, second), col in self.pair_index.items():
+            out[col] = ("pair", first, second)
+        if self.z_col is not None:
+            out[self.z_col] = ("covariate",)
+        return tuple(out)
 
     def columns(self, arms: Mapping[str, str]) -> list[int]:
         """The columns that are 1 for a post with these arms (the intercept included)."""

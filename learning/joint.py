@@ -37,6 +37,7 @@ import numpy as np
 
 from learning.design import Design, Layout, Row
 from learning.fit import Fit, fit
+from learning.folded import Folded
 
 __all__ = ["Design", "Fit", "FitState", "JointPosterior", "Layout", "Row", "fit", "fit_joint"]
 
@@ -270,6 +271,8 @@ def fit_joint(
     state: FitState | None = None,
     covariate: bool = False,
     negbin: bool = False,
+    objective_folded: Folded | None = None,
+    engagement_folded: Folded | None = None,
 ) -> tuple[JointPosterior, FitState]:
     """Fit the objective with wide priors, learn the priors' spreads (and, given engagement
     rows, their centres) by empirical Bayes, and refit under them; returns the posterior and the
@@ -280,6 +283,9 @@ def fit_joint(
     the objective's data grew by ``REFRESH_SHARE`` (at least ``REFRESH_POSTS`` posts). One more
     post moves all of these little, so a plan costs a few Newton steps instead of three fits
     from scratch.
+
+    ``objective_folded``, ``engagement_folded``: posts before the rows, folded into the quadratic
+    of their log-likelihood (:mod:`learning.folded`; they count as posts everywhere the rows do).
     """
     state = FitState() if state is None else state
     design = state.design
@@ -303,11 +309,12 @@ def fit_joint(
     if design.z_col is not None:
         base_sd[design.z_col] = COVARIATE_SD
         zero[design.z_col] = COVARIATE_MEAN
-    n = len(objective_rows)
+    n = len(objective_rows) + (objective_folded.count if objective_folded is not None else 0)
     hyper = state.hyper
-    refresh = hyper is None or n >= hyper[0] + max(REFRESH_POSTS, REFRESH_SHARE * hyper[0])
+    refresh = refresh_due(hyper, n)
     eng = None
-    if engagement_rows:
+    if engagement_rows or engagement_folded is not None:
+        assert engagement_rows is not None
         eng = fit(
             design,
             engagement_rows,
@@ -318,6 +325,7 @@ def fit_joint(
             negbin=negbin,
             shape=state.k_eng,
             reestimate=refresh,
+            folded=engagement_folded,
         )
         state = replace(state, eng=eng.mean, phi_eng=eng.next_dispersion, k_eng=eng.next_shape)
     if refresh:
@@ -328,6 +336,7 @@ def fit_joint(
             prior_sd=base_sd,
             start=state.own,
             negbin=negbin,
+            folded=objective_folded,
         )
         rho, tau = _borrow(own, eng)
         tau_pair = _pair_spread(own) if pair.any() else 0.0
@@ -356,12 +365,19 @@ def fit_joint(
         negbin=negbin,
         shape=state.k_final,
         reestimate=refresh,
+        folded=objective_folded,
     )
     state = replace(
         state, final=final.mean, phi_final=final.next_dispersion, k_final=final.next_shape
     )
     posterior = JointPosterior(final, rho=rho, tau=tau, engagement=eng, tau_pair=tau_pair)
     return posterior, state
+
+
+def refresh_due(hyper: tuple[int, float, float, float] | None, posts: int) -> bool:
+    """Whether a fit on ``posts`` posts re-estimates the empirical-Bayes spreads ``hyper`` (fit on
+    ``hyper[0]`` posts): none yet, or ``REFRESH_POSTS`` / ``REFRESH_SHARE`` more posts since."""
+    return hyper is None or posts >= hyper[0] + max(REFRESH_POSTS, REFRESH_SHARE * hyper[0])
 
 
 def _pair_spread(own: Fit) -> float:

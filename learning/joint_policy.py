@@ -17,6 +17,7 @@ is made once and reused, the same numbers to the last bit (issue 16: 10,000 new 
 from __future__ import annotations
 
 import math
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,13 +26,23 @@ from typing import ClassVar
 
 import numpy as np
 
+from learning.design import Design
 from learning.drift import Change, Series, detect
 from learning.estimates import DRAWS, ArmEstimate, Estimates, p_best, posts_per_arm, ranked
-from learning.joint import Fit, FitState, JointPosterior, Row, fit_joint
+from learning.folded import Folded, fold
+from learning.joint import Fit, FitState, JointPosterior, Row, fit_joint, refresh_due
 from learning.outcomes import Catalogue, Outcome, finished, unit
 
 PROVISIONAL_MIN_SHARE = 0.05
 CHANGES_PER_PLAN = 3  # at most this many splits found in one plan (a restart finds them anew)
+# Bounded cost per plan (issue 17, docs/learning.md "Cost per plan"): the newest FOLD_WINDOW
+# finished posts are fit post by post; older ones are folded into the quadratic of their
+# log-likelihood (learning.folded), FOLD_BATCH at a time, once the window passes
+# FOLD_WINDOW + FOLD_BATCH. Chosen with bench.plan_cost: a plan on 1,500 posts then costs
+# within 2x of one on 150; the project's 90-day scenarios at 3-4 posts a day (at most 360 posts)
+# never fold, high_frequency (10 a day, 900 posts) does from day 40.
+FOLD_WINDOW = 300
+FOLD_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,7 +53,8 @@ class JointState:
     row) for finished posts (kept only without a half-life, when a post's rows never change);
     ``eras``: content id -> (how many changes were known, its arms with retired eras renamed);
     ``reference``: the audience the rows' covariate is measured from; ``peak``: the largest
-    change statistic seen so far, split or not.
+    change statistic seen so far, split or not; ``fold``: the oldest finished posts folded into
+    a quadratic (:class:`Fold`; None: every post is fit).
     """
 
     fit: FitState = field(default_factory=FitState)
@@ -53,6 +65,24 @@ class JointState:
         default_factory=dict
     )
     eras: Mapping[int, tuple[int, Mapping[str, str]]] = field(default_factory=dict)
+    fold: Fold | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Fold:
+    """The oldest finished posts, folded (:mod:`learning.folded`): ``outcomes`` (the first of
+    the finished posts, oldest first), the quadratics of their objective and auxiliary
+    log-likelihoods, and what they were folded under: the auxiliary ``signal``, the covariate's
+    ``reference`` and the ``changes`` known. ``signal_total``: their auxiliary signal's sum (the
+    provisional rows' scale). A plan uses it only while all of these still hold."""
+
+    outcomes: tuple[Outcome, ...]
+    objective: Folded
+    auxiliary: Folded
+    signal: Callable[[Outcome], float]
+    reference: float | None
+    changes: tuple[Change, ...]
+    signal_total: float
 
 
 class FitMemo:
@@ -145,6 +175,8 @@ class Joint:
     audience: bool = True  # model followers per post as growing with the account's audience
     negbin: bool = True  # negative binomial counts (variance mu + mu^2/k), else quasi-Poisson
     carry_auxiliary: bool = True  # draws carry the auxiliary model's uncertainty (JointPosterior)
+    # finished posts fit post by post; older ones are folded (None: never fold, fit every post)
+    fold_window: int | None = FOLD_WINDOW
     # fits on no posts, shared by the accounts this policy plans for (None: every fit is made)
     memo: FitMemo | None = field(default=None, compare=False, repr=False)
 
@@ -224,6 +256,8 @@ class Joint:
         kept = state.rows
         auxiliary_rows: list[Row] | None = None
         finished_auxiliary: list[Row] | None = None
+        folded: Fold | None = None
+        window_auxiliary: list[Row] = []
         if self.objective == "engagement":
             finals = [
                 Row(self.arms(o, work), o.engagements, self.weight(o, now), _z(o, ref), o.key)
@@ -232,15 +266,71 @@ class Joint:
             rows = finals + self._provisional(history, now, work, _engagements)
         else:
             signal = auxiliary(history)
-            finals, finished_auxiliary, kept = self._finished_rows(done, signal, now, work)
-            rows = finals
-            auxiliary_rows = finished_auxiliary + self._provisional(history, now, work, signal)
+            folded = self._usable_fold(state, done, signal, full, interaction, covariate)
+            m = 0 if folded is None else folded.objective.count
+            # with change detection on, every post's rows are needed (its scan); else the window's
+            every = folded is None or self.change_threshold is not None
+            finals, finished_auxiliary, kept = self._finished_rows(
+                done if every else done[m:], signal, now, work
+            )
+            rows = finals[m:] if every else finals
+            window_auxiliary = finished_auxiliary[m:] if every else finished_auxiliary
+            totals = None
+            if folded is not None:
+                totals = (folded.signal_total + sum(signal(o) for o in done[m:]), len(done))
+            auxiliary_rows = window_auxiliary + self._provisional(
+                history, now, work, signal, totals
+            )
         posterior, fitted = self._fit_joint(
-            full, rows, auxiliary_rows, interaction, state.fit, covariate
+            full, rows, auxiliary_rows, interaction, state.fit, covariate, folded
         )
         state = replace(work.done(), fit=fitted, rows=kept)
+        window = self.fold_window
+        if self.objective != "engagement" and self.half_life_days is None and window is not None:
+            more = _folded_more(
+                folded, posterior, done, rows, window_auxiliary, signal, state, window
+            )
+            state = replace(state, fold=more)
         posterior = posterior.retire(retired, _z_now(history, ref))
         return posterior, done, finals, finished_auxiliary, state
+
+    def _usable_fold(
+        self,
+        state: JointState,
+        done: Sequence[Outcome],
+        signal: Callable[[Outcome], float],
+        catalogue: Mapping[str, Sequence[str]],
+        interaction: tuple[str, str] | None,
+        covariate: bool,
+    ) -> Fold | None:
+        """The state's fold, if this plan may use it: its posts still the first finished ones,
+        unchanged, under the same signal, reference, changes and columns, and no re-estimate
+        of the empirical-Bayes spreads due (those plans, and a design of another size, which
+        starts afresh, fit every post, then fold anew)."""
+        kept = state.fold
+        if kept is None or self.fold_window is None:
+            return None
+        if self.half_life_days is not None or self.objective == "engagement":
+            return None
+        if (
+            kept.signal is not signal
+            or kept.reference != state.reference
+            or kept.changes != state.changes
+            or refresh_due(state.fit.hyper, len(done))
+        ):
+            return None
+        m = len(kept.outcomes)
+        if len(done) < m + self.fold_window:
+            return None
+        prefix = done[:m]
+        if not all(map(operator.is_, prefix, kept.outcomes)) and tuple(prefix) != kept.outcomes:
+            return None  # a folded post changed (a late correction): fit every post again
+        design = _design(state.fit, catalogue, interaction, covariate)
+        if design.size != state.fit.size:
+            return None  # a design of another size starts afresh, spreads re-estimated
+        if not set(kept.objective.labels) <= set(design.labels()):
+            return None  # an arm left the catalogue: its column is gone
+        return kept
 
     def _fit_joint(
         self,
@@ -250,10 +340,11 @@ class Joint:
         interaction: tuple[str, str] | None,
         state: FitState,
         covariate: bool,
+        folded: Fold | None = None,
     ) -> tuple[JointPosterior, FitState]:
         """:func:`fit_joint`, or the same fit from the memo when there are no rows at all."""
         key: Hashable = None
-        if self.memo is not None and not rows and not auxiliary_rows:
+        if self.memo is not None and not rows and not auxiliary_rows and folded is None:
             key = (
                 tuple((d, tuple(arms)) for d, arms in catalogue.items()),
                 interaction,
@@ -272,6 +363,8 @@ class Joint:
             state=state,
             covariate=covariate,
             negbin=self.negbin,
+            objective_folded=None if folded is None else folded.objective,
+            engagement_folded=None if folded is None else folded.auxiliary,
         )
         if key is not None and self.memo is not None:
             self.memo.put(key, fitted)
@@ -367,21 +460,26 @@ class Joint:
         now: datetime,
         work: _Pass,
         signal: Callable[[Outcome], float] | None = None,
+        totals: tuple[float, int] | None = None,
     ) -> list[Row]:
         """In-flight posts' engagement, scaled to the final by the share seen at their age.
 
         The share at ``h`` hours is estimated cross-sectionally: the mean engagement of posts last
         seen at about ``h`` hours over the mean final engagement. A post counts with weight equal
         to that share (its partial count carries less information than a final one).
+        ``totals``: the finished posts' signal sum and number, when the caller has them.
         """
         if not self.provisional:
             return []
         signal = signal or _engagements
-        finals = [signal(o) for o in history if o.final]
         pending = [o for o in history if not o.final and o.hours_observed is not None]
-        if len(finals) < 5 or not pending:
+        if totals is None:
+            finals = [signal(o) for o in history if o.final]
+            count, final_mean = len(finals), float(np.mean(finals)) if finals else 0.0
+        else:
+            count, final_mean = totals[1], totals[0] / max(totals[1], 1)
+        if count < 5 or not pending:
             return []
-        final_mean = float(np.mean(finals))
         if final_mean <= 0:
             return []
         buckets: dict[int, list[float]] = {}
@@ -514,3 +612,65 @@ def _bucket(hours: float | None) -> int:
     """Log-spaced age buckets (0: under 2 h, 1: under 8 h, 2: older)."""
     h = hours or 0.0
     return 0 if h < 2 else (1 if h < 8 else 2)
+
+
+def _design(
+    fit_state: FitState,
+    catalogue: Mapping[str, Sequence[str]],
+    interaction: tuple[str, str] | None,
+    covariate: bool,
+) -> Design:
+    """The design :func:`fit_joint` will use (the state's, when it still fits)."""
+    wanted = {d: list(arms) for d, arms in catalogue.items()}
+    design = fit_state.design
+    if (
+        design is None
+        or design.catalogue != wanted
+        or design.pairs != interaction
+        or design.covariate != covariate
+    ):
+        design = Design(wanted, interaction, covariate)
+    return design
+
+
+def _folded_more(
+    folded: Fold | None,
+    posterior: JointPosterior,
+    done: Sequence[Outcome],
+    rows: Sequence[Row],
+    auxiliary_rows: Sequence[Row],
+    signal: Callable[[Outcome], float],
+    state: JointState,
+    window: int,
+) -> Fold | None:
+    """The fold for the next plan: ``folded`` (the one this plan used, None: it fit every
+    post), with the oldest of the window's posts (``rows``, ``auxiliary_rows``: the finished
+    posts after the fold) folded in at this plan's modes once the window passed
+    ``window + FOLD_BATCH``."""
+    eng = posterior.engagement
+    start = 0 if folded is None else len(folded.outcomes)
+    cut = len(rows) - window
+    if eng is None or len(auxiliary_rows) != len(rows) or cut < FOLD_BATCH:
+        return folded
+    fit_ = posterior.fit
+    design = fit_.design
+    # at the shapes the next fits use (a plan that re-estimated them fit under the old ones)
+    objective = fold(design, rows[:cut], fit_.mean, shape=fit_.next_shape)
+    aux = fold(design, auxiliary_rows[:cut], eng.mean, shape=eng.next_shape)
+    moved = done[start : start + cut]
+    total = sum(signal(o) for o in moved)
+    if folded is not None:
+        old_objective, old_aux = folded.objective.on(design), folded.auxiliary.on(design)
+        if old_objective is None or old_aux is None:  # cannot happen: the fit used them
+            return None
+        objective, aux = old_objective.plus(objective), old_aux.plus(aux)
+        total += folded.signal_total
+    return Fold(
+        outcomes=(() if folded is None else folded.outcomes) + tuple(moved),
+        objective=objective,
+        auxiliary=aux,
+        signal=signal,
+        reference=state.reference,
+        changes=state.changes,
+        signal_total=total,
+    )
