@@ -1,5 +1,8 @@
 """Health: one ``system_health_metrics`` row per account for every hour that has ended.
 
+Writing the rows of a UTC day's last hour also runs the daily audience upkeep (scores, tiers,
+retention purge: agent/cycles/audience.py).
+
 Most figures are read back from the tables (so an hour the daemon was partly down is still
 summarised); API calls, errors and rate-limit waits come from the in-memory counters, which a
 restart loses (their hours show zero calls rather than invented ones).
@@ -10,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from agent.budget import book_all
+from agent.cycles.audience import audience_upkeep, is_upkeep_hour
 from agent.core import Agent, hour_floor
 from agent.logs import log
 
@@ -28,8 +32,10 @@ async def health_cycle(agent: Agent, now: datetime) -> int:
     if agent.stats.started_at and last is None:
         start = max(start, hour_floor(agent.stats.started_at))
     written = 0
+    upkeep = False
     hour = start
     while hour < current:
+        upkeep = upkeep or is_upkeep_hour(hour)
         for account in agent.config.accounts:
             account_id = agent.account_ids[account.name]
             row = await _row(agent, account_id, hour, now)
@@ -38,6 +44,8 @@ async def health_cycle(agent: Agent, now: datetime) -> int:
         hour += timedelta(hours=1)
     if written:
         log.info("health_written", rows=written, through=(current - timedelta(hours=1)).isoformat())
+    if upkeep:
+        await audience_upkeep(agent, now)
     return written
 
 

@@ -19,7 +19,8 @@ The store is put together from parts that share one state (:mod:`agent.store.mem
 the rows, the indexes, the row helpers and the accounts): this module holds the content and the
 exactly-once publish protocol, :mod:`agent.store.memory_metrics` the polling, attribution and
 learning, :mod:`agent.store.memory_operations` leases, the kill switch, health, drafts and export,
-:mod:`agent.store.memory_queue` the queue a person lists, cancels and moves.
+:mod:`agent.store.memory_queue` the queue a person lists, cancels and moves,
+:mod:`agent.store.memory_audience` the audience (members, interactions; docs/audience.md).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.models import NewContent, Post, PostStatus, QueueState
+from agent.store.memory_audience import MemoryAudience
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
 from agent.store.memory_queue import MemoryQueue
@@ -50,7 +52,9 @@ from agent.store.memory_tables import TABLES, refused, utc
 __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]
 
 
-class MemoryStore(MemoryMetrics, MemoryOperations, MemorySuspensions, MemorySpend, MemoryQueue):
+class MemoryStore(
+    MemoryMetrics, MemoryOperations, MemorySuspensions, MemorySpend, MemoryQueue, MemoryAudience
+):
     """growthloop's store held in memory (one process, nothing persisted)."""
 
     backend = "memory"
