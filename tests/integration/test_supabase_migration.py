@@ -34,7 +34,8 @@ from tests.conftest import (
 )
 
 TABLES = {*metadata.tables, "alembic_version"}
-AFTER_0006 = {"account_suspensions", "platform_spend"}  # tables of later migrations (0008, 0010)
+# tables of later migrations (0008, 0010, 0012)
+AFTER_0006 = {"account_suspensions", "platform_spend", "audience_members", "audience_interactions"}
 RETIRED = "growthloop\\_%"  # the Supabase API store's functions (0005), dropped by 0006
 
 
