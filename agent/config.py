@@ -425,7 +425,7 @@ class AlertSettings(_Section):
     _positive_durations = field_validator("repeat_after", "stuck_after", "timeout")(_positive)
 
 
-# The audience (docs/audience.md; the weights, tiers and half-life defaults are learning/audience.py's)
+# The audience (docs/audience.md); the weights' and tiers' defaults are learning/audience.py's
 DEFAULT_AUDIENCE_RETENTION = timedelta(days=365)  # interactions older than this are purged daily
 DEFAULT_SCORE_HALF_LIFE = timedelta(days=90)  # an act this old counts half in the score
 

@@ -115,7 +115,9 @@ def tier_of(score: float, tiers: Sequence[tuple[str, float]] = DEFAULT_TIERS) ->
     return INACTIVE
 
 
-def tiers_of(scores: Sequence[float], tiers: Sequence[tuple[str, float]] = DEFAULT_TIERS) -> list[str]:
+def tiers_of(
+    scores: Sequence[float], tiers: Sequence[tuple[str, float]] = DEFAULT_TIERS
+) -> list[str]:
     """:func:`tier_of` for many scores at once."""
     bounds = np.array([lowest for _, lowest in reversed(tiers)], dtype=float)
     names = [INACTIVE, *(name for name, _ in reversed(tiers))]
@@ -187,13 +189,15 @@ def cohort_retention(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WeekChurn:
-    """One UTC week (from its Monday): followers at its start, new follows during it, and of
-    those following at its start, how many unfollowed during it and their share (the churn)."""
+    """One UTC week (from its Monday): followers at its start, follows and unfollows during
+    it, and of those following at its start, how many left during it and their share (the
+    churn; None when nobody followed at its start)."""
 
     week: str
     followers_at_start: int
     follows: int
     unfollows: int
+    left: int
     churn: float | None
 
 
@@ -214,6 +218,7 @@ def weekly_churn(spans: Sequence[Span], *, now: datetime, weeks: int = 12) -> li
         with np.errstate(invalid="ignore"):
             at_start = (follow < begin) & (np.isnan(unfollow) | (unfollow >= begin))
             left = at_start & (unfollow < end)
+            unfollowed = (unfollow >= begin) & (unfollow < end)
         joined = (follow >= begin) & (follow < end)
         base = int(np.sum(at_start))
         gone = int(np.sum(left))
@@ -222,7 +227,8 @@ def weekly_churn(spans: Sequence[Span], *, now: datetime, weeks: int = 12) -> li
                 week=monday.isoformat(),
                 followers_at_start=base,
                 follows=int(np.sum(joined)),
-                unfollows=gone,
+                unfollows=int(np.sum(unfollowed)),
+                left=gone,
                 churn=gone / base if base else None,
             )
         )

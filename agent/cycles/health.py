@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from agent.budget import book_all
-from agent.cycles.audience import audience_upkeep, is_upkeep_hour
 from agent.core import Agent, hour_floor
+from agent.cycles.audience import audience_upkeep, is_upkeep_hour
 from agent.logs import log
 
 BACKFILL = timedelta(hours=48)  # hours older than this are not written after a long outage

@@ -11,7 +11,6 @@ later follow clears ``unfollowed_at`` (a re-follow), a later unfollow sets it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from agent.audience_models import (

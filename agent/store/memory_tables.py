@@ -54,7 +54,7 @@ class Table:
                 kind = _FLOAT
             else:
                 kind = _OTHER
-            default = None
+            default: Any = None
             server_default = getattr(column.server_default, "arg", None)
             if server_default is not None:
                 if kind == _FLOAT:

@@ -249,7 +249,7 @@ platform_spend = sa.Table(
 # only (the platform's user id and the public handle, stored without a leading "@"). followed_at
 # is the first follow (cohort: the Monday of its UTC week, YYYY-MM-DD), unfollowed_at is set
 # while they do not follow, follow_changed_at is the latest follow/unfollow applied (an older
-# event read late changes nothing). Score and tier are the daily upkeep's (agent/cycles/audience.py).
+# event read late changes nothing). Score and tier: the daily upkeep's (agent/cycles/audience.py).
 audience_members = sa.Table(
     "audience_members",
     metadata,

@@ -114,7 +114,9 @@ class SqlAudience(SqlState):
             ]
             if changed:
                 await conn.execute(_UPDATE_MEMBER, changed)
-            ids = {u: r["id"] for u, r in (await self._member_rows(conn, account_id, missing)).items()}
+            ids = {
+                u: r["id"] for u, r in (await self._member_rows(conn, account_id, missing)).items()
+            }
             ids.update({u: r["id"] for u, r in rows.items()})
             result = await conn.execute(
                 insert(_interactions)
@@ -193,7 +195,7 @@ class SqlAudience(SqlState):
 
         async def go(conn: AsyncConnection) -> list[AudienceMember]:
             rows = await conn.execute(query.order_by(_members.c.id))
-            return [member_of(r._mapping) for r in rows]
+            return [member_of(dict(r._mapping)) for r in rows]
 
         return await self._once(go)
 
@@ -209,7 +211,7 @@ class SqlAudience(SqlState):
 
         async def go(conn: AsyncConnection) -> list[AudienceInteraction]:
             rows = await conn.execute(query.order_by(_interactions.c.at, _interactions.c.id))
-            return [interaction_of(r._mapping) for r in rows]
+            return [interaction_of(dict(r._mapping)) for r in rows]
 
         return await self._once(go)
 

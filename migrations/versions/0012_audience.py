@@ -224,9 +224,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_audience_interactions_account_id_at", "audience_interactions", ["account_id", "at"]
     )
-    op.create_index(
-        "ix_audience_interactions_content_id", "audience_interactions", ["content_id"]
-    )
+    op.create_index("ix_audience_interactions_content_id", "audience_interactions", ["content_id"])
     dialect = op.get_context().dialect.name
     for statement in views(dialect).values():
         op.execute(statement)

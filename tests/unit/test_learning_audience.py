@@ -124,9 +124,10 @@ def test_weekly_churn_counts_who_left_among_those_following_at_the_start() -> No
     ]
     earlier, last_week, this_week = maths.weekly_churn(spans, now=NOW, weeks=3)
     assert earlier.week == "2026-03-16"
-    assert (earlier.followers_at_start, earlier.follows, earlier.unfollows) == (2, 1, 0)
+    assert (earlier.followers_at_start, earlier.follows, earlier.unfollows) == (2, 1, 1)
+    assert (earlier.left, earlier.churn) == (0, 0.0)  # the one who left joined that week
     assert (last_week.week, last_week.followers_at_start, last_week.follows) == ("2026-03-23", 2, 1)
-    assert (last_week.unfollows, last_week.churn) == (1, 0.5)
+    assert (last_week.unfollows, last_week.left, last_week.churn) == (2, 1, 0.5)
     assert (this_week.followers_at_start, this_week.follows, this_week.churn) == (1, 1, 0.0)
     with pytest.raises(ValueError):
         maths.weekly_churn(spans, now=NOW, weeks=0)

@@ -120,7 +120,9 @@ async def test_an_event_names_our_post_by_its_platform_id(store: SqlStore) -> No
         (K.REPOST, post.id),
     ]
     assert found[1].platform_post_id == "not-ours"
-    since = await store.audience_interactions(main, since=T0 + 2 * DAY, member_id=found[0].member_id)
+    since = await store.audience_interactions(
+        main, since=T0 + 2 * DAY, member_id=found[0].member_id
+    )
     assert [i.kind for i in since] == [K.LIKE]
 
 
