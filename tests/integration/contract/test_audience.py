@@ -7,7 +7,8 @@ table and view is searched for the person.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from agent.audience_models import AudienceEvent, AudienceKind, MemberScore, Tier
 from agent.errors import ConstraintViolation
 from agent.store.schema import AUDIENCE_VIEWS, audience_interactions, audience_members
 from agent.store.sql import SqlStore
+from learning.audience import RETENTION_WEEKS, Span, cohort_retention
 from tests.conftest import T0
 from tests.integration.contract.factories import account, count, inspected, posted
 
@@ -295,3 +297,43 @@ async def test_views_count_tiers_followers_and_post_audience(store: SqlStore) ->
     assert (cohort.cohort, cohort.followers, cohort.still_following) == ("2026-03-02", 2, 1)
     assert cohort.retained_1w == pytest.approx(0.5)
     assert cohort.retained_12w == pytest.approx(0.5)
+
+
+async def test_the_cohort_retention_view_matches_learning_audience(store: SqlStore) -> None:
+    """The view (computed by the database at query time) and learning/audience.py agree on a
+    random audience; times sit half a day from every checkpoint, so the seconds between the two
+    readings of "now" cannot move anyone across one."""
+    rng = random.Random(19)
+    now = datetime.now(UTC).replace(microsecond=0)
+    main = await account(store)
+    events, spans = [], []
+    for person in range(80):
+        followed = now - (rng.randrange(0, 120) + 0.5) * DAY
+        stayed = rng.choice([None, rng.randrange(0, 100) + 0.5])
+        left = (
+            followed + stayed * DAY
+            if stayed is not None and followed + stayed * DAY < now
+            else None
+        )
+        user = f"p{person}"
+        events.append(event(K.FOLLOW, user, 0, at=followed, source_id=f"f{person}"))
+        if left is not None:
+            events.append(event(K.UNFOLLOW, user, 0, at=left, source_id=f"u{person}"))
+        spans.append(Span(followed_at=followed, unfollowed_at=left))
+    await store.record_audience(main, events, now=now)
+
+    async with inspected(store) as engine, engine.connect() as conn:
+        rows = (await conn.execute(sa.text("SELECT * FROM cohort_retention ORDER BY cohort"))).all()
+    expected = cohort_retention(spans, now=now)
+    assert len(rows) == len(expected) > 10
+    for row, cohort in zip(rows, expected, strict=True):
+        assert (row.cohort, row.followers, row.still_following) == (
+            cohort.week,
+            cohort.followers,
+            cohort.still_following,
+        )
+        for n in RETENTION_WEEKS:
+            found, wanted = getattr(row, f"retained_{n}w"), cohort.retained[n]
+            assert (found is None) == (wanted is None), (cohort.week, n)
+            if wanted is not None:
+                assert found == pytest.approx(wanted), (cohort.week, n)
