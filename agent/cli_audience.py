@@ -123,8 +123,11 @@ def audience_show(
         wanted = [account] if account is not None else sorted(ids)
         return [(name, await report(store, ids[name], now=now, top=TOP_FANS)) for name in wanted]
 
-    for name, found in with_store(cfg, work):
-        print_report(name, found)
+    found = with_store(cfg, work)
+    if not found:
+        out.print("no accounts in the database yet (`growthloop run` registers them)")
+    for name, one in found:
+        print_report(name, one)
 
 
 @audience_app.command("forget")
@@ -135,8 +138,7 @@ def audience_forget(
     config: ConfigOption = None,
     account: AccountOption = None,
 ) -> None:
-    """Remove every row naming a person: their member rows and all their interactions (in
-    every account, or one). Exit code 0 also when nothing named them (it says so)."""
+    """Remove every row naming a person (member rows, interactions); exit 0 if none did."""
     cfg = load(config)
 
     async def work(store: Any) -> Any:
