@@ -139,6 +139,8 @@ def audience_forget(
     account: AccountOption = None,
 ) -> None:
     """Remove every row naming a person (member rows, interactions); exit 0 if none did."""
+    if not handle.strip().lstrip("@").strip():
+        fail("Give the person's handle or platform user id, e.g. `audience forget @ann`.", 2)
     cfg = load(config)
 
     async def work(store: Any) -> Any:

@@ -58,6 +58,10 @@ _SET_SCORE = (
 )
 
 
+def _state(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in MEMBER_STATE}
+
+
 class SqlAudience(SqlState):
     """Record, read, score, forget and purge the audience, in SQL."""
 
@@ -88,6 +92,7 @@ class SqlAudience(SqlState):
             people = by_user(fresh)
             rows = await self._member_rows(conn, account_id, list(people))
             missing = [u for u in people if u not in rows]
+            created = {u: merged_member(None, people[u]) for u in missing}
             if missing:
                 await conn.execute(
                     insert(_members).on_conflict_do_nothing(
@@ -97,12 +102,18 @@ class SqlAudience(SqlState):
                         {
                             "account_id": account_id,
                             "platform_user_id": user,
-                            **merged_member(None, people[user]),
+                            **created[user],
                             "updated_at": now,
                         }
                         for user in missing
                     ],
                 )
+                added = await self._member_rows(conn, account_id, missing)
+                # a row another worker inserted first (its insert won): fold ours into it
+                raced = {u: r for u, r in added.items() if _state(r) != created[u]}
+                rows = {**rows, **added}
+            else:
+                raced = {}
             changed = [
                 {
                     "member_id": rows[user]["id"],
@@ -110,14 +121,11 @@ class SqlAudience(SqlState):
                     "new_updated_at": now,
                 }
                 for user, found in people.items()
-                if user in rows
+                if user not in created or user in raced
             ]
             if changed:
                 await conn.execute(_UPDATE_MEMBER, changed)
-            ids = {
-                u: r["id"] for u, r in (await self._member_rows(conn, account_id, missing)).items()
-            }
-            ids.update({u: r["id"] for u, r in rows.items()})
+            ids = {u: r["id"] for u, r in rows.items()}
             result = await conn.execute(
                 insert(_interactions)
                 .on_conflict_do_nothing(
@@ -143,7 +151,7 @@ class SqlAudience(SqlState):
             return AudienceRecorded(
                 stored=written,
                 duplicates=duplicates + len(fresh) - written,
-                new_members=len(missing),
+                new_members=len(missing) - len(raced),
             )
 
         return await self._run(go)

@@ -7,6 +7,7 @@ table and view is searched for the person.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -337,3 +338,16 @@ async def test_the_cohort_retention_view_matches_learning_audience(store: SqlSto
             assert (found is None) == (wanted is None), (cohort.week, n)
             if wanted is not None:
                 assert found == pytest.approx(wanted), (cohort.week, n)
+
+
+async def test_two_batches_naming_a_new_person_at_once_both_count(store: SqlStore) -> None:
+    """Two workers read the same new person at the same moment (their follow in one batch,
+    their unfollow in the other): one member row, both events, the unfollow's state."""
+    main = await account(store)
+    await asyncio.gather(
+        store.record_audience(main, [event(K.FOLLOW, "ann", 0)], now=T0),
+        store.record_audience(main, [event(K.UNFOLLOW, "ann", 5)], now=T0),
+    )
+    (ann,) = await store.audience_members(main)
+    assert (ann.followed_at, ann.unfollowed_at) == (T0, T0 + 5 * DAY)
+    assert await count(store, audience_interactions) == 2
