@@ -425,6 +425,56 @@ class AlertSettings(_Section):
     _positive_durations = field_validator("repeat_after", "stuck_after", "timeout")(_positive)
 
 
+# The audience (docs/audience.md); the weights' and tiers' defaults are learning/audience.py's
+DEFAULT_AUDIENCE_RETENTION = timedelta(days=365)  # interactions older than this are purged daily
+DEFAULT_SCORE_HALF_LIFE = timedelta(days=90)  # an act this old counts half in the score
+
+
+class AudienceWeights(_Section):
+    """Points per act in the engagement score (the tracking plan's; quote: as a repost)."""
+
+    reply: float = Field(default=5.0, ge=0)
+    like: float = Field(default=1.0, ge=0)
+    repost: float = Field(default=10.0, ge=0)
+    quote: float = Field(default=10.0, ge=0)
+    bookmark: float = Field(default=8.0, ge=0)
+    profile_visit: float = Field(default=3.0, ge=0)
+    link_click: float = Field(default=15.0, ge=0)
+
+
+class AudienceTiers(_Section):
+    """The lowest score of each tier (the tracking plan's); below ``lurker``: inactive."""
+
+    super_fan: float = Field(default=500.0, gt=0)
+    active: float = Field(default=100.0, gt=0)
+    lurker: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _decreasing(self) -> AudienceTiers:
+        if not self.super_fan > self.active > self.lurker:
+            raise ValueError(
+                "must decrease: super_fan > active > lurker, got "
+                f"{self.super_fan:g} / {self.active:g} / {self.lurker:g}"
+            )
+        return self
+
+    def thresholds(self) -> tuple[tuple[str, float], ...]:
+        """(tier, lowest score), highest first, as learning/audience.py takes them."""
+        return (("super_fan", self.super_fan), ("active", self.active), ("lurker", self.lurker))
+
+
+class Audience(_Section):
+    """Who follows and engages (docs/audience.md): scoring, tiers and how long it is kept."""
+
+    weights: AudienceWeights = AudienceWeights()
+    tiers: AudienceTiers = AudienceTiers()
+    # an act this old counts half in the engagement score; null: never decays (the plan's sum)
+    score_half_life: Duration | None = DEFAULT_SCORE_HALF_LIFE
+    retention: Duration = DEFAULT_AUDIENCE_RETENTION  # interactions older than this are purged
+
+    _positive_durations = field_validator("score_half_life", "retention")(_positive)
+
+
 PLATFORMS = ("sandbox", "x", "bluesky", "mastodon", "threads")
 
 
@@ -468,6 +518,7 @@ class Config(_Section):
     runtime: Runtime = Runtime()
     failsafe: FailSafe = FailSafe()
     alerts: AlertSettings = AlertSettings()
+    audience: Audience = Audience()
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Config:

@@ -1,5 +1,8 @@
 """Health: one ``system_health_metrics`` row per account for every hour that has ended.
 
+Writing the rows of a UTC day's last hour also runs the daily audience upkeep (scores, tiers,
+retention purge: agent/cycles/audience.py).
+
 Most figures are read back from the tables (so an hour the daemon was partly down is still
 summarised); API calls, errors and rate-limit waits come from the in-memory counters, which a
 restart loses (their hours show zero calls rather than invented ones).
@@ -15,6 +18,7 @@ from datetime import datetime, timedelta
 
 from agent.budget import book_all
 from agent.core import Agent, hour_floor
+from agent.cycles.audience import audience_upkeep, is_upkeep_hour
 from agent.insights import due_accounts, insights_cycle
 from agent.logs import log
 
@@ -33,8 +37,10 @@ async def health_cycle(agent: Agent, now: datetime) -> int:
     if agent.stats.started_at and last is None:
         start = max(start, hour_floor(agent.stats.started_at))
     rows: list[dict[str, object]] = []
+    upkeep = False
     hour = start
     while hour < current:
+        upkeep = upkeep or is_upkeep_hour(hour)
         for account in agent.config.accounts:
             account_id = agent.account_ids[account.name]
             row = await _row(agent, account_id, hour, now)
@@ -48,6 +54,8 @@ async def health_cycle(agent: Agent, now: datetime) -> int:
         # account's posts) once a day, where the accounts are on more than one platform
         daily = current.hour == 0 and len({a.platform for a in agent.config.accounts}) > 1
         await insights_cycle(agent, now, due_accounts(agent, current, rows), across=daily)
+    if upkeep:
+        await audience_upkeep(agent, now)
     return len(rows)
 
 

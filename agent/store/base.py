@@ -21,6 +21,7 @@ raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leave
 - :class:`SpendStore`: what each account's platform billed per month (agent/budget.py);
 - :class:`InsightStore`: insights and recommendations (agent/insights.py) and the health rows
   they are computed from.
+- :class:`AudienceStore`: who follows and engages (docs/audience.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from agent.audience_models import (
+    AudienceEvent,
+    AudienceInteraction,
+    AudienceMember,
+    AudienceRecorded,
+    Forgotten,
+    MemberScore,
+    Purged,
+)
 from agent.models import (
     AccountInfo,
     AccountReading,
@@ -353,6 +363,48 @@ class InsightStore(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+class AudienceStore(Protocol):
+    """The audience (docs/audience.md): members and their interactions, recorded in batches of
+    the events an adapter read (idempotent by source id), scored daily, forgotten on request and
+    purged past the retention period. Public identifiers only."""
+
+    async def record_audience(
+        self, account_id: int, events: Sequence[AudienceEvent], *, now: datetime
+    ) -> AudienceRecorded:
+        """Store each event not stored yet (by the account and its ``source_id``) as an
+        interaction, in one transaction, creating or updating its person's member row (handle,
+        first seen, follow state: see agent/store/audience_rows.py). An event naming a post by
+        its platform id gets our content id when the account has that post."""
+        ...
+
+    async def audience_accounts(self) -> set[int]:
+        """The accounts with at least one member."""
+        ...
+
+    async def audience_members(self, account_id: int) -> list[AudienceMember]: ...
+    async def audience_interactions(
+        self, account_id: int, *, since: datetime | None = None, member_id: int | None = None
+    ) -> list[AudienceInteraction]:
+        """The account's interactions by time (``at >= since``; of one member)."""
+        ...
+
+    async def set_audience_scores(
+        self, account_id: int, scores: Sequence[MemberScore], *, now: datetime
+    ) -> int:
+        """Write scores and tiers of the account's members; the number of members written."""
+        ...
+
+    async def forget_person(self, handle: str, *, account_id: int | None = None) -> Forgotten:
+        """Remove every row naming the person (by handle, any case, ``@`` optional, or by
+        platform user id), in every account or one."""
+        ...
+
+    async def purge_audience(self, *, before: datetime) -> Purged:
+        """Remove interactions older than ``before``, then members left with none who do not
+        follow now and were last seen (follow change or first sighting) before it."""
+        ...
+
+
 class Store(
     AccountStore,
     ContentStore,
@@ -363,6 +415,7 @@ class Store(
     SuspensionStore,
     SpendStore,
     InsightStore,
+    AudienceStore,
     Protocol,
 ):
     """Everything the cycles read and write: the union of the parts."""

@@ -21,6 +21,7 @@ exactly-once publish protocol, :mod:`agent.store.memory_metrics` the polling, at
 learning, :mod:`agent.store.memory_operations` leases, the kill switch, health, drafts and export,
 :mod:`agent.store.memory_queue` the queue a person lists, cancels and moves,
 :mod:`agent.store.memory_insights` the insights.
+:mod:`agent.store.memory_audience` the audience (members, interactions; docs/audience.md).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store.memory_insights import MemoryInsights
+from agent.store.memory_audience import MemoryAudience
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
 from agent.store.memory_queue import MemoryQueue
@@ -54,7 +56,13 @@ __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]
 
 
 class MemoryStore(
-    MemoryMetrics, MemoryOperations, MemorySuspensions, MemorySpend, MemoryQueue, MemoryInsights
+    MemoryMetrics,
+    MemoryOperations,
+    MemorySuspensions,
+    MemorySpend,
+    MemoryQueue,
+    MemoryInsights,
+    MemoryAudience,
 ):
     """growthloop's store held in memory (one process, nothing persisted)."""
 

@@ -141,6 +141,10 @@ class MemoryState:
         # version moves with every change to its content row, its snapshots or attributions)
         self._version: Counter[int] = Counter()
         self._observed: dict[str, dict[int, tuple[int, Observation]]] = defaultdict(dict)
+        # the audience (agent/store/memory_audience.py): (account, platform user id) -> member
+        # id; account -> source id -> interaction id
+        self._audience_members: dict[tuple[int, str], int] = {}
+        self._audience_sources: dict[int, dict[str, int]] = {}
 
     async def close(self) -> None:
         return None

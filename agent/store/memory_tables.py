@@ -54,10 +54,15 @@ class Table:
                 kind = _FLOAT
             else:
                 kind = _OTHER
-            default = None
+            default: Any = None
             server_default = getattr(column.server_default, "arg", None)
             if server_default is not None:
-                default = float(server_default) if kind == _FLOAT else int(server_default)
+                if kind == _FLOAT:
+                    default = float(server_default)
+                elif str(server_default).lstrip("-").isdigit():
+                    default = int(server_default)
+                else:  # a text default ('inactive')
+                    default = str(server_default)
             autoincrement = column.primary_key and isinstance(column.type, sa.Integer)
             nullable = bool(column.nullable) or autoincrement
             self.columns.append((column.name, kind, nullable, default))

@@ -245,6 +245,50 @@ platform_spend = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# The audience (issue 19, docs/audience.md): one row per person and account, public identifiers
+# only (the platform's user id and the public handle, stored without a leading "@"). followed_at
+# is the first follow (cohort: the Monday of its UTC week, YYYY-MM-DD), unfollowed_at is set
+# while they do not follow, follow_changed_at is the latest follow/unfollow applied (an older
+# event read late changes nothing). Score and tier: the daily upkeep's (agent/cycles/audience.py).
+audience_members = sa.Table(
+    "audience_members",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("platform_user_id", sa.String(128), nullable=False),
+    sa.Column("handle", sa.String(200)),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("followed_at", UTCDateTime),
+    sa.Column("unfollowed_at", UTCDateTime),
+    sa.Column("follow_changed_at", UTCDateTime),
+    sa.Column("cohort", sa.String(10)),
+    sa.Column("engagement_score", sa.Float, nullable=False, server_default="0"),
+    sa.Column("tier", sa.String(16), nullable=False, server_default="inactive"),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "platform_user_id"),
+    sa.Index(None, "handle"),
+)
+
+# One row per event an adapter read (follow, unfollow, like, repost, reply, quote, bookmark,
+# profile_visit, link_click); source_id is the platform's id for it, unique per account, so a
+# notification read twice is stored once. content_id: our post, when the event names one.
+audience_interactions = sa.Table(
+    "audience_interactions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("member_id", sa.Integer, sa.ForeignKey("audience_members.id"), nullable=False),
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("content.id")),
+    sa.Column("platform_post_id", sa.String(128)),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("source_id", sa.String(255), nullable=False),
+    sa.UniqueConstraint("account_id", "source_id"),
+    sa.Index(None, "member_id", "at"),
+    sa.Index(None, "account_id", "at"),
+    sa.Index(None, "content_id"),
+)
+
 # Named leases with expiry ("plan:<account_id>", "followers:<account_id>", ...): the work one
 # worker does at a time when several share the database. A lease whose holder stopped renewing
 # it (a dead worker) is taken over once expires_at has passed.
@@ -296,4 +340,12 @@ REPORT_VIEWS = (
     "post_performance",
     "attribution_summary",
     "pending_work",
+)
+
+# The audience views of migration 0012 (docs/audience.md).
+AUDIENCE_VIEWS = (
+    "audience_tiers",
+    "top_engaged_followers",
+    "cohort_retention",
+    "post_audience",
 )

@@ -19,6 +19,7 @@ exactly-once publish protocol, :mod:`agent.store.sql_metrics` the polling, attri
 :mod:`agent.store.sql_spend` the platform spend per account and month,
 :mod:`agent.store.sql_queue` the queue a person lists, cancels and moves (``growthloop posts``),
 :mod:`agent.store.sql_insights` the insights (``growthloop insights``).
+:mod:`agent.store.sql_audience` the audience (members, interactions; docs/audience.md).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from agent.store import queries
 from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
 from agent.store.sql_insights import SqlInsights
+from agent.store.sql_audience import SqlAudience
 from agent.store.sql_metrics import SqlMetrics
 from agent.store.sql_operations import EXPIRED_DRAFT_ERROR, SqlOperations
 from agent.store.sql_queue import SqlQueue
@@ -81,7 +83,9 @@ _FINISH_PUBLISH = (
 _ADD_DUE_SNAPSHOT = performance_snapshots.insert()
 
 
-class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue, SqlInsights):
+class SqlStore(
+    SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue, SqlInsights, SqlAudience
+):
     """growthloop's store on SQLite or PostgreSQL."""
 
     # -- content ----------------------------------------------------------------------------

@@ -34,7 +34,14 @@ from tests.conftest import (
 )
 
 TABLES = {*metadata.tables, "alembic_version"}
-AFTER_0006 = {"account_suspensions", "platform_spend", "insights"}  # of 0008, 0010, 0011
+# tables of later migrations (0008, 0010, 0011, 0012)
+AFTER_0006 = {
+    "account_suspensions",
+    "platform_spend",
+    "insights",
+    "audience_members",
+    "audience_interactions",
+}
 RETIRED = "growthloop\\_%"  # the Supabase API store's functions (0005), dropped by 0006
 
 
