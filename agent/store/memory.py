@@ -31,8 +31,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.models import NewContent, Post, PostStatus, QueueState
-from agent.store.memory_insights import MemoryInsights
 from agent.store.memory_audience import MemoryAudience
+from agent.store.memory_insights import MemoryInsights
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
 from agent.store.memory_queue import MemoryQueue

@@ -36,8 +36,8 @@ from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store import queries
 from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
-from agent.store.sql_insights import SqlInsights
 from agent.store.sql_audience import SqlAudience
+from agent.store.sql_insights import SqlInsights
 from agent.store.sql_metrics import SqlMetrics
 from agent.store.sql_operations import EXPIRED_DRAFT_ERROR, SqlOperations
 from agent.store.sql_queue import SqlQueue
