@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.models import NewContent, Post, PostStatus, QueueState
+from agent.store.memory_experiments import MemoryExperiments
 from agent.store.memory_insights import MemoryInsights
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
@@ -53,7 +54,13 @@ __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]
 
 
 class MemoryStore(
-    MemoryMetrics, MemoryOperations, MemorySuspensions, MemorySpend, MemoryQueue, MemoryInsights
+    MemoryMetrics,
+    MemoryOperations,
+    MemorySuspensions,
+    MemorySpend,
+    MemoryQueue,
+    MemoryInsights,
+    MemoryExperiments,
 ):
     """growthloop's store held in memory (one process, nothing persisted)."""
 

@@ -18,7 +18,8 @@ exactly-once publish protocol, :mod:`agent.store.sql_metrics` the polling, attri
 :mod:`agent.store.sql_suspensions` the accounts the circuit breaker suspended,
 :mod:`agent.store.sql_spend` the platform spend per account and month,
 :mod:`agent.store.sql_queue` the queue a person lists, cancels and moves (``growthloop posts``),
-:mod:`agent.store.sql_insights` the insights (``growthloop insights``).
+:mod:`agent.store.sql_insights` the insights (``growthloop insights``),
+:mod:`agent.store.sql_experiments` the planned experiments (``growthloop experiments``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store import queries
 from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
+from agent.store.sql_experiments import SqlExperiments
 from agent.store.sql_insights import SqlInsights
 from agent.store.sql_metrics import SqlMetrics
 from agent.store.sql_operations import EXPIRED_DRAFT_ERROR, SqlOperations
@@ -81,7 +83,9 @@ _FINISH_PUBLISH = (
 _ADD_DUE_SNAPSHOT = performance_snapshots.insert()
 
 
-class SqlStore(SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue, SqlInsights):
+class SqlStore(
+    SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue, SqlInsights, SqlExperiments
+):
     """growthloop's store on SQLite or PostgreSQL."""
 
     # -- content ----------------------------------------------------------------------------

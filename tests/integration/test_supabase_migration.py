@@ -34,7 +34,14 @@ from tests.conftest import (
 )
 
 TABLES = {*metadata.tables, "alembic_version"}
-AFTER_0006 = {"account_suspensions", "platform_spend", "insights"}  # of 0008, 0010, 0011
+AFTER_0006 = {  # of 0008, 0010, 0011, 0013
+    "account_suspensions",
+    "platform_spend",
+    "insights",
+    "experiments",
+    "experiment_variants",
+    "experiment_assignments",
+}
 RETIRED = "growthloop\\_%"  # the Supabase API store's functions (0005), dropped by 0006
 
 
