@@ -2,8 +2,9 @@
 
 Every option can also come from a ``GROWTHLOOP_*`` environment variable (shown in ``--help``).
 Errors a user can fix print one paragraph and exit with code 2, a database that cannot be reached
-with code 1, never a traceback (:mod:`agent.cli_support`). ``drafts`` and ``posts`` live in
-:mod:`agent.cli_drafts` and :mod:`agent.cli_posts`.
+with code 1, never a traceback (:mod:`agent.cli_support`). ``drafts``, ``posts`` and
+``experiments`` live in :mod:`agent.cli_drafts`, :mod:`agent.cli_posts` and
+:mod:`agent.cli_experiments`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from agent.cli_drafts import drafts_app
+from agent.cli_experiments import experiments_app
 from agent.cli_insights import insights_app
 from agent.cli_posts import posts_app
 from agent.cli_support import ConfigOption, err, fail, guarded, out
@@ -39,6 +41,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(drafts_app, name="drafts")
 app.add_typer(posts_app, name="posts")
 app.add_typer(insights_app, name="insights")
+app.add_typer(experiments_app, name="experiments")
 
 STORE_WAIT = 60.0  # seconds `run` waits for a database that cannot be reached yet
 

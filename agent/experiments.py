@@ -185,12 +185,15 @@ class Sample:
         return self.engagements / self.impressions if self.impressions else None
 
 
-async def samples(agent: Agent, experiment: Experiment) -> dict[str, Sample]:
-    """Each variant's learned posts (by name). A post's metric: the followers attributed to it,
-    or its engagements per impression (posts without impressions are left out)."""
+async def samples(
+    store: Any, experiment: Experiment, *, method: str, now: datetime
+) -> dict[str, Sample]:
+    """Each variant's learned posts (by name). A post's metric: the followers attributed to it
+    by ``method``, or its engagements per impression (posts without impressions are left
+    out)."""
     assigned = {
         a.content_id: a.variant_id
-        for a in await agent.store.assignments(experiment.id)
+        for a in await store.assignments(experiment.id)
         if a.content_id is not None
     }
     names = {v.id: v.name for v in experiment.variants}
@@ -198,12 +201,10 @@ async def samples(agent: Agent, experiment: Experiment) -> dict[str, Sample]:
     if not assigned or experiment.started_at is None:
         return {name: Sample() for name in out}
     account_id = experiment.account_id
-    method = agent.config.learning.attribution_method
     followers = {
-        o.content_id: o.followers
-        for o in await agent.store.learning_history(account_id, method=method)
+        o.content_id: o.followers for o in await store.learning_history(account_id, method=method)
     }
-    posted = await agent.store.posted_between(account_id, experiment.started_at, agent.clock.now())
+    posted = await store.posted_between(account_id, experiment.started_at, now)
     for post, counts in posted:
         variant = assigned.get(post.id)
         if variant is None or post.learned_at is None:
@@ -382,7 +383,8 @@ def decide(
 
 async def evaluate(agent: Agent, experiment: Experiment, now: datetime) -> Decision:
     """Apply the stop rules to a running experiment and store what they decided."""
-    found = await samples(agent, experiment)
+    method = agent.config.learning.attribution_method
+    found = await samples(agent.store, experiment, method=method, now=now)
     days = (now - (experiment.started_at or now)).total_seconds() / 86_400
     rng = np.random.default_rng(
         [experiment.plan.seed, experiment.id, sum(s.n for s in found.values())]
