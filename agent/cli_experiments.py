@@ -211,4 +211,7 @@ def experiments_promote(
 
     e = _run(load(config), work)
     verb = "undid the promotion of" if undo else "promoted"
-    out.print(f"[green]{verb}[/] {e.winner} (experiment {experiment_id})", highlight=False)
+    value = e.variant(e.winner or "").value
+    out.print(
+        f"[green]{verb}[/] {e.winner} ({value}) of experiment {experiment_id}", highlight=False
+    )
