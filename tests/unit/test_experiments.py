@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from agent.cycles.plan_steps import Choice, vary
 from agent.errors import ExperimentError
 from agent.experiments import Assigned, Sample, block_variant, decide, hours_in, promotion_of
 from agent.learner import without
-from agent.models import Experiment, ExperimentStatus, NewExperiment, Variant
+from agent.models import Experiment, ExperimentStatus, NewExperiment, NewVariant, Variant
 from agent.store.engine import create_engine
 from agent.store.migrate import upgrade
 from agent.store.sql import SqlStore
@@ -352,3 +353,66 @@ async def test_the_command_creates_lists_shows_stops_and_promotes_and_refuses_ba
     assert "(promoted)" not in cli("list").stdout
     # the experiment ended: the same thing may be varied again
     assert cli("create", "overlap.yaml").returncode == 0
+
+
+# -- the plan step's hook --------------------------------------------------------------------
+
+
+async def test_an_hour_window_is_assigned_only_when_the_cadence_allows_it_and_a_voice_promoted(
+    tmp_path: Path,
+) -> None:
+    from agent import experiments
+    from agent.cycles.plan_steps import choose, choose_slot
+
+    async with make_harness(tmp_path) as h:
+        account = h.agent.config.accounts[0]
+        account_id = h.agent.account_ids[account.name]
+        store, now = h.store, h.clock.now()
+        hours = experiment(dimension="hour").plan
+        windows = (
+            NewVariant(name="morning", value="09-10", control=True),
+            NewVariant(name="evening", value="18-19"),
+        )
+        made = await store.create_experiment(
+            replace(hours, account_id=account_id, variants=windows, block_size=2), now=now
+        )
+        await store.set_experiment_status(
+            made.id, expected=[ExperimentStatus.DRAFT], status=ExperimentStatus.RUNNING, now=now
+        )
+        allowed = {"10": now, "11": now, "18": now}
+        first = await experiments.assign(h.agent, account_id, now, hours=allowed)
+        second = await experiments.assign(h.agent, account_id, now, hours=allowed)
+        assert sorted(a.arms["hour"] for a in (first, second)) == ["10", "18"]  # one block
+        none = await experiments.assign(h.agent, account_id, now, hours={"13": now})
+        assert none.arms == {} and none.assignments == ()  # not in the experiment
+        assert len(await store.assignments(made.id)) == 2
+
+        voices = replace(
+            experiment(dimension="voice").plan,
+            account_id=account_id,
+            variants=(
+                NewVariant(name="plain", value="a plain voice", control=True),
+                NewVariant(name="warm", value="a warm, funny voice"),
+            ),
+        )
+        spoken = await store.create_experiment(voices, now=now)
+        for status in (ExperimentStatus.RUNNING, ExperimentStatus.COMPLETED):
+            await store.set_experiment_status(
+                spoken.id,
+                expected=[ExperimentStatus.DRAFT, ExperimentStatus.RUNNING],
+                status=status,
+                now=now,
+                winner="warm",
+                decision="significance",
+            )
+        done = await store.get_experiment(spoken.id)
+        assert done is not None and await experiments.promote(store, done, now=now)
+        h.agent.caches.pop(experiments.CACHE, None)
+        later = now + timedelta(minutes=1)
+        slot = await choose_slot(h.agent, account, account_id, later)
+        choice = await choose(h.agent, account, account_id, later, slot=slot)
+        assert choice.arms["voice"] == "a warm, funny voice"
+        assert await experiments.promote(store, done, now=later, undo=True)
+        h.agent.caches.pop(experiments.CACHE, None)
+        again = await choose(h.agent, account, account_id, later, slot=slot)
+        assert "voice" not in again.arms

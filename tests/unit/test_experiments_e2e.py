@@ -89,6 +89,19 @@ async def test_a_hook_experiment_stops_by_its_rule_promotes_the_winner_and_the_l
             assert post.generation_metadata["hook"] == values[a.variant_id]
             assert post.generation_metadata["experiments"][0]["id"] == made.id
 
+        # the results view counts each variant's posts
+        async with h.store.engine.connect() as conn:
+            view = {
+                r.variant: r
+                for r in await conn.execute(
+                    sa.text("SELECT * FROM experiment_results WHERE experiment_id = :e"),
+                    {"e": made.id},
+                )
+            }
+        assert view["stat"].assigned == Counter(variants)[stat.id]
+        assert view["stat"].learned >= found.evidence["variants"]["stat"]["posts"]
+        assert view["myth"].posted <= view["myth"].assigned
+
         # the promotion is in learning_updates with its evidence
         updates = [u for u in await h.rows(learning_updates) if u.update_type == PROMOTION]
         assert len(updates) == 1
