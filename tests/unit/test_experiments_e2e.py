@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -23,7 +24,8 @@ from tests.unit.vt_harness import make_harness
 WARM_UP = timedelta(days=3)  # enough learned posts (>= MIN_BASELINE_POSTS) to size it on
 LONGEST = timedelta(days=14)  # the experiment must have ended by then
 AFTER = timedelta(days=3)  # posts planned after the promotion
-CADENCE = {"posts_per_day": 16, "max_posts_per_hour": 2, "min_gap": "60m"}
+POSTS_PER_DAY = 16
+CADENCE = {"posts_per_day": POSTS_PER_DAY, "max_posts_per_hour": 2, "min_gap": "60m"}
 
 EXPERIMENT = """
 account: demo
@@ -62,13 +64,14 @@ async def test_a_hook_experiment_stops_by_its_rule_promotes_the_winner_and_the_l
         started = h.clock.now()
 
         end = started + LONGEST
+        found = None
         while h.clock.now() < end:
             await run_until(h.agent, h.clock, h.clock.now() + timedelta(hours=12))
             found = await h.store.get_experiment(made.id)
             assert found is not None
             if found.status is not ExperimentStatus.RUNNING:
                 break
-        assert found.status is ExperimentStatus.COMPLETED, found
+        assert found is not None and found.status is ExperimentStatus.COMPLETED, found
         assert (found.decision, found.winner) == ("significance", "stat")
         assert found.promoted and "alpha 0.05" in (found.reason or "")
         assert found.evidence["p_values"]["stat"] <= 0.05
@@ -88,6 +91,10 @@ async def test_a_hook_experiment_stops_by_its_rule_promotes_the_winner_and_the_l
             post = posts[a.content_id]
             assert post.generation_metadata["hook"] == values[a.variant_id]
             assert post.generation_metadata["experiments"][0]["id"] == made.id
+
+        # the cadence is unchanged: never more than the daily cap on any day
+        per_day = Counter(p.posted_at.date() for p in posts.values() if p.posted_at)
+        assert max(per_day.values()) <= POSTS_PER_DAY
 
         # the results view counts each variant's posts
         async with h.store.engine.connect() as conn:
@@ -120,8 +127,8 @@ async def test_a_hook_experiment_stops_by_its_rule_promotes_the_winner_and_the_l
         ]
         assert len(after) >= 30
 
-        def share(posts: list[sa.Row[object]] | list[object], hook: str) -> float:
-            hooks = [p.generation_metadata["hook"] for p in posts]  # type: ignore[attr-defined]
+        def share(posts: list[Any], hook: str) -> float:
+            hooks = [p.generation_metadata["hook"] for p in posts]
             return hooks.count(hook) / len(hooks)
 
         assert share(after, "myth_buster") == 0.0  # the retired loser
