@@ -430,8 +430,14 @@ async def evaluate(agent: Agent, experiment: Experiment, now: datetime) -> Decis
             and experiment.plan.stop_rules.get("promote", "auto") == "auto"
         ):
             done = await agent.store.get_experiment(experiment.id)
-            if done is not None:
-                await promote(agent.store, done, now=now)
+            if done is not None and await promote(agent.store, done, now=now):
+                log.info(
+                    "experiment_promoted",
+                    account=account,
+                    experiment=experiment.id,
+                    winner=decision.winner,
+                    applied=promotion_of(done),
+                )
     return decision
 
 
@@ -463,7 +469,8 @@ def promotion_of(experiment: Experiment) -> dict[str, Any]:
 
 async def promote(store: Any, experiment: Experiment, *, now: datetime, undo: bool = False) -> bool:
     """Apply (or undo) the winner of an ended experiment, with its learning_updates row; False
-    when it cannot be (see ``Store.record_promotion``)."""
+    when it cannot be (see ``Store.record_promotion``). Logs nothing: the daemon logs
+    ``experiment_promoted``, the command prints."""
     if experiment.winner is None:
         return False
     applied = promotion_of(experiment)
@@ -473,16 +480,8 @@ async def promote(store: Any, experiment: Experiment, *, now: datetime, undo: bo
         "winner": experiment.winner,
         **experiment.evidence,
     }
-    done = bool(
+    return bool(
         await store.record_promotion(
             experiment.id, undo=undo, evidence=evidence, updates_applied=applied, now=now
         )
     )
-    if done:
-        log.info(
-            "experiment_promotion_undone" if undo else "experiment_promoted",
-            experiment=experiment.id,
-            winner=experiment.winner,
-            applied=applied,
-        )
-    return done

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from structlog.testing import capture_logs
 
 from agent import experiment_spec
 from agent.models import ExperimentStatus
@@ -65,12 +66,16 @@ async def test_a_hook_experiment_stops_by_its_rule_promotes_the_winner_and_the_l
 
         end = started + LONGEST
         found = None
-        while h.clock.now() < end:
-            await run_until(h.agent, h.clock, h.clock.now() + timedelta(hours=12))
-            found = await h.store.get_experiment(made.id)
-            assert found is not None
-            if found.status is not ExperimentStatus.RUNNING:
-                break
+        with capture_logs() as logs:
+            while h.clock.now() < end:
+                await run_until(h.agent, h.clock, h.clock.now() + timedelta(hours=12))
+                found = await h.store.get_experiment(made.id)
+                assert found is not None
+                if found.status is not ExperimentStatus.RUNNING:
+                    break
+        events = {e["event"]: e for e in logs if e["event"].startswith("experiment_")}
+        assert events["experiment_completed"]["rule"] == "significance"
+        assert events["experiment_promoted"]["winner"] == "stat"
         assert found is not None and found.status is ExperimentStatus.COMPLETED, found
         assert (found.decision, found.winner) == ("significance", "stat")
         assert found.promoted and "alpha 0.05" in (found.reason or "")
