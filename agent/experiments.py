@@ -297,6 +297,7 @@ def decide(
                 state=state,
             )
         active = left
+        n_min = min(found[v.name].n for v in active)
 
     if plan.metric == "retained_followers":
         evidence["note"] = (
