@@ -2,8 +2,9 @@
 
 Every option can also come from a ``GROWTHLOOP_*`` environment variable (shown in ``--help``).
 Errors a user can fix print one paragraph and exit with code 2, a database that cannot be reached
-with code 1, never a traceback (:mod:`agent.cli_support`). ``drafts``, ``posts`` and ``audience``
-live in :mod:`agent.cli_drafts`, :mod:`agent.cli_posts` and :mod:`agent.cli_audience`.
+with code 1, never a traceback (:mod:`agent.cli_support`). ``drafts``, ``posts``,
+``audience`` and ``experiments`` live in :mod:`agent.cli_drafts`, :mod:`agent.cli_posts`,
+:mod:`agent.cli_audience` and :mod:`agent.cli_experiments`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import typer
 
 from agent.cli_audience import audience_app
 from agent.cli_drafts import drafts_app
+from agent.cli_experiments import experiments_app
 from agent.cli_insights import insights_app
 from agent.cli_posts import posts_app
 from agent.cli_report import report
@@ -43,6 +45,7 @@ app.add_typer(posts_app, name="posts")
 app.add_typer(insights_app, name="insights")
 app.command()(report)
 app.add_typer(audience_app, name="audience")
+app.add_typer(experiments_app, name="experiments")
 
 STORE_WAIT = 60.0  # seconds `run` waits for a database that cannot be reached yet
 

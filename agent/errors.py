@@ -17,6 +17,7 @@ and never leak into ``agent/`` or ``learning/``::
     ├── GenerationError                  a generator could not produce a valid draft
     ├── DraftError (agent/drafts.py)     UnknownDraft, DraftRefused: `growthloop drafts` refusals
     ├── PostError (agent/posts.py)       UnknownPost, PostRefused: `growthloop posts` refusals
+    ├── ExperimentError                  a bad experiment file or command (agent/experiment_spec.py)
     └── PlatformError                    anything a platform adapter reports
         ├── TransientPlatformError       worth retrying later (reads are retried with backoff)
         │   ├── RateLimited(reset_at)    the platform asked us to wait until ``reset_at``
@@ -73,6 +74,10 @@ class StoreUnavailable(StoreError):
 
 class GenerationError(GrowthloopError):
     """The generator could not produce a valid draft."""
+
+
+class ExperimentError(GrowthloopError):
+    """The experiment file or command cannot be used (agent/experiment_spec.py)."""
 
 
 class PlatformError(GrowthloopError):

@@ -222,6 +222,17 @@ def learning_catalogue(
     return catalogue
 
 
+def without(
+    catalogue: dict[str, list[str]], retired: Mapping[str, Collection[str]] | None
+) -> dict[str, list[str]]:
+    """The catalogue without the ``retired`` arms (a dimension keeps at least one)."""
+    for dimension, arms in (retired or {}).items():
+        kept = [arm for arm in catalogue.get(dimension, []) if arm not in arms]
+        if kept:
+            catalogue[dimension] = kept
+    return catalogue
+
+
 async def choose_arms(
     agent: Agent,
     account: Account,
@@ -230,16 +241,19 @@ async def choose_arms(
     *,
     slots: Mapping[str, datetime] | None = None,
     new: bool = False,
+    retired: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[dict[str, str], str]:
     """One arm per dimension and a topic for the account's next post, and the policy's name.
 
     ``slots``: posting hours the cadence allows next (label -> time); a policy that learns hours
     (the joint one, and the benchmark's oracle) picks one as the dimension "hour". ``new``: the
-    account has no post (its history is not read).
+    account has no post (its history is not read). ``retired``: arms a promoted experiment
+    retired (agent/experiments.py), by dimension: not offered to the policy (a dimension keeps
+    at least one arm). The policy still learns from the posts that used them.
     """
     policy = policy_for(agent, account)
     past = await history(agent, account_id, new=new)
-    catalogue = learning_catalogue(agent, account, policy, past, slots or {})
+    catalogue = without(learning_catalogue(agent, account, policy, past, slots or {}), retired)
     state = agent.learner_states.get(account.name)
     chosen, state = policy.choose(past, catalogue, now, agent.rng, state)
     agent.learner_states[account.name] = state

@@ -383,3 +383,104 @@ def insight_order(insight: StoredInsight) -> tuple[int, str, str, str]:
         insight.kind,
         insight.subject,
     )
+
+
+class ExperimentStatus(StrEnum):
+    """draft -> running -> stopped (a person, or every variant stopped) | completed (a stop
+    rule decided)."""
+
+    DRAFT = "draft"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewVariant:
+    """One variant of an experiment: ``value`` is what the post gets (an arm, a voice, an hour
+    window such as ``09-11``)."""
+
+    name: str
+    value: str
+    control: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Variant(NewVariant):
+    id: int
+    stopped_at: datetime | None = None  # a poor performer's: no more posts assigned to it
+    stopped_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.stopped_at is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewExperiment:
+    """A planned experiment as created (agent/experiments.py validates and sizes it)."""
+
+    account_id: int
+    name: str
+    hypothesis: str
+    dimension: str  # content_type | formula | hook | topic | hour | voice
+    metric: str  # followers_per_post | engagement_rate | retained_followers
+    mde: float  # the minimum detectable effect, relative to baseline_mean (0.2: +20 %)
+    alpha: float
+    power: float
+    baseline_mean: float  # the metric per post the account had: what the plan was sized on
+    baseline_sd: float
+    max_posts_per_variant: int
+    max_days: float
+    block_size: int  # posts per balanced block (a multiple of the variants)
+    seed: int
+    stop_rules: dict[str, Any] = field(default_factory=dict)
+    variants: tuple[NewVariant, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Experiment:
+    """A stored experiment with its variants, status and decision."""
+
+    id: int
+    plan: NewExperiment  # as created (its variants as created; ``variants`` as they are now)
+    variants: tuple[Variant, ...]
+    status: ExperimentStatus
+    winner: str | None  # a variant's name
+    decision: str | None  # the rule that ended it (or "manual")
+    reason: str | None
+    evidence: dict[str, Any]
+    state: dict[str, Any]  # the sequential test's running p-values between evaluations
+    created_at: datetime
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    promoted_at: datetime | None = None
+    promotion_undone_at: datetime | None = None
+
+    @property
+    def account_id(self) -> int:
+        return self.plan.account_id
+
+    @property
+    def dimension(self) -> str:
+        return self.plan.dimension
+
+    @property
+    def promoted(self) -> bool:
+        return self.promoted_at is not None and self.promotion_undone_at is None
+
+    def variant(self, name: str) -> Variant:
+        return next(v for v in self.variants if v.name == name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assignment:
+    """A post's variant, recorded before the post is written (``content_id`` None until it is
+    stored)."""
+
+    id: int
+    experiment_id: int
+    variant_id: int
+    seq: int
+    content_id: int | None
+    created_at: datetime

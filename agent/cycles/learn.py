@@ -12,6 +12,12 @@ from exactly once. The ``posterior_updated`` log event carries the same leaders.
 No second model is kept: the policy refits from the history when it chooses, and these estimates
 are that model's.
 
+Experiments: after each account's learning step, the stop rules of the experiments running on it
+are evaluated (agent/experiments.py ``evaluate_account``) on the posts just learned with the
+rest: a rule that decides completes the experiment (and promotes its winner when set to), under
+the same lease. The learn cycle, not the health cycle, so a rule is checked after every learned
+post rather than once an hour: the sequential test is valid however often it looks.
+
 Several workers: a worker learns under the lease ``learn`` (reading the finished posts again
 under it), so two workers never write one account's estimates at once.
 """
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agent import learner
+from agent import experiments, learner
 from agent.core import Agent
 from agent.logs import log
 from agent.models import DIMENSIONS, ArmStat, LearnItem
@@ -196,6 +202,7 @@ async def learn_cycle(agent: Agent, now: datetime) -> int:
         learned = 0
         for account_id, batch in by_account.items():
             learned += await learn_account(agent, account_id, batch, now)
+            await experiments.evaluate_account(agent, account_id, now)
         return learned
 
 

@@ -161,7 +161,15 @@ async def plan_account(
             )
             if not await _still_ours(agent, account, account_id, agent.clock.now()):
                 return False
-            queued = await queue(agent, account, account_id, now, written=written, verdict=verdict)
+            queued = await queue(
+                agent,
+                account,
+                account_id,
+                now,
+                written=written,
+                verdict=verdict,
+                assigned=choice.assigned.assignments,
+            )
             if spend is not None:
                 spend.add(account_id, float(written.metadata.get("cost_usd") or 0.0))
             if not redraft(queued.verdict, attempt):

@@ -5,7 +5,9 @@ and decides from the values they return whether to redraft:
 
 - :func:`choose_slot` -> :class:`Slot`: when the cadence puts the next post (and the whole
   hours around it the policy may pick instead);
-- :func:`choose` -> :class:`Choice`: the policy's arms; :func:`vary` turns it into a redraft's;
+- :func:`choose` -> :class:`Choice`: the policy's arms, with the variants of any experiment
+  running on the account in place of the policy's choice for what the experiment varies
+  (agent/experiments.py); :func:`vary` turns it into a redraft's (never changing those);
 - :func:`write` -> :class:`Written`: the generator's text and the metadata stored with it;
 - :func:`check` -> :class:`Verdict`: the quality gate's and moderation's answer, as the status
   the post is stored with;
@@ -19,13 +21,13 @@ redraft's topic and hook (``agent.random``), then whatever the generator draws.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from adapters.base import text_hash
-from agent import gate, schedule
+from agent import experiments, gate, schedule
 from agent.config import Account, ActiveHours, Cadence, Gate
 from agent.core import Agent
 from agent.errors import GenerationError
@@ -50,8 +52,10 @@ class Slot:
 class Choice:
     """What to write: one arm per dimension, a topic, perhaps an hour (a label of the slot's)."""
 
-    arms: Mapping[str, str]
+    arms: Mapping[str, str]  # and "hour", "voice" when chosen
     policy: str  # the deciding policy's name, stored with the post
+    # an experiment's variants (agent/experiments.py): what they pinned, their assignments
+    assigned: experiments.Assigned = field(default_factory=experiments.Assigned)
 
     @property
     def arm_choice(self) -> ArmChoice:
@@ -173,9 +177,21 @@ async def choose_slot(
 async def choose(
     agent: Agent, account: Account, account_id: int, now: datetime, *, slot: Slot, new: bool = False
 ) -> Choice:
-    """The policy's choice for the account's next post (the one place the policy is asked)."""
-    arms, policy = await choose_arms(agent, account, account_id, now, slots=slot.hours, new=new)
-    return Choice(arms=arms, policy=policy)
+    """The policy's choice for the account's next post (the one place the policy is asked),
+    and the variants of the experiments running on the account (recorded before writing) in
+    place of the policy's choice for what each varies; arms a promotion retired are not offered
+    to the policy, and a promoted voice is written with."""
+    retired = {} if new else await experiments.promoted(agent, account_id, now)
+    voice = retired.pop("voice", set())
+    arms, policy = await choose_arms(
+        agent, account, account_id, now, slots=slot.hours, new=new, retired=retired
+    )
+    assigned = experiments.Assigned()
+    if not new:
+        assigned = await experiments.assign(agent, account_id, now, hours=slot.hours)
+    if voice:
+        arms["voice"] = next(iter(voice))
+    return Choice(arms={**arms, **assigned.arms}, policy=policy, assigned=assigned)
 
 
 def vary(agent: Agent, account: Account, choice: Choice, attempt: int) -> Choice:
@@ -190,10 +206,12 @@ def vary(agent: Agent, account: Account, choice: Choice, attempt: int) -> Choice
     arms = dict(choice.arms)
     options = {"topic": list(account.topics), "hook": agent.config.catalogues.arms()["hook"]}
     for dimension in ("topic", "hook")[:attempt]:
+        if dimension in choice.assigned.arms:
+            continue  # an experiment's variant: kept
         others = [arm for arm in options[dimension] if arm != arms.get(dimension)]
         if others:
             arms[dimension] = agent.random.choice(others)
-    return Choice(arms=arms, policy=choice.policy)
+    return Choice(arms=arms, policy=choice.policy, assigned=choice.assigned)
 
 
 async def write(
@@ -219,7 +237,7 @@ async def write(
     )
     request = GenerationRequest(
         arms=arms,
-        persona=account.persona,
+        persona=choice.arms.get("voice", account.persona),
         niche=account.niche,
         max_chars=max_chars,
         descriptions={d: catalogues.description(d, arms.arm(d)) for d in agent.config.dimensions},
@@ -236,6 +254,10 @@ async def write(
         "policy": choice.policy,
         "mode": agent.config.mode.value,
     }
+    if "voice" in choice.arms:
+        metadata["voice"] = choice.arms["voice"]
+    if choice.assigned.experiments:
+        metadata["experiments"] = [dict(e) for e in choice.assigned.experiments]
     written = Written(when=when, arms=arms, text="", metadata=metadata, recent=tuple(recent))
     try:
         draft = await agent.generator.write(request)
@@ -293,8 +315,10 @@ async def queue(
     *,
     written: Written,
     verdict: Verdict,
+    assigned: Sequence[int] = (),
 ) -> Queued:
-    """Store the draft with its verdict's status; log it and count it."""
+    """Store the draft with its verdict's status (linked to its experiments' ``assigned``
+    assignments: a redraft's replaces the refused draft's); log it and count it."""
     post = await agent.store.add_content(
         NewContent(
             account_id=account_id,
@@ -308,6 +332,8 @@ async def queue(
         ),
         now=now,
     )
+    for assignment_id in assigned:
+        await agent.store.link_assignment(assignment_id, post.id)
     agent.spent_llm(account_id, float(written.metadata.get("cost_usd") or 0.0))
     arms, totals = written.arms, agent.stats.totals
     placed = {

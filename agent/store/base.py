@@ -20,13 +20,15 @@ raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leave
 - :class:`SuspensionStore`: accounts the circuit breaker suspended (agent/breaker.py);
 - :class:`SpendStore`: what each account's platform billed per month (agent/budget.py);
 - :class:`InsightStore`: insights and recommendations (agent/insights.py) and the health rows
-  they are computed from.
-- :class:`AudienceStore`: who follows and engages (docs/audience.md).
+  they are computed from;
+- :class:`AudienceStore`: who follows and engages (docs/audience.md);
+- :class:`ExperimentStore`: planned experiments, their variants, the posts assigned to them and
+  promotions of their winners (agent/experiments.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -45,12 +47,16 @@ from agent.models import (
     AccountReading,
     AccountSnapshot,
     ArmStat,
+    Assignment,
     Attribution,
     DueSnapshot,
+    Experiment,
+    ExperimentStatus,
     LearnItem,
     MonthSpend,
     NewAccount,
     NewContent,
+    NewExperiment,
     NewInsight,
     Observation,
     Post,
@@ -405,6 +411,56 @@ class AudienceStore(Protocol):
         ...
 
 
+class ExperimentStore(Protocol):
+    """Planned experiments (agent/experiments.py). ``create_experiment`` stores a draft with its
+    variants (two or more, distinct names); ``set_experiment_status`` is compare-and-set (False
+    unless the status was one of ``expected``); ``assign_variant`` records a post's variant
+    before it is written (a ``seq`` taken already is refused) and ``link_assignment`` the stored
+    post; ``record_promotion`` marks the winner promoted (or the promotion undone) with its
+    ``learning_updates`` row at once, False when the experiment cannot be (no winner, not
+    ended, promoted already / not promoted); ``experiment_accounts`` are the accounts with a
+    running experiment or a promotion in force."""
+
+    async def create_experiment(self, new: NewExperiment, *, now: datetime) -> Experiment: ...
+    async def experiments(
+        self, *, account_id: int | None = None, statuses: Collection[ExperimentStatus] = ()
+    ) -> list[Experiment]: ...
+    async def get_experiment(self, experiment_id: int) -> Experiment | None: ...
+    async def set_experiment_status(
+        self,
+        experiment_id: int,
+        *,
+        expected: Collection[ExperimentStatus],
+        status: ExperimentStatus,
+        now: datetime,
+        winner: str | None = None,
+        decision: str | None = None,
+        reason: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> bool: ...
+    async def save_experiment_state(
+        self, experiment_id: int, state: Mapping[str, Any], *, now: datetime
+    ) -> None: ...
+    async def stop_variant(
+        self, experiment_id: int, name: str, *, reason: str, now: datetime
+    ) -> bool: ...
+    async def assign_variant(
+        self, experiment_id: int, variant_id: int, *, seq: int, now: datetime
+    ) -> Assignment: ...
+    async def link_assignment(self, assignment_id: int, content_id: int) -> None: ...
+    async def assignments(self, experiment_id: int) -> list[Assignment]: ...
+    async def experiment_accounts(self) -> set[int]: ...
+    async def record_promotion(
+        self,
+        experiment_id: int,
+        *,
+        undo: bool,
+        evidence: Mapping[str, Any],
+        updates_applied: Mapping[str, Any],
+        now: datetime,
+    ) -> bool: ...
+
+
 class Store(
     AccountStore,
     ContentStore,
@@ -416,6 +472,7 @@ class Store(
     SpendStore,
     InsightStore,
     AudienceStore,
+    ExperimentStore,
     Protocol,
 ):
     """Everything the cycles read and write: the union of the parts."""

@@ -289,9 +289,74 @@ audience_interactions = sa.Table(
     sa.Index(None, "content_id"),
 )
 
-# Named leases with expiry ("plan:<account_id>", "followers:<account_id>", ...): the work one
-# worker does at a time when several share the database. A lease whose holder stopped renewing
-# it (a dead worker) is taken over once expires_at has passed.
+# Planned experiments (A/B tests, agent/experiments.py; migration 0013): what varies (an arm of
+# a dimension, a voice, an hour window), the metric, the plan it was sized with (mde relative to
+# the baseline, alpha, power, posts per variant from learning.experiments.sequential_sample_size,
+# days), the stop rules, the status draft -> running -> stopped | completed, and the decision.
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("hypothesis", sa.Text, nullable=False),
+    sa.Column("dimension", sa.String(32), nullable=False),
+    sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("mde", sa.Float, nullable=False),
+    sa.Column("alpha", sa.Float, nullable=False),
+    sa.Column("power", sa.Float, nullable=False),
+    sa.Column("baseline_mean", sa.Float, nullable=False),
+    sa.Column("baseline_sd", sa.Float, nullable=False),
+    sa.Column("max_posts_per_variant", sa.Integer, nullable=False),
+    sa.Column("max_days", sa.Float, nullable=False),
+    sa.Column("block_size", sa.Integer, nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("stop_rules", JSONType, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("winner", sa.String(100)),
+    sa.Column("decision", sa.String(32)),
+    sa.Column("reason", sa.Text),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("state", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("stopped_at", UTCDateTime),
+    sa.Column("promoted_at", UTCDateTime),
+    sa.Column("promotion_undone_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+experiment_variants = sa.Table(
+    "experiment_variants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("control", sa.Boolean, nullable=False),
+    sa.Column("stopped_at", UTCDateTime),
+    sa.Column("stopped_reason", sa.Text),
+    sa.UniqueConstraint("experiment_id", "name"),
+)
+
+# Which variant each post of a running experiment was given, recorded before the post is
+# written (``content_id`` is set once the post is stored; NULL while it is being written).
+# ``seq``: the assignment's place in the experiment's sequence (balanced blocks of
+# ``block_size``).
+experiment_assignments = sa.Table(
+    "experiment_assignments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("variant_id", sa.Integer, sa.ForeignKey("experiment_variants.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("content.id"), index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("experiment_id", "seq"),
+)
+
+# Insights and recommendations (agent/insights.py, migration 0011): one row per stable key
+# (account, kind, subject), updated in place; resolved when it no longer holds.
 insights = sa.Table(
     "insights",
     metadata,
@@ -314,6 +379,10 @@ insights = sa.Table(
     sa.Column("resolved_at", UTCDateTime),
     sa.Column("acknowledged_at", UTCDateTime),
 )
+
+# Named leases with expiry ("plan:<account_id>", "followers:<account_id>", ...): the work one
+# worker does at a time when several share the database. A lease whose holder stopped renewing
+# it (a dead worker) is taken over once expires_at has passed.
 leases = sa.Table(
     "leases",
     metadata,
@@ -349,3 +418,6 @@ AUDIENCE_VIEWS = (
     "cohort_retention",
     "post_audience",
 )
+
+# The experiments' view (migration 0013): each variant's posts assigned, published and learned.
+EXPERIMENT_VIEWS = ("experiment_results",)

@@ -18,8 +18,9 @@ exactly-once publish protocol, :mod:`agent.store.sql_metrics` the polling, attri
 :mod:`agent.store.sql_suspensions` the accounts the circuit breaker suspended,
 :mod:`agent.store.sql_spend` the platform spend per account and month,
 :mod:`agent.store.sql_queue` the queue a person lists, cancels and moves (``growthloop posts``),
-:mod:`agent.store.sql_insights` the insights (``growthloop insights``).
-:mod:`agent.store.sql_audience` the audience (members, interactions; docs/audience.md).
+:mod:`agent.store.sql_insights` the insights (``growthloop insights``),
+:mod:`agent.store.sql_audience` the audience (members, interactions; docs/audience.md),
+:mod:`agent.store.sql_experiments` the planned experiments (``growthloop experiments``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from agent.store import queries
 from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
 from agent.store.sql_audience import SqlAudience
+from agent.store.sql_experiments import SqlExperiments
 from agent.store.sql_insights import SqlInsights
 from agent.store.sql_metrics import SqlMetrics
 from agent.store.sql_operations import EXPIRED_DRAFT_ERROR, SqlOperations
@@ -84,7 +86,14 @@ _ADD_DUE_SNAPSHOT = performance_snapshots.insert()
 
 
 class SqlStore(
-    SqlMetrics, SqlOperations, SqlSuspensions, SqlSpend, SqlQueue, SqlInsights, SqlAudience
+    SqlMetrics,
+    SqlOperations,
+    SqlSuspensions,
+    SqlSpend,
+    SqlQueue,
+    SqlInsights,
+    SqlAudience,
+    SqlExperiments,
 ):
     """growthloop's store on SQLite or PostgreSQL."""
 

@@ -34,13 +34,16 @@ from tests.conftest import (
 )
 
 TABLES = {*metadata.tables, "alembic_version"}
-# tables of later migrations (0008, 0010, 0011, 0012)
+# tables of later migrations (0008, 0010, 0011, 0012, 0013)
 AFTER_0006 = {
     "account_suspensions",
     "platform_spend",
     "insights",
     "audience_members",
     "audience_interactions",
+    "experiments",
+    "experiment_variants",
+    "experiment_assignments",
 }
 RETIRED = "growthloop\\_%"  # the Supabase API store's functions (0005), dropped by 0006
 

@@ -69,6 +69,7 @@ async def make_harness(
     *,
     seed: int = 7,
     generator: Any = None,
+    scenario: str = "default",
     **config_overrides: Any,
 ) -> AsyncIterator[Harness]:
     overrides: dict[str, Any] = dict(config_overrides)
@@ -78,7 +79,7 @@ async def make_harness(
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
     await upgrade(engine)
     store = SqlStore(engine)
-    world = SandboxWorld(Scenario.load("default"), seed=seed, start=T0)
+    world = SandboxWorld(Scenario.load(scenario), seed=seed, start=T0)
     platforms = {a.name: world.platform(a.name, now=clock.now) for a in config.accounts}
     agent = Agent(
         config=config,
