@@ -164,11 +164,13 @@ async def test_write_returns_the_text_with_the_metadata_stored_with_it(harness: 
     assert list(written.metadata) == [
         *ARMS,
         "hour",
+        "cadence_at",
         "policy",
         "mode",
         *("generator", "model", "prompt_version", "tokens_in", "tokens_out", "cost_usd"),
     ]
     assert written.metadata["hour"] == schedule.hour_label(written.when, slot.active)
+    assert written.metadata["cadence_at"] == slot.when.isoformat()  # where the next is spaced from
     assert (written.metadata["policy"], written.metadata["generator"]) == ("joint", "scripted")
     assert written.recent == ()  # nothing posted yet
 
