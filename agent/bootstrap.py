@@ -56,33 +56,16 @@ class Built:
             self.world.close()
 
 
-RETIRED_SUPABASE_API = (
-    "growthloop no longer has a store that talks to Supabase's REST API (SUPABASE_URL + "
-    "SUPABASE_SERVICE_ROLE_KEY): Supabase is PostgreSQL. Set DATABASE_URL to the project's "
-    "connection string (Supabase dashboard: Connect; the direct one or a pooler's), see "
-    "docs/operations.md#supabase"
-)
-
-
 def store_url(config: Config, *, sqlite_path: Path | None = None) -> str:
     """Where the store lives. Precedence: ``sqlite_path`` (simulations), DATABASE_URL, then the
-    config's SQLite file. SUPABASE_URL or SUPABASE_SERVICE_ROLE_KEY without DATABASE_URL is a
-    ConfigError: they used to select the retired Supabase API store, and falling back to the
-    SQLite file would hide that the data no longer goes to Supabase."""
+    config's SQLite file. SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY select no store: they are
+    for Supabase Storage (``growthloop report --upload``); Supabase's database is reached
+    through DATABASE_URL like any PostgreSQL."""
     secrets = Secrets()
     env_url = secrets.database_url.get_secret_value() if secrets.database_url else None
     if sqlite_path is not None:
         env_url = None
-    elif not env_url and _asks_for_supabase_api(secrets):
-        raise ConfigError(RETIRED_SUPABASE_API + "; or unset both to use the embedded SQLite file.")
     return database_url(sqlite_path=sqlite_path or config.store.sqlite_path, env_url=env_url)
-
-
-def _asks_for_supabase_api(secrets: Secrets) -> bool:
-    key = secrets.supabase_service_role_key
-    return bool((secrets.supabase_url or "").strip()) or (
-        key is not None and bool(key.get_secret_value().strip())
-    )
 
 
 def _unreachable(exc: BaseException) -> bool:

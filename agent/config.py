@@ -478,6 +478,52 @@ class Audience(_Section):
 PLATFORMS = ("sandbox", "x", "bluesky", "mastodon", "threads")
 
 
+# Sharing a report (growthloop report --upload, docs/report.md#sharing-a-report)
+DEFAULT_REPORT_BUCKET = "growthloop-reports"  # the private Supabase Storage bucket, made if missing
+DEFAULT_SIGNED_URL_EXPIRY = timedelta(days=7)  # how long a shared report's link works
+# Our bound, not Supabase's (its API takes any whole number of seconds >= 1): a link meant to
+# expire; one that works for more than a year is as good as a public one
+MAX_SIGNED_URL_EXPIRY = timedelta(days=365)
+# Supabase Storage's bucket names are 1-100 characters of the S3-safe set (its
+# isValidBucketName); we take the subset that needs no escaping in a URL
+BUCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def signed_url_expiry(value: timedelta) -> timedelta:
+    """A signed URL's lifetime: whole seconds (Supabase's ``expiresIn``), from 1 s to
+    :data:`MAX_SIGNED_URL_EXPIRY`."""
+    if value < timedelta(seconds=1):
+        raise ValueError(f"must be at least 1s, got {value.total_seconds():g} s")
+    if value > MAX_SIGNED_URL_EXPIRY:
+        raise ValueError(
+            f"must be at most {MAX_SIGNED_URL_EXPIRY.days}d (a link meant to expire), got "
+            f"{value.total_seconds() / 86400:g}d"
+        )
+    return timedelta(seconds=int(value.total_seconds()))
+
+
+class ReportSettings(_Section):
+    """``growthloop report``; ``--upload`` shares the HTML through Supabase Storage (the project's
+    SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY come from the environment, never this file)."""
+
+    bucket: str = DEFAULT_REPORT_BUCKET
+    signed_url_expiry: Duration = DEFAULT_SIGNED_URL_EXPIRY
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not BUCKET_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a bucket name: 1-100 letters, digits, '.', '_' or '-'"
+            )
+        return value
+
+    @field_validator("signed_url_expiry")
+    @classmethod
+    def _expiry(cls, value: timedelta) -> timedelta:
+        return signed_url_expiry(value)
+
+
 class Account(_Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     platform: Literal["sandbox", "x", "bluesky", "mastodon", "threads"]
@@ -519,6 +565,7 @@ class Config(_Section):
     failsafe: FailSafe = FailSafe()
     alerts: AlertSettings = AlertSettings()
     audience: Audience = Audience()
+    report: ReportSettings = ReportSettings()
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Config:
@@ -563,8 +610,8 @@ class Secrets(BaseSettings):
 
     database_url: SecretStr | None = None
     openai_api_key: SecretStr | None = None
-    # Supabase's API (reserved for Supabase Storage). They no longer select a store: set alone,
-    # without DATABASE_URL, they are a ConfigError (agent/bootstrap.py: store_url)
+    # Supabase's API, for Supabase Storage only (growthloop report --upload; agent/report/
+    # share.py). They do not select a store: the store is DATABASE_URL or the SQLite file
     supabase_url: str | None = None
     supabase_service_role_key: SecretStr | None = None
     # where alerts are sent (a Slack or Discord incoming webhook; agent/alerts.py)

@@ -18,6 +18,9 @@ and never leak into ``agent/`` or ``learning/``::
     ├── DraftError (agent/drafts.py)     UnknownDraft, DraftRefused: `growthloop drafts` refusals
     ├── PostError (agent/posts.py)       UnknownPost, PostRefused: `growthloop posts` refusals
     ├── ExperimentError                  a bad experiment file or command (agent/experiment_spec.py)
+    ├── ShareError (agent/report/share.py) a report could not be shared through Supabase Storage
+    │   ├── ShareRefused                 Storage answered no: the key, a public bucket, a name
+    │   └── ShareUnavailable             Storage could not be reached or failed (5xx)
     └── PlatformError                    anything a platform adapter reports
         ├── TransientPlatformError       worth retrying later (reads are retried with backoff)
         │   ├── RateLimited(reset_at)    the platform asked us to wait until ``reset_at``
@@ -118,3 +121,16 @@ class DuplicateContent(PermanentPlatformError):
 
 class ContentRejected(PermanentPlatformError):
     """The platform refused the post's content (too long, against its rules)."""
+
+
+class ShareError(GrowthloopError):
+    """The report could not be shared through Supabase Storage."""
+
+
+class ShareRefused(ShareError):
+    """Supabase Storage refused the request (a wrong key, a public bucket, an invalid name): fix
+    the settings and try again."""
+
+
+class ShareUnavailable(ShareError):
+    """Supabase Storage could not be reached or failed (a network error or a 5xx answer)."""

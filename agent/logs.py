@@ -23,7 +23,8 @@ import structlog
 
 SECRET_KEY = re.compile(
     r"(pass(word)?|secret|token|api[_-]?key|authorization|auth|credential|database_url|dsn"
-    r"|webhook_url)",  # webhook_url: GROWTHLOOP_ALERT_WEBHOOK_URL (agent/alerts.py)
+    r"|webhook_url"  # webhook_url: GROWTHLOOP_ALERT_WEBHOOK_URL (agent/alerts.py)
+    r"|service_role_key)",  # SUPABASE_SERVICE_ROLE_KEY (agent/report/share.py)
     re.IGNORECASE,
 )
 # user:password@ in URLs, and bearer/sk- style tokens inside free text
