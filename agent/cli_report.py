@@ -14,7 +14,6 @@ from agent.cli_support import ConfigOption, fail, out, with_store
 from agent.cli_support import load as _load
 from agent.config import parse_duration, signed_url_expiry
 from agent.errors import ConfigError, ShareRefused, ShareUnavailable
-from agent.logs import log
 from agent.report import DEFAULT_DAYS
 
 
@@ -182,13 +181,6 @@ def _upload(
     except ShareUnavailable as exc:
         fail(str(exc), 1)
         raise
-    log.info(
-        "report_shared",
-        bucket=shared.bucket,
-        path=shared.path,
-        created_bucket=shared.created_bucket,
-        expires_at=shared.expires_at.isoformat(),
-    )
     out.print(
         f"uploaded: {shared.bucket}/{shared.path}"
         + (" (bucket created, private)" if shared.created_bucket else "")

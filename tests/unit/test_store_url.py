@@ -1,6 +1,5 @@
-"""Where the store lives: DATABASE_URL, else the config's SQLite file. The retired Supabase API
-store's variables (SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY) no longer select a store: alone they
-are a ConfigError pointing to the connection string, never a silent fall back to SQLite."""
+"""Where the store lives: DATABASE_URL, else the config's SQLite file. SUPABASE_URL and
+SUPABASE_SERVICE_ROLE_KEY select no store (they are for Supabase Storage: report --upload)."""
 
 from __future__ import annotations
 
@@ -37,31 +36,20 @@ def test_database_url_wins_then_the_sqlite_file(
     "variables",
     [
         {"SUPABASE_URL": "https://abcdefghijklmnop.supabase.co"},
-        {"SUPABASE_SERVICE_ROLE_KEY": "secret-key-value"},
         {"SUPABASE_URL": "https://abcdefghijklmnop.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": "k"},
     ],
 )
-def test_the_supabase_api_variables_alone_are_a_config_error_naming_database_url(
+def test_the_supabase_api_variables_select_no_store(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, variables: dict[str, str]
 ) -> None:
+    """They are for Supabase Storage (growthloop report --upload): the store stays the SQLite
+    file without DATABASE_URL, and the database named by DATABASE_URL with it."""
     config = make_config(store={"sqlite_path": str(tmp_path / "g.db")})
     for name, value in variables.items():
         clean_env.setenv(name, value)
-    with pytest.raises(ConfigError, match="DATABASE_URL") as refused:
-        store_url(config)
-    assert "connection string" in str(refused.value)
-    assert "secret-key-value" not in str(refused.value)
-    assert not (tmp_path / "g.db").exists()
-
-
-def test_with_database_url_the_supabase_api_variables_are_left_alone(
-    clean_env: pytest.MonkeyPatch,
-) -> None:
-    """They stay usable for what only the API does (Supabase Storage, later)."""
-    clean_env.setenv("SUPABASE_URL", "https://abcdefghijklmnop.supabase.co")
-    clean_env.setenv("SUPABASE_SERVICE_ROLE_KEY", "secret-key-value")
+    assert store_url(config) == f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
     clean_env.setenv("DATABASE_URL", SUPABASE_DB)
-    assert store_url(make_config()).startswith("postgresql+asyncpg://")
+    assert store_url(config).startswith("postgresql+asyncpg://")
 
 
 @pytest.mark.parametrize(
