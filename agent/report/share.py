@@ -48,8 +48,8 @@ from agent.logs import redact_text
 STORAGE_TIMEOUT = 30.0  # seconds for one Storage request: a report is ~0.1-2 MB
 HTML_TYPE = "text/html; charset=utf-8"
 WHERE_SETTINGS = (
-    "Supabase dashboard: Project Settings > API (the project URL, https://<ref>.supabase.co, "
-    "and the service_role key)"
+    "the Supabase dashboard's Project Settings > API page: the project URL, "
+    "https://<ref>.supabase.co, and the service_role key"
 )
 # what Storage's answers say when the key is not accepted: Supabase's gateway answers 401,
 # Storage itself 400 with one of these codes or a 403 statusCode (row-level security)
@@ -81,14 +81,15 @@ def storage_settings(secrets: Secrets | None = None) -> tuple[str, str]:
     ]
     if missing:
         raise ConfigError(
-            f"--upload shares the report through Supabase Storage and needs SUPABASE_URL and "
-            f"SUPABASE_SERVICE_ROLE_KEY in the environment or .env ({WHERE_SETTINGS}); "
-            f"missing: {', '.join(missing)}. Without --upload the report is only written locally."
+            "--upload shares the report through Supabase Storage and needs SUPABASE_URL and "
+            f"SUPABASE_SERVICE_ROLE_KEY in the environment or .env; missing: "
+            f"{', '.join(missing)}. Both are on {WHERE_SETTINGS}. Without "
+            "--upload the report is only written locally."
         )
     if not re.match(r"^https?://[^/\s]+", url):
         raise ConfigError(
             "SUPABASE_URL must be the project's URL, https://<ref>.supabase.co "
-            f"({WHERE_SETTINGS}); got {redact_text(url)!r}."
+            f"(see {WHERE_SETTINGS}); got {redact_text(url)!r}."
         )
     return url, key
 
@@ -180,8 +181,8 @@ def _translated(exc: StorageApiError, *, bucket: str, path: str) -> ShareRefused
     hint = ""
     if status in {"401", "403"} or exc.code in KEY_CODES:
         hint = (
-            " Check SUPABASE_SERVICE_ROLE_KEY: it must be the project's service_role key (not "
-            f"the anon key) of the project at SUPABASE_URL ({WHERE_SETTINGS})."
+            " Check SUPABASE_SERVICE_ROLE_KEY: it must be the service_role key (not the anon "
+            f"key) of the project at SUPABASE_URL (see {WHERE_SETTINGS})."
         )
     return ShareRefused(f"Supabase Storage refused to store {bucket}/{path}: {said}.{hint}")
 

@@ -262,3 +262,12 @@ def test_the_report_section_defaults() -> None:
     config = make_config()
     assert config.report.bucket == DEFAULT_REPORT_BUCKET
     assert config.report.signed_url_expiry == timedelta(days=7)
+
+
+def test_a_supabase_url_that_is_not_one_is_exit_2(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.setenv("SUPABASE_URL", "abcdefghijklmnop.supabase.co")
+    env.setenv("SUPABASE_SERVICE_ROLE_KEY", "secret-key-value")
+    result = run(tmp_path, "--upload")
+    assert result.exit_code == 2, result.output
+    assert "SUPABASE_URL must be the project's URL" in " ".join(result.output.split())
+    assert "secret-key-value" not in result.output
