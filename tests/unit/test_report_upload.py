@@ -17,6 +17,7 @@ import httpx
 import jwt
 import pytest
 import yaml
+from supabase import AsyncClientOptions, acreate_client
 from typer.testing import CliRunner
 
 from agent.cli import app
@@ -75,6 +76,15 @@ def use(env: pytest.MonkeyPatch, storage: StorageServer, key: str | None = None)
     env.setenv("SUPABASE_SERVICE_ROLE_KEY", storage.service_key if key is None else key)
 
 
+async def exists(storage: StorageServer, bucket: str, path: str) -> bool:
+    """What the supabase client says (object info) about ``bucket``/``path``."""
+    async with httpx.AsyncClient() as http:
+        client = await acreate_client(
+            storage.url, storage.service_key, options=AsyncClientOptions(httpx_client=http)
+        )
+        return await client.storage.from_(bucket).exists(path)
+
+
 def link(output: str) -> str:
     found = LINK.search(output.replace("\n", ""))
     assert found, output
@@ -95,6 +105,8 @@ def test_upload_stores_the_html_privately_and_the_signed_url_serves_it(
     assert re.fullmatch(r"reports/all/\d{8}T\d{6}Z\.html", path)
     stored = storage.objects[bucket, path]
     assert stored.body == html.read_bytes() and stored.content_type.startswith("text/html")
+    assert asyncio.run(exists(storage, bucket, path))
+    assert not asyncio.run(exists(storage, bucket, path.replace("reports/", "other/")))
     # every keyed request carried the project key as apikey and as the bearer token
     keyed = [h for method, p, h in storage.requests if not p.startswith("/storage/v1/object/sign/")]
     assert keyed and all(h["apikey"] == storage.service_key for h in keyed)
