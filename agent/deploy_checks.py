@@ -60,11 +60,29 @@ def hosting(environ: Mapping[str, str]) -> str | None:
 def deploy_warnings(
     config: Config, *, store_url: str, environ: Mapping[str, str]
 ) -> list[DeployWarning]:
-    """The deploy problems of this config on this host (none off Heroku and Railway)."""
+    """The deploy problems of this config on this host (only the Supabase one off Heroku and
+    Railway)."""
     host = hosting(environ)
-    if host is None:
-        return []
     found: list[DeployWarning] = []
+    path = sqlite_file(store_url)
+    if path is not None and environ.get("SUPABASE_URL", "").strip():
+        # SUPABASE_URL once selected a store that talked to Supabase's REST API (retired): the
+        # data of someone who still relies on it would now go to a local file without a word
+        found.append(
+            DeployWarning(
+                kind="supabase_not_the_store",
+                host=host or "local",
+                message=(
+                    f"SUPABASE_URL is set but DATABASE_URL is not: the store is the SQLite file "
+                    f"{path}, not Supabase's database (SUPABASE_URL and "
+                    "SUPABASE_SERVICE_ROLE_KEY only serve `growthloop report --upload`). To keep "
+                    "the data in Supabase, set DATABASE_URL to the project's connection string "
+                    "(see docs/operations.md#supabase)."
+                ),
+            )
+        )
+    if host is None:
+        return found
     sandboxed = [a.name for a in config.accounts if a.platform == "sandbox"]
     if sandboxed:
         found.append(
@@ -79,7 +97,6 @@ def deploy_warnings(
                 ),
             )
         )
-    path = sqlite_file(store_url)
     if path is not None and _ephemeral(path, host, environ):
         volume = environ.get(RAILWAY_VOLUME)
         where = (

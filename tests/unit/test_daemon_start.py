@@ -137,6 +137,19 @@ def test_postgres_on_a_host_with_real_platforms_has_no_warning() -> None:
     assert deploy_warnings(config, store_url=POSTGRES, environ=environ) == []
 
 
+def test_supabase_url_without_database_url_warns_that_the_data_stays_in_sqlite() -> None:
+    """SUPABASE_URL once selected the retired Supabase API store, and refused to start without
+    DATABASE_URL; since it only serves report uploads, a store that falls back to the SQLite
+    file says so at start (anywhere, not only on Heroku or Railway)."""
+    config = make_config(accounts=[X_ACCOUNT])
+    environ = {"SUPABASE_URL": "http://127.0.0.1:54321"}
+    [warning] = deploy_warnings(config, store_url="sqlite+aiosqlite:///data/g.db", environ=environ)
+    assert warning.kind == "supabase_not_the_store" and warning.host == "local"
+    assert "DATABASE_URL" in warning.message and "data/g.db" in warning.message
+    assert deploy_warnings(config, store_url=POSTGRES, environ=environ) == []
+    assert deploy_warnings(config, store_url="sqlite+aiosqlite:///g.db", environ={}) == []
+
+
 def test_store_kind_is_the_backend_only() -> None:
     assert store_kind(POSTGRES) == "postgresql"
     assert store_kind("sqlite+aiosqlite:///data/g.db") == "sqlite"
