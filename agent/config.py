@@ -56,8 +56,14 @@ DEFAULT_JITTER = timedelta(minutes=10)  # random shift added to each scheduled p
 DEFAULT_HORIZONS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
 DEFAULT_ACCOUNT_POLL_EVERY = timedelta(minutes=10)  # follower-count snapshots, free reads
 # follower-count snapshots where each read is billed (X pay-per-use): with the reading taken just
-# before each post, ~3 a post at 4 posts a day (agent/reading.py)
-DEFAULT_PAID_ACCOUNT_POLL_EVERY = timedelta(hours=2)
+# before each post and the metrics at the last two horizons, 1.26x the post fee at 4 posts a day
+# and the learning benchmark's score within noise of reading every 10 minutes; every 2 h with
+# the last horizon only cost as much (1.30x) and lost 0.09 of the oracle (docs/costs.md)
+DEFAULT_PAID_ACCOUNT_POLL_EVERY = timedelta(hours=4)
+# where each read is billed and ``polling.paid_horizons`` is unset: the last this many horizons
+# (the 4 h and 24 h polls of the default 1 h / 4 h / 24 h; the early ones are the learner's
+# provisional evidence, which the last horizon alone left it without: docs/costs.md)
+PAID_HORIZONS_KEPT = 2
 DEFAULT_SQLITE_PATH = Path("data/growthloop.db")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
@@ -188,8 +194,8 @@ class Polling(_Section):
     # 10m where reads are free, ``paid_account_every`` where the platform bills each read
     account_every: Duration | None = None
     paid_account_every: Duration = DEFAULT_PAID_ACCOUNT_POLL_EVERY
-    # the horizons polled where each read is billed; unset: the last of ``horizons`` only (the
-    # early polls are what attribution needs least: agent/reading.py)
+    # the horizons polled where each read is billed; unset: the last PAID_HORIZONS_KEPT of
+    # ``horizons`` (agent/reading.py)
     paid_horizons: list[Duration] | None = None
 
     @field_validator("horizons", "paid_horizons")

@@ -11,7 +11,7 @@ one run, on the same seeds:
   (``polling.account_every: 10m``, ``polling.paid_horizons: [1h, 4h, 24h]``: the defaults before
   cost-aware reading, and still the defaults where reads are free);
 - **after**: the defaults (``agent/reading.py``: the follower count every
-  ``polling.paid_account_every`` and before each post, metrics at the last horizon).
+  ``polling.paid_account_every`` and before each post, metrics at the last two horizons).
 
 For each: posts published, follower readings, objects read, platform spend, the all-in cost per
 post and its ratio to the post fee, and the learning figures of ``bench.learning`` (fraction of
