@@ -267,3 +267,14 @@ async def test_dashboard_in_chromium_matches_health_and_the_sql_views(
     assert TOKEN not in log
     events = {e["event"] for e in daemon.events()}
     assert {"dashboard_endpoint", "dashboard_signed_in", "dashboard_sign_in_failed"} <= events
+
+
+@pytest.mark.parametrize("variable", ["GROWTHLOOP_DASHBOARD_TOKEN", "GROWTHLOOP_METRICS_TOKEN"])
+def test_run_refuses_a_short_token_before_starting_anything(tmp_path: Path, variable: str) -> None:
+    config = write_config(tmp_path / "growthloop.yaml")
+    result = run_cli("run", "--config", config, cwd=tmp_path, env=cli_env(**{variable: "tiny-tok"}))
+    assert result.returncode == 2, result.stderr
+    assert variable in result.stderr and "at least 16" in result.stderr
+    assert "tiny-tok" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists(), "nothing started"
