@@ -14,6 +14,7 @@ path                                body
                                     366): followers, posts, estimates, hours, days, health,
                                     insights (``growthloop report --account NAME``, as data)
 ``/api/queue``                      next posts, drafts waiting for approval, suspended accounts
+                                    (``?account=NAME``: of that account)
 ``/api/activity``                   the latest posts in any status
 ``/api/insights``                   open insights (``?all=1``: resolved and acknowledged too)
 ==================================  ==============================================================
@@ -83,8 +84,8 @@ def add_routes(app: web.Application, agent: Agent, *, render_lock: Any) -> None:
             gathered = await views.account_report(agent, name, now=now(), days=days)
         return views.report_json(gathered)
 
-    async def queue(_request: web.Request) -> Any:
-        return await views.queue(agent, now())
+    async def queue(request: web.Request) -> Any:
+        return await views.queue(agent, now(), account=request.query.get("account"))
 
     async def activity(_request: web.Request) -> Any:
         return await views.activity(agent)

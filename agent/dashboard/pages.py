@@ -152,9 +152,9 @@ class Pages:
             return _page(f"<p>{_escape(str(exc))}</p>", status=400)
         async with self.render_lock:  # one report at a time: the cycles keep their CPU
             try:
-                report = await views.account_report(
-                    self.agent, name, now=self.agent.clock.now(), days=days
-                )
+                now = self.agent.clock.now()
+                report = await views.account_report(self.agent, name, now=now, days=days)
+                queue = await views.queue(self.agent, now, account=name)
             except StoreError as exc:
                 return self._store_error(exc)
             (account,) = report.accounts
@@ -168,6 +168,7 @@ class Pages:
         html = self.env.get_template("account.html.j2").render(
             report=report,
             s=section,
+            queue=queue,
             shared=report_render.ordered(report.insights),
             period_choices=PERIOD_CHOICES,
             nav=self._nav(),

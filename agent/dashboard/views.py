@@ -158,20 +158,33 @@ async def health(agent: Agent, now: datetime, *, hours: int = HEALTH_HOURS) -> d
     }
 
 
-async def queue(agent: Agent, now: datetime, *, limit: int = QUEUE_LIMIT) -> dict[str, Any]:
+async def queue(
+    agent: Agent, now: datetime, *, account: str | None = None, limit: int = QUEUE_LIMIT
+) -> dict[str, Any]:
     """The next posts (planned or being published, soonest first), the drafts waiting for a
-    person (oldest first) and the suspended accounts."""
+    person (oldest first) and the suspended accounts: of every account, or of ``account`` (a
+    configured name; the pending work is always every account's, as ``growthloop health``)."""
     store = agent.store
     names = await store.account_names()
-    upcoming = await store.list_posts(statuses=UPCOMING, limit=limit)
-    drafts = await store.drafts()
+    account_id: int | None = None
+    if account is not None:
+        account_name(agent, account)
+        ids = {name: i for i, name in names.items()}
+        if account not in ids:  # configured, never run: nothing queued yet
+            account_id = -1
+        else:
+            account_id = ids[account]
+    upcoming = await store.list_posts(account_id=account_id, statuses=UPCOMING, limit=limit)
+    drafts = await store.drafts(account_id)
+    held = await store.suspensions(now=now)
     return {
         "now": now,
+        "account": account,
         "pending": await store.pending_work(now),
         "next_posts": [post_view(p, names) for p in upcoming],
         "drafts": [post_view(p, names) for p in drafts[:limit]],
         "drafts_waiting": len(drafts),
-        "suspended": [suspension_view(s) for s in await store.suspensions(now=now)],
+        "suspended": [suspension_view(s) for s in held if account is None or s.account == account],
     }
 
 

@@ -15,6 +15,7 @@ from aiohttp import ClientSession, CookieJar, web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
+from agent import breaker
 from agent.daemon import Daemon
 from agent.dashboard import views
 from agent.dashboard.access import (
@@ -27,7 +28,7 @@ from agent.dashboard.access import (
 )
 from agent.dashboard.app import build_app
 from agent.dashboard.pages import safe_next
-from agent.errors import ConfigError
+from agent.errors import AuthFailed, ConfigError
 from agent.models import PostStatus
 from agent.simulator import run_until
 from tests.conftest import T0
@@ -262,6 +263,7 @@ async def test_the_overview_page_shows_the_queue_and_the_leaders(harness: Harnes
         status, account_page = await get(session, server, "/dashboard/accounts/demo?days=2")
         assert status == 200
     assert f'data-post="{planned[0].id}"' in page
+    assert f'data-post="{planned[0].id}"' in account_page  # the account's own queue
     for dimension in ("content_type", "formula", "hook"):
         assert f'data-dimension="{dimension}"' in page
     assert account_page.count('class="chart"') >= 5  # the report's charts, inline SVG
@@ -275,3 +277,33 @@ async def test_the_daemon_serves_the_dashboard_on_its_one_application(harness: H
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     assert {"/healthz", "/metrics", "/dashboard", "/api/health", "/api/queue"} <= paths
     assert isinstance(app, web.Application)
+
+
+async def test_the_queue_shows_drafts_waiting_and_suspended_accounts(tmp_path: Path) -> None:
+    """Approve mode: the planner's drafts wait for a person; then the circuit breaker suspends
+    the account. Both are in /api/queue and on the overview, as `growthloop drafts` and
+    `growthloop health` list them."""
+    async with make_harness(tmp_path, mode="approve") as h:
+        await h.run_cycles("plan")
+        account = h.agent.config.accounts[0]
+        await breaker.suspend(h.agent, account, AuthFailed("401"), T0, reason=breaker.AUTH)
+        drafts = await h.store.drafts()
+        assert drafts, "approve mode writes drafts"
+        async with (
+            serve(h, {DASHBOARD_TOKEN_ENV: TOKEN}) as server,
+            ClientSession(headers=bearer(TOKEN)) as session,
+        ):
+            status, body = await get(session, server, "/api/queue")
+            assert status == 200
+            status, mine = await get(session, server, "/api/queue?account=demo")
+            assert status == 200 and json.loads(mine)["drafts_waiting"] == len(drafts)
+            assert (await get(session, server, "/api/queue?account=nobody"))[0] == 404
+            status, page = await get(session, server, "/dashboard")
+            assert status == 200
+    queue = json.loads(body)
+    assert [d["id"] for d in queue["drafts"]] == [d.id for d in drafts]
+    assert queue["drafts_waiting"] == len(drafts)
+    assert queue["next_posts"] == []  # nothing is planned until a person approves
+    assert [(s["account"], s["reason"]) for s in queue["suspended"]] == [("demo", "auth")]
+    assert f'<tr data-post="{drafts[0].id}">' in page
+    assert "suspended</span>" in page and "Approve or reject them with" in page
