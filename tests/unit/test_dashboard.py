@@ -254,6 +254,8 @@ async def test_the_api_reads_what_the_store_says(harness: Harness) -> None:
 async def test_the_overview_page_shows_the_queue_and_the_leaders(harness: Harness) -> None:
     h = harness
     planned = await h.store.list_posts(statuses=(PostStatus.PLANNED,))
+    account_id = h.agent.account_ids["demo"]
+    await h.store.add_platform_spend(account_id, usd=0.25, posts=0, at=h.clock.now())
     async with (
         serve(h, {DASHBOARD_TOKEN_ENV: TOKEN}) as server,
         ClientSession(headers=bearer(TOKEN)) as session,
@@ -267,6 +269,11 @@ async def test_the_overview_page_shows_the_queue_and_the_leaders(harness: Harnes
     for dimension in ("content_type", "formula", "hook"):
         assert f'data-dimension="{dimension}"' in page
     assert account_page.count('class="chart"') >= 5  # the report's charts, inline SVG
+    (cost,) = await h.store.platform_costs(at=h.clock.now())
+    assert f"<td>{cost.spend_usd:.4f}</td>" in page  # this month's platform cost, as health
+    rows = await h.store.latest_health(limit=views.HEALTH_HOURS)
+    assert rows and 'id="health-hours"' in page
+    assert page.count(f"<td>{rows[0]['hour_start']:%Y-%m-%d %H:00}</td>") == 1
     assert "<script" not in page and "<script" not in account_page
 
 
