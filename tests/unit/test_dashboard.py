@@ -28,7 +28,7 @@ from agent.dashboard.access import (
 )
 from agent.dashboard.app import build_app
 from agent.dashboard.pages import safe_next
-from agent.errors import AuthFailed, ConfigError
+from agent.errors import AuthFailed, ConfigError, StoreUnavailable
 from agent.models import PostStatus
 from agent.simulator import run_until
 from tests.conftest import T0
@@ -314,3 +314,22 @@ async def test_the_queue_shows_drafts_waiting_and_suspended_accounts(tmp_path: P
     assert [(s["account"], s["reason"]) for s in queue["suspended"]] == [("demo", "auth")]
     assert f'<tr data-post="{drafts[0].id}">' in page
     assert "suspended</span>" in page and "Approve or reject them with" in page
+
+
+async def test_a_database_that_cannot_be_read_is_a_503_not_a_traceback(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*_args: Any, **_kwargs: Any) -> Any:
+        raise StoreUnavailable("connection refused")
+
+    for method in ("pending_work", "account_names"):
+        monkeypatch.setattr(harness.store, method, down)
+    async with (
+        serve(harness, {DASHBOARD_TOKEN_ENV: TOKEN}) as server,
+        ClientSession(headers=bearer(TOKEN)) as session,
+    ):
+        for path in ("/api/health", "/api/queue", "/api/accounts/demo/report", "/dashboard"):
+            status, body = await get(session, server, path)
+            assert status == 503, (path, status, body[:200])
+            assert "could not be read" in body and "Traceback" not in body
+        assert (await get(session, server, "/dashboard/accounts/demo"))[0] == 503
