@@ -71,6 +71,7 @@ class Daemon:
         config_path: Path | None = None,
         environ: Mapping[str, str] | None = None,
         demo: bool = False,
+        access: Access | None = None,
     ) -> None:
         self.agent = agent
         self.host = host
@@ -79,8 +80,9 @@ class Daemon:
         self.config_path = config_path
         self.environ = os.environ if environ is None else environ
         self.demo = demo
-        # the dashboard's and /metrics' tokens: read (and checked) before anything starts
-        self.access = Access.from_environ(self.environ)
+        # the dashboard's and /metrics' tokens (None: from ``environ``; the CLI passes those it
+        # read from the environment and .env before anything started)
+        self.access = Access.from_environ(self.environ) if access is None else access
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()  # a second signal: cancel what is in flight
         self._in_flight: dict[

@@ -270,9 +270,16 @@ async def test_dashboard_in_chromium_matches_health_and_the_sql_views(
 
 
 @pytest.mark.parametrize("variable", ["GROWTHLOOP_DASHBOARD_TOKEN", "GROWTHLOOP_METRICS_TOKEN"])
-def test_run_refuses_a_short_token_before_starting_anything(tmp_path: Path, variable: str) -> None:
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_run_refuses_a_short_token_before_starting_anything(
+    tmp_path: Path, variable: str, where: str
+) -> None:
+    """Read like every secret: from the environment or the working directory's .env."""
     config = write_config(tmp_path / "growthloop.yaml")
-    result = run_cli("run", "--config", config, cwd=tmp_path, env=cli_env(**{variable: "tiny-tok"}))
+    env = cli_env(**{variable: "tiny-tok"}) if where == "environment" else cli_env()
+    if where == ".env":
+        (tmp_path / ".env").write_text(f"{variable}=tiny-tok\n", encoding="utf-8")
+    result = run_cli("run", "--config", config, cwd=tmp_path, env=env)
     assert result.returncode == 2, result.stderr
     assert variable in result.stderr and "at least 16" in result.stderr
     assert "tiny-tok" not in result.stderr + result.stdout
