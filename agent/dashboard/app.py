@@ -4,7 +4,7 @@ port, with the access rules of :mod:`agent.dashboard.access` as a middleware."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -24,7 +24,7 @@ def build_app(
     agent: Agent,
     access: Access,
     *,
-    healthz: Callable[[web.Request], object],
+    healthz: Callable[[web.Request], Awaitable[web.StreamResponse]],
     wall_clock: Callable[[], datetime] = _wall_clock,
 ) -> web.Application:
     """The application: ``healthz`` is the daemon's handler; the dashboard routes exist whether
@@ -35,7 +35,7 @@ def build_app(
     app = web.Application(
         middlewares=[middleware(access, now=wall_clock, login_page=pages.login_page)]
     )
-    app.router.add_get("/healthz", healthz)  # type: ignore[arg-type]
+    app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_route(agent))
     pages.add_routes(app)
     api.add_routes(app, agent, render_lock=render_lock)
