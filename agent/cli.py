@@ -184,13 +184,19 @@ def run(
     from agent import signals
     from agent.bootstrap import build, port_from_env, store_url
     from agent.clock import SystemClock
+    from agent.config import with_dotenv
     from agent.daemon import Daemon
+    from agent.dashboard.access import Access
     from agent.demo import demo_config, fresh_demo_files
     from agent.logs import configure_logging, log
     from agent.store.lockfile import lock_store
 
     cfg = _load(config)
     configure_logging()
+    try:  # a short dashboard or metrics token is refused before anything starts
+        access = Access.from_environ(with_dotenv(os.environ))
+    except ConfigError as exc:
+        fail(str(exc), 2)
     sqlite_path = None
     if demo:  # its own SQLite file, whatever DATABASE_URL says
         cfg = demo_config(cfg)
@@ -235,6 +241,7 @@ def run(
                     config_path=config,
                     environ=os.environ,
                     demo=demo,
+                    access=access,
                 )
                 return await daemon.run()
             finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from datetime import time, timedelta
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -622,6 +623,9 @@ class Secrets(BaseSettings):
     supabase_service_role_key: SecretStr | None = None
     # where alerts are sent (a Slack or Discord incoming webhook; agent/alerts.py)
     growthloop_alert_webhook_url: SecretStr | None = None
+    # the dashboard's and /metrics' tokens (agent/dashboard/access.py reads them)
+    growthloop_dashboard_token: SecretStr | None = None
+    growthloop_metrics_token: SecretStr | None = None
 
 
 def account_secret_names(account: Account) -> list[str]:
@@ -657,6 +661,14 @@ def check_account_secrets(config: Config, environ: dict[str, str] | None = None)
             "Missing secrets: " + "; ".join(problems) + ". Secrets are read only from the "
             "environment (or a .env file in the working directory), never from the config file."
         )
+
+
+def with_dotenv(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with the ``.env`` file's values (in the working directory) beneath it: where
+    every secret is read from."""
+    env = dict(environ)
+    env.update({k: v for k, v in _dotenv_values().items() if k not in env and v is not None})
+    return env
 
 
 def _dotenv_values() -> dict[str, str | None]:

@@ -1,4 +1,6 @@
-"""Real time: the cycles as APScheduler interval jobs, plus the /healthz endpoint.
+"""Real time: the cycles as APScheduler interval jobs, plus the HTTP server: ``/healthz``,
+``/metrics``, and the dashboard and JSON API when ``GROWTHLOOP_DASHBOARD_TOKEN`` is set
+(:mod:`agent.dashboard`, docs/dashboard.md), all on one port.
 
 A database outage does not stop the daemon: the store retries a dropped connection with
 backoff, then raises StoreUnavailable; the cycle gives up until its next tick, the outage is
@@ -45,9 +47,10 @@ from agent.alerts import AlertKind
 from agent.core import Agent
 from agent.cycles import CYCLES, Cycle, reconcile_cycle
 from agent.cycles.publish import env_pause_reason, pause_reason
+from agent.dashboard.access import Access
+from agent.dashboard.app import build_app
 from agent.errors import ConfigError, PlatformError, StoreError, StoreUnavailable
 from agent.logs import log
-from agent.metrics import metrics_route
 from agent.status import health_command, healthz_url, read_status
 
 MAX_CONSECUTIVE_CRASHES = 5  # an unexpected error this many times in a row stops the daemon
@@ -68,6 +71,7 @@ class Daemon:
         config_path: Path | None = None,
         environ: Mapping[str, str] | None = None,
         demo: bool = False,
+        access: Access | None = None,
     ) -> None:
         self.agent = agent
         self.host = host
@@ -76,6 +80,9 @@ class Daemon:
         self.config_path = config_path
         self.environ = os.environ if environ is None else environ
         self.demo = demo
+        # the dashboard's and /metrics' tokens (None: from ``environ``; the CLI passes those it
+        # read from the environment and .env before anything started)
+        self.access = Access.from_environ(self.environ) if access is None else access
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()  # a second signal: cancel what is in flight
         self._in_flight: dict[
@@ -249,9 +256,7 @@ class Daemon:
         remove = signals.install(self.on_signal) if install_signals else None
         await agent.setup()
         reconciled = await reconcile_cycle(agent, agent.clock.now())
-        app = web.Application()
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/metrics", metrics_route(agent))
+        app = build_app(agent, self.access, healthz=self.healthz)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -385,6 +390,17 @@ class Daemon:
                 + ", ".join(f"{h.total_seconds():g}s" for h in config.polling.horizons)
                 + ", then the learning step",
             )
+        url = healthz_url(self.host, self.bound_port or self.port).removesuffix("/healthz")
+        log.info(
+            "dashboard_endpoint",
+            url=f"{url}/dashboard" if self.access.dashboard_on else None,
+            api=f"{url}/api/" if self.access.dashboard_on else None,
+            enabled=self.access.dashboard_on,
+            metrics_protected=self.access.metrics_token is not None,
+            note="open it and sign in with GROWTHLOOP_DASHBOARD_TOKEN"
+            if self.access.dashboard_on
+            else "off: set GROWTHLOOP_DASHBOARD_TOKEN to serve the dashboard (docs/dashboard.md)",
+        )
         warnings = deploy_checks.deploy_warnings(
             config, store_url=self.store_url, environ=self.environ
         )

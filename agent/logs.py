@@ -6,8 +6,9 @@ Event names used across the daemon (tests assert on them): ``post_planned``, ``p
 ``posterior_updated``, ``health_written``, ``cycle_failed``, ``daemon_started``,
 ``daemon_stopping``, ``daemon_stopped``, ``shutdown_requested``, ``shutdown_forced``,
 ``cycles_cancelled``, ``cycle_cancelled``, ``health_endpoint``, ``deploy_warning``,
-``demo_running``, ``status``; ``library_log`` for a library's own ``logging`` record (warnings
-and above).
+``demo_running``, ``status``, ``dashboard_endpoint``, ``dashboard_signed_in``,
+``dashboard_sign_in_failed``, ``dashboard_store_error``; ``library_log`` for a library's own
+``logging`` record (warnings and above).
 """
 
 from __future__ import annotations

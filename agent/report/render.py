@@ -62,20 +62,20 @@ def account_charts(account: AccountReport) -> dict[str, Any]:
     }
 
 
-def _ordered(insights: Sequence[InsightView]) -> list[InsightView]:
+def ordered(insights: Sequence[InsightView]) -> list[InsightView]:
     """Most severe first (a stable sort: the given order within a severity)."""
     return sorted(insights, key=lambda i: SEVERITY_ORDER.get(i.severity, len(SEVERITY_ORDER)))
 
 
 def _insights(account: AccountReport) -> list[InsightView]:
-    return _ordered(account.insights)
+    return ordered(account.insights)
 
 
 def render_html(report: Report) -> str:
     template = environment().get_template("report.html.j2")
     return template.render(
         report=report,
-        shared=_ordered(report.insights),
+        shared=ordered(report.insights),
         sections=[
             {"account": a, "charts": account_charts(a), "insights": _insights(a)}
             for a in report.accounts
@@ -87,7 +87,7 @@ def render_markdown(report: Report) -> str:
     template = environment().get_template("report.md.j2")
     return template.render(
         report=report,
-        shared=_ordered(report.insights),
+        shared=ordered(report.insights),
         sections=[{"account": a, "insights": _insights(a)} for a in report.accounts],
     )
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import sysconfig
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -108,11 +109,12 @@ def test_a_non_editable_install_runs_from_an_empty_directory_with_a_config_elsew
     assert [p.suffix for p in sorted((project / "data" / "report").iterdir())] == [".html", ".md"]
 
     log_path = tmp_path / "daemon.log"
+    port, token = free_port(), "install-test-dashboard-token"
     with log_path.open("w", encoding="utf-8") as log:
         daemon = subprocess.Popen(
             [str(growthloop), "run", "--config", str(config)],
             cwd=empty,
-            env=_env(PORT=str(free_port())),
+            env=_env(PORT=str(port), GROWTHLOOP_DASHBOARD_TOKEN=token),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -125,6 +127,12 @@ def test_a_non_editable_install_runs_from_an_empty_directory_with_a_config_elsew
                 return '"daemon_started"' in log_path.read_text(encoding="utf-8")
 
             wait_for(started, timeout=60, what="daemon_started in the log")
+            # the dashboard's templates are in the wheel too
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/dashboard", headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200 and b"Pending work" in response.read()
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=60) == 0, log_path.read_text(encoding="utf-8")
         finally:
