@@ -64,7 +64,7 @@ def deploy_warnings(
     Railway)."""
     host = hosting(environ)
     found: list[DeployWarning] = []
-    path = sqlite_file(store_url)
+    path = sqlite_file(store_url) if store_url else None  # "": a daemon given no store URL
     if path is not None and environ.get("SUPABASE_URL", "").strip():
         # SUPABASE_URL once selected a store that talked to Supabase's REST API (retired): the
         # data of someone who still relies on it would now go to a local file without a word

@@ -31,6 +31,7 @@ The key never appears in a message: messages are built from Storage's answers an
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -95,10 +96,12 @@ def storage_settings(secrets: Secrets | None = None) -> tuple[str, str]:
 
 
 def object_path(accounts: Sequence[str] | None, when: datetime) -> str:
-    """``reports/<account or all>/<YYYYMMDDTHHMMSSZ>.html``: one object per upload."""
+    """``reports/<account or all>/<YYYYMMDDTHHMMSSZ>-<random>.html``: one object per upload
+    (the random part: two uploads in one second must not collide; Storage refuses to
+    overwrite)."""
     who = "all" if accounts is None else "-".join(accounts)
     who = re.sub(r"[^A-Za-z0-9_.-]+", "_", who)[:60] or "account"
-    return f"reports/{who}/{when:%Y%m%dT%H%M%SZ}.html"
+    return f"reports/{who}/{when:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}.html"
 
 
 async def share(

@@ -148,6 +148,7 @@ def test_supabase_url_without_database_url_warns_that_the_data_stays_in_sqlite()
     assert "DATABASE_URL" in warning.message and "data/g.db" in warning.message
     assert deploy_warnings(config, store_url=POSTGRES, environ=environ) == []
     assert deploy_warnings(config, store_url="sqlite+aiosqlite:///g.db", environ={}) == []
+    assert deploy_warnings(config, store_url="", environ=environ) == []  # no URL given
 
 
 def test_store_kind_is_the_backend_only() -> None:

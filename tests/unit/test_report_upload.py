@@ -102,7 +102,7 @@ def test_upload_stores_the_html_privately_and_the_signed_url_serves_it(
     (html,) = (tmp_path / "reports").glob("*.html")
     ((bucket, path),) = storage.objects
     assert bucket == DEFAULT_REPORT_BUCKET
-    assert re.fullmatch(r"reports/all/\d{8}T\d{6}Z\.html", path)
+    assert re.fullmatch(r"reports/all/\d{8}T\d{6}Z-[0-9a-f]{8}\.html", path)
     stored = storage.objects[bucket, path]
     assert stored.body == html.read_bytes() and stored.content_type.startswith("text/html")
     assert asyncio.run(exists(storage, bucket, path))
@@ -283,3 +283,17 @@ def test_a_supabase_url_that_is_not_one_is_exit_2(env: pytest.MonkeyPatch, tmp_p
     assert result.exit_code == 2, result.output
     assert "SUPABASE_URL must be the project's URL" in " ".join(result.output.split())
     assert "secret-key-value" not in result.output
+
+
+def test_two_uploads_in_one_second_get_two_objects() -> None:
+    """Regression: the object was named by the second only, and Storage refuses to overwrite:
+    a second upload within that second failed with 409 (seen once in the suite)."""
+    from datetime import UTC, datetime
+
+    from agent.report.share import object_path
+
+    now = datetime(2026, 12, 7, 21, 42, 1, tzinfo=UTC)
+    first, second = object_path(None, now), object_path(None, now)
+    assert first != second
+    assert first.startswith("reports/all/20261207T214201Z-")
+    assert object_path(["main", "b c"], now).startswith("reports/main-b_c/")
