@@ -82,16 +82,33 @@ class SeedSet:
     first: int
     size: int
 
-    def seeds(self, count: int) -> list[int]:
+    def seeds(self, count: int, kind: str = "all") -> list[int]:
+        """The set's first ``count`` seeds whose world is of ``kind`` (:data:`WORLD_KINDS`:
+        ``all``; ``drift``, a best arm changes; ``stationary``, none does), in seed order."""
         if not 1 <= count <= self.size:
             raise ValueError(f"--count must be between 1 and {self.size} (got {count})")
-        return list(range(self.first, self.first + count))
+        if kind not in WORLD_KINDS:
+            raise ValueError(f"--kind must be one of {', '.join(WORLD_KINDS)} (got {kind!r})")
+        if kind == "all":
+            return list(range(self.first, self.first + count))
+        wanted = kind == "drift"
+        found: list[int] = []
+        for seed in range(self.first, self.first + self.size):
+            if (generate(seed).drift != "none") == wanted:
+                found.append(seed)
+                if len(found) == count:
+                    break
+        if len(found) < count:
+            raise ValueError(f"the {self.name} set has only {len(found)} {kind} worlds")
+        return found
 
 
 # Tuning and reporting never share a world: 1000-1999 and 2000-2999 (disjoint by construction).
 TUNE = SeedSet(name="tune", first=1000, size=1000)
 REPORT = SeedSet(name="report", first=2000, size=1000)
 SEED_SETS: dict[str, SeedSet] = {s.name: s for s in (TUNE, REPORT)}
+# which worlds of a set a suite takes: all, those whose best arm changes, those where none does
+WORLD_KINDS = ("all", "drift", "stationary")
 DEFAULT_COUNT = 40  # worlds in a suite (issue 17: "at least 40 generated worlds")
 
 # --- the distribution (docs/learning.md, "Generated worlds", says where each range comes from)

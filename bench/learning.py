@@ -2,7 +2,8 @@
 
     python -m bench.learning [--scenario NAME|FILE ...] [--policy NAME ...] [--seeds N] [--days D]
                              [--jobs J] [--json OUT] [--markdown OUT] [--plots DIR]
-    python -m bench.learning --worlds tune|report [--count N] [--seeds N] [--jobs J]
+    python -m bench.learning --worlds tune|report [--count N] [--kind all|drift|stationary]
+                             [--seeds N] [--jobs J]
                              [--summary-json OUT] [--markdown OUT] [--plots DIR] [--worlds-dir DIR]
 
 Each run builds the real agent (plan, publish, poll, attribute, learn) on the simulated platform
@@ -55,7 +56,7 @@ from pydantic import ValidationError
 
 from adapters.sandbox_model import GroundTruth, Scenario
 from adapters.scenario_files import is_scenario_name
-from adapters.worlds import DEFAULT_COUNT, SEED_SETS, write_worlds
+from adapters.worlds import DEFAULT_COUNT, SEED_SETS, WORLD_KINDS, write_worlds
 from agent.bootstrap import build
 from agent.clock import VirtualClock
 from agent.config import ArmEntry, Catalogues, Config, load_config
@@ -589,6 +590,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--count", type=int, default=DEFAULT_COUNT, help="--worlds: the set's first N worlds"
     )
     parser.add_argument(
+        "--kind",
+        choices=WORLD_KINDS,
+        default="all",
+        help="--worlds: only worlds whose best arm changes (drift) or none does (stationary)",
+    )
+    parser.add_argument(
         "--worlds-dir", type=Path, help="--worlds: keep the world files here (default: temporary)"
     )
     parser.add_argument("--summary-json", type=Path, help="--worlds: the suite summary (JSON)")
@@ -608,8 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a config setting for every run, e.g. learning.half_life_days=60 (ablations)",
     )
     args = parser.parse_args(argv)
-    if args.worlds is None and (args.summary_json or args.worlds_dir):
-        print("error: --summary-json and --worlds-dir go with --worlds", file=sys.stderr)
+    if args.worlds is None and (args.summary_json or args.worlds_dir or args.kind != "all"):
+        print("error: --summary-json, --worlds-dir and --kind go with --worlds", file=sys.stderr)
         return 2
     if args.worlds is not None and args.scenario:
         print("error: give --worlds or --scenario, not both", file=sys.stderr)
@@ -617,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="worlds-") as tmp:
         try:
             if args.worlds is not None:
-                seeds = SEED_SETS[args.worlds].seeds(args.count)
+                seeds = SEED_SETS[args.worlds].seeds(args.count, args.kind)
                 directory = args.worlds_dir or Path(tmp)
                 refs = [str(p.resolve()) for p in write_worlds(seeds, directory)]
             else:
@@ -657,7 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _report_suite(runs: Sequence[dict[str, Any]], args: argparse.Namespace) -> int:
     """A generated suite: distributions over worlds (bench/suite.py), not one row per world."""
     summary = summarise_suite(runs, learner=LEARNER, baselines=BASELINES)
-    summary |= {"seed_set": args.worlds, "count": args.count, "days": args.days}
+    summary |= {"seed_set": args.worlds, "kind": args.kind, "count": args.count, "days": args.days}
     table = suite_markdown(summary)
     print(table)
     if args.markdown:

@@ -1,6 +1,7 @@
 """Write generated worlds (scenario files) for the learning benchmark.
 
-    python -m bench.worlds --seed-set tune|report [--count N] [--out DIR]
+    python -m bench.worlds --seed-set tune|report [--count N] [--kind all|drift|stationary]
+                           [--out DIR]
     python -m bench.worlds --seed SEED            # one world's file on stdout
 
 Each world is drawn from the distribution documented in :mod:`adapters.worlds` (and in
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from adapters.worlds import DEFAULT_COUNT, SEED_SETS, generate, write_worlds
+from adapters.worlds import DEFAULT_COUNT, SEED_SETS, WORLD_KINDS, generate, write_worlds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,13 +26,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     which.add_argument("--seed-set", choices=sorted(SEED_SETS), help="a fixed set of seeds")
     which.add_argument("--seed", type=int, help="one world: its file on stdout")
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="the set's first N seeds")
+    parser.add_argument(
+        "--kind", choices=WORLD_KINDS, default="all", help="only drifting or stationary worlds"
+    )
     parser.add_argument("--out", type=Path, help="directory for world_<seed>.yaml files")
     args = parser.parse_args(argv)
     if args.seed is not None:
         sys.stdout.write(generate(args.seed).text)
         return 0
     try:
-        seeds = SEED_SETS[args.seed_set].seeds(args.count)
+        seeds = SEED_SETS[args.seed_set].seeds(args.count, args.kind)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -105,6 +105,8 @@ def test_cli_refuses_an_unknown_policy_or_scenario(
     assert "unknown policy 'greedy'" in capsys.readouterr().err
     assert harness.main(["--scenario", str(tmp_path / "missing.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert harness.main(["--kind", "drift", "--seeds", "1"]) == 2
+    assert "--kind go with --worlds" in capsys.readouterr().err
 
 
 def test_bench_config_reads_followers_every_30_minutes_and_attributes_once_unless_set(

@@ -131,3 +131,27 @@ def test_cli_lists_or_writes_worlds_and_refuses_a_bad_count(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["world_1000.yaml", "world_1001.yaml"]
     assert cli.main(["--seed-set", "report", "--count", "0"]) == 2
     assert "--count must be between 1 and 1000" in capsys.readouterr().err
+
+
+def test_a_kind_selects_the_first_drifting_or_stationary_worlds_of_a_set() -> None:
+    drifting = worlds.TUNE.seeds(5, "drift")
+    stationary = worlds.TUNE.seeds(5, "stationary")
+    assert not set(drifting) & set(stationary)
+    assert all(worlds.generate(s).drift != "none" for s in drifting)
+    assert all(worlds.generate(s).drift == "none" for s in stationary)
+    # the first ones: every world skipped before the last one taken is of the other kind
+    skipped = set(range(worlds.TUNE.first, drifting[-1])) - set(drifting)
+    assert skipped and all(worlds.generate(s).drift == "none" for s in skipped)
+    assert worlds.TUNE.seeds(3, "all") == [1000, 1001, 1002]
+    with pytest.raises(ValueError, match="--kind must be one of all, drift, stationary"):
+        worlds.TUNE.seeds(3, "gradual")
+    tiny = worlds.SeedSet(name="tiny", first=1000, size=3)
+    with pytest.raises(ValueError, match="the tiny set has only"):
+        tiny.seeds(3, "drift")
+
+
+def test_cli_lists_only_the_kind_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--seed-set", "report", "--count", "3", "--kind", "drift"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [int(line.split(":")[0]) for line in lines] == worlds.REPORT.seeds(3, "drift")
+    assert all("no drift" not in line for line in lines)
