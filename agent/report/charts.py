@@ -322,3 +322,106 @@ def health_chart(account: AccountReport) -> str:
 
 def _share(pairs: Sequence[tuple[int, int]]) -> list[float]:
     return [done / due if due else np.nan for done, due in pairs]
+
+
+# -- the audience (issue 19) and experiments (issue 20) sections ---------------------------------
+
+TIER_COLOURS = {
+    "super_fan": "#e76f51",
+    "active": "#f4a261",
+    "lurker": "#2a9d8f",
+    "inactive": "#cccccc",
+}
+
+
+def retention_chart(account: AccountReport) -> str:
+    """Each weekly follow cohort's share still following at 1, 2, 4, 8 and 12 weeks (the
+    checkpoints its age allows), one line per cohort, newest darkest."""
+    name = f"retention-{account.name}"
+    fig = _figure(3.2, name)
+    audience = account.audience
+    cohorts = [
+        c
+        for c in (audience.cohorts if audience else ())
+        if any(v is not None for v in c.retained.values())
+    ]
+    if audience is None or not cohorts:
+        _empty(fig, "no follow cohort old enough to show retention yet")
+        return to_svg(fig, name)
+    with _style(name):
+        ax = fig.add_subplot()
+        shades = np.linspace(0.35, 1.0, len(cohorts))
+        for shade, c in zip(shades, cohorts, strict=True):
+            weeks = [w for w in audience.retention_weeks if c.retained.get(w) is not None]
+            ax.plot(
+                weeks,
+                [100 * cast(float, c.retained[w]) for w in weeks],
+                marker="o",
+                ms=3,
+                color=(0.15, 0.27, 0.33, float(shade)),
+                label=f"{c.week} ({c.followers})",
+            )
+        ax.set_xticks(list(audience.retention_weeks))
+        ax.set_ylim(0, 105)
+        ax.set_xlabel("weeks after following")
+        ax.set_ylabel("% still following")
+        ax.legend(title="cohort (followers)", frameon=False, fontsize=7, loc="lower left", ncols=2)
+    return to_svg(fig, name)
+
+
+def tiers_chart(account: AccountReport) -> str:
+    """Members per engagement tier at the end of each week (stacked)."""
+    name = f"tiers-{account.name}"
+    fig = _figure(3.0, name)
+    audience = account.audience
+    if audience is None or not audience.tiers_over_time:
+        _empty(fig, "no audience members recorded")
+        return to_svg(fig, name)
+    with _style(name):
+        ax = fig.add_subplot()
+        points = audience.tiers_over_time
+        tiers = list(points[-1].tiers)
+        colours = [TIER_COLOURS.get(t, "#999999") for t in tiers]
+        labels = [t.replace("_", " ") for t in tiers]
+        if len(points) == 1:  # one moment draws no area: bars
+            ax.bar(labels, [points[0].tiers[t] for t in tiers], color=colours)
+        else:
+            ax.stackplot(
+                [p.at for p in points],
+                [[p.tiers.get(t, 0) for p in points] for t in tiers],
+                labels=labels,
+                colors=colours,
+                alpha=0.9,
+            )
+            ax.legend(frameon=False, fontsize=7, loc="upper left")
+        ax.set_ylabel("members")
+    return to_svg(fig, name)
+
+
+def experiment_chart(account: AccountReport, experiment: Any) -> str:
+    """One experiment's variants: mean per post with its 95% interval, the control's mean as a
+    dashed line, the winner highlighted."""
+    name = f"experiment-{account.name}-{experiment.id}"
+    variants = list(experiment.variants)
+    fig = _figure(0.9 + 0.36 * max(len(variants), 1), name)
+    shown = [v for v in variants if v.mean is not None]
+    if not shown:
+        _empty(fig, "no learned post in this experiment yet")
+        return to_svg(fig, name)
+    with _style(name):
+        ax = fig.add_subplot()
+        ys = np.arange(len(shown))[::-1]
+        for y, v in zip(ys, shown, strict=True):
+            colour = GAIN if v.name == experiment.winner else (FOLLOWERS if v.control else ESTIMATE)
+            if v.low is not None and v.high is not None:
+                ax.plot([v.low, v.high], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            ax.plot([v.mean], [y], "o", color=colour, ms=5)
+        control = next((v for v in shown if v.control), None)
+        if control is not None and control.mean is not None:
+            ax.axvline(control.mean, color=FOLLOWERS, ls="--", lw=0.8)
+        ax.set_yticks(ys, [f"{v.name} ({v.posts})" for v in shown])
+        metric = (
+            "engagement rate" if experiment.metric == "engagement_rate" else "followers per post"
+        )
+        ax.set_xlabel(f"{metric}: mean and 95% interval (posts in brackets)")
+    return to_svg(fig, name)

@@ -20,7 +20,9 @@ Where each figure comes from:
 - **insights**: given by the caller (:func:`insight_views` of the store's open insights, as
   ``growthloop report`` passes them);
 - **truth** (simulations only): a :class:`Truth` such as the sandbox's ``GroundTruth`` gives each
-  arm's true expected followers per post, shown beside the estimate; the agent never sees it.
+  arm's true expected followers per post, shown beside the estimate; the agent never sees it;
+- **audience** and **experiments**: :mod:`agent.report.sections` (``growthloop audience``'s and
+  ``growthloop experiments show``'s figures).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any, Protocol
 
 from agent.config import Config
 from agent.models import ArmStat, Observation
+from agent.report.sections import AudienceView, ExperimentView, audience_view, experiment_views
 from agent.store.base import Store
 
 MAX_SERIES_POINTS = 1500  # follower readings per chart: enough for a month at ~30 min resolution
@@ -248,6 +251,8 @@ class AccountReport:
     days: tuple[DayFigures, ...]
     health: HealthView
     insights: tuple[InsightView, ...] = ()
+    audience: AudienceView | None = None  # None: no audience member recorded
+    experiments: tuple[ExperimentView, ...] = ()
 
     @property
     def followers_start(self) -> int | None:
@@ -368,6 +373,8 @@ async def _account(
     observations: list[Observation] = []
     stats: list[ArmStat] = []
     health_rows: list[dict[str, Any]] = []
+    audience: AudienceView | None = None
+    experiments: tuple[ExperimentView, ...] = ()
     if account_id is not None:  # an account in the config that never ran has no rows
         readings = await store.account_series(account_id, start, end)
         series = [FollowerPoint(at=r.taken_at, followers=r.followers) for r in readings]
@@ -379,6 +386,8 @@ async def _account(
         ]
         stats = await store.arm_stats(account_id)
         health_rows = await store.health_hours(account_id, start, end)
+        audience = await audience_view(store, config, account_id, start=start, end=end)
+        experiments = await experiment_views(store, config, account_id, start=start, end=end)
     times = [p.at for p in series]
     posts = []
     for o in observations:
@@ -411,6 +420,8 @@ async def _account(
         days=daily(health_rows),
         health=health_view(health_rows),
         insights=insights,
+        audience=audience,
+        experiments=experiments,
     )
 
 

@@ -59,6 +59,11 @@ def account_charts(account: AccountReport) -> dict[str, Any]:
         "engagement": Markup(charts.engagement_chart(account)),
         "spend": Markup(charts.spend_chart(account)),
         "health": Markup(charts.health_chart(account)),
+        "retention": Markup(charts.retention_chart(account)) if account.audience else None,
+        "tiers": Markup(charts.tiers_chart(account)) if account.audience else None,
+        "experiments": {
+            e.id: Markup(charts.experiment_chart(account, e)) for e in account.experiments
+        },
     }
 
 

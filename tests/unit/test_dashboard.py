@@ -333,3 +333,45 @@ async def test_a_database_that_cannot_be_read_is_a_503_not_a_traceback(
             assert status == 503, (path, status, body[:200])
             assert "could not be read" in body and "Traceback" not in body
         assert (await get(session, server, "/dashboard/accounts/demo"))[0] == 503
+
+
+async def test_the_account_page_and_api_show_the_audience_and_experiments_sections(
+    harness: Harness,
+) -> None:
+    """Issue 18 item 6: the audience's and experiments' sections, live, as their commands."""
+    from dataclasses import replace as replaced
+
+    from agent.audience_models import AudienceEvent, AudienceKind
+    from tests.unit.test_report_sections import plan
+
+    h = harness
+    account_id = h.agent.account_ids["demo"]
+    now = h.clock.now()
+    await h.store.record_audience(
+        account_id,
+        [
+            AudienceEvent(
+                kind=AudienceKind.FOLLOW,
+                user_id=f"u{i}",
+                handle=f"p{i}.example",
+                at=now - timedelta(hours=5 + i),
+                source_id=f"follow:{i}",
+            )
+            for i in range(3)
+        ],
+        now=now,
+    )
+    created = await h.store.create_experiment(replaced(plan(), account_id=account_id), now=now)
+    async with (
+        serve(h, {DASHBOARD_TOKEN_ENV: TOKEN}) as server,
+        ClientSession(headers=bearer(TOKEN)) as session,
+    ):
+        status, body = await get(session, server, "/api/accounts/demo/report?days=2")
+        assert status == 200
+        status, page = await get(session, server, "/dashboard/accounts/demo?days=2")
+        assert status == 200
+    (account,) = json.loads(body)["accounts"]
+    assert account["audience"]["members"] == account["audience"]["followers"] == 3
+    assert [e["id"] for e in account["experiments"]] == [created.id]
+    assert 'data-chart="retention-demo"' in page and 'data-chart="tiers-demo"' in page
+    assert f'data-chart="experiment-demo-{created.id}"' in page
