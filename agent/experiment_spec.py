@@ -47,6 +47,7 @@ from agent.errors import ExperimentError
 from agent.experiments import ARM_DIMENSIONS
 from agent.learner import catalogue_for
 from agent.models import Experiment, ExperimentStatus, NewExperiment, NewVariant
+from agent.retained import retained_followers
 from learning.experiments import sequential_sample_size
 
 # The baseline is read from the account's own posts once it has this many learned ones (fewer:
@@ -173,8 +174,11 @@ def check_values(spec: ExperimentSpec, config: Config) -> None:
                 )
 
 
-async def baseline(store: Any, config: Config, account_id: int, metric: str) -> list[float]:
-    """The metric per learned post of the account so far (its history: the baseline)."""
+async def baseline(
+    store: Any, config: Config, account_id: int, metric: str, *, now: datetime
+) -> list[float]:
+    """The metric per learned post of the account so far (its history: the baseline); for
+    retained followers, the posts whose figure is final at ``now``."""
     method = config.learning.attribution_method
     history = await store.learning_history(account_id, method=method)
     if metric == "followers_per_post":
@@ -185,7 +189,9 @@ async def baseline(store: Any, config: Config, account_id: int, metric: str) -> 
             return []
         posted = await store.posted_between(account_id, start, start + timedelta(days=36_500))
         return [c.engagements / c.impressions for p, c in posted if p.learned_at and c.impressions]
-    return []  # retained followers: not measured yet
+    posts = [(o.content_id, o.posted_at) for o in history if o.learned]
+    kept = await retained_followers(store, account_id, posts, now=now)
+    return [kept[cid] for cid, _ in posts if cid in kept]
 
 
 async def create(store: Any, config: Config, spec: ExperimentSpec, *, now: datetime) -> Experiment:
@@ -205,7 +211,7 @@ async def create(store: Any, config: Config, spec: ExperimentSpec, *, now: datet
                 f"varies: experiment {other.id} ({other.plan.name!r}, {other.status.value}) "
                 f"already varies {spec.varies} on {spec.account}; stop it first"
             )
-    mean, sd = await _baseline(store, config, account_id, spec)
+    mean, sd = await _baseline(store, config, account_id, spec, now=now)
     posts = spec.max_posts_per_variant
     if posts is None:
         posts = sequential_sample_size(sd, sd, spec.mde * mean, alpha=spec.alpha, power=spec.power)
@@ -244,11 +250,11 @@ async def create(store: Any, config: Config, spec: ExperimentSpec, *, now: datet
 
 
 async def _baseline(
-    store: Any, config: Config, account_id: int, spec: ExperimentSpec
+    store: Any, config: Config, account_id: int, spec: ExperimentSpec, *, now: datetime
 ) -> tuple[float, float]:
     if spec.baseline is not None:
         return spec.baseline.mean, spec.baseline.sd
-    values = await baseline(store, config, account_id, spec.metric)
+    values = await baseline(store, config, account_id, spec.metric, now=now)
     if len(values) < MIN_BASELINE_POSTS:
         raise ExperimentError(
             f"baseline: the account has {len(values)} learned posts with a "

@@ -16,8 +16,8 @@ hour variant whose hours the cadence does not allow for this post leaves the pos
 experiment (it is not assigned).
 
 **Stop rules** (:func:`decide`, after each learning step: see :func:`evaluate_account`). On the
-learned posts of each variant (the metric per post: followers attributed, or engagements per
-impression), in this order:
+learned posts of each variant (the metric per post: followers attributed, engagements per
+impression, or retained followers), in this order:
 
 - ``poor_performer``: a non-control variant whose engagement rate (engagements over impressions,
   pooled) is below ``engagement_rate_below`` after ``after_posts`` posts is stopped (no more
@@ -39,8 +39,10 @@ impression), in this order:
 - ``max_duration`` (always): the planned posts per variant or ``max_days`` reached: completed,
   no winner unless a rule above decided.
 
-Each decision is stored with the rule, a sentence and its numbers. ``retained_followers`` is
-not measured yet (the audience tables are a later issue): only the maximum duration applies.
+Each decision is stored with the rule, a sentence and its numbers. ``retained_followers``
+counts, per post, the followers it brought who still followed a week later (agent/retained.py,
+from the audience tables); a post enters the sample once that is final, two weeks after it was
+posted.
 
 **Promotion** (:func:`promote`): a completed experiment's winner is applied, automatically
 (``stop_rules.promote: auto``, the default) or by ``growthloop experiments promote N``. For an
@@ -64,6 +66,7 @@ from agent.core import Agent
 from agent.errors import ConstraintViolation
 from agent.logs import log
 from agent.models import Experiment, ExperimentStatus, Variant
+from agent.retained import retained_followers
 from learning import experiments as stats
 
 ARM_DIMENSIONS = ("content_type", "formula", "hook", "topic")
@@ -205,11 +208,23 @@ async def samples(
         o.content_id: o.followers for o in await store.learning_history(account_id, method=method)
     }
     posted = await store.posted_between(account_id, experiment.started_at, now)
+    retained: dict[int, float] = {}
+    if experiment.plan.metric == "retained_followers":
+        retained = await retained_followers(
+            store,
+            account_id,
+            [(p.id, p.posted_at) for p, _ in posted if p.id in assigned and p.posted_at],
+            now=now,
+        )
     for post, counts in posted:
         variant = assigned.get(post.id)
         if variant is None or post.learned_at is None:
             continue
-        if experiment.plan.metric == "engagement_rate":
+        if experiment.plan.metric == "retained_followers":
+            if post.id not in retained:
+                continue  # not measured yet
+            value = retained[post.id]
+        elif experiment.plan.metric == "engagement_rate":
             if not counts.impressions:
                 continue
             value = counts.engagements / counts.impressions
@@ -299,77 +314,72 @@ def decide(
         active = left
         n_min = min(found[v.name].n for v in active)
 
-    if plan.metric == "retained_followers":
-        evidence["note"] = (
-            "retained followers are not measured yet: only the maximum duration applies"
-        )
-    else:
-        treatments = [v for v in active if not v.control]
-        xc = found[control.name].values
-        p_values: dict[str, float] = dict(state.get("p_values", {}))
-        if rules.get("significance", True) and mde > 0:
-            for v in treatments:
-                seq = stats.Sequential(
-                    tau=mde * stats.TAU_PER_MDE,
-                    alpha=plan.alpha,
-                    p_value=float(p_values.get(v.name, 1.0)),
-                )
-                p_values[v.name] = seq.update(xc, found[v.name].values)
-            state["p_values"] = p_values
-            names = [v.name for v in treatments]
-            adjusted = dict(zip(names, stats.holm([p_values[n] for n in names]), strict=True))
-            evidence["p_values"] = {n: round(p, 6) for n, p in adjusted.items()}
-            rejected = [n for n in names if adjusted[n] <= plan.alpha]
-            if rejected:
-                better = [n for n in rejected if found[n].mean > found[control.name].mean]
-                winner = max(better, key=lambda n: found[n].mean) if better else control.name
-                return Decision(
-                    rule="significance",
-                    winner=winner,
-                    reason=f"mSPRT: always-valid p = {min(adjusted[n] for n in rejected):.4f}"
-                    f" <= alpha {plan.alpha} (Holm over {len(names)}); {winner} is better",
-                    evidence=evidence,
-                    stop_variants=tuple(stopping),
-                    state=state,
-                )
-        bayes = rules.get("bayesian")
-        if bayes and n_min >= stats.MIN_PER_VARIANT:
-            p_best, loss = stats.best_of(_normal_draws([found[v.name] for v in active], rng))
-            evidence["p_best"] = {
-                v.name: round(float(p), 4) for v, p in zip(active, p_best, strict=True)
-            }
-            i = int(np.argmax(p_best))
-            bound = float(bayes["expected_loss"]) * plan.baseline_mean
-            if p_best[i] > float(bayes["p_best"]) and loss[i] < bound:
-                return Decision(
-                    rule="bayesian",
-                    winner=active[i].name,
-                    reason=f"P(best) {p_best[i]:.3f} > {bayes['p_best']}"
-                    f" and expected loss {loss[i]:.4g} < {bound:.4g}",
-                    evidence=evidence,
-                    stop_variants=tuple(stopping),
-                    state=state,
-                )
-        futility = rules.get("futility")
-        if (
-            futility
-            and treatments
-            and n_min >= max(2, float(futility["after_fraction"]) * plan.max_posts_per_variant)
-        ):
-            highs = {
-                v.name: stats.welch_ttest(xc, found[v.name].values, alpha=plan.alpha).high
-                for v in treatments
-            }
-            evidence["upper_bounds"] = {n: round(h, 6) for n, h in highs.items()}
-            if all(h < mde for h in highs.values()):
-                return Decision(
-                    rule="futility",
-                    reason=f"after {n_min} posts per variant every upper bound is below the MDE"
-                    f" {mde:.4g}: the effect planned for is ruled out",
-                    evidence=evidence,
-                    stop_variants=tuple(stopping),
-                    state=state,
-                )
+    treatments = [v for v in active if not v.control]
+    xc = found[control.name].values
+    p_values: dict[str, float] = dict(state.get("p_values", {}))
+    if rules.get("significance", True) and mde > 0:
+        for v in treatments:
+            seq = stats.Sequential(
+                tau=mde * stats.TAU_PER_MDE,
+                alpha=plan.alpha,
+                p_value=float(p_values.get(v.name, 1.0)),
+            )
+            p_values[v.name] = seq.update(xc, found[v.name].values)
+        state["p_values"] = p_values
+        names = [v.name for v in treatments]
+        adjusted = dict(zip(names, stats.holm([p_values[n] for n in names]), strict=True))
+        evidence["p_values"] = {n: round(p, 6) for n, p in adjusted.items()}
+        rejected = [n for n in names if adjusted[n] <= plan.alpha]
+        if rejected:
+            better = [n for n in rejected if found[n].mean > found[control.name].mean]
+            winner = max(better, key=lambda n: found[n].mean) if better else control.name
+            return Decision(
+                rule="significance",
+                winner=winner,
+                reason=f"mSPRT: always-valid p = {min(adjusted[n] for n in rejected):.4f}"
+                f" <= alpha {plan.alpha} (Holm over {len(names)}); {winner} is better",
+                evidence=evidence,
+                stop_variants=tuple(stopping),
+                state=state,
+            )
+    bayes = rules.get("bayesian")
+    if bayes and n_min >= stats.MIN_PER_VARIANT:
+        p_best, loss = stats.best_of(_normal_draws([found[v.name] for v in active], rng))
+        evidence["p_best"] = {
+            v.name: round(float(p), 4) for v, p in zip(active, p_best, strict=True)
+        }
+        i = int(np.argmax(p_best))
+        bound = float(bayes["expected_loss"]) * plan.baseline_mean
+        if p_best[i] > float(bayes["p_best"]) and loss[i] < bound:
+            return Decision(
+                rule="bayesian",
+                winner=active[i].name,
+                reason=f"P(best) {p_best[i]:.3f} > {bayes['p_best']}"
+                f" and expected loss {loss[i]:.4g} < {bound:.4g}",
+                evidence=evidence,
+                stop_variants=tuple(stopping),
+                state=state,
+            )
+    futility = rules.get("futility")
+    if (
+        futility
+        and treatments
+        and n_min >= max(2, float(futility["after_fraction"]) * plan.max_posts_per_variant)
+    ):
+        highs = {
+            v.name: stats.welch_ttest(xc, found[v.name].values, alpha=plan.alpha).high
+            for v in treatments
+        }
+        evidence["upper_bounds"] = {n: round(h, 6) for n, h in highs.items()}
+        if all(h < mde for h in highs.values()):
+            return Decision(
+                rule="futility",
+                reason=f"after {n_min} posts per variant every upper bound is below the MDE"
+                f" {mde:.4g}: the effect planned for is ruled out",
+                evidence=evidence,
+                stop_variants=tuple(stopping),
+                state=state,
+            )
     if n_min >= plan.max_posts_per_variant or days >= plan.max_days:
         return Decision(
             rule="max_duration",

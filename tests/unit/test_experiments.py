@@ -213,14 +213,6 @@ def test_the_bayesian_threshold_needs_both_p_best_and_a_small_loss() -> None:
     assert decide(e, close, days=2, rng=RNG(0)).rule is None
 
 
-def test_retained_followers_only_stop_at_the_maximum_duration() -> None:
-    rng = RNG(6)
-    e = experiment(metric="retained_followers", max_posts_per_variant=50)
-    huge = {"a": sample(rng.normal(1, 1, 40)), "b": sample(rng.normal(9, 1, 40))}
-    d = decide(e, huge, days=2, rng=RNG(0))
-    assert d.rule is None and "not measured yet" in d.evidence["note"]
-
-
 # -- promotion -------------------------------------------------------------------------------
 
 
