@@ -51,6 +51,8 @@ from agent.models import DIMENSIONS, Mode
 # repository it lives in config/ (the project's layout); agent/defaults is a link to that folder,
 # so the wheel carries the files under agent/ and importlib.resources finds them installed or not
 DEFAULT_CONFIG = resources.files("agent") / "defaults" / "growthloop.example.yaml"
+DEFAULT_PROMPT = "default"  # the generator's built-in prompt, without extra instructions
+PROMPT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 DEFAULT_POSTS_PER_DAY = 4  # per account; conservative so defaults never look like spam
 DEFAULT_MIN_GAP = timedelta(minutes=90)  # between two posts of one account
 DEFAULT_JITTER = timedelta(minutes=10)  # random shift added to each scheduled post, +/-
@@ -295,8 +297,32 @@ class GeneratorSettings(_Section):
     # check every OpenAI-written draft with the moderation endpoint (turn off only for
     # OpenAI-compatible servers without /v1/moderations)
     moderation: bool = True
+    # prompt versions: name -> instructions added to the OpenAI generator's system prompt
+    # (experiments vary them: docs/experiments.md); "default" is the built-in prompt alone
+    prompts: dict[str, str] = Field(default_factory=dict)
+    # the version every post is written with (a promoted experiment's winner overrides it)
+    prompt: str = DEFAULT_PROMPT
 
     _positive_durations = field_validator("timeout")(_positive)
+
+    @model_validator(mode="after")
+    def _known_prompt(self) -> GeneratorSettings:
+        for name, text in self.prompts.items():
+            if not PROMPT_NAME.match(name) or name == DEFAULT_PROMPT:
+                raise ValueError(
+                    f"prompts: {name!r} is not a usable name (letters, digits, '_', '-', '.', "
+                    f"at most 40; {DEFAULT_PROMPT!r} is the built-in prompt)"
+                )
+            if not text.strip():
+                raise ValueError(f"prompts.{name}: empty instructions")
+        if self.prompt != DEFAULT_PROMPT and self.prompt not in self.prompts:
+            known = ", ".join([DEFAULT_PROMPT, *sorted(self.prompts)])
+            raise ValueError(f"prompt: unknown prompt version {self.prompt!r} (known: {known})")
+        return self
+
+    def instructions(self, prompt: str) -> str:
+        """The extra instructions of prompt version ``prompt`` ("" for the default)."""
+        return "" if prompt == DEFAULT_PROMPT else self.prompts[prompt]
 
 
 class Budget(_Section):

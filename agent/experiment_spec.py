@@ -7,7 +7,7 @@ hook 'x'``), which the CLI prints and exits with code 2. A file::
     account: main
     name: stat hook
     hypothesis: a surprising stat brings more engagement than a myth buster
-    varies: hook                      # content_type | formula | hook | topic | hour | voice
+    varies: hook                      # content_type | formula | hook | topic | hour | voice | prompt
     variants:
       - {name: control, value: myth_buster, control: true}
       - {name: stat, value: surprising_stat}
@@ -42,7 +42,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent.config import Config, format_validation_error
+from agent.config import DEFAULT_PROMPT, Config, format_validation_error
 from agent.errors import ExperimentError
 from agent.experiments import ARM_DIMENSIONS
 from agent.learner import catalogue_for
@@ -100,7 +100,7 @@ class ExperimentSpec(_Strict):
     account: str
     name: str = Field(min_length=1, max_length=100)
     hypothesis: str = Field(min_length=1)
-    varies: Literal["content_type", "formula", "hook", "topic", "hour", "voice"]
+    varies: Literal["content_type", "formula", "hook", "topic", "hour", "voice", "prompt"]
     variants: list[VariantSpec] = Field(min_length=2)
     metric: Literal["followers_per_post", "engagement_rate", "retained_followers"]
     mde: float = Field(gt=0.0, le=10.0)  # relative to the baseline mean
@@ -164,6 +164,19 @@ def check_values(spec: ExperimentSpec, config: Config) -> None:
                 raise ExperimentError(
                     f"variants[{i}].value: unknown {spec.varies} {v.value!r} "
                     f"(known: {', '.join(known_arms)})"
+                )
+    elif spec.varies == "prompt":
+        if config.generator.kind != "openai":
+            raise ExperimentError(
+                "varies: prompt versions are instructions to the OpenAI generator; this config "
+                f"writes with {config.generator.kind!r} (set generator.kind: openai)"
+            )
+        known_prompts = [DEFAULT_PROMPT, *sorted(config.generator.prompts)]
+        for i, v in enumerate(spec.variants):
+            if v.value not in known_prompts:
+                raise ExperimentError(
+                    f"variants[{i}].value: unknown prompt version {v.value!r} "
+                    f"(generator.prompts has: {', '.join(known_prompts)})"
                 )
     elif spec.varies == "hour":
         for i, v in enumerate(spec.variants):

@@ -70,7 +70,7 @@ from agent.retained import retained_followers
 from learning import experiments as stats
 
 ARM_DIMENSIONS = ("content_type", "formula", "hook", "topic")
-VARIES = (*ARM_DIMENSIONS, "hour", "voice")  # what an experiment may vary
+VARIES = (*ARM_DIMENSIONS, "hour", "voice", "prompt")  # what an experiment may vary
 METRICS = ("followers_per_post", "engagement_rate", "retained_followers")
 RUNNING = ExperimentStatus.RUNNING
 CACHE = "experiment_accounts"  # agent.caches: (tick, accounts with experiments)
@@ -159,8 +159,9 @@ async def promoted(agent: Agent, account_id: int, now: datetime) -> dict[str, se
             applied = promotion_of(experiment)
             for dimension, values in applied["retired"].items():
                 out.setdefault(dimension, set()).update(values)
-            if applied.get("voice"):
-                out["voice"] = {applied["voice"]}
+            for kind in ("voice", "prompt"):
+                if applied.get(kind):
+                    out[kind] = {applied[kind]}
     return out
 
 
@@ -469,8 +470,8 @@ def promotion_of(experiment: Experiment) -> dict[str, Any]:
     voice that becomes the account's default."""
     winner = experiment.variant(experiment.winner or "")
     losers = [v.value for v in experiment.variants if v.name != winner.name]
-    if experiment.dimension == "voice":
-        return {"winner": winner.value, "retired": {}, "voice": winner.value}
+    if experiment.dimension in ("voice", "prompt"):
+        return {"winner": winner.value, "retired": {}, experiment.dimension: winner.value}
     if experiment.dimension == "hour":
         keep = hours_in(winner.value)
         retired = sorted(set().union(*(hours_in(v) for v in losers)) - keep)

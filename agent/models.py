@@ -83,6 +83,8 @@ class GenerationRequest:
     max_chars: int
     descriptions: dict[str, str] = field(default_factory=dict)  # dimension -> arm description
     recent_texts: tuple[str, ...] = ()  # the account's latest posts, newest first
+    prompt: str = "default"  # the prompt version (config: generator.prompts)
+    instructions: str = ""  # its extra instructions ("" for the built-in prompt alone)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,7 +28,7 @@ from typing import Any
 
 from adapters.base import text_hash
 from agent import experiments, gate, schedule
-from agent.config import Account, ActiveHours, Cadence, Gate
+from agent.config import DEFAULT_PROMPT, Account, ActiveHours, Cadence, Gate
 from agent.core import Agent
 from agent.errors import GenerationError
 from agent.learner import choose_arms
@@ -183,6 +183,7 @@ async def choose(
     to the policy, and a promoted voice is written with."""
     retired = {} if new else await experiments.promoted(agent, account_id, now)
     voice = retired.pop("voice", set())
+    prompt = retired.pop("prompt", set())
     arms, policy = await choose_arms(
         agent, account, account_id, now, slots=slot.hours, new=new, retired=retired
     )
@@ -191,6 +192,8 @@ async def choose(
         assigned = await experiments.assign(agent, account_id, now, hours=slot.hours)
     if voice:
         arms["voice"] = next(iter(voice))
+    if prompt:
+        arms["prompt"] = next(iter(prompt))
     return Choice(arms={**arms, **assigned.arms}, policy=policy, assigned=assigned)
 
 
@@ -235,6 +238,9 @@ async def write(
             account_id, max(RECENT_TEXTS, agent.config.gate.recent_posts)
         )
     )
+    prompt = choice.arms.get("prompt", agent.config.generator.prompt)
+    if prompt != DEFAULT_PROMPT and prompt not in agent.config.generator.prompts:
+        prompt = agent.config.generator.prompt  # a version since removed from the config
     request = GenerationRequest(
         arms=arms,
         persona=choice.arms.get("voice", account.persona),
@@ -242,6 +248,8 @@ async def write(
         max_chars=max_chars,
         descriptions={d: catalogues.description(d, arms.arm(d)) for d in agent.config.dimensions},
         recent_texts=tuple(recent[:RECENT_TEXTS]),
+        prompt=prompt,
+        instructions=agent.config.generator.instructions(prompt),
     )
     metadata: dict[str, Any] = {
         "content_type": arms.content_type,
@@ -256,6 +264,8 @@ async def write(
     }
     if "voice" in choice.arms:
         metadata["voice"] = choice.arms["voice"]
+    if prompt != DEFAULT_PROMPT:
+        metadata["prompt"] = prompt
     if choice.assigned.experiments:
         metadata["experiments"] = [dict(e) for e in choice.assigned.experiments]
     written = Written(when=when, arms=arms, text="", metadata=metadata, recent=tuple(recent))

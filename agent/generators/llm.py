@@ -35,7 +35,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
-from agent.config import TokenPrice
+from agent.config import DEFAULT_PROMPT, TokenPrice
 from agent.errors import GenerationError
 from agent.models import Draft, GenerationRequest
 
@@ -91,6 +91,8 @@ def build_messages(request: GenerationRequest) -> list[ChatCompletionMessagePara
         lines += ["", "The account's latest posts, newest first. Do not repeat or paraphrase them:"]
         lines += [f"{i}. {text}" for i, text in enumerate(recent, start=1)]
     system = SYSTEM_PROMPT.format(persona=request.persona.strip(), niche=request.niche.strip())
+    if request.instructions.strip():
+        system += f"\nAlso follow these instructions:\n{request.instructions.strip()}"
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": "\n".join(lines)},
@@ -150,6 +152,7 @@ class OpenAIGenerator:
                         tokens_in=tokens_in,
                         tokens_out=tokens_out,
                         extra={"rationale": rationale, "response_model": completion.model},
+                        prompt=request.prompt,
                     )
                 if raw is not None:
                     messages = [*messages, {"role": "assistant", "content": raw}]
@@ -223,7 +226,15 @@ class OpenAIGenerator:
             return GenerationError(f"{prefix}cannot reach {where}: {_short(str(exc))}")
         return GenerationError(f"{prefix}{type(exc).__name__}: {_short(str(exc))}")
 
-    def _draft(self, text: str, *, tokens_in: int, tokens_out: int, extra: dict[str, Any]) -> Draft:
+    def _draft(
+        self,
+        text: str,
+        *,
+        tokens_in: int,
+        tokens_out: int,
+        extra: dict[str, Any],
+        prompt: str = DEFAULT_PROMPT,
+    ) -> Draft:
         price = self.prices.get(self.model)
         cost = 0.0
         if price is None:
@@ -236,7 +247,10 @@ class OpenAIGenerator:
             text=text,
             generator=self.name,
             model=self.model,
-            prompt_version=PROMPT_VERSION,
+            # the built-in prompt's version, and the configured prompt version added to it
+            prompt_version=PROMPT_VERSION
+            if prompt == DEFAULT_PROMPT
+            else f"{PROMPT_VERSION}+{prompt}",
             tokens_in=tokens_in,
             tokens_out=tokens_out,
             cost_usd=cost,

@@ -190,3 +190,19 @@ def test_zero_or_negative_intervals_are_refused_naming_the_key(
 def test_a_zero_gap_and_jitter_are_allowed() -> None:
     config = make_config(cadence={"min_gap": "0s", "jitter": 0})
     assert config.cadence.min_gap == timedelta(0) == config.cadence.jitter
+
+
+def test_prompt_versions_are_checked_with_their_key_path(tmp_path: Path) -> None:
+    raw = example_raw()
+    raw["generator"] = {**raw.get("generator", {}), "prompts": {"concrete": "Be concrete."}}
+    raw["generator"]["prompt"] = "concrete"
+    config = load_config(write(tmp_path, raw))
+    assert config.generator.instructions("concrete") == "Be concrete."
+    assert config.generator.instructions("default") == ""
+    raw["generator"]["prompt"] = "nope"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, raw))
+    assert "generator" in str(err.value) and "unknown prompt version 'nope'" in str(err.value)
+    raw["generator"] = {"prompts": {"default": "x"}}
+    with pytest.raises(ConfigError, match="'default' is the built-in prompt"):
+        load_config(write(tmp_path, raw))

@@ -278,6 +278,34 @@ def test_an_unknown_arm_or_account_names_the_key() -> None:
         experiment_spec.check_values(hour, config)
 
 
+def test_a_prompt_experiment_needs_the_openai_generator_and_known_versions() -> None:
+    spec = experiment_spec.parse(
+        GOOD.replace("varies: hook", "varies: prompt")
+        .replace("value: myth_buster", "value: default")
+        .replace("value: surprising_stat", "value: concrete")
+    )
+    with pytest.raises(ExperimentError, match="varies: prompt versions are instructions"):
+        experiment_spec.check_values(spec, make_config())
+    config = make_config()
+    openai = config.model_copy(
+        update={
+            "generator": config.generator.model_copy(
+                update={"kind": "openai", "prompts": {"concrete": "Be concrete."}}
+            )
+        }
+    )
+    experiment_spec.check_values(spec, openai)  # default and concrete are known
+    unknown = experiment_spec.parse(
+        GOOD.replace("varies: hook", "varies: prompt")
+        .replace("value: myth_buster", "value: default")
+        .replace("value: surprising_stat", "value: chatty")
+    )
+    with pytest.raises(ExperimentError, match=r"variants\[1\]\.value: unknown prompt version"):
+        experiment_spec.check_values(unknown, openai)
+    winner = replace(experiment(dimension="prompt"), winner="b")
+    assert promotion_of(winner) == {"winner": "arm_b", "retired": {}, "prompt": "arm_b"}
+
+
 async def test_the_baseline_comes_from_the_history_or_the_file(tmp_path: Path) -> None:
     async with make_harness(tmp_path) as h:
         spec = experiment_spec.parse(GOOD.replace("baseline: {mean: 0.02, sd: 0.01}", ""))

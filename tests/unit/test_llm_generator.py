@@ -388,3 +388,20 @@ async def test_simulate_with_the_openai_generator_records_model_and_cost(
         ).fetchall()
     assert rows and all(model == MODEL and cost > 0 for model, cost in rows)
     assert yaml.safe_load(config.read_text())["generator"]["base_url"] == server.base_url
+
+
+async def test_a_prompt_version_adds_its_instructions_and_names_itself(
+    server: OpenAIServer,
+) -> None:
+    draft = await generator(server).write(
+        request(prompt="concrete", instructions="Give one concrete number in every post.")
+    )
+    plain = await generator(server).write(request())
+    first, second = server.requests
+    system = first["messages"][0]["content"]
+    assert system.endswith(
+        "Also follow these instructions:\nGive one concrete number in every post."
+    )
+    assert "Also follow" not in second["messages"][0]["content"]
+    assert draft.prompt_version == f"{PROMPT_VERSION}+concrete"
+    assert plain.prompt_version == PROMPT_VERSION
