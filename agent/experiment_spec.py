@@ -7,7 +7,7 @@ hook 'x'``), which the CLI prints and exits with code 2. A file::
     account: main
     name: stat hook
     hypothesis: a surprising stat brings more engagement than a myth buster
-    varies: hook                      # content_type | formula | hook | topic | hour | voice | prompt
+    varies: hook          # content_type | formula | hook | topic | hour | voice | prompt
     variants:
       - {name: control, value: myth_buster, control: true}
       - {name: stat, value: surprising_stat}
