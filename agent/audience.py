@@ -15,6 +15,7 @@ from agent.audience_models import AudienceKind, AudienceMember, MemberScore, Pur
 from agent.config import Audience
 from agent.store.base import Store
 from learning import audience as maths
+from learning import touch
 
 SECONDS_PER_DAY = 86_400.0
 TIER_ORDER = (Tier.SUPER_FAN, Tier.ACTIVE, Tier.LURKER, Tier.INACTIVE)
@@ -52,6 +53,30 @@ async def update_scores(store: Store, account_id: int, settings: Audience, *, no
     found = await store.audience_interactions(account_id)
     scores = scores_of(settings, members, [(i.member_id, i.kind, i.at) for i in found], now=now)
     return await store.set_audience_scores(account_id, scores, now=now)
+
+
+async def update_credits(
+    store: Store, account_id: int, settings: Audience, *, now: datetime
+) -> int:
+    """Recompute the multi-touch credits (every model of learning/touch.py) of the account's
+    follows in the last two touch windows, from the stored interactions, and store them in
+    place of the old ones (a touch or follow read late changes them); the credit rows stored.
+    Older follows keep theirs."""
+    window = settings.touch_window
+    since = now - 2 * window
+    found = await store.audience_interactions(account_id, since=since - window)
+    follows = [
+        maths.Follow(member_id=i.member_id, followed_at=i.at, content_id=i.content_id)
+        for i in found
+        if i.kind == AudienceKind.FOLLOW and i.at >= since
+    ]
+    touches = [
+        maths.Touch(member_id=i.member_id, content_id=i.content_id, at=i.at)
+        for i in found
+        if i.content_id is not None and i.kind not in (AudienceKind.FOLLOW, AudienceKind.UNFOLLOW)
+    ]
+    credits = touch.credit(follows, touches, window=window, half_life=settings.touch_half_life)
+    return await store.replace_audience_credits(account_id, credits, since=since)
 
 
 async def purge(store: Store, settings: Audience, *, now: datetime) -> Purged:

@@ -504,8 +504,14 @@ class Audience(_Section):
     # an act this old counts half in the engagement score; null: never decays (the plan's sum)
     score_half_life: Duration | None = DEFAULT_SCORE_HALF_LIFE
     retention: Duration = DEFAULT_AUDIENCE_RETENTION  # interactions older than this are purged
+    # multi-touch attribution (learning/touch.py): how far back before a follow a touch counts,
+    # and the time-decay model's half-life
+    touch_window: Duration = timedelta(days=7)
+    touch_half_life: Duration = timedelta(days=1)
 
-    _positive_durations = field_validator("score_half_life", "retention")(_positive)
+    _positive_durations = field_validator(
+        "score_half_life", "retention", "touch_window", "touch_half_life"
+    )(_positive)
 
 
 PLATFORMS = ("sandbox", "x", "bluesky", "mastodon", "threads")

@@ -1,6 +1,7 @@
 """The audience upkeep: once a day, every account's engagement scores and tiers are recomputed
 from the stored interactions (scores decay with age, so they change even when nothing new was
-read), and what is older than ``audience.retention`` is purged (docs/audience.md).
+read), the multi-touch credits of recent follows are recomputed (learning/touch.py), and what is
+older than ``audience.retention`` is purged (docs/audience.md).
 
 It runs from the health cycle (agent/cycles/health.py) when that writes the health rows of a UTC
 day's last hour (23:00-24:00), so once a day shortly after midnight UTC, also after an outage
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agent.audience import purge, update_scores
+from agent.audience import purge, update_credits, update_scores
 from agent.core import Agent
 from agent.logs import log
 
@@ -29,16 +30,18 @@ def is_upkeep_hour(hour_start: datetime) -> bool:
 async def audience_upkeep(agent: Agent, now: datetime) -> int:
     """Score every account's audience and purge past the retention period; members scored."""
     settings = agent.config.audience
-    scored = 0
+    scored = credited = 0
     kept = await agent.store.audience_accounts()
     for account in agent.config.accounts:
         account_id = agent.account_ids[account.name]
         if account_id in kept:
             scored += await update_scores(agent.store, account_id, settings, now=now)
+            credited += await update_credits(agent.store, account_id, settings, now=now)
     purged = await purge(agent.store, settings, now=now)
     log.info(
         "audience_upkeep",
         members_scored=scored,
+        touch_credits=credited,
         interactions_purged=purged.interactions,
         members_purged=purged.members,
         retention_days=settings.retention.total_seconds() / 86_400,

@@ -67,6 +67,7 @@ from agent.models import (
     StoredInsight,
     Suspension,
 )
+from learning.touch import Credit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -408,6 +409,19 @@ class AudienceStore(Protocol):
     async def purge_audience(self, *, before: datetime) -> Purged:
         """Remove interactions older than ``before``, then members left with none who do not
         follow now and were last seen (follow change or first sighting) before it."""
+        ...
+
+    async def replace_audience_credits(
+        self, account_id: int, credits: Sequence[Credit], *, since: datetime
+    ) -> int:
+        """In one transaction, the account's multi-touch credits of follows at or after
+        ``since`` become ``credits`` (learning/touch.py; each of a follow at or after
+        ``since``); the rows stored. Forgetting a person removes theirs, the purge those of
+        follows before its cut-off."""
+        ...
+
+    async def audience_credits(self, account_id: int, *, model: str | None = None) -> list[Credit]:
+        """The account's stored credits (of one model), by follow time."""
         ...
 
 

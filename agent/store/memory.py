@@ -32,6 +32,7 @@ from typing import Any
 
 from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store.memory_audience import MemoryAudience
+from agent.store.memory_credits import MemoryCredits
 from agent.store.memory_experiments import MemoryExperiments
 from agent.store.memory_insights import MemoryInsights
 from agent.store.memory_metrics import MemoryMetrics
@@ -64,6 +65,7 @@ class MemoryStore(
     MemoryQueue,
     MemoryInsights,
     MemoryAudience,
+    MemoryCredits,
     MemoryExperiments,
 ):
     """growthloop's store held in memory (one process, nothing persisted)."""

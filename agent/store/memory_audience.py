@@ -140,11 +140,13 @@ class MemoryAudience(MemoryState):
             and ((r["handle"] or "").lower() == key or r["platform_user_id"] == raw)
         }
         removed = self._drop_interactions(lambda r: r["member_id"] in gone)
+        self._drop_credits(lambda r: r["member_id"] in gone)
         self._drop_members(gone)
         return Forgotten(members=len(gone), interactions=removed)
 
     async def purge_audience(self, *, before: datetime) -> Purged:
         before = utc(before)
+        self._drop_credits(lambda r: r["followed_at"] < before)
         removed = self._drop_interactions(lambda r: r["at"] < before)
         left = {r["member_id"] for r in self._rows["audience_interactions"].values()}
         gone = {

@@ -11,7 +11,7 @@ the store filter on. :mod:`agent.store.memory_metrics`, :mod:`agent.store.memory
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -157,6 +157,14 @@ class MemoryState:
         row["id"] = self._last_id[table]
         self._rows[table][row["id"]] = row
         return row
+
+    def _drop_credits(self, doomed: Callable[[dict[str, Any]], bool]) -> int:
+        """Remove the multi-touch credits ``doomed`` picks (forget, purge, replace)."""
+        rows = self._rows["audience_credits"]
+        ids = [i for i, r in rows.items() if doomed(r)]
+        for i in ids:
+            del rows[i]
+        return len(ids)
 
     def _account(self, account_id: int, table: str) -> AccountIndexes:
         found = self._accounts.get(account_id)

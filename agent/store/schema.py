@@ -289,6 +289,24 @@ audience_interactions = sa.Table(
     sa.Index(None, "content_id"),
 )
 
+# Multi-touch attribution of follows (learning/touch.py; migration 0016): per follow (member and
+# time) and model, the share of the follower credited to each post the person touched before
+# following; recomputed daily for recent follows (agent/audience.py update_credits).
+audience_credits = sa.Table(
+    "audience_credits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("member_id", sa.Integer, sa.ForeignKey("audience_members.id"), nullable=False),
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("content.id"), nullable=False),
+    sa.Column("model", sa.String(16), nullable=False),
+    sa.Column("followed_at", UTCDateTime, nullable=False),
+    sa.Column("credit", sa.Float, nullable=False),
+    sa.UniqueConstraint("member_id", "followed_at", "model", "content_id"),
+    sa.Index(None, "account_id", "followed_at"),
+    sa.Index(None, "content_id"),
+)
+
 # Planned experiments (A/B tests, agent/experiments.py; migration 0013): what varies (an arm of
 # a dimension, a voice, an hour window), the metric, the plan it was sized with (mde relative to
 # the baseline, alpha, power, posts per variant from learning.experiments.sequential_sample_size,
@@ -417,6 +435,7 @@ AUDIENCE_VIEWS = (
     "top_engaged_followers",
     "cohort_retention",
     "post_audience",
+    "post_touch_credit",  # migration 0016: followers credited per post and touch model
 )
 
 # The experiments' view (migration 0013): each variant's posts assigned, published and learned.

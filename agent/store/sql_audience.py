@@ -35,7 +35,7 @@ from agent.store.audience_rows import (
     merged_member,
     new_events,
 )
-from agent.store.schema import audience_interactions, audience_members, content
+from agent.store.schema import audience_credits, audience_interactions, audience_members, content
 from agent.store.sql_state import SqlState
 
 _members, _interactions = audience_members, audience_interactions
@@ -273,6 +273,9 @@ class SqlAudience(SqlState):
         who = sa.select(_members.c.id).where(named)
 
         async def go(conn: AsyncConnection) -> Forgotten:
+            await conn.execute(
+                audience_credits.delete().where(audience_credits.c.member_id.in_(who))
+            )
             removed = await conn.execute(
                 _interactions.delete().where(_interactions.c.member_id.in_(who))
             )
@@ -295,6 +298,9 @@ class SqlAudience(SqlState):
         last_seen = sa.func.coalesce(_members.c.follow_changed_at, _members.c.first_seen_at)
 
         async def go(conn: AsyncConnection) -> Purged:
+            await conn.execute(
+                audience_credits.delete().where(audience_credits.c.followed_at < before)
+            )
             old = await conn.execute(_interactions.delete().where(_interactions.c.at < before))
             gone = await conn.execute(
                 _members.delete().where(~following, last_seen < before, ~left)

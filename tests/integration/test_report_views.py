@@ -743,6 +743,7 @@ LATER_VIEWS = {
     "top_engaged_followers",
     "cohort_retention",
     "post_audience",
+    "post_touch_credit",
     "experiment_results",
 }
 

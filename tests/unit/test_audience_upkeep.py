@@ -59,3 +59,40 @@ async def test_the_health_cycle_scores_and_purges_once_a_day(harness: Harness) -
     with capture_logs() as logs:
         await health_cycle(agent, T0 + 20 * HOUR)
     assert not [e for e in logs if e["event"] == "audience_upkeep"]
+
+
+async def test_the_upkeep_stores_each_touch_models_credit_of_recent_follows(
+    harness: Harness,
+) -> None:
+    from tests.integration.contract.factories import posted
+
+    store, agent = harness.store, harness.agent
+    main = agent.account_ids[agent.config.accounts[0].name]
+    first = await posted(store, main, posted_at=T0 - 5 * HOUR)
+    second = await posted(store, main, posted_at=T0 - 3 * HOUR)
+    events = [
+        AudienceEvent(
+            kind=kind, user_id="ann", handle="ann", at=at, source_id=f"{kind}:{at}", content_id=post
+        )
+        for kind, at, post in (
+            (AudienceKind.LIKE, T0 - 4 * HOUR, first.id),
+            (AudienceKind.REPLY, T0 - 2 * HOUR, second.id),
+            (AudienceKind.FOLLOW, T0, None),
+        )
+    ]
+    await store.record_audience(main, events, now=T0)
+    with capture_logs() as logs:
+        await health_cycle(agent, T0 + 18 * HOUR + timedelta(minutes=5))
+    (upkeep,) = [e for e in logs if e["event"] == "audience_upkeep"]
+    assert upkeep["touch_credits"] == 7  # last touch 1 row, each other model 2
+    by_model: dict[str, dict[int, float]] = {}
+    for c in await store.audience_credits(main):
+        by_model.setdefault(c.model, {})[c.content_id] = c.credit
+    assert by_model["last_touch"] == {second.id: 1.0}
+    assert by_model["linear"] == {first.id: 0.5, second.id: 0.5}
+    assert by_model["position_based"] == {first.id: 0.5, second.id: 0.5}
+    # ages 4 h and 2 h at the default one-day half-life
+    w1, w2 = 0.5 ** (4 / 24), 0.5 ** (2 / 24)
+    assert by_model["time_decay"] == pytest.approx(
+        {first.id: w1 / (w1 + w2), second.id: w2 / (w1 + w2)}
+    )
