@@ -324,17 +324,26 @@ async def _cli_database(tmp_path: Path) -> dict[str, str]:
     return cli_env(DATABASE_URL=url, COLUMNS="200")
 
 
-async def test_the_command_creates_lists_shows_stops_and_promotes_and_refuses_bad_files(
-    tmp_path: Path,
+def test_the_command_creates_lists_shows_stops_and_promotes_and_refuses_bad_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = await _cli_database(tmp_path)
+    """In this process (Typer's runner), but for one refusal through the installed command."""
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    env = asyncio.run(_cli_database(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
 
     def cli(*args: str) -> Any:
-        return run_cli("experiments", *args, cwd=tmp_path, env=env)
+        return runner.invoke(app, ["experiments", *args], env=env)
 
     (tmp_path / "good.yaml").write_text(GOOD)
     made = cli("create", "good.yaml")
-    assert made.returncode == 0, made.stderr
+    assert made.exit_code == 0, made.output
     assert "created experiment 1" in made.stdout and "running" in made.stdout
 
     bad = {
@@ -348,31 +357,36 @@ async def test_the_command_creates_lists_shows_stops_and_promotes_and_refuses_ba
     for name, (text, message) in bad.items():
         (tmp_path / name).write_text(text)
         refused = cli("create", name)
-        assert refused.returncode == 2, (name, refused.stdout, refused.stderr)
-        assert message in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+        assert refused.exit_code == 2, (name, refused.output)
+        assert message in refused.stderr, refused.stderr
+        assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    # the installed command: exit 2 and the key path, never a traceback
+    real = run_cli("experiments", "create", "alpha.yaml", cwd=tmp_path, env=env)
+    assert real.returncode == 2 and bad["alpha.yaml"][1] in real.stderr
+    assert "Traceback" not in real.stderr
     missing = cli("create", "nothing.yaml")
-    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr
 
     listed = cli("list")
-    assert listed.returncode == 0 and "stat hook" in listed.stdout and "running" in listed.stdout
+    assert listed.exit_code == 0 and "stat hook" in listed.stdout and "running" in listed.stdout
     shown = cli("show", "1")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.exit_code == 0, shown.output
     assert "MDE +30%" in shown.stdout and "surprising_stat" in shown.stdout
-    assert cli("show", "9").returncode == 2
-    assert cli("promote", "1").returncode == 2  # running, no winner
+    assert cli("show", "9").exit_code == 2
+    assert cli("promote", "1").exit_code == 2  # running, no winner
     wrong = cli("stop", "1", "--winner", "nope")
-    assert wrong.returncode == 2 and "no variant 'nope'" in wrong.stderr
+    assert wrong.exit_code == 2 and "no variant 'nope'" in wrong.stderr
     stopped = cli("stop", "1", "--winner", "stat")
-    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.exit_code == 0, stopped.output
     promoted = cli("promote", "1")
-    assert promoted.returncode == 0 and "promoted stat (surprising_stat)" in promoted.stdout
-    assert cli("promote", "1").returncode == 2  # promoted already
+    assert promoted.exit_code == 0 and "promoted stat (surprising_stat)" in promoted.stdout
+    assert cli("promote", "1").exit_code == 2  # promoted already
     assert "(promoted)" in cli("list").stdout
     undone = cli("promote", "1", "--undo")
-    assert undone.returncode == 0 and "undid" in undone.stdout
+    assert undone.exit_code == 0 and "undid" in undone.stdout
     assert "(promoted)" not in cli("list").stdout
     # the experiment ended: the same thing may be varied again
-    assert cli("create", "overlap.yaml").returncode == 0
+    assert cli("create", "overlap.yaml").exit_code == 0
 
 
 # -- the plan step's hook --------------------------------------------------------------------
