@@ -6,24 +6,28 @@ last tests drive ``growthloop drafts`` as a user would, in a subprocess.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
 from adapters.base import text_hash
 from agent import drafts
+from agent.cli import app
 from agent.models import NewContent, PostStatus
 from agent.simulator import run_until
 from agent.store.engine import create_engine
 from agent.store.migrate import upgrade
 from agent.store.schema import content
 from agent.store.sql import SqlStore
-from tests.acceptance.conftest import run_cli, write_config
+from tests.acceptance.conftest import cli_env, run_cli, write_config
 from tests.conftest import T0, example_raw
 from tests.unit.vt_harness import Harness, make_harness
 
@@ -210,33 +214,41 @@ async def test_drafts_cli_lists_approves_rejects_and_refuses_unknown_ids(tmp_pat
     )
     cfg = write_config(tmp_path / "g.yaml", mode="approve", store={"sqlite_path": str(db)})
 
-    listed = run_cli("drafts", "list", "--config", cfg, cwd=tmp_path)
-    assert listed.returncode == 0, listed.stderr
+    runner = CliRunner()
+    env = cli_env()
+
+    async def cli(*args: str | Path) -> Any:
+        """The command in this process (Typer's runner, on a thread: it runs its own loop)."""
+        return await asyncio.to_thread(runner.invoke, app, [str(a) for a in args], env=env)
+
+    listed = await cli("drafts", "list", "--config", cfg)
+    assert listed.exit_code == 0, listed.output
     assert "Drafts waiting for approval (2)" in listed.stdout
     assert "demo" in listed.stdout and "Ship the smallest" in listed.stdout
 
-    shown = run_cli("drafts", "show", str(second), "--config", cfg, cwd=tmp_path)
-    assert shown.returncode == 0, shown.stderr
+    shown = await cli("drafts", "show", str(second), "--config", cfg)
+    assert shown.exit_code == 0, shown.stderr
     assert "Tests that need the network are tests of the network." in shown.stdout
 
-    approved = run_cli("drafts", "approve", str(first), "--config", cfg, cwd=tmp_path)
-    assert approved.returncode == 0, approved.stderr
+    approved = await cli("drafts", "approve", str(first), "--config", cfg)
+    assert approved.exit_code == 0, approved.stderr
     assert f"approved draft {first}" in approved.stdout
     assert await _status(db, first) == ("planned", None)
 
-    refused = run_cli("drafts", "edit", str(second), "--text", " ", "--config", cfg, cwd=tmp_path)
-    assert refused.returncode == 2
+    refused = await cli("drafts", "edit", str(second), "--text", " ", "--config", cfg)
+    assert refused.exit_code == 2
     assert "quality gate refused" in refused.stderr and "empty text" in refused.stderr
 
-    rejected = run_cli(
-        "drafts", "reject", str(second), "--reason", "off topic", "--config", cfg, cwd=tmp_path
-    )
-    assert rejected.returncode == 0, rejected.stderr
+    rejected = await cli("drafts", "reject", str(second), "--reason", "off topic", "--config", cfg)
+    assert rejected.exit_code == 0, rejected.stderr
     assert await _status(db, second) == ("rejected", "off topic")
 
     for content_id in (first, 999):  # no longer a draft; never existed
-        unknown = run_cli("drafts", "approve", str(content_id), "--config", cfg, cwd=tmp_path)
-        assert unknown.returncode == 2
+        unknown = await cli("drafts", "approve", str(content_id), "--config", cfg)
+        assert unknown.exit_code == 2
         assert "Traceback" not in unknown.stderr
         assert str(content_id) in unknown.stderr
-    assert "no drafts waiting" in run_cli("drafts", "list", "--config", cfg, cwd=tmp_path).stdout
+    assert "no drafts waiting" in (await cli("drafts", "list", "--config", cfg)).stdout
+    # the installed command refuses the same way: exit 2, no traceback
+    real = run_cli("drafts", "approve", "999", "--config", cfg, cwd=tmp_path)
+    assert real.returncode == 2 and "999" in real.stderr and "Traceback" not in real.stderr
