@@ -29,11 +29,36 @@ def scores_of(
     now: datetime,
 ) -> list[MemberScore]:
     """Every member's score and tier from their interactions ``(member id, kind, at)``."""
+    return scores_at(
+        settings, members, [(m, str(k), at.timestamp()) for m, k, at in interactions], now=now
+    )
+
+
+async def update_scores(store: Store, account_id: int, settings: Audience, *, now: datetime) -> int:
+    """Recompute and write the account's engagement scores and tiers; the members written."""
+    members = await store.audience_members(account_id)
+    if not members:
+        return 0
+    found = await store.audience_activity(account_id)
+    scores = scores_at(settings, members, found, now=now)
+    return await store.set_audience_scores(account_id, scores, now=now)
+
+
+def scores_at(
+    settings: Audience,
+    members: list[AudienceMember],
+    activity: list[tuple[int, str, float]],
+    *,
+    now: datetime,
+) -> list[MemberScore]:
+    """Every member's score and tier from ``(member id, kind, seconds since the epoch)``: the
+    same as :func:`scores_of`, from the store's lean read."""
     half_life = settings.score_half_life
+    reference = now.timestamp()
     scores = maths.engagement_scores(
-        [m for m, _, _ in interactions],
-        [k for _, k, _ in interactions],
-        [(now - at).total_seconds() / SECONDS_PER_DAY for _, _, at in interactions],
+        [m for m, _, _ in activity],
+        [k for _, k, _ in activity],
+        [(reference - t) / SECONDS_PER_DAY for _, _, t in activity],
         weights=settings.weights.model_dump(),
         half_life_days=half_life.total_seconds() / SECONDS_PER_DAY if half_life else None,
     )
@@ -43,16 +68,6 @@ def scores_of(
         MemberScore(member_id=m.id, score=v, tier=Tier(t))
         for m, v, t in zip(members, values, tiers, strict=True)
     ]
-
-
-async def update_scores(store: Store, account_id: int, settings: Audience, *, now: datetime) -> int:
-    """Recompute and write the account's engagement scores and tiers; the members written."""
-    members = await store.audience_members(account_id)
-    if not members:
-        return 0
-    found = await store.audience_interactions(account_id)
-    scores = scores_of(settings, members, [(i.member_id, i.kind, i.at) for i in found], now=now)
-    return await store.set_audience_scores(account_id, scores, now=now)
 
 
 async def update_credits(

@@ -424,6 +424,14 @@ class AudienceStore(Protocol):
         """The account's stored credits (of one model), by follow time."""
         ...
 
+    async def audience_activity(
+        self, account_id: int, *, since: datetime | None = None
+    ) -> list[tuple[int, str, float]]:
+        """The account's interactions (at or after ``since``) as ``(member id, kind, seconds
+        since the epoch)``, by time: the daily scoring's read, lean enough for a year of a
+        large audience."""
+        ...
+
 
 class ExperimentStore(Protocol):
     """Planned experiments (agent/experiments.py). ``create_experiment`` stores a draft with its

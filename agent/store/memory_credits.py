@@ -73,3 +73,17 @@ class MemoryCredits(MemoryState):
             )
             for r in rows
         ]
+
+    async def audience_activity(
+        self, account_id: int, *, since: datetime | None = None
+    ) -> list[tuple[int, str, float]]:
+        cut = utc(since) if since is not None else None
+        rows = sorted(
+            (
+                r
+                for r in self._rows["audience_interactions"].values()
+                if r["account_id"] == account_id and (cut is None or r["at"] >= cut)
+            ),
+            key=lambda r: (r["at"], r["id"]),
+        )
+        return [(int(r["member_id"]), str(r["kind"]), r["at"].timestamp()) for r in rows]

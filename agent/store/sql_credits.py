@@ -11,11 +11,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agent.store.schema import audience_credits
+from agent.store.schema import audience_credits, audience_interactions
 from agent.store.sql_state import SqlState
 from learning.touch import Credit
 
 _credits = audience_credits
+_interactions = audience_interactions
 CHUNK = 2_000  # rows per INSERT
 
 
@@ -73,5 +74,29 @@ class SqlCredits(SqlState):
                 )
                 for r in await conn.execute(query)
             ]
+
+        return await self._run(go)
+
+    async def audience_activity(
+        self, account_id: int, *, since: datetime | None = None
+    ) -> list[tuple[int, str, float]]:
+        """The account's interactions as ``(member id, kind, seconds since the epoch)``, by
+        time: what scoring reads, without building an object (or parsing a timestamp) per
+        row. The seconds are computed by the database."""
+        column = _interactions.c.at
+        if self.backend == "sqlite":  # stored as naive UTC text: julianday reads it
+            seconds = (sa.func.julianday(column) - 2440587.5) * 86400.0
+        else:
+            seconds = sa.extract("epoch", column)
+        query = sa.select(_interactions.c.member_id, _interactions.c.kind, seconds).where(
+            _interactions.c.account_id == account_id
+        )
+        if since is not None:
+            query = query.where(column >= since)
+        query = query.order_by(column, _interactions.c.id)
+
+        async def go(conn: AsyncConnection) -> list[tuple[int, str, float]]:
+            result = await conn.execute(query)
+            return [(int(m), str(k), float(t)) for m, k, t in result.tuples()]
 
         return await self._run(go)

@@ -132,3 +132,19 @@ async def test_forget_and_purge_remove_credits(store: SqlStore) -> None:
     await store.purge_audience(before=T0 + 10 * DAY)
     assert [c.member_id for c in await store.audience_credits(main)] == [who["cy"]]
     assert await count(store, audience_credits) == 1
+
+
+async def test_the_lean_activity_read_is_the_interactions(store: SqlStore) -> None:
+    main = await account(store)
+    other = await account(store, "other")
+    events = [event(K.FOLLOW, "ann", 0.25), event(K.LIKE, "ann", 1.5), event(K.REPLY, "bob", 3)]
+    await store.record_audience(main, events, now=T0 + 4 * DAY)
+    await store.record_audience(other, [event(K.LIKE, "cy", 2)], now=T0 + 4 * DAY)
+
+    full = await store.audience_interactions(main)
+    lean = await store.audience_activity(main)
+    assert [(m, k) for m, k, _ in lean] == [(i.member_id, str(i.kind)) for i in full]
+    for (_, _, seconds), i in zip(lean, full, strict=True):
+        assert seconds == pytest.approx(i.at.timestamp(), abs=1e-3)
+    since = await store.audience_activity(main, since=T0 + DAY)
+    assert [k for _, k, _ in since] == ["like", "reply"]
