@@ -26,6 +26,8 @@ __all__ = [
 ]
 
 DIMENSIONS: tuple[str, ...] = ("content_type", "formula", "hook")  # what the policy chooses
+SINGLE, THREAD = "single", "thread"  # the arms of the format dimension (docs/threads.md)
+FORMATS: tuple[str, ...] = (SINGLE, THREAD)
 
 
 class PostStatus(StrEnum):
@@ -58,6 +60,7 @@ class ArmChoice:
     formula: str
     hook: str
     topic: str
+    format: str = "single"  # single | thread (docs/threads.md)
 
     def arm(self, dimension: str) -> str:
         return str(getattr(self, dimension))
@@ -83,6 +86,7 @@ class GenerationRequest:
     max_chars: int
     descriptions: dict[str, str] = field(default_factory=dict)  # dimension -> arm description
     recent_texts: tuple[str, ...] = ()  # the account's latest posts, newest first
+    max_parts: int = 4  # a thread (arms.format == "thread"): at most this many parts, at least 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,6 +95,7 @@ class Draft:
 
     text: str
     generator: str
+    parts: tuple[str, ...] = ()  # a thread's parts, in order (``text`` is them joined)
     model: str | None = None
     prompt_version: str = ""
     tokens_in: int = 0
@@ -159,7 +164,16 @@ class Post:
             formula=meta.get("formula", ""),
             hook=meta.get("hook", ""),
             topic=meta.get("topic", ""),
+            format=meta.get("format", SINGLE),
         )
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """A thread's part texts in order (docs/threads.md); () for a single post."""
+        parts = self.generation_metadata.get("parts")
+        if self.generation_metadata.get("format") != THREAD or not isinstance(parts, list):
+            return ()
+        return tuple(str(p) for p in parts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -484,3 +498,37 @@ class Assignment:
     seq: int
     content_id: int | None
     created_at: datetime
+
+
+class PartStatus(StrEnum):
+    """Where one part of a thread is (``thread_parts.status``)."""
+
+    PLANNED = "planned"  # not on the platform (a reconciliation did not find it): send it
+    PUBLISHING = "publishing"  # intent recorded; the platform call may or may not have happened
+    POSTED = "posted"  # the platform has it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadPart:
+    """A row of ``thread_parts``: one part of a thread once its publish has begun."""
+
+    content_id: int
+    position: int  # 0: the root
+    status: PartStatus
+    text_hash: str
+    idempotency_key: str
+    reply_to: str | None
+    platform_post_id: str | None
+    publish_started_at: datetime | None
+    publish_attempts: int
+    posted_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartReading:
+    """One part's counters at a taken snapshot of its thread (``thread_part_snapshots``)."""
+
+    snapshot_id: int
+    position: int
+    metrics: PostMetrics

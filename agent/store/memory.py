@@ -33,6 +33,7 @@ from typing import Any
 from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store.memory_audience import MemoryAudience
 from agent.store.memory_experiments import MemoryExperiments
+from agent.store.memory_threads import MemoryThreads
 from agent.store.memory_insights import MemoryInsights
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
@@ -65,6 +66,7 @@ class MemoryStore(
     MemoryInsights,
     MemoryAudience,
     MemoryExperiments,
+    MemoryThreads,
 ):
     """growthloop's store held in memory (one process, nothing persisted)."""
 

@@ -39,6 +39,7 @@ from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
 from agent.store.sql_audience import SqlAudience
 from agent.store.sql_experiments import SqlExperiments
+from agent.store.sql_threads import SqlThreads
 from agent.store.sql_insights import SqlInsights
 from agent.store.sql_metrics import SqlMetrics
 from agent.store.sql_operations import EXPIRED_DRAFT_ERROR, SqlOperations
@@ -94,6 +95,7 @@ class SqlStore(
     SqlInsights,
     SqlAudience,
     SqlExperiments,
+    SqlThreads,
 ):
     """growthloop's store on SQLite or PostgreSQL."""
 

@@ -249,8 +249,14 @@ class MastodonServer:
             return _error(
                 422, f"Validation failed: Text character limit of {self.max_characters} exceeded"
             )
+        parent = form.get("in_reply_to_id")  # a thread's later part (docs/threads.md)
+        if parent is not None and str(parent) not in self.statuses:
+            return _error(404, "Record not found")
         status = self.add_status(text)
         status["visibility"] = str(form.get("visibility", "public"))
+        if parent is not None:
+            status["in_reply_to_id"] = str(parent)
+            status["in_reply_to_account_id"] = self.account_id
         if key is not None:
             self.idempotency[key] = status["id"]
         return web.json_response(status)
