@@ -4,9 +4,10 @@ An adapter speaks to one account on one platform. It never touches the store and
 wall clock for business logic; it translates the platform's errors into ``agent.errors``'
 ``PlatformError`` tree at its boundary (``raise RateLimited(reset_at=...) from exc``).
 
-A create call (:meth:`Platform.publish`, :meth:`Platform.publish_reply`) is never retried blindly by an adapter: when its outcome
-is unknown the adapter raises :class:`agent.errors.AmbiguousPublish` and the daemon reconciles the
-post through :meth:`Platform.find_recent`.
+A create call (:meth:`Platform.publish`, :meth:`Platform.publish_reply`) is never retried blindly
+by an adapter: when its outcome is unknown the adapter raises
+:class:`agent.errors.AmbiguousPublish` and the daemon reconciles the post through
+:meth:`Platform.find_recent`.
 """
 
 from __future__ import annotations

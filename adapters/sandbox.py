@@ -55,11 +55,11 @@ from pathlib import Path
 
 from adapters.base import (
     AccountInfo,
-    ReplyTo,
     PlatformLimits,
     PostMetrics,
     Prices,
     PublishedPost,
+    ReplyTo,
     text_hash,
 )
 from adapters.length import code_points, urls

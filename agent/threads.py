@@ -32,7 +32,13 @@ from datetime import datetime
 from adapters.base import PublishedPost, ReplyTo, text_hash
 from agent import breaker
 from agent.core import Agent
-from agent.errors import AuthFailed, DuplicateContent, PermanentPlatformError, PlatformError, RateLimited
+from agent.errors import (
+    AuthFailed,
+    DuplicateContent,
+    PermanentPlatformError,
+    PlatformError,
+    RateLimited,
+)
 from agent.logs import log
 from agent.models import PartStatus, Post, ThreadPart
 

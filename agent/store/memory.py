@@ -33,7 +33,6 @@ from typing import Any
 from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store.memory_audience import MemoryAudience
 from agent.store.memory_experiments import MemoryExperiments
-from agent.store.memory_threads import MemoryThreads
 from agent.store.memory_insights import MemoryInsights
 from agent.store.memory_metrics import MemoryMetrics
 from agent.store.memory_operations import MemoryOperations
@@ -52,6 +51,7 @@ from agent.store.memory_state import (
 )
 from agent.store.memory_suspensions import MemorySuspensions
 from agent.store.memory_tables import TABLES, refused, utc
+from agent.store.memory_threads import MemoryThreads
 from agent.store.rows import cadence_at
 
 __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]

@@ -46,10 +46,9 @@ class MemoryThreads(MemoryState):
         row = self._part_row(content_id, position)
         if row is None:
             if any(
-                r["idempotency_key"] == idempotency_key
-                for r in self._rows["thread_parts"].values()
+                r["idempotency_key"] == idempotency_key for r in self._rows["thread_parts"].values()
             ):
-                raise refused(f"UNIQUE constraint failed: thread_parts.idempotency_key")
+                raise refused("UNIQUE constraint failed: thread_parts.idempotency_key")
             values = {
                 "content_id": content_id,
                 "position": position,
@@ -98,7 +97,9 @@ class MemoryThreads(MemoryState):
         )
         return True
 
-    async def reset_part(self, content_id: int, position: int, *, error: str, now: datetime) -> bool:
+    async def reset_part(
+        self, content_id: int, position: int, *, error: str, now: datetime
+    ) -> bool:
         """A ``publishing`` part the platform does not have: back to ``planned``."""
         row = self._part_row(content_id, position)
         if row is None or row["status"] != PartStatus.PUBLISHING.value:

@@ -410,9 +410,7 @@ thread_part_snapshots = sa.Table(
     "thread_part_snapshots",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column(
-        "snapshot_id", sa.Integer, sa.ForeignKey("performance_snapshots.id"), nullable=False
-    ),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("performance_snapshots.id"), nullable=False),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("platform_post_id", sa.String(128), nullable=False),
     sa.Column("likes", sa.Integer, nullable=False),

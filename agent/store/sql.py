@@ -39,13 +39,13 @@ from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
 from agent.store.sql_audience import SqlAudience
 from agent.store.sql_experiments import SqlExperiments
-from agent.store.sql_threads import SqlThreads
 from agent.store.sql_insights import SqlInsights
 from agent.store.sql_metrics import SqlMetrics
 from agent.store.sql_operations import EXPIRED_DRAFT_ERROR, SqlOperations
 from agent.store.sql_queue import SqlQueue
 from agent.store.sql_spend import SqlSpend
 from agent.store.sql_suspensions import SqlSuspensions
+from agent.store.sql_threads import SqlThreads
 
 __all__ = ["EXPIRED_DRAFT_ERROR", "PAUSED_KEY", "SCHEDULED_STATUSES", "SqlStore"]
 

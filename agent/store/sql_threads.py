@@ -29,7 +29,7 @@ class SqlThreads(SqlState):
         query = sa.select(T).where(T.c.content_id == content_id).order_by(T.c.position)
 
         async def go(conn: AsyncConnection) -> list[ThreadPart]:
-            return [part_of(row._mapping) for row in (await conn.execute(query)).all()]
+            return [part_of(dict(row._mapping)) for row in (await conn.execute(query)).all()]
 
         return await self._run(go)
 
@@ -115,7 +115,9 @@ class SqlThreads(SqlState):
 
         return bool(await self._run(go))
 
-    async def reset_part(self, content_id: int, position: int, *, error: str, now: datetime) -> bool:
+    async def reset_part(
+        self, content_id: int, position: int, *, error: str, now: datetime
+    ) -> bool:
         """A ``publishing`` part the platform does not have: back to ``planned`` (sent again
         with the same idempotency key by the next attempt). False when it was not publishing."""
         statement = (

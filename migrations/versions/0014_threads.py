@@ -99,9 +99,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["content_id"], ["content.id"], name="fk_thread_parts_content_id_content"
         ),
-        sa.UniqueConstraint(
-            "content_id", "position", name="uq_thread_parts_content_id_position"
-        ),
+        sa.UniqueConstraint("content_id", "position", name="uq_thread_parts_content_id_position"),
         sa.UniqueConstraint("idempotency_key", name="uq_thread_parts_idempotency_key"),
     )
     op.create_table(

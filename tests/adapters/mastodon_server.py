@@ -32,6 +32,8 @@ from typing import Any
 from aiohttp import web
 
 FAULT_KINDS = ("rate_limit", "unavailable", "unauthorized", "malformed", "slow")
+# "none": no failure; queued first, it makes the next fault hit a later request (a thread part)
+QUEUE_KINDS = (*FAULT_KINDS, "none")
 RATE_LIMIT = 300  # requests per window, like Mastodon
 URL_RE = re.compile(r"https?://[^\s<]+")
 
@@ -107,7 +109,7 @@ class MastodonServer:
         reset_in: timedelta = timedelta(seconds=120),
     ) -> None:
         """Make the next ``times`` requests matching ``method`` and ``path`` (a prefix) fail."""
-        assert kind in FAULT_KINDS, kind
+        assert kind in QUEUE_KINDS, kind
         self.faults.append(Fault(kind, method, path, times, delay, reset_in))
 
     def add_status(self, text: str, *, created_at: datetime | None = None) -> dict[str, Any]:
