@@ -28,6 +28,12 @@ __all__ = [
 DIMENSIONS: tuple[str, ...] = ("content_type", "formula", "hook")  # what the policy chooses
 SINGLE, THREAD = "single", "thread"  # the arms of the format dimension (docs/threads.md)
 FORMATS: tuple[str, ...] = (SINGLE, THREAD)
+THREAD_JOIN = "\n\n"  # a thread's content.text: its parts joined (the gate and drafts read it)
+
+
+def joined(parts: tuple[str, ...] | list[str]) -> str:
+    """A thread's parts as one text (``content.text``)."""
+    return THREAD_JOIN.join(parts)
 
 
 class PostStatus(StrEnum):

@@ -42,16 +42,10 @@ from agent.errors import (
 from agent.logs import log
 from agent.models import PartStatus, Post, ThreadPart
 
-THREAD_JOIN = "\n\n"  # a thread's content.text: its parts joined (the gate and drafts read it)
-
 
 def part_key(post: Post, position: int) -> str:
     """The idempotency key of one part: the content row's, with the part's position."""
     return f"{post.idempotency_key}:{position}"
-
-
-def joined(parts: tuple[str, ...] | list[str]) -> str:
-    return THREAD_JOIN.join(parts)
 
 
 async def _parts(agent: Agent, post: Post) -> dict[int, ThreadPart]:

@@ -18,12 +18,11 @@ from structlog.testing import capture_logs
 
 from adapters.base import ReplyTo, text_hash
 from agent.cycles.publish import publish_cycle
-from agent.models import NewContent, PartStatus, PostStatus
+from agent.models import NewContent, PartStatus, PostStatus, joined
 from agent.store.engine import create_engine
 from agent.store.migrate import upgrade
 from agent.store.schema import content
 from agent.store.sql import SqlStore
-from agent.threads import joined
 from tests.adapters.harness import Harness
 from tests.adapters.harnesses import HARNESSES
 from tests.adapters.test_contract import Daemon, by_hash, recently
