@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from agent.errors import GenerationError
 from agent.generators import template_phrases as phrases
 from agent.generators.template_phrases import ContentPhrases
-from agent.models import THREAD, ArmChoice, Draft, GenerationRequest, joined
+from agent.models import THREAD, THREAD_JOIN, ArmChoice, Draft, GenerationRequest, joined
 
 __all__ = ["PROMPT_VERSION", "TemplateGenerator"]
 
@@ -323,16 +323,19 @@ class TemplateGenerator:
 
     def _write_thread(self, request: GenerationRequest) -> Draft:
         """A thread of 2 to ``request.max_parts`` parts, each within ``max_chars``."""
-        seen = set(request.recent_texts)
+        # a part equal to one posted lately would be refused as a duplicate by the platform:
+        # every part must be new, not only the whole (recent threads are split into parts)
+        seen = {p for text in request.recent_texts for p in (text, *text.split(THREAD_JOIN))}
         for _ in range(MAX_ATTEMPTS):
             composition = self._compose(request)
             for parts, ids in composition.thread(max(request.max_parts, 2)):
                 if any(len(part) > request.max_chars for part in parts):
                     continue
                 text = joined(parts)
-                if text in seen or text in self._history:
+                if any(p in seen or p in self._history for p in (text, *parts)):
                     break
-                self._remember(text)
+                for written in (text, *parts):
+                    self._remember(written)
                 return Draft(
                     text=text,
                     parts=tuple(parts),
