@@ -133,3 +133,15 @@ async def test_part_readings_are_kept_once_per_snapshot_and_position(store: SqlS
     )
     assert [r.platform_post_id for r in first] == ["p0"]
     assert post.id == due.content_id
+
+
+async def test_learning_history_carries_the_format_a_post_was_written_as(store: SqlStore) -> None:
+    main = await account(store)
+    meta = {"content_type": "how_to", "formula": "listicle", "hook": "question", "topic": "t"}
+    thread = await posted(
+        store, main, posted_at=T0, generation_metadata={**meta, "format": "thread", "parts": []}
+    )
+    single = await posted(store, main, posted_at=T0 + timedelta(hours=2), generation_metadata=meta)
+    history = {o.content_id: o for o in await store.learning_history(main, method="time_window")}
+    assert history[thread.id].arms.format == "thread"
+    assert history[single.id].arms.format == "single"  # written before threads: a single post
