@@ -206,3 +206,31 @@ async def test_restart_mid_thread_resumes_from_the_first_part_not_on_the_platfor
     done = await store.get_post(post.id)
     assert done is not None and done.status is PostStatus.POSTED
     assert [p.status for p in await store.thread_parts(post.id)] == [PartStatus.POSTED] * 4
+
+
+async def test_posts_show_says_a_thread_and_its_parts() -> None:
+    from rich.console import Console
+
+    from agent import posts
+    from agent.store.memory import MemoryStore
+
+    store = MemoryStore()
+    account_id = await store.ensure_account(name="demo", platform="sandbox", handle=None, now=T0)
+    texts = ["First part.", "Second part.", "Third part."]
+    post = await store.add_content(
+        NewContent(
+            account_id=account_id,
+            status=PostStatus.PLANNED,
+            text=joined(texts),
+            text_hash=text_hash(joined(texts)),
+            generation_metadata={"format": THREAD, "parts": texts},
+            scheduled_for=T0,
+            idempotency_key=uuid.uuid4().hex,
+        ),
+        now=T0,
+    )
+    console = Console(record=True, width=100)
+    posts.print_post(console, post, "demo")
+    shown = console.export_text()
+    assert "thread of 3 parts" in shown
+    assert "First part.\n\nSecond part." in shown
