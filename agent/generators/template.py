@@ -42,6 +42,7 @@ HASHTAG_MAX_CHARS = 24  # a longer CamelCase tag reads as noise
 CLOSER_CHANCE = 0.6  # optional parts are drawn per post, then dropped first when too long
 CTA_CHANCE = 0.3
 HASHTAG_CHANCE = 0.3
+MIN_PART_CHARS = 60  # a thread part shorter than this joins its neighbour (docs/threads.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +243,7 @@ class _Composition:
                     blocks[-1] = _Block(
                         f"{end.text}\n\n{words}", end.ids + tuple(i for b in tail for i in b.ids)
                     )
+                blocks = _merge_short(blocks)
                 if len(blocks) < 2:
                     continue  # one paragraph is a post, not a thread
                 while len(blocks) > max_parts:
@@ -250,6 +252,25 @@ class _Composition:
                 n = len(blocks)
                 texts = [f"{b.text} ({k}/{n})" for k, b in enumerate(blocks, start=1)]
                 yield texts, tuple(i for b in blocks for i in b.ids)
+
+
+def _merge_short(blocks: list[_Block]) -> list[_Block]:
+    """A paragraph shorter than ``MIN_PART_CHARS`` ("Then someone asked me...") is no part of its
+    own: it opens the next part (or ends the previous one, if it is the last)."""
+    out: list[_Block] = []
+    carry: _Block | None = None
+    for index, block in enumerate(blocks):
+        if carry is not None:
+            block = _Block(f"{carry.text}\n\n{block.text}", carry.ids + block.ids)
+            carry = None
+        if len(block.text) < MIN_PART_CHARS and index < len(blocks) - 1:
+            carry = block
+            continue
+        out.append(block)
+    if out and len(out[-1].text) < MIN_PART_CHARS and len(out) > 1:
+        a, b = out[-2], out[-1]
+        out[-2:] = [_Block(f"{a.text}\n\n{b.text}", a.ids + b.ids)]
+    return out
 
 
 def _paragraphs(block: _Block) -> list[_Block]:
@@ -332,10 +353,11 @@ class TemplateGenerator:
                 if any(len(part) > request.max_chars for part in parts):
                     continue
                 text = joined(parts)
-                if any(p in seen or p in self._history for p in (text, *parts)):
+                # the whole is new for good; a part only among the recent posts (the platforms'
+                # duplicate windows), as the phrase tables hold few short paragraphs
+                if text in seen or text in self._history or any(p in seen for p in parts):
                     break
-                for written in (text, *parts):
-                    self._remember(written)
+                self._remember(text)
                 return Draft(
                     text=text,
                     parts=tuple(parts),

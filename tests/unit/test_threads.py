@@ -234,3 +234,29 @@ async def test_posts_show_says_a_thread_and_its_parts() -> None:
     shown = console.export_text()
     assert "thread of 3 parts" in shown
     assert "First part.\n\nSecond part." in shown
+
+
+async def test_template_threads_do_not_run_out_when_one_formula_is_exploited() -> None:
+    """Regression: a short generic paragraph ("Then something clicked.") was a part of its own,
+    repeated a recent part after a few threads, and every later story_lesson thread failed."""
+    generator = TemplateGenerator(seed=11)
+    arms = ArmChoice(
+        content_type="data_point",
+        formula="story_lesson",
+        hook="surprising_stat",
+        topic="remote deep work",
+        format=THREAD,
+    )
+    recent: list[str] = []
+    for _ in range(120):
+        draft = await generator.write(
+            GenerationRequest(
+                arms=arms,
+                persona="An indie developer",
+                niche="indie software",
+                max_chars=280,
+                recent_texts=tuple(recent[:50]),
+            )
+        )
+        assert all(len(part) >= 60 for part in draft.parts)
+        recent.insert(0, draft.text)
