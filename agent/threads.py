@@ -95,8 +95,9 @@ async def publish_thread(agent: Agent, post: Post, now: datetime, labels: dict[s
         except RateLimited as exc:
             await agent.store.reset_part(post.id, position, error=str(exc), now=now)
             retry_at = max(exc.reset_at or now, now)
+            # a "not now", not a failed attempt: the attempt is given back
             await agent.store.reschedule(
-                post.id, scheduled_for=retry_at, error=str(exc), now=now, sent=position > 0
+                post.id, scheduled_for=retry_at, error=str(exc), now=now, sent=False
             )
             log.warning(
                 "thread_rescheduled", content_id=post.id, part=position + 1, retry_at=str(retry_at)
@@ -193,7 +194,7 @@ async def reconcile_thread(agent: Agent, post: Post, now: datetime) -> str:
         except PlatformError as exc:
             log.warning("reconcile_deferred", content_id=post.id, error=str(exc))
             return "deferred"
-        by_hash = {text_hash(p.text): p for p in reversed(recent)}  # the oldest wins
+        by_hash = {text_hash(p.text): p for p in recent}  # newest first: the oldest wins
         for part in pending:
             match = by_hash.get(part.text_hash)
             if match is not None:

@@ -150,3 +150,28 @@ async def test_a_lost_response_on_part_two_resumes_the_chain_each_part_once(
         # the next cycle resumes from part 3 (found part 2 is never sent again)
         await publish_cycle(daemon.agent, daemon.clock.now())
         await assert_one_chain_recorded_once(harness, daemon, content_id, texts)
+
+
+async def test_a_rate_limit_on_part_two_waits_for_the_reset_and_resumes_the_chain(
+    store: SqlStore,
+) -> None:
+    async with HARNESSES["x"]() as harness:
+        daemon = Daemon(harness, store)
+        texts = thread_texts()
+        content_id = await queue_thread(daemon, texts)
+        server = harness.server  # type: ignore[attr-defined]
+        server.fail("POST /2/tweets", "none")
+        server.fail("POST /2/tweets", "rate_limit")  # part 2: 429, reset in 15 minutes
+        with capture_logs() as logs:
+            await publish_cycle(daemon.agent, daemon.clock.now())
+        assert "thread_rescheduled" in [e["event"] for e in logs]
+        assert harness.stored_texts() == texts[:1]
+        parts = await store.thread_parts(content_id)
+        assert [p.status for p in parts] == [PartStatus.POSTED, PartStatus.PLANNED]
+        waiting = await store.get_post(content_id)
+        assert waiting is not None and waiting.status is PostStatus.PLANNED
+        assert waiting.publish_attempts == 0  # a "not now" is no failed attempt
+        await publish_cycle(daemon.agent, daemon.clock.now())  # before the reset: nothing
+        assert harness.stored_texts() == texts[:1]
+        await publish_cycle(daemon.agent, waiting.scheduled_for)  # after it: parts 2 to 4
+        await assert_one_chain_recorded_once(harness, daemon, content_id, texts)
