@@ -124,7 +124,11 @@ async def publish_thread(agent: Agent, post: Post, now: datetime, labels: dict[s
             log.warning(
                 "thread_part_ambiguous", content_id=post.id, part=position + 1, error=str(exc)
             )
-            return await reconcile_thread(agent, await _reload(agent, post), now)
+            outcome = await reconcile_thread(agent, await _reload(agent, post), now)
+            found = (await _parts(agent, post)).get(position)
+            if found is None or found.status is not PartStatus.POSTED:  # as a single post
+                await breaker.publish_failed(agent, agent.account(post.account_id), exc, now)
+            return outcome
         await agent.store.finish_part(
             post.id,
             position,

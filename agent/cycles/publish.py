@@ -278,11 +278,7 @@ async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
     }
     try:
         if post.parts:  # a thread: a reply chain, each part its own intent (agent/threads.py)
-            outcome = await threads.publish_thread(agent, post, now, labels)
-            if outcome in ("requeued", "failed"):
-                await breaker.publish_failed(
-                    agent, account, PlatformError("thread publish interrupted"), now
-                )
+            await threads.publish_thread(agent, post, now, labels)
             return
         async with agent.api_call(post.account_id, "publish"):
             published = await platform.publish(

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from agent.errors import GenerationError
 from agent.generators import template_phrases as phrases
 from agent.generators.template_phrases import ContentPhrases
-from agent.models import THREAD, THREAD_JOIN, ArmChoice, Draft, GenerationRequest, joined
+from agent.models import THREAD, ArmChoice, Draft, GenerationRequest, joined
 
 __all__ = ["PROMPT_VERSION", "TemplateGenerator"]
 
@@ -345,8 +345,10 @@ class TemplateGenerator:
     def _write_thread(self, request: GenerationRequest) -> Draft:
         """A thread of 2 to ``request.max_parts`` parts, each within ``max_chars``."""
         # a part equal to one posted lately would be refused as a duplicate by the platform:
-        # every part must be new, not only the whole (recent threads are split into parts)
-        seen = {p for text in request.recent_texts for p in (text, *text.split(THREAD_JOIN))}
+        # every part must be new, not only the whole (a part of a recent thread is inside its
+        # text; parts hold blank lines themselves, so the text cannot be split back)
+        recent = request.recent_texts
+        seen = set(recent)
         for _ in range(MAX_ATTEMPTS):
             composition = self._compose(request)
             for parts, ids in composition.thread(max(request.max_parts, 2)):
@@ -355,7 +357,9 @@ class TemplateGenerator:
                 text = joined(parts)
                 # the whole is new for good; a part only among the recent posts (the platforms'
                 # duplicate windows), as the phrase tables hold few short paragraphs
-                if text in seen or text in self._history or any(p in seen for p in parts):
+                if text in seen or text in self._history:
+                    break
+                if any(part in earlier for part in parts for earlier in recent):
                     break
                 self._remember(text)
                 return Draft(

@@ -260,3 +260,30 @@ async def test_template_threads_do_not_run_out_when_one_formula_is_exploited() -
         )
         assert all(len(part) >= 60 for part in draft.parts)
         recent.insert(0, draft.text)
+
+
+async def test_template_thread_parts_never_repeat_a_part_of_a_recent_thread() -> None:
+    """Regression: recent threads were split on blank lines to find their parts, but a first
+    part holds a blank line itself (hook, then paragraph), so a first part was written again and
+    the platform refused it as a duplicate."""
+    generator = TemplateGenerator(seed=5)
+    arms = ArmChoice(
+        content_type="case_study",
+        formula="hot_take_with_proof",
+        hook="contrarian_opening",
+        topic="writing documentation",
+        format=THREAD,
+    )
+    recent: list[str] = []
+    for _ in range(80):
+        draft = await generator.write(
+            GenerationRequest(
+                arms=arms,
+                persona="An indie developer",
+                niche="indie software",
+                max_chars=280,
+                recent_texts=tuple(recent[:30]),
+            )
+        )
+        assert not [p for p in draft.parts for earlier in recent[:30] if p in earlier]
+        recent.insert(0, draft.text)
