@@ -4,9 +4,10 @@ An adapter speaks to one account on one platform. It never touches the store and
 wall clock for business logic; it translates the platform's errors into ``agent.errors``'
 ``PlatformError`` tree at its boundary (``raise RateLimited(reset_at=...) from exc``).
 
-A create call (:meth:`Platform.publish`) is never retried blindly by an adapter: when its outcome
-is unknown the adapter raises :class:`agent.errors.AmbiguousPublish` and the daemon reconciles the
-post through :meth:`Platform.find_recent`.
+A create call (:meth:`Platform.publish`, :meth:`Platform.publish_reply`) is never retried blindly
+by an adapter: when its outcome is unknown the adapter raises
+:class:`agent.errors.AmbiguousPublish` and the daemon reconciles the post through
+:meth:`Platform.find_recent`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ class PublishedPost:
     platform_post_id: str
     text: str
     posted_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyTo:
+    """Where one part of a thread goes (docs/threads.md): under ``parent_id``, in the chain whose
+    first part is ``root_id`` (Bluesky's reply refs name both; the other platforms need only the
+    parent). Both are platform post ids as :class:`PublishedPost` carries them."""
+
+    root_id: str
+    parent_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +153,22 @@ class Platform(Protocol):
 
         ``labels`` are the post's arms (content_type, formula, hook, topic). Real platforms ignore
         them; the simulated platform's audience reacts to them in place of reading the text.
+        """
+        ...
+
+    async def publish_reply(
+        self,
+        text: str,
+        *,
+        reply_to: ReplyTo,
+        idempotency_key: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> PublishedPost:
+        """Create a post replying to ``reply_to.parent_id``: one later part of a thread (the
+        first part is a :meth:`publish`). Errors as :meth:`publish`; never retried blindly.
+
+        The daemon publishes a thread one part at a time, each part its own publish intent
+        (agent/threads.py), so a crash resumes the chain from the first part not on the platform.
         """
         ...
 

@@ -54,6 +54,7 @@ from adapters.base import (
     PostMetrics,
     Prices,
     PublishedPost,
+    ReplyTo,
     env_name,
 )
 from adapters.length import BLUESKY_MAX_GRAPHEMES, grapheme_length
@@ -86,6 +87,18 @@ FEED_PAGE_SIZE = 100  # the most items app.bsky.feed.getAuthorFeed returns per p
 _TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
 
 T = TypeVar("T")
+
+
+def _check_text(text: str) -> None:
+    count = grapheme_length(text)
+    if count > MAX_GRAPHEMES:
+        raise ContentRejected(
+            f"Bluesky posts are at most {MAX_GRAPHEMES} graphemes; this one has {count}."
+        )
+    if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+        raise ContentRejected(f"Bluesky posts are at most {MAX_TEXT_BYTES} bytes of UTF-8.")
+    if not text.strip():
+        raise ContentRejected("Bluesky posts need some text.")
 
 
 class BlueskyPlatform:
@@ -161,17 +174,52 @@ class BlueskyPlatform:
     async def publish(
         self, text: str, *, idempotency_key: str, labels: Mapping[str, str] | None = None
     ) -> PublishedPost:
-        count = grapheme_length(text)
-        if count > MAX_GRAPHEMES:
-            raise ContentRejected(
-                f"Bluesky posts are at most {MAX_GRAPHEMES} graphemes; this one has {count}."
-            )
-        if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-            raise ContentRejected(f"Bluesky posts are at most {MAX_TEXT_BYTES} bytes of UTF-8.")
-        if not text.strip():
-            raise ContentRejected("Bluesky posts need some text.")
+        _check_text(text)
         did = await self._login()  # nothing is posted if this fails
         created = await self._call(self._client.send_post, text, profile_identify=did, publish=True)
+        return self._created(created, text)
+
+    # -- threads (docs/threads.md) ---------------------------------------------------------
+
+    async def publish_reply(
+        self,
+        text: str,
+        *,
+        reply_to: ReplyTo,
+        idempotency_key: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> PublishedPost:
+        """A later part of a thread: a post whose ``reply`` holds strong refs (uri + cid) to the
+        thread's root and to its parent. The cids are read first (``app.bsky.feed.getPosts``,
+        nothing is posted if that fails); a root or parent that is gone is ``ContentRejected``.
+        Errors as :meth:`publish`; never retried."""
+        _check_text(text)
+        did = await self._login()
+        uris = list(dict.fromkeys([reply_to.root_id, reply_to.parent_id]))
+        response = await self._call(
+            self._client.app.bsky.feed.get_posts, models.AppBskyFeedGetPosts.Params(uris=uris)
+        )
+        cids = {
+            str(post.uri): str(post.cid)
+            for post in _read(partial(_field, response, "posts"), what="getPosts")
+        }
+        missing = [u for u in uris if u not in cids]
+        if missing:
+            raise ContentRejected(f"Bluesky has no post {missing[0]!r} to reply to")
+        ref = models.AppBskyFeedPost.ReplyRef(
+            root=models.ComAtprotoRepoStrongRef.Main(
+                uri=reply_to.root_id, cid=cids[reply_to.root_id]
+            ),
+            parent=models.ComAtprotoRepoStrongRef.Main(
+                uri=reply_to.parent_id, cid=cids[reply_to.parent_id]
+            ),
+        )
+        created = await self._call(
+            self._client.send_post, text, profile_identify=did, reply_to=ref, publish=True
+        )
+        return self._created(created, text)
+
+    def _created(self, created: Any, text: str) -> PublishedPost:
         try:
             uri = str(created.uri)
         except (AttributeError, TypeError, ValueError) as exc:

@@ -55,6 +55,7 @@ from adapters.base import (
     PostMetrics,
     Prices,
     PublishedPost,
+    ReplyTo,
     env_name,
 )
 from adapters.length import MASTODON_DEFAULT_MAX_CHARS, URL_CHARS, mastodon_length
@@ -180,6 +181,37 @@ class MastodonPlatform:
             # 2xx with a body we cannot read: the status most likely exists.
             raise AmbiguousPublish(
                 f"Mastodon answered publish with an unreadable status: {exc!r}"
+            ) from exc
+
+    # -- threads (docs/threads.md) ---------------------------------------------------------
+
+    async def publish_reply(
+        self,
+        text: str,
+        *,
+        reply_to: ReplyTo,
+        idempotency_key: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> PublishedPost:
+        """A later part of a thread: ``POST /api/v1/statuses`` with ``in_reply_to_id`` (the
+        parent; Mastodon finds the root itself), the part's own ``Idempotency-Key``. Errors as
+        :meth:`publish`."""
+        await self.load_limits()
+        try:
+            status = await asyncio.to_thread(
+                self._client.status_post,
+                text,
+                in_reply_to_id=reply_to.parent_id,
+                idempotency_key=idempotency_key,
+                visibility="public",
+            )
+        except MastodonError as exc:
+            raise self._publish_error(exc) from exc
+        try:
+            return _published(status)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AmbiguousPublish(
+                f"Mastodon answered a reply with an unreadable status: {exc!r}"
             ) from exc
 
     async def fetch_metrics(self, post_ids: Sequence[str]) -> dict[str, PostMetrics]:

@@ -59,12 +59,14 @@ from adapters.base import (
     PostMetrics,
     Prices,
     PublishedPost,
+    ReplyTo,
     text_hash,
 )
 from adapters.length import code_points, urls
 from adapters.sandbox_model import (
     COUNTERS,
     DIMENSIONS,
+    REPLY_REACH,
     AudienceModel,
     GroundTruth,
     Scenario,
@@ -84,6 +86,8 @@ from agent.errors import (
     PlatformUnavailable,
     RateLimited,
 )
+
+REPLY_LABEL = "reply_to"  # a thread part's parent, kept with its labels in the world's table
 
 __all__ = [
     "DIMENSIONS",
@@ -502,6 +506,35 @@ class SandboxPlatform:
         self, text: str, *, idempotency_key: str, labels: Mapping[str, str] | None = None
     ) -> PublishedPost:
         """Create a post (see the module docstring for the order of checks)."""
+        return await self._publish(text, idempotency_key, labels, None)
+
+    # -- threads (docs/threads.md) ---------------------------------------------------------
+
+    async def publish_reply(
+        self,
+        text: str,
+        *,
+        reply_to: ReplyTo,
+        idempotency_key: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> PublishedPost:
+        """Create a later part of a thread: a reply to ``reply_to.parent_id`` (one of the
+        account's posts, else ``ContentRejected``), reaching :data:`REPLY_REACH` of the people
+        a post would. Checks and faults as :meth:`publish`."""
+        return await self._publish(text, idempotency_key, labels, reply_to)
+
+    def replies_to(self, post_id: str) -> str | None:
+        """The parent of one of the account's posts (None: not a reply), for tests."""
+        rows = self._world._query("SELECT labels FROM posts WHERE id = ?", (post_id,))
+        return json.loads(rows[0][0]).get(REPLY_LABEL) if rows else None
+
+    async def _publish(
+        self,
+        text: str,
+        idempotency_key: str,
+        labels: Mapping[str, str] | None,
+        reply_to: ReplyTo | None,
+    ) -> PublishedPost:
         world = self._world
         spec = world._scenario.platform
         if spec.latency_ms > 0:  # the request on its way
@@ -533,6 +566,9 @@ class SandboxPlatform:
             # the audience's daily rhythm: the UTC hour of posting is a label the scenario can
             # give effects to (dimension "hour", arms "00".."23"), whatever the caller sent
             arms = {**(labels or {}), "hour": f"{from_us(now_us).hour:02d}"}
+            if reply_to is not None:
+                self._check_parent(account, reply_to)
+                arms[REPLY_LABEL] = reply_to.parent_id
             post = self._create(account, text, idempotency_key, arms, now_us)
         prices = spec.prices
         self._spend_usd += prices.post_with_url if urls(text) else prices.post
@@ -668,6 +704,14 @@ class SandboxPlatform:
                     reset_at=reset_at,
                 )
 
+    def _check_parent(self, account: _Account, reply_to: ReplyTo) -> None:
+        found = self._world._db.execute(
+            "SELECT id FROM posts WHERE account = ? AND id = ? AND deleted = 0",
+            (account.name, reply_to.parent_id),
+        ).fetchone()
+        if found is None:
+            raise ContentRejected(f"sandbox: no post {reply_to.parent_id!r} to reply to")
+
     def _check_duplicate(self, account: _Account, text: str, now_us: int) -> None:
         model = self._world._model
         window = model.real_us(self._world._scenario.platform.duplicate_window_hours)
@@ -693,6 +737,7 @@ class SandboxPlatform:
             labels=labels,
             followers=world._followers(account, now_us),
             day=model.hours(now_us) / 24.0,
+            reach_scale=REPLY_REACH if REPLY_LABEL in labels else 1.0,
         )
         post_id = f"{account.name}-{index}"
         db.execute(

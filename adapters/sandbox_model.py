@@ -86,7 +86,11 @@ from adapters.scenario_files import SHIPPED, is_scenario_name, scenario_file, sh
 from agent.errors import ConfigError
 
 DIMENSIONS: tuple[str, ...] = ("content_type", "formula", "hook")  # what the policy chooses today
-KNOWN_DIMENSIONS: tuple[str, ...] = (*DIMENSIONS, "topic", "hour")  # accepted in scenario files
+# accepted in scenario files ("format": single | thread, docs/threads.md)
+KNOWN_DIMENSIONS: tuple[str, ...] = (*DIMENSIONS, "topic", "hour", "format")
+# a later part of a thread (a reply in the chain) reaches this share of the people a post with
+# the same labels would: most readers stop at the first part
+REPLY_REACH = 0.2
 ENGAGEMENT_KINDS: tuple[str, ...] = ("likes", "reposts", "replies", "quotes", "bookmarks")
 COUNTERS: tuple[str, ...] = ("impressions", *ENGAGEMENT_KINDS, "profile_clicks", "url_clicks")
 
@@ -539,9 +543,17 @@ class AudienceModel:
         return audience.non_follower_reach + audience.reach_per_follower * max(followers, 0.0)
 
     def draw_post(
-        self, *, account_key: int, index: int, labels: Mapping[str, str], followers: int, day: float
+        self,
+        *,
+        account_key: int,
+        index: int,
+        labels: Mapping[str, str],
+        followers: int,
+        day: float,
+        reach_scale: float = 1.0,
     ) -> PostDraw:
-        """The realised totals of the ``index``-th post of an account (see the module docstring)."""
+        """The realised totals of the ``index``-th post of an account (see the module docstring);
+        ``reach_scale``: :data:`REPLY_REACH` for a later part of a thread."""
         audience = self.scenario.audience
         rates, viral = audience.rates, audience.viral
         reach_m, engagement_m, follow_m = self.multipliers(labels, day)
@@ -552,7 +564,7 @@ class AudienceModel:
             tail = viral.min_multiplier * (1.0 - u_tail) ** (-1.0 / viral.alpha)
             v = min(tail, viral.max_multiplier)
         sigma = audience.reach_sigma
-        mean_reach = self.base_reach(followers) * reach_m
+        mean_reach = self.base_reach(followers) * reach_m * reach_scale
         reach = mean_reach * math.exp(sigma * z - sigma * sigma / 2) * v
         k_e = audience.engagement_dispersion
         totals = [int(rng.poisson(reach))]

@@ -15,6 +15,11 @@ two-step flow, preceded by a quota check:
    ``AmbiguousPublish``: the daemon reconciles through :meth:`ThreadsPlatform.find_recent`. It is
    never retried here.
 
+Threads (the format, docs/threads.md): a later part is :meth:`ThreadsPlatform.publish_reply`, the
+same two steps with the container created ``reply_to_id`` the parent. The account's replies are
+listed by ``GET /me/replies``, not ``/me/threads``, so :meth:`ThreadsPlatform.find_recent` reads
+both.
+
 Threads takes no idempotency key, so ``idempotency_key`` is unused. POST parameters (and the
 token) travel in the form body, GET/DELETE ones in the query string; error messages name the
 endpoint, never the URL, so the token cannot end up in a log.
@@ -80,6 +85,7 @@ from adapters.base import (
     PostMetrics,
     Prices,
     PublishedPost,
+    ReplyTo,
     env_name,
 )
 from adapters.length import THREADS_MAX_CHARS, threads_length
@@ -205,24 +211,39 @@ class ThreadsPlatform:
     async def publish(
         self, text: str, *, idempotency_key: str, labels: Mapping[str, str] | None = None
     ) -> PublishedPost:
+        return await self._publish(text, reply_to=None)
+
+    async def _publish(self, text: str, *, reply_to: str | None) -> PublishedPost:
         if not text.strip():
             raise ContentRejected("a Threads text post needs some text")
         length = self.length(text)
         if length > MAX_CHARS:
             raise ContentRejected(f"Threads counts {length} characters; the limit is {MAX_CHARS}")
         await self._check_quota()
-        container = await self._call(
-            "POST",
-            "me/threads",
-            step=_Step.CREATE,
-            form={"media_type": "TEXT", "text": text},
-        )
+        form = {"media_type": "TEXT", "text": text}
+        if reply_to is not None:
+            form["reply_to_id"] = reply_to
+        container = await self._call("POST", "me/threads", step=_Step.CREATE, form=form)
         creation_id = self._field(container, "id", step=_Step.CREATE)
         published = await self._call(
             "POST", "me/threads_publish", step=_Step.PUBLISH, form={"creation_id": creation_id}
         )
         post_id = self._field(published, "id", step=_Step.PUBLISH)
         return PublishedPost(platform_post_id=post_id, text=text, posted_at=_aware(self._now()))
+
+    # -- threads (docs/threads.md) ---------------------------------------------------------
+
+    async def publish_reply(
+        self,
+        text: str,
+        *,
+        reply_to: ReplyTo,
+        idempotency_key: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> PublishedPost:
+        """A later part of a thread: the two-step flow of :meth:`publish` with the container
+        created ``reply_to_id`` the parent. Errors as :meth:`publish`; never retried."""
+        return await self._publish(text, reply_to=reply_to.parent_id)
 
     async def fetch_metrics(self, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
         out: dict[str, PostMetrics] = {}
@@ -257,16 +278,21 @@ class ThreadsPlatform:
             "limit": str(min(max(limit, 1), PAGE_SIZE)),
         }
         posts: list[PublishedPost] = []
-        seen_cursors: set[str] = set()
-        while len(posts) < limit:
-            body = await self._read("me/threads", params=params)
-            page: list[PublishedPost] = _parsed(partial(_posts, body), what="posts")
-            posts.extend(page)
-            after = _next_cursor(body)
-            if not page or after is None or after in seen_cursors:
-                break
-            seen_cursors.add(after)
-            params = {**params, "after": after}
+        # the account's threads, then its replies (a thread's later parts are replies)
+        for listing in ("me/threads", "me/replies"):
+            found: list[PublishedPost] = []
+            page_params = dict(params)
+            seen_cursors: set[str] = set()
+            while len(found) < limit:
+                body = await self._read(listing, params=page_params)
+                page: list[PublishedPost] = _parsed(partial(_posts, body), what="posts")
+                found.extend(page)
+                after = _next_cursor(body)
+                if not page or after is None or after in seen_cursors:
+                    break
+                seen_cursors.add(after)
+                page_params = {**page_params, "after": after}
+            posts.extend(found)
         posts = [p for p in posts if p.posted_at >= floor]
         posts.sort(key=lambda p: p.posted_at, reverse=True)
         return posts[:limit]

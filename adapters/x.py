@@ -26,8 +26,10 @@ Reads (and delete, which is idempotent) are retried with jittered exponential ba
 away; a publish is never retried (the daemon reconciles an ``AmbiguousPublish`` through
 :meth:`XPlatform.find_recent`). X takes no idempotency key, so ``idempotency_key`` is unused.
 
-Threads: :meth:`XPlatform.publish_thread` length-checks every part before sending anything, then
-posts a reply chain (each part ``in_reply_to_tweet_id`` the previous one). Errors are translated as
+Threads: the daemon posts a thread one part at a time (:meth:`XPlatform.publish_reply`, each part
+its own publish intent, agent/threads.py). :meth:`XPlatform.publish_thread` (a whole chain in one
+call, not used by the daemon) length-checks every part before sending anything, then posts a
+reply chain (each part ``in_reply_to_tweet_id`` the previous one). Errors are translated as
 in ``publish`` and never retried; every error it raises carries ``posted``, the list of parts X
 accepted before the failure (in order, possibly empty), so the caller reconciles the rest (after an
 ``AmbiguousPublish`` the failed part itself may exist too: look for it with ``find_recent``) and
@@ -66,6 +68,7 @@ from adapters.base import (
     PostMetrics,
     Prices,
     PublishedPost,
+    ReplyTo,
     env_name,
 )
 from adapters.length import X_MAX_CHARS, urls, x_length
@@ -473,6 +476,20 @@ class XPlatform:
             exc.posted = list(posted)  # type: ignore[attr-defined]
             raise
         return posted
+
+    async def publish_reply(
+        self,
+        text: str,
+        *,
+        reply_to: ReplyTo,
+        idempotency_key: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> PublishedPost:
+        """One later part of a thread (docs/threads.md): ``POST /2/tweets`` with
+        ``reply.in_reply_to_tweet_id`` the parent (X finds the root itself). Checked, translated
+        and billed as :meth:`publish`; never retried."""
+        self._check_text(text)
+        return await self._create(text, reply_to=reply_to.parent_id)
 
     async def check_write_access(self) -> str:
         """Whether these credentials may post, without posting; a short description if so.

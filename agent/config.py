@@ -144,6 +144,8 @@ class Catalogues(_Section):
         }
 
     def description(self, dimension: str, arm: str) -> str:
+        if dimension == "format":
+            return FORMAT_DESCRIPTIONS.get(arm, arm)
         entries = {
             "content_type": self.content_types,
             "formula": self.formulas,
@@ -153,6 +155,23 @@ class Catalogues(_Section):
             if entry.name == arm:
                 return entry.description
         return arm.replace("_", " ")
+
+
+# what the LLM prompt and the health surfaces say about each format (docs/threads.md)
+FORMAT_DESCRIPTIONS = {
+    "single": "One post that stands on its own.",
+    "thread": "A chain of 2 to a few posts replying to each other, one idea a post.",
+}
+DEFAULT_THREAD_MAX_PARTS = 4  # posts in a thread at most (at least 2)
+
+
+class Threads(_Section):
+    """Threads as a format (docs/threads.md): with ``enabled`` the learner chooses the format of
+    each post (single | thread) as one more dimension, from the same zero-centred prior as every
+    arm, so threads are tried and kept only if they earn more (never forced)."""
+
+    enabled: bool = False
+    max_parts: int = Field(default=DEFAULT_THREAD_MAX_PARTS, ge=2, le=10)
 
 
 class ActiveHours(_Section):
@@ -605,6 +624,7 @@ class Config(_Section):
     alerts: AlertSettings = AlertSettings()
     audience: Audience = Audience()
     report: ReportSettings = ReportSettings()
+    threads: Threads = Threads()
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Config:
@@ -629,7 +649,8 @@ class Config(_Section):
 
     @property
     def dimensions(self) -> tuple[str, ...]:
-        return DIMENSIONS
+        """The dimensions the policy chooses (``format`` too when threads are on)."""
+        return (*DIMENSIONS, "format") if self.threads.enabled else DIMENSIONS
 
 
 # Which environment variables each platform needs, per account (prefix + name).

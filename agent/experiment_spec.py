@@ -100,7 +100,7 @@ class ExperimentSpec(_Strict):
     account: str
     name: str = Field(min_length=1, max_length=100)
     hypothesis: str = Field(min_length=1)
-    varies: Literal["content_type", "formula", "hook", "topic", "hour", "voice", "prompt"]
+    varies: Literal["content_type", "formula", "hook", "topic", "format", "hour", "voice", "prompt"]
     variants: list[VariantSpec] = Field(min_length=2)
     metric: Literal["followers_per_post", "engagement_rate", "retained_followers"]
     mde: float = Field(gt=0.0, le=10.0)  # relative to the baseline mean
@@ -157,6 +157,10 @@ def check_values(spec: ExperimentSpec, config: Config) -> None:
     if account is None:
         known = ", ".join(sorted(accounts))
         raise ExperimentError(f"account: unknown account {spec.account!r} (configured: {known})")
+    if spec.varies == "format" and not config.threads.enabled:
+        raise ExperimentError(
+            "varies: the format (single or thread) is chosen only with threads.enabled: true"
+        )
     if spec.varies in ARM_DIMENSIONS:
         known_arms = catalogue_for(config, account).get(spec.varies, [])
         for i, v in enumerate(spec.variants):

@@ -69,7 +69,7 @@ from agent.models import Experiment, ExperimentStatus, Variant
 from agent.retained import retained_followers
 from learning import experiments as stats
 
-ARM_DIMENSIONS = ("content_type", "formula", "hook", "topic")
+ARM_DIMENSIONS = ("content_type", "formula", "hook", "topic", "format")
 VARIES = (*ARM_DIMENSIONS, "hour", "voice", "prompt")  # what an experiment may vary
 METRICS = ("followers_per_post", "engagement_rate", "retained_followers")
 RUNNING = ExperimentStatus.RUNNING

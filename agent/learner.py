@@ -21,7 +21,7 @@ import numpy as np
 from agent import schedule
 from agent.config import Account, ActiveHours, Config
 from agent.core import Agent
-from agent.models import DIMENSIONS, Observation
+from agent.models import DIMENSIONS, FORMATS, Observation
 from learning.estimates import Estimates
 from learning.joint import JointPosterior
 from learning.joint_policy import FitMemo
@@ -95,11 +95,13 @@ def outcomes(
     objective: str,
     active: ActiveHours | None = None,
     audience: Any = None,
+    formats: bool = False,
 ) -> list[Outcome]:
     """The history as policies see it: the objective's final value, or None while in flight.
 
     With ``active`` (hour learning on) each post's local posting hour is its arm "hour";
-    ``audience`` (a :class:`Audience`) gives each post the account's followers when posted.
+    ``audience`` (a :class:`Audience`) gives each post the account's followers when posted;
+    ``formats`` (threads on): each post's format (single | thread) is an arm too.
     """
     out = []
     for o in observations:
@@ -108,6 +110,8 @@ def outcomes(
         else:
             reward = float(o.engagements) if o.learned else None
         arms = {d: o.arms.arm(d) for d in (*DIMENSIONS, "topic")}
+        if formats:
+            arms["format"] = o.arms.format
         if active is not None:
             arms["hour"] = schedule.hour_label(o.posted_at, active)
         out.append(
@@ -156,6 +160,8 @@ class Audience:
 
 def catalogue_for(config: Config, account: Account) -> dict[str, list[str]]:
     catalogue = config.catalogues.arms()
+    if config.threads.enabled:  # docs/threads.md
+        catalogue["format"] = list(FORMATS)
     if account.topics:
         catalogue["topic"] = list(dict.fromkeys(account.topics))
     return catalogue
@@ -180,7 +186,9 @@ async def history(
     active = agent.config.cadence_for(agent.account(account_id)).active_hours
     hours = active if learning.learn_hours else None
     kept: dict[int, tuple[Observation, Outcome]] = agent.caches.setdefault(
-        f"outcomes:{account_id}:{learning.objective}:{learning.attribution_method}", {}
+        f"outcomes:{account_id}:{learning.objective}:{learning.attribution_method}"
+        + (":formats" if agent.config.threads.enabled else ""),
+        {},
     )
     audience: Audience = agent.caches.setdefault(f"audience:{account_id}", Audience())
     if observations:  # no post, no covariate to measure (a new account's plan reads nothing)
@@ -192,7 +200,8 @@ async def history(
         known = kept.get(o.content_id)
         stale = known is not None and known[1].audience is None and bool(audience.times)
         if known is None or stale or not (known[0] is o or known[0] == o):
-            known = (o, outcomes([o], learning.objective, hours, audience)[0])
+            formats = agent.config.threads.enabled
+            known = (o, outcomes([o], learning.objective, hours, audience, formats)[0])
             kept[o.content_id] = known
         out.append(known[1])
     return out

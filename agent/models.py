@@ -26,6 +26,14 @@ __all__ = [
 ]
 
 DIMENSIONS: tuple[str, ...] = ("content_type", "formula", "hook")  # what the policy chooses
+SINGLE, THREAD = "single", "thread"  # the arms of the format dimension (docs/threads.md)
+FORMATS: tuple[str, ...] = (SINGLE, THREAD)
+THREAD_JOIN = "\n\n"  # a thread's content.text: its parts joined (the gate and drafts read it)
+
+
+def joined(parts: tuple[str, ...] | list[str]) -> str:
+    """A thread's parts as one text (``content.text``)."""
+    return THREAD_JOIN.join(parts)
 
 
 class PostStatus(StrEnum):
@@ -58,6 +66,7 @@ class ArmChoice:
     formula: str
     hook: str
     topic: str
+    format: str = "single"  # single | thread (docs/threads.md)
 
     def arm(self, dimension: str) -> str:
         return str(getattr(self, dimension))
@@ -85,6 +94,7 @@ class GenerationRequest:
     recent_texts: tuple[str, ...] = ()  # the account's latest posts, newest first
     prompt: str = "default"  # the prompt version (config: generator.prompts)
     instructions: str = ""  # its extra instructions ("" for the built-in prompt alone)
+    max_parts: int = 4  # a thread (arms.format == "thread"): at most this many parts, at least 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +103,7 @@ class Draft:
 
     text: str
     generator: str
+    parts: tuple[str, ...] = ()  # a thread's parts, in order (``text`` is them joined)
     model: str | None = None
     prompt_version: str = ""
     tokens_in: int = 0
@@ -161,7 +172,16 @@ class Post:
             formula=meta.get("formula", ""),
             hook=meta.get("hook", ""),
             topic=meta.get("topic", ""),
+            format=meta.get("format", SINGLE),
         )
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """A thread's part texts in order (docs/threads.md); () for a single post."""
+        parts = self.generation_metadata.get("parts")
+        if self.generation_metadata.get("format") != THREAD or not isinstance(parts, list):
+            return ()
+        return tuple(str(p) for p in parts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -486,3 +506,37 @@ class Assignment:
     seq: int
     content_id: int | None
     created_at: datetime
+
+
+class PartStatus(StrEnum):
+    """Where one part of a thread is (``thread_parts.status``)."""
+
+    PLANNED = "planned"  # not on the platform (a reconciliation did not find it): send it
+    PUBLISHING = "publishing"  # intent recorded; the platform call may or may not have happened
+    POSTED = "posted"  # the platform has it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadPart:
+    """A row of ``thread_parts``: one part of a thread once its publish has begun."""
+
+    content_id: int
+    position: int  # 0: the root
+    status: PartStatus
+    text_hash: str
+    idempotency_key: str
+    reply_to: str | None
+    platform_post_id: str | None
+    publish_started_at: datetime | None
+    publish_attempts: int
+    posted_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartReading:
+    """One part's counters at a taken snapshot of its thread (``thread_part_snapshots``)."""
+
+    snapshot_id: int
+    position: int
+    metrics: PostMetrics

@@ -306,6 +306,7 @@ def print_post(console: Console, post: Post, account: str) -> None:
         ("created", _time(post.created_at)),
         ("updated", _time(post.updated_at)),
         ("arms", f"content_type={arms.content_type} formula={arms.formula} hook={arms.hook}"),
+        ("format", f"thread of {len(post.parts)} parts" if post.parts else ""),
         ("topic", arms.topic),
         ("written", f"{meta.get('generator', '?')} {meta.get('model') or ''}".strip()),
         ("attempts", str(post.publish_attempts)),

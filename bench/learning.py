@@ -54,6 +54,7 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
+from adapters.sandbox import REPLY_LABEL
 from adapters.sandbox_model import GroundTruth, Scenario
 from adapters.scenario_files import is_scenario_name
 from adapters.worlds import DEFAULT_COUNT, SEED_SETS, WORLD_KINDS, write_worlds
@@ -345,6 +346,13 @@ def score(
     records: list[tuple[float, dict[str, str], dict[str, str]]] = []
     for pid in posts:
         day = truth.post_days[pid]
+        if REPLY_LABEL in truth.post_arms[pid]:
+            # a thread's later part (docs/threads.md): no decision of its own; the followers it
+            # brings count for the thread, the same for the policy and for the oracle
+            chosen_f += truth.expected_followers_caused[pid]
+            oracle_f += truth.expected_followers_caused[pid]
+            realised += truth.followers_caused[pid]
+            continue
         arms = {d: a for d, a in truth.post_arms[pid].items() if d in catalogue}
         key = truth_key(steps, day)
         for metric in ("followers", "engagements"):
@@ -372,7 +380,7 @@ def score(
                 on_best[d][1] += 1
                 on_best[d][0] += arms.get(d) == best[d]
     return {
-        "posts": len(posts),
+        "posts": len(records),  # the decisions (a thread is one, however many parts)
         "expected_followers": chosen_f,
         "oracle_followers": oracle_f,
         "fraction_of_oracle": chosen_f / oracle_f if oracle_f else None,

@@ -69,6 +69,8 @@ def evidence(item: LearnItem, objective: str) -> Evidence:
     post, final, attribution = item.post, item.final, item.attribution
     followers = attribution.followers_gained if attribution else 0.0
     arms = {d: post.arms.arm(d) for d in (*DIMENSIONS, "topic") if post.arms.arm(d)}
+    if "format" in post.generation_metadata:  # planned with threads on (docs/threads.md)
+        arms["format"] = post.arms.format
     return Evidence(
         content_id=post.id,
         arms=arms,

@@ -33,7 +33,16 @@ from agent.core import Agent
 from agent.errors import GenerationError
 from agent.learner import choose_arms
 from agent.logs import log
-from agent.models import ArmChoice, GenerationRequest, Mode, NewContent, PostStatus
+from agent.models import (
+    SINGLE,
+    THREAD,
+    ArmChoice,
+    GenerationRequest,
+    Mode,
+    NewContent,
+    PostStatus,
+    joined,
+)
 
 RECENT_TEXTS = 50  # how many recent posts the generator sees (the gate: gate.recent_posts)
 ARMS = ("content_type", "formula", "hook", "topic")  # what the generator writes from
@@ -59,7 +68,10 @@ class Choice:
 
     @property
     def arm_choice(self) -> ArmChoice:
-        return ArmChoice(**{dimension: self.arms[dimension] for dimension in ARMS})
+        return ArmChoice(
+            **{dimension: self.arms[dimension] for dimension in ARMS},
+            format=self.arms.get("format", SINGLE),
+        )
 
     def when(self, slot: Slot) -> datetime:
         """The post's time: the slot's, or the hour the policy chose within it."""
@@ -77,6 +89,7 @@ class Written:
     metadata: Mapping[str, Any]  # the content row's generation_metadata
     recent: tuple[str, ...]  # the account's latest posts, newest first (the gate compares)
     failure: str | None = None
+    parts: tuple[str, ...] = ()  # a thread's parts (``text`` is them joined; docs/threads.md)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,6 +263,7 @@ async def write(
         recent_texts=tuple(recent[:RECENT_TEXTS]),
         prompt=prompt,
         instructions=agent.config.generator.instructions(prompt),
+        max_parts=agent.config.threads.max_parts,
     )
     metadata: dict[str, Any] = {
         "content_type": arms.content_type,
@@ -262,6 +276,8 @@ async def write(
         "policy": choice.policy,
         "mode": agent.config.mode.value,
     }
+    if agent.config.threads.enabled:  # the format is an arm (docs/threads.md)
+        metadata["format"] = arms.format
     if "voice" in choice.arms:
         metadata["voice"] = choice.arms["voice"]
     if prompt != DEFAULT_PROMPT:
@@ -273,7 +289,7 @@ async def write(
         draft = await agent.generator.write(request)
     except GenerationError as exc:
         return replace(written, failure=f"generation failed: {exc}")
-    how = {
+    how: dict[str, Any] = {
         "generator": draft.generator,
         "model": draft.model,
         "prompt_version": draft.prompt_version,
@@ -281,6 +297,13 @@ async def write(
         "tokens_out": draft.tokens_out,
         "cost_usd": draft.cost_usd,
     }
+    if arms.format == THREAD:
+        if len(draft.parts) < 2:
+            return replace(written, failure=f"generation failed: {draft.generator} wrote no thread")
+        how["parts"] = list(draft.parts)
+        return replace(
+            written, text=joined(draft.parts), parts=draft.parts, metadata={**metadata, **how}
+        )
     return replace(written, text=draft.text, metadata={**metadata, **how})
 
 
@@ -299,10 +322,18 @@ async def check(
     """The quality gate, then (if it passed and moderation is on) the moderation endpoint."""
     if written.failure is not None:
         return Verdict(status=PostStatus.FAILED, reason=written.failure)
-    reason = gate.check(
+    reason = None
+    for number, part in enumerate(written.parts, start=1):  # a thread: each part is a post
+        if (size := length(part)) > max_chars:
+            reason = (
+                f"too long: part {number} has {size} characters, the platform allows {max_chars}"
+            )
+            break
+    reason = reason or gate.check(
         written.text,
         recent=written.recent[: gate_config.recent_posts],
-        max_chars=max_chars,
+        # a thread's parts are checked above; the whole is only compared and screened
+        max_chars=length(written.text) if written.parts else max_chars,
         gate=gate_config,
         length=length,
     )

@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from adapters.base import AccountInfo
+from adapters.base import AccountInfo, PostMetrics
 from agent.budget import Stage, account_stage
 from agent.core import Agent
 from agent.cycles.health import LATE_AFTER
 from agent.errors import PlatformError
 from agent.logs import log
-from agent.models import AccountReading, DueSnapshot
+from agent.models import AccountReading, DueSnapshot, PartReading
 from agent.reading import first_reading_at, poll_horizons, reading_due, reading_interval
 from agent.store.base import SnapshotReading
 
@@ -78,7 +78,10 @@ async def _poll_account(
     info = None
     if stage < Stage.NO_PERIODIC_READS and follower_reading_due(agent, account_id, now):
         info = await fetch_account(agent, account_id, now)
-    ids = sorted({d.platform_post_id for d in due})
+    # a thread is measured over all its parts (docs/threads.md): its snapshot holds the sum,
+    # each part's counters are kept beside it (the first part's among them)
+    threads = await agent.store.thread_post_ids([d.content_id for d in due])
+    ids = sorted({d.platform_post_id for d in due} | {i for p in threads.values() for i in p})
     metrics = {}
     for start in range(0, len(ids), BATCH):
         try:
@@ -87,21 +90,30 @@ async def _poll_account(
         except PlatformError as exc:
             log.warning("metrics_fetch_failed", account_id=account_id, error=str(exc))
             return 0  # everything stays due; the next cycle tries again
+    measured = {snap.id: measure(snap, metrics, threads.get(snap.content_id)) for snap in due}
     readings = [  # the account's batch, written in one transaction
         SnapshotReading(
             snapshot_id=snap.id,
-            metrics=metrics.get(snap.platform_post_id),
+            metrics=measured[snap.id],
             taken_at=now,
             hours_since_post=(now - snap.posted_at).total_seconds() / 3600,
             followers_at=info.followers if info else None,
-            error=None if metrics.get(snap.platform_post_id) else "post not found on the platform",
+            error=None if measured[snap.id] else "post not found on the platform",
         )
         for snap in due
     ]
     await agent.store.record_snapshots(readings)
+    parts = [
+        PartReading(snapshot_id=snap.id, position=position, metrics=metrics[part_id])
+        for snap in due
+        if measured[snap.id] is not None
+        for position, part_id in enumerate(threads.get(snap.content_id, ()))
+        if part_id in metrics
+    ]
+    await agent.store.record_part_readings(parts)
     taken = 0
     for snap in due:
-        found = metrics.get(snap.platform_post_id)
+        found = measured[snap.id]
         age = (now - snap.posted_at).total_seconds() / 3600
         taken += 1
         agent.count("snapshots_taken", account_id)
@@ -119,6 +131,33 @@ async def _poll_account(
             likes=found.likes if found else None,
         )
     return taken
+
+
+def measure(
+    snap: DueSnapshot, metrics: dict[str, PostMetrics], parts: list[str] | None
+) -> PostMetrics | None:
+    """A snapshot's counters: the post's own, or for a thread the sum over its parts (None
+    when the post, or a thread's first part, is not on the platform)."""
+    own = metrics.get(snap.platform_post_id)
+    if not parts or own is None:
+        return own
+    found = [metrics[p] for p in parts if p in metrics]
+    return PostMetrics(
+        platform_post_id=snap.platform_post_id,
+        **{name: sum(getattr(m, name) for m in found) for name in COUNTER_NAMES},
+    )
+
+
+COUNTER_NAMES = (
+    "likes",
+    "reposts",
+    "replies",
+    "quotes",
+    "bookmarks",
+    "impressions",
+    "profile_clicks",
+    "url_clicks",
+)
 
 
 async def _skip_early_horizons(

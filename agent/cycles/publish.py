@@ -39,7 +39,7 @@ import os
 from datetime import datetime, timedelta
 
 from adapters.base import PublishedPost, text_hash
-from agent import breaker
+from agent import breaker, threads
 from agent.alerts import AlertKind
 from agent.core import Agent
 from agent.errors import (
@@ -101,7 +101,8 @@ def horizons_for(agent: Agent, account_id: int) -> list[timedelta]:
     return poll_horizons(agent.config, agent.platform_for(account_id).prices)
 
 
-async def _mark_posted(agent: Agent, post: Post, published: PublishedPost, now: datetime) -> None:
+async def mark_posted(agent: Agent, post: Post, published: PublishedPost, now: datetime) -> None:
+    """Step 3: record the post ``posted`` (journaled when the database cannot be written)."""
     try:
         done = await agent.store.finish_publish(
             post.id,
@@ -185,6 +186,8 @@ async def replay_journal(agent: Agent, now: datetime) -> int:
 
 async def reconcile_post(agent: Agent, post: Post, now: datetime) -> str:
     """Resolve a ``publishing`` post by looking for it on the platform. Returns the outcome."""
+    if post.parts:  # a thread: each of its parts is looked for (agent/threads.py)
+        return await threads.reconcile_thread(agent, post, now)
     platform = agent.platform_for(post.account_id)
     since = (post.publish_started_at or post.updated_at) - RECONCILE_MARGIN
     try:
@@ -195,7 +198,7 @@ async def reconcile_post(agent: Agent, post: Post, now: datetime) -> str:
         return "deferred"  # stays publishing; the next cycle tries again
     match = next((p for p in recent if text_hash(p.text) == post.text_hash), None)
     if match is not None:
-        await _mark_posted(agent, post, match, now)
+        await mark_posted(agent, post, match, now)
         outcome = "found"
     elif post.publish_attempts >= MAX_ATTEMPTS:
         await agent.store.fail_publish(
@@ -271,8 +274,12 @@ async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
         "formula": arms.formula,
         "hook": arms.hook,
         "topic": arms.topic,
+        "format": arms.format,
     }
     try:
+        if post.parts:  # a thread: a reply chain, each part its own intent (agent/threads.py)
+            await threads.publish_thread(agent, post, now, labels)
+            return
         async with agent.api_call(post.account_id, "publish"):
             published = await platform.publish(
                 post.text, idempotency_key=post.idempotency_key, labels=labels
@@ -304,7 +311,7 @@ async def publish_post(agent: Agent, post: Post, now: datetime) -> None:
         if outcome != "found":
             await breaker.publish_failed(agent, account, exc, now)
     else:
-        await _mark_posted(agent, post, published, now)
+        await mark_posted(agent, post, published, now)
 
 
 async def _reload(agent: Agent, post: Post) -> Post:

@@ -7,6 +7,12 @@ into a JSON schema (structured output, ``strict``)::
 
     {"text": "<the post>", "rationale": "<one sentence: why this should work>"}
 
+or, for a thread (``arms.format == "thread"``, docs/threads.md), the schema named ``thread``::
+
+    {"parts": ["<first post>", "<second post>", ...], "rationale": "..."}
+
+with 2 to ``max_parts`` parts, each within ``max_chars``.
+
 A draft is accepted when its text is non-empty, fits ``max_chars`` (code points; the plan cycle's
 gate then applies the platform's own counting) and is not one of the recent posts. A refusal, a
 malformed answer or an invalid draft is retried (the reason is told to the model) up to
@@ -37,7 +43,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 
 from agent.config import DEFAULT_PROMPT, TokenPrice
 from agent.errors import GenerationError
-from agent.models import Draft, GenerationRequest
+from agent.models import THREAD, Draft, GenerationRequest, joined
 
 __all__ = ["MODERATION_MODEL", "PROMPT_VERSION", "OpenAIGenerator", "build_messages"]
 
@@ -64,6 +70,28 @@ RESPONSE_FORMAT: ResponseFormatJSONSchema = {
     },
 }
 
+# a thread (arms.format == "thread", docs/threads.md): its parts, in order
+THREAD_RESPONSE_FORMAT: ResponseFormatJSONSchema = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "thread",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "parts": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The thread's posts in order, each exactly as published.",
+                },
+                "rationale": {"type": "string", "description": "One sentence: why it works."},
+            },
+            "required": ["parts", "rationale"],
+            "additionalProperties": False,
+        },
+    },
+}
+
 SYSTEM_PROMPT = """\
 You write social media posts for one account.
 Persona: {persona}
@@ -76,16 +104,27 @@ it will be published, "rationale" one sentence on why it should work."""
 def build_messages(request: GenerationRequest) -> list[ChatCompletionMessageParam]:
     """The chat messages for ``request`` (first attempt)."""
     arms = request.arms
+    thread = arms.format == THREAD
+    opening = (
+        f"Write a thread: 2 to {request.max_parts} posts that read in order, the first one "
+        "able to stand alone and make people open the rest."
+        if thread
+        else "Write one post."
+    )
     lines = [
-        "Write one post.",
+        opening,
         "",
         _arm_line("Content type", arms.content_type, request.descriptions.get("content_type")),
         _arm_line("Formula", arms.formula, request.descriptions.get("formula")),
         _arm_line("Hook", arms.hook, request.descriptions.get("hook")),
         f"- Topic: {arms.topic}",
         "",
-        f"Hard limit: at most {request.max_chars} characters, spaces and line breaks included.",
+        f"Hard limit: at most {request.max_chars} characters"
+        + (" per post of the thread" if thread else "")
+        + ", spaces and line breaks included.",
     ]
+    if thread:
+        lines += ['Answer with "parts": the posts in order, no numbering needed.']
     recent = [_shorten(t) for t in request.recent_texts[:RECENT_IN_PROMPT] if t.strip()]
     if recent:
         lines += ["", "The account's latest posts, newest first. Do not repeat or paraphrase them:"]
@@ -126,10 +165,13 @@ class OpenAIGenerator:
         self.timeout = timeout
         self.prices = dict(prices or {})
         self.max_retries = max_retries
+        self._format = RESPONSE_FORMAT  # the schema of the request being written
 
     async def write(self, request: GenerationRequest) -> Draft:
-        """Write one post for ``request``; raise GenerationError when no valid draft comes back."""
+        """Write one post (or a thread, by ``request.arms.format``) for ``request``; raise
+        GenerationError when no valid draft comes back."""
         messages = build_messages(request)
+        self._format = THREAD_RESPONSE_FORMAT if request.arms.format == THREAD else RESPONSE_FORMAT
         tokens_in = tokens_out = 0
         reason = ""
         # A client per request: posts are minutes apart, and nothing stays bound to an event loop
@@ -145,7 +187,7 @@ class OpenAIGenerator:
                 if completion.usage is not None:
                     tokens_in += completion.usage.prompt_tokens
                     tokens_out += completion.usage.completion_tokens
-                text, rationale, reason, raw = _read(completion, request)
+                text, rationale, reason, raw, parts = _read(completion, request)
                 if not reason:
                     return self._draft(
                         text,
@@ -153,6 +195,7 @@ class OpenAIGenerator:
                         tokens_out=tokens_out,
                         extra={"rationale": rationale, "response_model": completion.model},
                         prompt=request.prompt,
+                        parts=parts,
                     )
                 if raw is not None:
                     messages = [*messages, {"role": "assistant", "content": raw}]
@@ -202,7 +245,7 @@ class OpenAIGenerator:
                 model=self.model,
                 messages=list(messages),
                 temperature=self.temperature,
-                response_format=RESPONSE_FORMAT,
+                response_format=self._format,
             )
         except openai.OpenAIError as exc:
             raise self._api_error(exc) from exc
@@ -234,6 +277,7 @@ class OpenAIGenerator:
         tokens_out: int,
         extra: dict[str, Any],
         prompt: str = DEFAULT_PROMPT,
+        parts: tuple[str, ...] = (),
     ) -> Draft:
         price = self.prices.get(self.model)
         cost = 0.0
@@ -245,6 +289,7 @@ class OpenAIGenerator:
             ) / 1_000_000
         return Draft(
             text=text,
+            parts=parts,
             generator=self.name,
             model=self.model,
             # the built-in prompt's version, and the configured prompt version added to it
@@ -260,20 +305,49 @@ class OpenAIGenerator:
 
 def _read(
     completion: ChatCompletion, request: GenerationRequest
-) -> tuple[str, str, str, str | None]:
-    """(text, rationale, reason it is unusable or "", raw content) of one answer."""
+) -> tuple[str, str, str, str | None, tuple[str, ...]]:
+    """(text, rationale, reason it is unusable or "", raw content, a thread's parts) of one
+    answer."""
     if not completion.choices:
-        return "", "", "the answer had no choices", None
+        return "", "", "the answer had no choices", None, ()
     message = completion.choices[0].message
     if message.refusal:
-        return "", "", f"the model refused: {_short(message.refusal)}", None
+        return "", "", f"the model refused: {_short(message.refusal)}", None, ()
     raw = message.content
     if not raw:
-        return "", "", "the answer was empty", None
+        return "", "", "the answer was empty", None, ()
     try:
         data = json.loads(raw)
     except ValueError:
-        return "", "", "the answer was not valid JSON", raw
+        return "", "", "the answer was not valid JSON", raw, ()
+    if request.arms.format == THREAD:
+        return _read_thread(data, request, raw)
+    return (*_read_post(data, request, raw), ())
+
+
+def _read_thread(
+    data: Any, request: GenerationRequest, raw: str
+) -> tuple[str, str, str, str | None, tuple[str, ...]]:
+    parts = data.get("parts") if isinstance(data, dict) else None
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        return "", "", "the answer did not match the schema (no list of strings 'parts')", raw, ()
+    texts = tuple(p.strip() for p in parts if p.strip())
+    rationale = data.get("rationale")
+    rationale = rationale if isinstance(rationale, str) else ""
+    if not 2 <= len(texts) <= request.max_parts:
+        reason = f"the thread had {len(texts)} parts; write 2 to {request.max_parts}"
+        return "", "", reason, raw, ()
+    for i, text in enumerate(texts, start=1):
+        if len(text) > request.max_chars:
+            reason = f"part {i} had {len(text)} characters, the limit is {request.max_chars}"
+            return "", "", reason, raw, ()
+    text = joined(texts)
+    if text in {t.strip() for t in request.recent_texts}:
+        return "", "", "the thread repeated a recent post word for word", raw, ()
+    return text, rationale, "", raw, texts
+
+
+def _read_post(data: Any, request: GenerationRequest, raw: str) -> tuple[str, str, str, str | None]:
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
         return "", "", "the answer did not match the schema (no string 'text')", raw
     text = data["text"].strip()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from agent.errors import GenerationError
 from agent.generators import template_phrases as phrases
 from agent.generators.template_phrases import ContentPhrases
-from agent.models import ArmChoice, Draft, GenerationRequest
+from agent.models import THREAD, ArmChoice, Draft, GenerationRequest, joined
 
 __all__ = ["PROMPT_VERSION", "TemplateGenerator"]
 
@@ -42,6 +42,7 @@ HASHTAG_MAX_CHARS = 24  # a longer CamelCase tag reads as noise
 CLOSER_CHANCE = 0.6  # optional parts are drawn per post, then dropped first when too long
 CTA_CHANCE = 0.3
 HASHTAG_CHANCE = 0.3
+MIN_PART_CHARS = 60  # a thread part shorter than this joins its neighbour (docs/threads.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,83 @@ class _Composition:
                 present = [b for b in blocks if b is not None]
                 yield "\n\n".join(b.text for b in present), tuple(i for b in present for i in b.ids)
 
+    def thread(self, max_parts: int) -> Iterator[tuple[list[str], tuple[str, ...]]]:
+        """The composition as a thread (docs/threads.md), fullest first: the hook opens the first
+        part with the body's first paragraph, each further paragraph (a listicle's items two by
+        two) is a part of its own, the closing question or line and the call to action end it.
+        Parts beyond ``max_parts`` are merged into the last one; each part ends "(k/n)"."""
+        optional = [self.hashtags, self.cta, self.closer]
+        for shape in self.shapes:
+            for dropped in range(len(optional) + 1):
+                if dropped and optional[dropped - 1] is None:
+                    continue
+                hashtags, cta, closer = [
+                    None if i < dropped else part for i, part in enumerate(optional)
+                ]
+                body = [piece for block in shape for piece in _paragraphs(block)]
+                first, *rest = body
+                blocks = [
+                    _Block(f"{self.hook.text}\n\n{first.text}", self.hook.ids + first.ids),
+                    *rest,
+                ]
+                ending = [b for b in (self.ending, closer) if b is not None]
+                tail = [b for b in (cta, hashtags) if b is not None]
+                if ending:  # the closing line ends the thread, the call to action after it
+                    last = [*ending, *tail]
+                    blocks.append(
+                        _Block(
+                            " ".join(b.text for b in last), tuple(i for b in last for i in b.ids)
+                        )
+                    )
+                elif tail:  # a call to action alone is no part: it ends the last one
+                    end = blocks[-1]
+                    words = " ".join(b.text for b in tail)
+                    blocks[-1] = _Block(
+                        f"{end.text}\n\n{words}", end.ids + tuple(i for b in tail for i in b.ids)
+                    )
+                blocks = _merge_short(blocks)
+                if len(blocks) < 2:
+                    continue  # one paragraph is a post, not a thread
+                while len(blocks) > max_parts:
+                    a, b = blocks[-2], blocks[-1]
+                    blocks[-2:] = [_Block(f"{a.text}\n\n{b.text}", a.ids + b.ids)]
+                n = len(blocks)
+                texts = [f"{b.text} ({k}/{n})" for k, b in enumerate(blocks, start=1)]
+                yield texts, tuple(i for b in blocks for i in b.ids)
+
+
+def _merge_short(blocks: list[_Block]) -> list[_Block]:
+    """A paragraph shorter than ``MIN_PART_CHARS`` ("Then someone asked me...") is no part of its
+    own: it opens the next part (or ends the previous one, if it is the last)."""
+    out: list[_Block] = []
+    carry: _Block | None = None
+    for index, block in enumerate(blocks):
+        if carry is not None:
+            block = _Block(f"{carry.text}\n\n{block.text}", carry.ids + block.ids)
+            carry = None
+        if len(block.text) < MIN_PART_CHARS and index < len(blocks) - 1:
+            carry = block
+            continue
+        out.append(block)
+    if out and len(out[-1].text) < MIN_PART_CHARS and len(out) > 1:
+        a, b = out[-2], out[-1]
+        out[-2:] = [_Block(f"{a.text}\n\n{b.text}", a.ids + b.ids)]
+    return out
+
+
+def _paragraphs(block: _Block) -> list[_Block]:
+    """A block as thread parts: a numbered list two items a part (its intro with the first)."""
+    lines = block.text.split("\n")
+    numbered = [i for i, line in enumerate(lines) if re.match(r"\d+\. ", line)]
+    if len(numbered) < 3:
+        return [block]
+    head = lines[: numbered[0]]
+    items = lines[numbered[0] :]
+    chunks = [items[i : i + 2] for i in range(0, len(items), 2)]
+    out = [_Block("\n".join([*head, *chunks[0]]), block.ids)]
+    out += [_Block("\n".join(chunk), ()) for chunk in chunks[1:]]
+    return out
+
 
 class TemplateGenerator:
     """Writes posts offline from phrase tables; see the module docstring."""
@@ -223,7 +301,10 @@ class TemplateGenerator:
         return None
 
     async def write(self, request: GenerationRequest) -> Draft:
-        """Write one post for ``request``; raise GenerationError if none fits or all repeat."""
+        """Write one post (or a thread, by ``request.arms.format``) for ``request``; raise
+        GenerationError if none fits or all repeat."""
+        if request.arms.format == THREAD:
+            return self._write_thread(request)
         seen = set(request.recent_texts)
         recent_openings = {text.split("\n", 1)[0] for text in request.recent_texts}
         shortest: int | None = None
@@ -259,6 +340,39 @@ class TemplateGenerator:
         raise GenerationError(
             f"template: every draft for {arms} within {request.max_chars} characters repeated "
             f"a recent post after {MAX_ATTEMPTS} attempts"
+        )
+
+    def _write_thread(self, request: GenerationRequest) -> Draft:
+        """A thread of 2 to ``request.max_parts`` parts, each within ``max_chars``."""
+        # a part equal to one posted lately would be refused as a duplicate by the platform:
+        # every part must be new, not only the whole (a part of a recent thread is inside its
+        # text; parts hold blank lines themselves, so the text cannot be split back)
+        recent = request.recent_texts
+        seen = set(recent)
+        for _ in range(MAX_ATTEMPTS):
+            composition = self._compose(request)
+            for parts, ids in composition.thread(max(request.max_parts, 2)):
+                if any(len(part) > request.max_chars for part in parts):
+                    continue
+                text = joined(parts)
+                # the whole is new for good; a part only among the recent posts (the platforms'
+                # duplicate windows), as the phrase tables hold few short paragraphs
+                if text in seen or text in self._history:
+                    break
+                if any(part in earlier for part in parts for earlier in recent):
+                    break
+                self._remember(text)
+                return Draft(
+                    text=text,
+                    parts=tuple(parts),
+                    generator=self.name,
+                    model=None,
+                    prompt_version=PROMPT_VERSION,
+                    extra={"variant": list(ids)},
+                )
+        raise GenerationError(
+            f"template: no thread for {_describe(request.arms)} fits in {request.max_chars} "
+            f"characters a part, or all repeated, after {MAX_ATTEMPTS} attempts"
         )
 
     def _compose(self, request: GenerationRequest) -> _Composition:

@@ -59,6 +59,7 @@ from agent.models import (
     NewExperiment,
     NewInsight,
     Observation,
+    PartReading,
     Post,
     PostCounts,
     PostMetrics,
@@ -66,6 +67,7 @@ from agent.models import (
     QueueState,
     StoredInsight,
     Suspension,
+    ThreadPart,
 )
 from learning.touch import Credit
 
@@ -483,6 +485,37 @@ class ExperimentStore(Protocol):
     ) -> bool: ...
 
 
+class ThreadStore(Protocol):
+    """Thread parts, each its own publish intent (docs/threads.md, agent/threads.py)."""
+
+    async def thread_parts(self, content_id: int) -> list[ThreadPart]: ...
+    async def begin_part(
+        self,
+        content_id: int,
+        position: int,
+        *,
+        text_hash: str,
+        idempotency_key: str,
+        reply_to: str | None,
+        now: datetime,
+    ) -> bool: ...
+    async def finish_part(
+        self,
+        content_id: int,
+        position: int,
+        *,
+        platform_post_id: str,
+        posted_at: datetime,
+        now: datetime,
+    ) -> bool: ...
+    async def reset_part(
+        self, content_id: int, position: int, *, error: str, now: datetime
+    ) -> bool: ...
+    async def thread_post_ids(self, content_ids: Sequence[int]) -> dict[int, list[str]]: ...
+    async def record_part_readings(self, readings: Sequence[PartReading]) -> None: ...
+    async def part_readings(self, snapshot_id: int) -> list[dict[str, Any]]: ...
+
+
 class Store(
     AccountStore,
     ContentStore,
@@ -495,6 +528,7 @@ class Store(
     InsightStore,
     AudienceStore,
     ExperimentStore,
+    ThreadStore,
     Protocol,
 ):
     """Everything the cycles read and write: the union of the parts."""

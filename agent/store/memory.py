@@ -52,6 +52,7 @@ from agent.store.memory_state import (
 )
 from agent.store.memory_suspensions import MemorySuspensions
 from agent.store.memory_tables import TABLES, refused, utc
+from agent.store.memory_threads import MemoryThreads
 from agent.store.rows import cadence_at
 
 __all__ = ["EXPIRED_DRAFT_ERROR", "MemoryStore"]
@@ -67,6 +68,7 @@ class MemoryStore(
     MemoryAudience,
     MemoryCredits,
     MemoryExperiments,
+    MemoryThreads,
 ):
     """growthloop's store held in memory (one process, nothing persisted)."""
 

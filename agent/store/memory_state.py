@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.models import (
+    SINGLE,
     AccountSnapshot,
     ArmChoice,
     ArmStat,
@@ -70,6 +71,7 @@ def arms_of(meta: dict[str, Any]) -> ArmChoice:
         formula=meta.get("formula", ""),
         hook=meta.get("hook", ""),
         topic=meta.get("topic", ""),
+        format=meta.get("format", SINGLE),
     )
 
 

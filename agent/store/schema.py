@@ -398,6 +398,48 @@ insights = sa.Table(
     sa.Column("acknowledged_at", UTCDateTime),
 )
 
+# Threads (issue 21, docs/threads.md). A thread is one content row (its arms, its status, its
+# snapshots) whose parts are published as a reply chain, each part its own publish intent: a row
+# here is written ``publishing`` (with the part's own idempotency key and the parent it replies
+# to) before that part is sent, ``posted`` with its platform id once sent, and put back to
+# ``planned`` when reconciliation finds it is not on the platform. Position 0 is the root.
+thread_parts = sa.Table(
+    "thread_parts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("content.id"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("text_hash", sa.String(64), nullable=False),
+    sa.Column("idempotency_key", sa.String(80), nullable=False, unique=True),
+    sa.Column("reply_to", sa.String(128)),  # the parent part's platform id (none for the root)
+    sa.Column("platform_post_id", sa.String(128)),
+    sa.Column("publish_started_at", UTCDateTime),
+    sa.Column("publish_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("posted_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("content_id", "position"),
+)
+
+# Each part's counters at each taken snapshot of its thread: the snapshot row itself holds the
+# sum over the parts (what the learner reads), position 0 here is the first part's own.
+thread_part_snapshots = sa.Table(
+    "thread_part_snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("performance_snapshots.id"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("platform_post_id", sa.String(128), nullable=False),
+    sa.Column("likes", sa.Integer, nullable=False),
+    sa.Column("reposts", sa.Integer, nullable=False),
+    sa.Column("replies", sa.Integer, nullable=False),
+    sa.Column("quotes", sa.Integer, nullable=False),
+    sa.Column("bookmarks", sa.Integer, nullable=False),
+    sa.Column("impressions", sa.Integer, nullable=False),
+    sa.UniqueConstraint("snapshot_id", "position"),
+)
+
 # Named leases with expiry ("plan:<account_id>", "followers:<account_id>", ...): the work one
 # worker does at a time when several share the database. A lease whose holder stopped renewing
 # it (a dead worker) is taken over once expires_at has passed.
@@ -440,3 +482,6 @@ AUDIENCE_VIEWS = (
 
 # The experiments' view (migration 0013): each variant's posts assigned, published and learned.
 EXPERIMENT_VIEWS = ("experiment_results",)
+
+# The threads' view (migration 0014): each thread snapshot's sum over parts and first part's.
+THREAD_VIEWS = ("thread_performance",)

@@ -46,6 +46,7 @@ from agent.store.sql_operations import EXPIRED_DRAFT_ERROR, SqlOperations
 from agent.store.sql_queue import SqlQueue
 from agent.store.sql_spend import SqlSpend
 from agent.store.sql_suspensions import SqlSuspensions
+from agent.store.sql_threads import SqlThreads
 
 __all__ = ["EXPIRED_DRAFT_ERROR", "PAUSED_KEY", "SCHEDULED_STATUSES", "SqlStore"]
 
@@ -96,6 +97,7 @@ class SqlStore(
     SqlAudience,
     SqlCredits,
     SqlExperiments,
+    SqlThreads,
 ):
     """growthloop's store on SQLite or PostgreSQL."""
 

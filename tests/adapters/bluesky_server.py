@@ -35,6 +35,8 @@ from aiohttp import web
 from adapters.bluesky import BlueskyPlatform
 
 FAULT_KINDS = ("rate_limit", "unavailable", "lose_response", "auth", "malformed")
+# "none": no failure; queued first, it makes the next fault hit a later request (a thread part)
+QUEUE_KINDS = (*FAULT_KINDS, "none")
 RATE_LIMIT = 3000  # points per window, like the PDS' global limit
 HARNESS_TIMEOUT_S = 0.5  # the client's timeout in the harness; lose_response answers after 2 s
 
@@ -131,7 +133,7 @@ class BlueskyServer:
         reset_in: timedelta = timedelta(seconds=120),
     ) -> None:
         """Make the next ``times`` requests whose NSID starts with ``path`` fail as ``kind``."""
-        assert kind in FAULT_KINDS, kind
+        assert kind in QUEUE_KINDS, kind
         self.faults.append(Fault(kind, path, times, delay, reset_in))
 
     def expire_access_tokens(self) -> None:
@@ -164,6 +166,14 @@ class BlueskyServer:
         }
         self.order.append(rkey)
         return self.posts[rkey]
+
+    def reply_of(self, uri: str) -> dict[str, Any] | None:
+        """The reply refs (root and parent) of the post at ``uri``; None for a top-level post."""
+        for post in self.posts.values():
+            if post["uri"] == uri:
+                reply: dict[str, Any] | None = post["record"].get("reply")
+                return reply
+        raise KeyError(uri)
 
     def texts(self) -> list[str]:
         return [str(self.posts[r]["record"]["text"]) for r in self.order if r in self.posts]
@@ -318,8 +328,18 @@ class BlueskyServer:
                 f"Invalid app.bsky.feed.post record: Record/text must not be longer than "
                 f"{self.max_graphemes} graphemes",
             )
+        reply = record.get("reply")  # a thread's later part: strong refs to root and parent
+        if reply is not None:
+            by_uri = {p["uri"]: p for p in self.posts.values()}
+            for role in ("root", "parent"):
+                ref = reply.get(role) if isinstance(reply, dict) else None
+                target = by_uri.get(str((ref or {}).get("uri")))
+                if target is None or target["cid"] != (ref or {}).get("cid"):
+                    return _error(400, "InvalidRequest", f"Invalid reply {role} reference")
         created_at = datetime.fromisoformat(str(record["createdAt"]).replace("Z", "+00:00"))
         post = self.add_post(text, created_at=created_at)
+        if reply is not None:
+            post["record"]["reply"] = reply
         return web.json_response(
             {
                 "uri": post["uri"],
@@ -389,6 +409,15 @@ class BlueskyHarness:
 
     def supports(self, kind: str) -> bool:
         return kind in FAULT_KINDS
+
+    def parent_of(self, post_id: str) -> str | None:
+        reply = self.server.reply_of(post_id)
+        return None if reply is None else str(reply["parent"]["uri"])
+
+    def lose_response_after(self, creates: int) -> None:
+        if creates:
+            self.server.fail("none", path="com.atproto.repo.createRecord", times=creates)
+        self.fail_next("lose_response")
 
 
 @asynccontextmanager

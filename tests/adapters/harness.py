@@ -38,5 +38,16 @@ class Harness(Protocol):
         """Whether this platform can simulate ``kind`` (the sandbox has no 'malformed')."""
         ...
 
+    # -- threads (docs/threads.md) --
+
+    def parent_of(self, post_id: str) -> str | None:
+        """The post ``post_id`` replies to, as the server stores it (None: a top-level post)."""
+        ...
+
+    def lose_response_after(self, creates: int) -> None:
+        """Let the next ``creates`` posts through, then store the one after and lose its answer
+        (the "lose_response" failure, one create later). Wire platforms only."""
+        ...
+
 
 HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]

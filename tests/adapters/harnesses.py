@@ -12,6 +12,7 @@ driving one of them uses a ``SystemClock``.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from aiohttp import web
 
 from adapters.base import Platform
 from adapters.mastodon import MastodonPlatform
-from adapters.sandbox import SandboxPlatform, SandboxWorld, Scenario
+from adapters.sandbox import REPLY_LABEL, SandboxPlatform, SandboxWorld, Scenario
 from adapters.x import XPlatform
 from tests.adapters.harness import FAILURE_KINDS, Harness, HarnessFactory
 from tests.adapters.mastodon_server import MastodonServer
@@ -78,6 +79,15 @@ class SandboxHarness:
     def supports(self, kind: str) -> bool:
         return kind in SANDBOX_FAULTS
 
+    def parent_of(self, post_id: str) -> str | None:
+        rows = self.world._db.execute("SELECT labels FROM posts WHERE id = ?", (post_id,))
+        (labels,) = rows.fetchone()
+        parent = json.loads(labels).get(REPLY_LABEL)
+        return None if parent is None else str(parent)
+
+    def lose_response_after(self, creates: int) -> None:
+        raise ValueError("the sandbox's faults hit the next call (use the SIGKILL test)")
+
 
 @asynccontextmanager
 async def sandbox_harness() -> AsyncIterator[Harness]:
@@ -130,6 +140,14 @@ class XHarness:
 
     def supports(self, kind: str) -> bool:
         return kind in FAILURE_KINDS
+
+    def parent_of(self, post_id: str) -> str | None:
+        return self.server.posts[post_id].reply_to
+
+    def lose_response_after(self, creates: int) -> None:
+        if creates:
+            self.server.fail("POST /2/tweets", "none", times=creates)
+        self.fail_next("lose_response")
 
 
 @asynccontextmanager
@@ -186,6 +204,15 @@ class MastodonHarness:
 
     def supports(self, kind: str) -> bool:
         return kind in FAILURE_KINDS
+
+    def parent_of(self, post_id: str) -> str | None:
+        parent = self.server.statuses[post_id]["in_reply_to_id"]
+        return None if parent is None else str(parent)
+
+    def lose_response_after(self, creates: int) -> None:
+        if creates:
+            self.server.fail("none", method="POST", path="/api/v1/statuses", times=creates)
+        self.fail_next("lose_response")
 
 
 @asynccontextmanager

@@ -32,6 +32,8 @@ from typing import Any
 from aiohttp import web
 
 FAULT_KINDS = ("rate_limit", "unavailable", "unauthorized", "malformed", "slow")
+# "none": no failure; queued first, it makes the next fault hit a later request (a thread part)
+QUEUE_KINDS = (*FAULT_KINDS, "none")
 RATE_LIMIT = 300  # requests per window, like Mastodon
 URL_RE = re.compile(r"https?://[^\s<]+")
 
@@ -107,7 +109,7 @@ class MastodonServer:
         reset_in: timedelta = timedelta(seconds=120),
     ) -> None:
         """Make the next ``times`` requests matching ``method`` and ``path`` (a prefix) fail."""
-        assert kind in FAULT_KINDS, kind
+        assert kind in QUEUE_KINDS, kind
         self.faults.append(Fault(kind, method, path, times, delay, reset_in))
 
     def add_status(self, text: str, *, created_at: datetime | None = None) -> dict[str, Any]:
@@ -249,8 +251,14 @@ class MastodonServer:
             return _error(
                 422, f"Validation failed: Text character limit of {self.max_characters} exceeded"
             )
+        parent = form.get("in_reply_to_id")  # a thread's later part (docs/threads.md)
+        if parent is not None and str(parent) not in self.statuses:
+            return _error(404, "Record not found")
         status = self.add_status(text)
         status["visibility"] = str(form.get("visibility", "public"))
+        if parent is not None:
+            status["in_reply_to_id"] = str(parent)
+            status["in_reply_to_account_id"] = self.account_id
         if key is not None:
             self.idempotency[key] = status["id"]
         return web.json_response(status)

@@ -7,7 +7,9 @@ Threads API docs: ``{"id": ...}`` for creates, ``{"data": [...], "paging": {"cur
 ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``:
 
 - ``GET /me``, ``GET /me/threads_publishing_limit``, ``POST /me/threads`` (a TEXT container),
-  ``POST /me/threads_publish``, ``GET /me/threads`` (``since``, ``limit``, ``after``),
+  ``POST /me/threads_publish``, ``GET /me/threads`` (``since``, ``limit``, ``after``; top-level
+  posts only), ``GET /me/replies`` (the same for the account's replies; a container created with
+  ``reply_to_id`` publishes a reply),
   ``GET /me/threads_insights``, ``GET /{media-id}/insights``, ``DELETE /{media-id}``.
 - ``access_token`` is required, in the query string or the form body; a wrong one answers
   HTTP 400 with code 190 (``OAuthException``), as the Graph API does.
@@ -44,6 +46,8 @@ from adapters.length import threads_length
 from adapters.threads import MAX_CHARS, ThreadsPlatform
 
 FAULT_KINDS = ("rate_limit", "unavailable", "auth", "malformed", "lose_response")
+# "none": no failure; queued first, it makes the next fault hit a later request (a thread part)
+QUEUE_KINDS = (*FAULT_KINDS, "none")
 PREFIX = "/v1.0"
 USER_ID = "17841400000000001"
 
@@ -73,6 +77,8 @@ class ThreadsServer:
     publish_denied_code: int | None = None  # e.g. 10 or 200: no threads_content_publish
     max_chars: int = MAX_CHARS
     containers: dict[str, str] = field(default_factory=dict)  # container id -> text
+    # container id -> the media id it replies to (``reply_to_id``, a thread's later part)
+    container_replies: dict[str, str] = field(default_factory=dict)
     published: set[str] = field(default_factory=set)  # container ids already published
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)  # media id -> post
     insights: dict[str, dict[str, int]] = field(default_factory=dict)  # media id -> counters
@@ -94,6 +100,7 @@ class ThreadsServer:
         app.router.add_post(PREFIX + "/{node}/threads", self._create_container)
         app.router.add_post(PREFIX + "/{node}/threads_publish", self._publish)
         app.router.add_get(PREFIX + "/{node}/threads", self._threads)
+        app.router.add_get(PREFIX + "/{node}/replies", self._replies)
         app.router.add_get(PREFIX + "/{node}/threads_insights", self._user_insights)
         app.router.add_get(PREFIX + "/{node}/insights", self._media_insights)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
@@ -119,7 +126,7 @@ class ThreadsServer:
         regain_minutes: int = 15,
     ) -> None:
         """Make the next ``times`` requests matching ``method`` and ``path`` (a suffix) fail."""
-        assert kind in FAULT_KINDS, kind
+        assert kind in QUEUE_KINDS, kind
         default_status = {"rate_limit": 400, "unavailable": 503, "auth": 401}.get(kind, 200)
         self.faults.append(
             Fault(kind, method, path, times, status or default_status, delay, regain_minutes)
@@ -233,8 +240,13 @@ class ThreadsServer:
             return graph_error(
                 400, 100, f"Param text must be at most {self.max_chars} characters long."
             )
+        reply_to = params.get("reply_to_id")
+        if reply_to is not None and str(reply_to) not in self.posts:
+            return graph_error(400, 100, "The parameter reply_to_id is invalid.", subcode=33)
         container_id = self._new_id()
         self.containers[container_id] = text
+        if reply_to is not None:
+            self.container_replies[container_id] = str(reply_to)
         return web.json_response({"id": container_id})
 
     async def _publish(self, request: web.Request) -> web.Response:
@@ -248,12 +260,31 @@ class ThreadsServer:
             return graph_error(400, 4, "Application request limit reached", subcode=2207051)
         self.published.add(creation_id)
         self.quota_usage += 1
-        return web.json_response({"id": self.add_post(self.containers[creation_id])})
+        media_id = self.add_post(self.containers[creation_id])
+        if creation_id in self.container_replies:
+            self.posts[media_id]["_reply_to"] = self.container_replies[creation_id]
+        return web.json_response({"id": media_id})
 
     async def _threads(self, request: web.Request) -> web.Response:
+        """The account's threads (``GET /me/threads``): top-level posts, not its replies."""
+        return self._listing(request, replies=False)
+
+    async def _replies(self, request: web.Request) -> web.Response:
+        """The account's replies (``GET /me/replies``): a thread's later parts among them."""
+        return self._listing(request, replies=True)
+
+    def replies_to(self, media_id: str) -> str | None:
+        """The media id a post replies to (None: a top-level post), for tests."""
+        return self.posts[media_id].get("_reply_to")
+
+    def _listing(self, request: web.Request, *, replies: bool) -> web.Response:
         since = request.query.get("since")
         limit = min(int(request.query.get("limit", "25")), 100)
-        posts = sorted(self.posts.values(), key=lambda p: (p["_created"], p["id"]), reverse=True)
+        posts = sorted(
+            (p for p in self.posts.values() if ("_reply_to" in p) == replies),
+            key=lambda p: (p["_created"], p["id"]),
+            reverse=True,
+        )
         if since is not None:
             floor = datetime.fromtimestamp(int(since), UTC)
             posts = [p for p in posts if p["_created"] >= floor]
@@ -385,6 +416,14 @@ class ThreadsHarness:
 
     def supports(self, kind: str) -> bool:
         return kind in FAULT_KINDS
+
+    def parent_of(self, post_id: str) -> str | None:
+        return self.server.replies_to(post_id)
+
+    def lose_response_after(self, creates: int) -> None:
+        if creates:
+            self.server.fail("none", method="POST", path="/threads_publish", times=creates)
+        self.fail_next("lose_response")
 
 
 @asynccontextmanager

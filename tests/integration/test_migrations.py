@@ -30,11 +30,24 @@ from agent.store.migrate import (
     offline_sql,
     upgrade,
 )
-from agent.store.schema import ARM_VIEWS, AUDIENCE_VIEWS, EXPERIMENT_VIEWS, REPORT_VIEWS, metadata
+from agent.store.schema import (
+    ARM_VIEWS,
+    AUDIENCE_VIEWS,
+    EXPERIMENT_VIEWS,
+    REPORT_VIEWS,
+    THREAD_VIEWS,
+    metadata,
+)
 from tests.conftest import fresh_pg_database
 
 TABLES = set(metadata.tables)
-VIEWS = set(ARM_VIEWS) | set(REPORT_VIEWS) | set(AUDIENCE_VIEWS) | set(EXPERIMENT_VIEWS)
+VIEWS = (
+    set(ARM_VIEWS)
+    | set(REPORT_VIEWS)
+    | set(AUDIENCE_VIEWS)
+    | set(EXPERIMENT_VIEWS)
+    | set(THREAD_VIEWS)
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -96,7 +109,7 @@ async def assert_views_are_queryable(engine: AsyncEngine) -> None:
             columns = set(result.keys())
             expected = {"account", dimension, "rank", "posts_count", "mean", "p_best"}
             assert expected | {"interval_low", "interval_high", "model"} <= columns, view
-        for view in (*REPORT_VIEWS, *AUDIENCE_VIEWS, *EXPERIMENT_VIEWS):
+        for view in (*REPORT_VIEWS, *AUDIENCE_VIEWS, *EXPERIMENT_VIEWS, *THREAD_VIEWS):
             assert (await conn.execute(sa.text(f"SELECT * FROM {view}"))).all() == [], view
 
 

@@ -737,7 +737,8 @@ async def test_downgrade_to_0002_drops_the_report_views_only(store: SqlStore) ->
     assert views == set(ARM_VIEWS) | set(REPORT_VIEWS) | LATER_VIEWS
 
 
-# views of later migrations (0012 the audience's, 0013 the experiments'), back after the upgrade
+# views of later migrations (0012 the audience's, 0013 the experiments', 0014 the threads'),
+# back after the upgrade
 LATER_VIEWS = {
     "audience_tiers",
     "top_engaged_followers",
@@ -745,6 +746,7 @@ LATER_VIEWS = {
     "post_audience",
     "post_touch_credit",
     "experiment_results",
+    "thread_performance",
 }
 
 

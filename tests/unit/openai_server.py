@@ -7,7 +7,8 @@ Every request's JSON body is kept in ``OpenAIServer.requests``.
 
 Modes are queued with :meth:`OpenAIServer.queue` and consumed one per request (then ``valid``):
 
-- ``valid``: a JSON answer ``{"text", "rationale"}``;
+- ``valid``: a JSON answer ``{"text", "rationale"}`` (``{"parts", "rationale"}`` with
+  ``thread_parts`` parts when the request's schema is named ``thread``);
 - ``too_long``: a JSON answer whose text has ``length=`` characters (default 5,000);
 - ``malformed``: 200 with content that is not JSON;
 - ``refusal``: 200 with ``message.refusal`` set and no content;
@@ -62,6 +63,7 @@ class OpenAIServer:
     modes: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     too_long_length: int = 5_000
+    thread_parts: int = 3  # parts of an answer to the "thread" schema (docs/threads.md)
     moderation_requests: list[dict[str, Any]] = field(default_factory=list)
     flag_word: str | None = None  # a text containing it is flagged by /v1/moderations
     flag_categories: tuple[str, ...] = ("harassment", "violence")
@@ -120,7 +122,18 @@ class OpenAIServer:
             text = " ".join(random.Random(n).sample(WORDS, 9)).capitalize() + "."
             if mode == "too_long":
                 text = ("x" * self.too_long_length)[: self.too_long_length]
-            message["content"] = json.dumps({"text": text, "rationale": "Specific and short."})
+            schema = (body.get("response_format") or {}).get("json_schema") or {}
+            if schema.get("name") == "thread":  # the thread schema: {"parts": [...]}
+                parts = [
+                    " ".join(random.Random(n * 10 + i).sample(WORDS, 9)).capitalize() + "."
+                    for i in range(self.thread_parts)
+                ]
+                if mode == "too_long":
+                    parts[-1] = text
+                content = {"parts": parts, "rationale": "One idea per part."}
+                message["content"] = json.dumps(content)
+            else:
+                message["content"] = json.dumps({"text": text, "rationale": "Specific and short."})
         return web.json_response(
             {
                 "id": f"chatcmpl-local{n}",

@@ -450,3 +450,18 @@ async def test_an_hour_window_is_assigned_only_when_the_cadence_allows_it_and_a_
         h.agent.caches.pop(experiments.CACHE, None)
         again = await choose(h.agent, account, account_id, later, slot=slot)
         assert "voice" not in again.arms
+
+
+def test_a_format_experiment_needs_threads_on() -> None:
+    spec = experiment_spec.parse(
+        GOOD.replace("varies: hook", "varies: format")
+        .replace("value: myth_buster", "value: single")
+        .replace("value: surprising_stat", "value: thread")
+    )
+    config = make_config()
+    with pytest.raises(ExperimentError, match="only with threads.enabled"):
+        experiment_spec.check_values(spec, config)
+    threads = config.model_copy(
+        update={"threads": config.threads.model_copy(update={"enabled": True})}
+    )
+    experiment_spec.check_values(spec, threads)  # single and thread are the format's arms
