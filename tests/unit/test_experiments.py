@@ -459,7 +459,7 @@ def test_a_format_experiment_needs_threads_on() -> None:
         .replace("value: surprising_stat", "value: thread")
     )
     config = make_config()
-    with pytest.raises(ExperimentError, match="only with threads.enabled"):
+    with pytest.raises(ExperimentError, match=r"only with threads\.enabled"):
         experiment_spec.check_values(spec, config)
     threads = config.model_copy(
         update={"threads": config.threads.model_copy(update={"enabled": True})}
