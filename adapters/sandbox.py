@@ -62,6 +62,7 @@ from adapters.base import (
     text_hash,
 )
 from adapters.length import code_points, urls
+from adapters.sandbox_people import People, PersonEvent, PostDraw
 from adapters.sandbox_model import (
     COUNTERS,
     DIMENSIONS,
@@ -74,6 +75,8 @@ from adapters.sandbox_model import (
     stable_uniform,
     to_us,
 )
+from agent.audience_models import AudienceEvent, AudienceKind
+from agent.conversation_models import AudiencePage, Conversation, ConversationKind, Follower
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -175,6 +178,7 @@ class SandboxWorld:
         self._live_posts: Counter[str] = Counter()
         self._calls: dict[tuple[str, str], int] = {}  # (account, fault kind) -> random draws so far
         self._faults_queued = self._path is not None  # another process may queue faults
+        self._people: dict[str, People] = {}  # account -> its simulated people (sandbox_people)
 
     # -------------------------------------------------------------------------------- public API
     @property
@@ -235,6 +239,43 @@ class SandboxWorld:
             reference_followers=ref,
             _model=model,
         )
+
+    def people(self, account: str, at: datetime) -> People:
+        """The account's simulated people played up to ``at`` (adapters/sandbox_people.py):
+        every person-level event and who follows. Benchmarks and tests only - the agent reads
+        what the platform exposes through ``SandboxPlatform.read_audience``."""
+        now_us = to_us(at)
+        with self._guard():
+            return self._people_of(self._account(account, now_us), now_us)
+
+    def _people_of(self, account: _Account, now_us: int) -> People:
+        people = self._people.get(account.name)
+        if people is None or now_us < people.now_us:  # a clock set back: play from the start
+            people = self._people[account.name] = People(
+                self._model,
+                account=account.name,
+                key=account.key,
+                initial=account.initial_followers,
+                created_us=account.created_us,
+            )
+        rows = self._db.execute(
+            "SELECT id, posted_us, likes, reposts, replies, quotes, follows FROM posts"
+            " WHERE account = ? AND posted_us >= ? AND posted_us <= ? ORDER BY posted_us, idx",
+            (account.name, people.posts_until_us, now_us),
+        ).fetchall()
+        people.advance(
+            now_us,
+            [
+                PostDraw(
+                    post_id=row[0],
+                    posted_us=row[1],
+                    totals=dict(zip(("likes", "reposts", "replies", "quotes"), row[2:6], strict=True)),
+                    follows=row[6],
+                )
+                for row in rows
+            ],
+        )
+        return people
 
     def inject_fault(self, kind: str, *, count: int = 1, account: str | None = None) -> None:
         """Make the next ``count`` calls hit by ``kind`` fail (see :data:`FAULT_KINDS`).
@@ -615,6 +656,60 @@ class SandboxPlatform:
     async def aclose(self) -> None:
         """Nothing to release: the world owns the storage (``SandboxWorld.close``)."""
 
+    # -- audience reads (issue 19 item 2, issue 21 item 2; adapters/sandbox_people.py) ----------
+
+    @property
+    def audience_sources(self) -> tuple[str, ...]:
+        """``notifications`` (every person-level event in order, unfollows included - unlike
+        Bluesky's and Mastodon's - so the simulation's truth is fully exposed) and
+        ``followers`` (who follows now, for reconciliation)."""
+        return AUDIENCE_SOURCES
+
+    async def read_audience(
+        self,
+        source: str,
+        cursor: str | None,
+        *,
+        posts: Sequence[str] = (),
+        budget_usd: float | None = None,
+    ) -> AudiencePage:
+        """One page of ``source`` from ``cursor`` (the number of items read before it); a
+        ``read_rate_limit`` fault raises ``RateLimited``; each object returned bills a read."""
+        if source not in AUDIENCE_SOURCES:
+            raise ValueError(f"sandbox reads {', '.join(AUDIENCE_SOURCES)}, not {source!r}")
+        await self._read_latency()
+        now_us, account = self._begin(("auth_failed", "read_rate_limit"))
+        world = self._world
+        try:
+            start = int(cursor or 0)
+        except ValueError:
+            start = 0
+        with world._guard():
+            people = world._people_of(account, now_us)
+        if source == "followers":
+            everyone = sorted(people.followers)
+            chunk = everyone[start : start + AUDIENCE_PAGE]
+            self._bill_reads(len(chunk))
+            more = start + len(chunk) < len(everyone)
+            return AudiencePage(
+                source=source,
+                followers=tuple(Follower(user_id=p, handle=f"{p}.sim") for p in chunk),
+                cursor=str(start + len(chunk)) if more else None,
+                more=more,
+                reads=len(chunk),
+            )
+        events = people.events[start : start + AUDIENCE_PAGE]
+        self._bill_reads(len(events))
+        end = start + len(events)
+        return AudiencePage(
+            source=source,
+            events=tuple(_audience_event(e) for e in events),
+            conversations=tuple(_conversation(account.name, e) for e in events if e.kind == "reply"),
+            cursor=str(end),
+            more=end < len(people.events),
+            reads=len(events),
+        )
+
     # ---------------------------------------------------------------------------------- helpers
     async def _read_latency(self) -> None:
         latency = self._world._scenario.platform.read_latency_ms
@@ -715,3 +810,32 @@ class SandboxPlatform:
         )
         world._note_post(account.name, now_us, draw.follows)
         return PublishedPost(platform_post_id=post_id, text=text, posted_at=from_us(now_us))
+
+
+# -- audience reads -------------------------------------------------------------------------------
+
+AUDIENCE_SOURCES = ("notifications", "followers")
+AUDIENCE_PAGE = 100  # items per page of an audience read, as Mastodon's and Bluesky's at most
+
+
+def _audience_event(event: PersonEvent) -> AudienceEvent:
+    return AudienceEvent(
+        kind=AudienceKind(event.kind),
+        user_id=event.person,
+        handle=f"{event.person}.sim",
+        at=from_us(event.at_us),
+        source_id=f"n{event.seq}",
+        platform_post_id=event.post_id,
+    )
+
+
+def _conversation(account: str, event: PersonEvent) -> Conversation:
+    return Conversation(
+        kind=ConversationKind.REPLY,
+        platform_post_id=f"{account}-reply-{event.seq}",
+        parent_post_id=event.post_id,
+        author_id=event.person,
+        author_handle=f"{event.person}.sim",
+        text=event.text or "",
+        at=from_us(event.at_us),
+    )

@@ -34,7 +34,7 @@ from tests.conftest import (
 )
 
 TABLES = {*metadata.tables, "alembic_version"}
-# tables of later migrations (0008, 0010, 0011, 0012, 0013)
+# tables of later migrations (0008, 0010, 0011, 0012, 0013, 0015)
 AFTER_0006 = {
     "account_suspensions",
     "platform_spend",
@@ -44,6 +44,8 @@ AFTER_0006 = {
     "experiments",
     "experiment_variants",
     "experiment_assignments",
+    "conversations",
+    "read_cursors",
 }
 RETIRED = "growthloop\\_%"  # the Supabase API store's functions (0005), dropped by 0006
 
