@@ -86,6 +86,7 @@ from agent.errors import (
     GrowthloopError,
     PlatformUnavailable,
     RateLimited,
+    ReadBudgetExhausted,
 )
 
 __all__ = [
@@ -674,9 +675,18 @@ class SandboxPlatform:
         budget_usd: float | None = None,
     ) -> AudiencePage:
         """One page of ``source`` from ``cursor`` (the number of items read before it); a
-        ``read_rate_limit`` fault raises ``RateLimited``; each object returned bills a read."""
+        ``read_rate_limit`` fault raises ``RateLimited``; each object returned bills a read,
+        and where reads are priced a page is sized to ``budget_usd`` (``ReadBudgetExhausted``
+        before anything is read when not one object fits), as X's are."""
         if source not in AUDIENCE_SOURCES:
             raise ValueError(f"sandbox reads {', '.join(AUDIENCE_SOURCES)}, not {source!r}")
+        price, size = self._world._scenario.platform.prices.read, AUDIENCE_PAGE
+        if price > 0 and budget_usd is not None:
+            size = min(size, math.floor(budget_usd / price + 1e-9))
+            if size < 1:
+                raise ReadBudgetExhausted(
+                    f"sandbox: a read would pass the read budget ({budget_usd:.4f} USD left)"
+                )
         await self._read_latency()
         now_us, account = self._begin(("auth_failed", "read_rate_limit"))
         world = self._world
@@ -688,7 +698,7 @@ class SandboxPlatform:
             people = world._people_of(account, now_us)
         if source == "followers":
             everyone = sorted(people.followers)
-            chunk = everyone[start : start + AUDIENCE_PAGE]
+            chunk = everyone[start : start + size]
             self._bill_reads(len(chunk))
             more = start + len(chunk) < len(everyone)
             return AudiencePage(
@@ -698,7 +708,7 @@ class SandboxPlatform:
                 more=more,
                 reads=len(chunk),
             )
-        events = people.events[start : start + AUDIENCE_PAGE]
+        events = people.events[start : start + size]
         self._bill_reads(len(events))
         end = start + len(events)
         return AudiencePage(
