@@ -36,12 +36,11 @@ far below that, at a pace that does not look like spam.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
-
-import json
 
 import httpx
 from atproto import AsyncClient, AsyncRequest

@@ -300,9 +300,7 @@ class MastodonPlatform:
                 limit=FOLLOWERS_PAGE_SIZE,
                 scope="read:accounts",
             )
-            people = [
-                _parse(partial(_follower, a), what="account") for a in found
-            ]
+            people = [_parse(partial(_follower, a), what="account") for a in found]
             following = getattr(found, "_pagination_next", None)
             after = str(following["max_id"]) if following and people else None
             return AudiencePage(
@@ -561,7 +559,11 @@ MASTODON_AUDIENCE_SOURCES = ("notifications", "followers")
 NOTIFICATIONS_PAGE_SIZE = 80  # the most GET /api/v1/notifications returns per page
 FOLLOWERS_PAGE_SIZE = 80  # the most GET /api/v1/accounts/:id/followers returns per page
 NOTIFICATION_TYPES = ("follow", "favourite", "reblog", "mention")
-_TYPES = {"follow": AudienceKind.FOLLOW, "favourite": AudienceKind.LIKE, "reblog": AudienceKind.REPOST}
+_TYPES = {
+    "follow": AudienceKind.FOLLOW,
+    "favourite": AudienceKind.LIKE,
+    "reblog": AudienceKind.REPOST,
+}
 
 
 def _follower(account: Mapping[str, Any]) -> Follower:

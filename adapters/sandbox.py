@@ -62,7 +62,6 @@ from adapters.base import (
     text_hash,
 )
 from adapters.length import code_points, urls
-from adapters.sandbox_people import People, PersonEvent, PostDraw
 from adapters.sandbox_model import (
     COUNTERS,
     DIMENSIONS,
@@ -75,6 +74,7 @@ from adapters.sandbox_model import (
     stable_uniform,
     to_us,
 )
+from adapters.sandbox_people import People, PersonEvent, PostDraw
 from agent.audience_models import AudienceEvent, AudienceKind
 from agent.conversation_models import AudiencePage, Conversation, ConversationKind, Follower
 from agent.errors import (
@@ -270,7 +270,9 @@ class SandboxWorld:
                 PostDraw(
                     post_id=row[0],
                     posted_us=row[1],
-                    totals=dict(zip(("likes", "reposts", "replies", "quotes"), row[2:6], strict=True)),
+                    totals=dict(
+                        zip(("likes", "reposts", "replies", "quotes"), row[2:6], strict=True)
+                    ),
                     follows=row[6],
                 )
                 for row in rows
@@ -714,7 +716,9 @@ class SandboxPlatform:
         return AudiencePage(
             source=source,
             events=tuple(_audience_event(e) for e in events),
-            conversations=tuple(_conversation(account.name, e) for e in events if e.kind == "reply"),
+            conversations=tuple(
+                _conversation(account.name, e) for e in events if e.kind == "reply"
+            ),
             cursor=str(end),
             more=end < len(people.events),
             reads=len(events),

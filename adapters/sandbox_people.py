@@ -130,7 +130,9 @@ class People:
         model = self._model
         for counter in PERSON_KINDS:
             for age in model.first_ages("accrued", post.totals.get(counter, 0)):
-                self._push(post.posted_us + math.ceil(age * self._scale_us), _KIND[counter], post.post_id)
+                self._push(
+                    post.posted_us + math.ceil(age * self._scale_us), _KIND[counter], post.post_id
+                )
         for age in model.first_ages("arrived", post.follows):
             self._push(post.posted_us + math.ceil(age * self._scale_us), "follow", post.post_id)
 

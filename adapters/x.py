@@ -59,6 +59,7 @@ from tenacity.wait import wait_random_exponential
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
+from adapters import x_audience
 from adapters.base import (
     FREE,
     AccountInfo,
@@ -68,7 +69,6 @@ from adapters.base import (
     PublishedPost,
     env_name,
 )
-from adapters import x_audience
 from adapters.length import X_MAX_CHARS, urls, x_length
 from agent.conversation_models import AudiencePage
 from agent.errors import (
@@ -652,7 +652,12 @@ class XPlatform:
                 since_id=state.get("since"),
                 pagination_token=state.get("token"),
                 max_results=size,
-                tweet_fields=["created_at", "author_id", "in_reply_to_user_id", "referenced_tweets"],
+                tweet_fields=[
+                    "created_at",
+                    "author_id",
+                    "in_reply_to_user_id",
+                    "referenced_tweets",
+                ],
                 expansions=["author_id"],
                 user_fields=["username"],
                 user_auth=True,

@@ -102,7 +102,11 @@ def mentions(body: Mapping[str, Any], me: str) -> tuple[list[AudienceEvent], lis
         author = str(post["author_id"])
         at = _time(str(post["created_at"]))
         parent = next(
-            (str(r["id"]) for r in post.get("referenced_tweets") or () if r["type"] == "replied_to"),
+            (
+                str(r["id"])
+                for r in post.get("referenced_tweets") or ()
+                if r["type"] == "replied_to"
+            ),
             None,
         )
         reply = parent is not None and str(post.get("in_reply_to_user_id")) == me
@@ -163,15 +167,17 @@ def engagements(
 
 
 def followers(body: Mapping[str, Any]) -> list[Follower]:
-    return [Follower(user_id=str(u["id"]), handle=str(u["username"])) for u in body.get("data") or ()]
+    return [
+        Follower(user_id=str(u["id"]), handle=str(u["username"])) for u in body.get("data") or ()
+    ]
 
 
-def next_engagement(
-    posts: Sequence[str], post: str, endpoint: str
-) -> dict[str, str] | None:
+def next_engagement(posts: Sequence[str], post: str, endpoint: str) -> dict[str, str] | None:
     """Where the engagements sweep goes after ``endpoint`` of ``post`` is read whole."""
     at = ENGAGEMENT_KINDS.index(endpoint)
     if at + 1 < len(ENGAGEMENT_KINDS):
         return {"post": post, "kind": ENGAGEMENT_KINDS[at + 1]}
     index = posts.index(post)
-    return {"post": posts[index + 1], "kind": ENGAGEMENT_KINDS[0]} if index + 1 < len(posts) else None
+    return (
+        {"post": posts[index + 1], "kind": ENGAGEMENT_KINDS[0]} if index + 1 < len(posts) else None
+    )

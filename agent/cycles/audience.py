@@ -122,7 +122,9 @@ async def read_account_audience(agent: Agent, account_id: int, now: datetime) ->
             )
             return stored
         except PlatformError as exc:
-            log.warning("audience_read_failed", account_id=account_id, source=source, error=str(exc))
+            log.warning(
+                "audience_read_failed", account_id=account_id, source=source, error=str(exc)
+            )
     return stored
 
 
@@ -156,7 +158,9 @@ async def read_source(
         budget = None
         if metered:
             spent = await agent.store.read_cursor(account_id, month)
-            budget = settings.x_budget_usd - float(spent.cursor or 0) if spent else settings.x_budget_usd
+            budget = (
+                settings.x_budget_usd - float(spent.cursor or 0) if spent else settings.x_budget_usd
+            )
         before = platform.spend_usd
         async with agent.api_call(account_id, f"audience_{source}"):
             page = await platform.read_audience(source, cursor, posts=posts, budget_usd=budget)

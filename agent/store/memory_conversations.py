@@ -69,7 +69,9 @@ class MemoryConversations(MemoryState):
     async def read_cursor(self, account_id: int, source: str) -> ReadCursor | None:
         check_source(source)
         row = self._rows["read_cursors"].get((account_id, source))
-        return None if row is None else ReadCursor(cursor=row["cursor"], updated_at=row["updated_at"])
+        return (
+            None if row is None else ReadCursor(cursor=row["cursor"], updated_at=row["updated_at"])
+        )
 
     async def set_read_cursor(
         self, account_id: int, source: str, cursor: str | None, *, now: datetime

@@ -431,15 +431,12 @@ class BlueskyServer:
             body["cursor"] = str(start + limit)
         return web.json_response(body)
 
-
     async def _list_notifications(self, request: web.Request) -> web.Response:
         """Newest first (by indexedAt, then uri), ``cursor`` = the sort key of the last item of
         the previous page, as the AppView pages: a notification arriving meanwhile does not
         shift the pages."""
         limit = min(int(request.query.get("limit", "50")), 100)
-        ordered = sorted(
-            self.notifications, key=lambda n: (n["indexedAt"], n["uri"]), reverse=True
-        )
+        ordered = sorted(self.notifications, key=lambda n: (n["indexedAt"], n["uri"]), reverse=True)
         after = request.query.get("cursor")
         if after:
             stamp, uri = after.split("|", 1)

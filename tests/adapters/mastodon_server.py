@@ -67,7 +67,9 @@ class MastodonServer:
     faults: list[Fault] = field(default_factory=list)
     idempotency: dict[str, str] = field(default_factory=dict)
     notifications: list[dict[str, Any]] = field(default_factory=list)  # ids ascending
-    follower_list: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (follow id, account)
+    follower_list: list[tuple[int, dict[str, Any]]] = field(
+        default_factory=list
+    )  # (follow id, account)
     account_id: str = "109000000000000001"
     _next_id: int = 110000000000000000
     _runner: web.AppRunner | None = None
@@ -343,7 +345,6 @@ class MastodonServer:
         if max_id is not None:
             ids = [i for i in ids if int(i) < int(max_id)]
         return web.json_response([self.statuses[i] for i in ids[:limit]])
-
 
     async def _notifications(self, request: web.Request) -> web.Response:
         """GET /api/v1/notifications: newest first; ``max_id``/``since_id`` bound the page from

@@ -63,7 +63,11 @@ async def test_mentions_are_swept_resumed_and_read_incrementally(
     ours = server.add_post("our post")
     for i in range(230):
         server.mention(f"fan{i}", f"hello {i}", reply_to=ours if i % 2 == 0 else None)
-    assert isinstance(x, Platform) and x.audience_sources == ("mentions", "engagements", "followers")
+    assert isinstance(x, Platform) and x.audience_sources == (
+        "mentions",
+        "engagements",
+        "followers",
+    )
 
     first = await x.read_audience("mentions", None)
     resumed = make_platform(server, now=lambda: NOW)  # the process died after storing first.cursor

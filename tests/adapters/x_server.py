@@ -44,8 +44,8 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -443,7 +443,9 @@ class XServer:
             }
         return self._respond(route, 200, {"data": user})
 
-    def _bounded(self, route: str, request: web.Request, low: int, high: int, default: int) -> int | web.Response:
+    def _bounded(
+        self, route: str, request: web.Request, low: int, high: int, default: int
+    ) -> int | web.Response:
         size = int(request.query.get("max_results", str(default)))
         if not low <= size <= high:
             return self._respond(

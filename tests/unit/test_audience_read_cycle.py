@@ -115,8 +115,7 @@ async def test_a_source_is_read_once_per_interval() -> None:
         assert len(await agent.store.audience_interactions(main)) > first
 
 
-async def test_reconciliation_records_unfollows_and_ignores_unknown_followers(
-) -> None:
+async def test_reconciliation_records_unfollows_and_ignores_unknown_followers() -> None:
     async with agent_on(priced(0.0)) as (agent, _):
         main = main_of(agent)
         follows = [

@@ -212,7 +212,10 @@ async def test_forget_leaves_no_row_naming_the_person(store: SqlStore) -> None:
     await store.record_audience(other, [event(K.FOLLOW, "ann", 3)], now=T0)
     await store.record_conversations(
         main,
-        [said("r1", "ann", "@Ann.example", post.platform_post_id), said("r2", "bob", "bob.x", None)],
+        [
+            said("r1", "ann", "@Ann.example", post.platform_post_id),
+            said("r2", "bob", "bob.x", None),
+        ],
         now=T0,
     )
     await store.record_conversations(other, [said("m1", "ann", None, None)], now=T0)

@@ -97,7 +97,9 @@ async def test_read_cursors_are_kept_per_account_and_source(store: SqlStore) -> 
         cursor="c2", updated_at=T0 + HOUR
     )
     assert await store.read_cursor(main, "followers") == ReadCursor(cursor=None, updated_at=T0)
-    assert (await store.read_cursor(other, "notifications") or ReadCursor(cursor=None, updated_at=T0)).cursor == "o1"
+    assert (
+        await store.read_cursor(other, "notifications") or ReadCursor(cursor=None, updated_at=T0)
+    ).cursor == "o1"
     assert await count(store, read_cursors) == 3
     with pytest.raises(ConstraintViolation):
         await store.set_read_cursor(9999, "notifications", "x", now=T0)
