@@ -42,6 +42,7 @@ async def test_people_add_up_to_the_counters_at_every_moment() -> None:
         assert len(people.followers) == account.followers, hours
     assert sum(acts.values()) > 50 and any(e.kind == "unfollow" for e in people.events)
 
+    clock = VirtualClock(T0)  # the same posts, the time read once at the end
     once = SandboxWorld(Scenario.load("default"), seed=11, start=T0)
     again = once.platform("acct", now=clock.now)
     for i in range(4):
