@@ -473,6 +473,7 @@ class AudienceTiers(_Section):
 DEFAULT_AUDIENCE_READ_EVERY = timedelta(hours=1)  # between two reads of an account's sources
 DEFAULT_FOLLOWERS_EVERY = timedelta(days=1)  # between two follower-list reconciliations
 DEFAULT_READ_PAGES = 20  # pages per source and run (the rest waits for the next run)
+DEFAULT_FOLLOWER_PAGES = 500  # pages of one follower-list read (40,000-500,000 followers)
 DEFAULT_X_READ_BUDGET_USD = 5.0  # per account and month, when X's metered reads are on
 
 
@@ -483,6 +484,7 @@ class AudienceRead(_Section):
     every: Duration | None = DEFAULT_AUDIENCE_READ_EVERY  # null: never read
     followers_every: Duration = DEFAULT_FOLLOWERS_EVERY
     max_pages: int = Field(default=DEFAULT_READ_PAGES, gt=0)
+    followers_max_pages: int = Field(default=DEFAULT_FOLLOWER_PAGES, gt=0)
     # The simulator reads the sandbox's people only when asked (benchmarks, tests): playing every
     # person costs time the aggregate simulations do not need.
     sandbox: bool = False

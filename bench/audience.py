@@ -1,4 +1,4 @@
-"""Audience reads and storage, measured (issue 19: person-level truth and memory; docs/benchmarks.md).
+"""Audience reads and storage, measured (issue 19: person-level truth, memory; docs/benchmarks.md).
 
 ``--kind reads`` (default): the daemon's cycles for ``--days`` simulated days on the sandbox with
 the audience reads on (``audience.read.sandbox``), then every person-level event the sandbox
@@ -52,6 +52,7 @@ from learning.audience import Span, cohort_retention
 START = datetime(2026, 3, 2, 6, tzinfo=UTC)  # a Monday
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
+LOAD_DAYS = 7  # days of events per record_audience call while loading the year
 
 
 def config() -> Config:
@@ -143,7 +144,7 @@ async def reads(days: float, seed: int) -> dict[str, Any]:
     }
 
 
-# -- memory -----------------------------------------------------------------------------------------
+# -- memory ---------------------------------------------------------------------------------------
 
 
 def year(followers: int, *, days: int = 365, seed: int = 1) -> list[list[AudienceEvent]]:
@@ -200,8 +201,9 @@ async def memory(followers: int, url: str | None) -> dict[str, Any]:
             )
             batches = year(followers, days=366)
             started = time.perf_counter()
-            for batch in batches[:-1]:
-                await store.record_audience(main, batch, now=batch[0].at)
+            for week in range(0, len(batches) - 1, LOAD_DAYS):  # a week per batch, to load fast
+                batch = [e for day in batches[week : min(week + LOAD_DAYS, 365)] for e in day]
+                await store.record_audience(main, batch, now=batch[-1].at)
             load = time.perf_counter() - started
             last = batches[-1]
             started = time.perf_counter()
@@ -233,9 +235,13 @@ async def memory(followers: int, url: str | None) -> dict[str, Any]:
         }
 
 
+def _files_size(folder: str) -> int:
+    return sum(p.stat().st_size for p in Path(folder).iterdir())
+
+
 async def _bytes(engine: Any, url: str, tmp: str) -> int:
     if url.startswith("sqlite"):
-        return sum(p.stat().st_size for p in Path(tmp).iterdir())
+        return await asyncio.to_thread(_files_size, tmp)
     async with engine.connect() as conn:
         return int(
             await conn.scalar(

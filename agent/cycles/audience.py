@@ -145,8 +145,8 @@ async def read_source(
     now: datetime,
 ) -> int:
     """Read one source from its cursor: each page stored, then its cursor. A follower list is
-    read whole (from its start) and then reconciled; one not finished within ``max_pages`` is
-    read again from its start next time."""
+    read whole (from its start) and then reconciled; one longer than ``followers_max_pages`` is
+    not reconciled (logged) and read again from its start after ``followers_every``."""
     settings = agent.config.audience.read
     platform = agent.platform_for(account_id)
     metered = platform.prices.read > 0
@@ -154,7 +154,8 @@ async def read_source(
     cursor = None if source == "followers" or at is None else at.cursor
     followers: list[Follower] = []
     stored = 0
-    for _ in range(settings.max_pages):
+    pages = settings.followers_max_pages if source == "followers" else settings.max_pages
+    for _ in range(pages):
         budget = None
         if metered:
             spent = await agent.store.read_cursor(account_id, month)
@@ -183,7 +184,8 @@ async def read_source(
             break
     else:
         if source == "followers":
-            log.info("audience_followers_unfinished", account_id=account_id)
+            log.warning("audience_followers_unfinished", account_id=account_id, pages=pages)
+            await agent.store.set_read_cursor(account_id, source, None, now=now)
             return stored
     if source == "followers":
         stored += await reconcile_followers(agent, account_id, followers, now)

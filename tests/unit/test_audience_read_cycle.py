@@ -134,3 +134,15 @@ async def test_reconciliation_records_unfollows_and_ignores_unknown_followers() 
         assert set(members) == {"ann", "bob"}
         assert members["ann"].following and not members["bob"].following
         assert members["bob"].unfollowed_at == T0 + DAY
+
+
+async def test_a_follower_list_too_long_is_not_reconciled_and_waits_its_interval() -> None:
+    async with agent_on(priced(0.0), followers_max_pages=2) as (agent, clock):
+        main = main_of(agent)  # 1,500 initial followers: 15 pages of 100
+        logs = await at(agent, clock, T0 + HOUR)
+        assert [e["event"] for e in logs if e["event"].startswith("audience_followers")] == [
+            "audience_followers_unfinished"
+        ]
+        logs = await at(agent, clock, T0 + 2 * HOUR)  # not before followers_every (1 day)
+        assert not [e for e in logs if e["event"].startswith("audience_followers")]
+        assert not [m for m in await agent.store.audience_members(main) if m.unfollowed_at]
