@@ -159,7 +159,7 @@ def audience_forget(
         out.print(f"nothing stored names {handle!r}{where}; nothing removed", highlight=False)
         return
     out.print(
-        f"[green]forgotten[/] {handle!r}{where}: {gone.members} member row(s) and "
+        f"[green]forgotten[/] {handle!r}{where}: {gone.members} member row(s), "
         f"{gone.interactions} interaction(s) and {gone.conversations} conversation(s) removed",
         highlight=False,
     )
