@@ -8,9 +8,10 @@ the cohort retention table from the store against the one from the truth.
 
 ``--kind memory``: the audience of one account with ``--followers`` followers and a year of
 interactions (sized by the sandbox's default rates at that follower count, see :func:`year`)
-stored through the store's ``record_audience`` on SQLite (a file) or PostgreSQL (``--url``);
-reports rows, bytes on disk, the time to store one day's events and the daily upkeep (scores and
-tiers of every member, agent/cycles/audience.py).
+on SQLite (a file) or PostgreSQL (``--url``): the year loaded in bulk as the store's rows, then
+one more day stored through ``record_audience``; reports rows, bytes on disk, the time to store
+that day's events and the daily upkeep (scores and tiers of every member,
+agent/cycles/audience.py).
 
     python -m bench.audience --kind reads --days 60
     python -m bench.audience --kind memory --followers 100000
@@ -46,13 +47,14 @@ from agent.simulator import run_until
 from agent.store.engine import create_engine
 from agent.store.memory import MemoryStore
 from agent.store.migrate import upgrade
+from agent.store.audience_rows import by_user, chunks, merged_member
+from agent.store.schema import audience_interactions, audience_members
 from agent.store.sql import SqlStore
 from learning.audience import Span, cohort_retention
 
 START = datetime(2026, 3, 2, 6, tzinfo=UTC)  # a Monday
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
-LOAD_DAYS = 7  # days of events per record_audience call while loading the year
 
 
 def config() -> Config:
@@ -201,9 +203,7 @@ async def memory(followers: int, url: str | None) -> dict[str, Any]:
             )
             batches = year(followers, days=366)
             started = time.perf_counter()
-            for week in range(0, len(batches) - 1, LOAD_DAYS):  # a week per batch, to load fast
-                batch = [e for day in batches[week : min(week + LOAD_DAYS, 365)] for e in day]
-                await store.record_audience(main, batch, now=batch[-1].at)
+            await bulk_load(engine, main, [e for day in batches[:-1] for e in day])
             load = time.perf_counter() - started
             last = batches[-1]
             started = time.perf_counter()
@@ -233,6 +233,45 @@ async def memory(followers: int, url: str | None) -> dict[str, Any]:
             "daily_upkeep_seconds": round(upkeep, 2),
             "members_scored": scored,
         }
+
+
+async def bulk_load(engine: Any, account_id: int, events: list[AudienceEvent]) -> None:
+    """The rows ``record_audience`` would write for ``events``, inserted in bulk (the year is
+    only the background of the measurement; its daily update goes through the store): member
+    state folded by the store's own :func:`agent.store.audience_rows.merged_member`."""
+    people = by_user(events)
+    members = [
+        {
+            "account_id": account_id,
+            "platform_user_id": user,
+            **merged_member(None, found),
+            "updated_at": found[-1].at,
+        }
+        for user, found in people.items()
+    ]
+    async with engine.begin() as conn:
+        for part in chunks(members, 5_000):
+            await conn.execute(audience_members.insert(), list(part))
+        ids = {
+            r.platform_user_id: r.id
+            for r in await conn.execute(
+                sa.select(audience_members.c.platform_user_id, audience_members.c.id)
+            )
+        }
+        rows = [
+            {
+                "account_id": account_id,
+                "member_id": ids[e.user_id],
+                "content_id": None,
+                "platform_post_id": e.platform_post_id,
+                "kind": str(e.kind),
+                "at": e.at,
+                "source_id": e.source_id,
+            }
+            for e in events
+        ]
+        for part in chunks(rows, 5_000):
+            await conn.execute(audience_interactions.insert(), list(part))
 
 
 def _files_size(folder: str) -> int:
