@@ -44,10 +44,10 @@ from agent.cycles.audience import audience_read_cycle
 from agent.generators.template import TemplateGenerator
 from agent.logs import configure_logging
 from agent.simulator import run_until
+from agent.store.audience_rows import by_user, chunks, merged_member
 from agent.store.engine import create_engine
 from agent.store.memory import MemoryStore
 from agent.store.migrate import upgrade
-from agent.store.audience_rows import by_user, chunks, merged_member
 from agent.store.schema import audience_interactions, audience_members
 from agent.store.sql import SqlStore
 from learning.audience import Span, cohort_retention
