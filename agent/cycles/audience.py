@@ -159,9 +159,9 @@ async def read_source(
         budget = None
         if metered:
             spent = await agent.store.read_cursor(account_id, month)
-            budget = (
-                settings.x_budget_usd - float(spent.cursor or 0) if spent else settings.x_budget_usd
-            )
+            budget = settings.x_budget_usd - (float(spent.cursor or 0) if spent else 0.0)
+            if budget <= 0:  # spent: not even asked (no API call, no error counted)
+                raise ReadBudgetExhausted(f"the month's read budget is spent ({month})")
         before = platform.spend_usd
         async with agent.api_call(account_id, f"audience_{source}"):
             page = await platform.read_audience(source, cursor, posts=posts, budget_usd=budget)
