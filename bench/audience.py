@@ -45,7 +45,7 @@ from agent.generators.template import TemplateGenerator
 from agent.logs import configure_logging
 from agent.simulator import run_until
 from agent.store.audience_rows import by_user, chunks, merged_member
-from agent.store.engine import create_engine
+from agent.store.engine import create_engine, normalise_postgres_url
 from agent.store.memory import MemoryStore
 from agent.store.migrate import upgrade
 from agent.store.schema import audience_interactions, audience_members
@@ -193,7 +193,11 @@ def event(kind: AudienceKind, person: int, at: datetime, source: str) -> Audienc
 async def memory(followers: int, url: str | None) -> dict[str, Any]:
     """Store a year, then time one more day's batch and the daily upkeep."""
     with tempfile.TemporaryDirectory() as tmp:
-        target = url or f"sqlite+aiosqlite:///{Path(tmp) / 'audience.db'}"
+        target = (
+            normalise_postgres_url(url)
+            if url
+            else f"sqlite+aiosqlite:///{Path(tmp) / 'audience.db'}"
+        )
         engine = create_engine(target)
         await upgrade(engine)
         store = SqlStore(engine)
