@@ -70,7 +70,6 @@ from adapters.base import (
     env_name,
 )
 from adapters.length import X_MAX_CHARS, urls, x_length
-from agent.conversation_models import AudiencePage
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -363,7 +362,7 @@ def translate(
 # --- The adapter -----------------------------------------------------------------------------
 
 
-class XPlatform:
+class XPlatform(x_audience.XAudienceReads):
     """One X account (see the module docstring for behaviour)."""
 
     name = "x"
@@ -596,138 +595,6 @@ class XPlatform:
         """GET /2/users/me through ``_XClient.request``: the JSON body and the headers."""
         response = await self._client.request("GET", "/2/users/me", user_auth=True)
         return {"body": await response.json(), "headers": response.headers}
-
-    # -- audience reads (issue 19 item 2, issue 21 item 2; adapters/x_audience.py) --------------
-
-    @property
-    def audience_sources(self) -> tuple[str, ...]:
-        """``mentions``, ``engagements`` (liking users, reposters, quotes of recent posts) and
-        ``followers``; each metered (see :mod:`adapters.x_audience`). On pay-per-use the daemon
-        reads none unless ``audience.read.x_pay_per_use`` is on."""
-        return x_audience.X_AUDIENCE_SOURCES
-
-    async def read_audience(
-        self,
-        source: str,
-        cursor: str | None,
-        *,
-        posts: Sequence[str] = (),
-        budget_usd: float | None = None,
-    ) -> AudiencePage:
-        """One page of ``source``, sized to ``budget_usd`` (``ReadBudgetExhausted`` before any
-        request when not even the endpoint's smallest page fits); billed per object returned."""
-        if source not in x_audience.X_AUDIENCE_SOURCES:
-            raise ValueError(f"X reads {', '.join(x_audience.X_AUDIENCE_SOURCES)}, not {source!r}")
-        price = self._prices.read
-        state = x_audience.load_state(cursor)
-        if source == "engagements":
-            return await self._read_engagements(state, list(dict.fromkeys(posts)), budget_usd)
-        size = x_audience.page_size(source, price=price, budget_usd=budget_usd)
-        me = await self._own_id()
-        if source == "followers":
-            body = await self._read(
-                partial(
-                    self._client.get_users_followers,
-                    me,
-                    max_results=size,
-                    pagination_token=state.get("token"),
-                    user_fields=["username"],
-                    user_auth=True,
-                )
-            )
-            self._spend_usd += price * x_audience.objects(body)
-            people = self._parsed(x_audience.followers, body)
-            token = (body.get("meta") or {}).get("next_token")
-            return AudiencePage(
-                source=source,
-                followers=tuple(people),
-                cursor=x_audience.dump_state({"token": token} if token else None),
-                more=token is not None,
-                reads=x_audience.objects(body),
-            )
-        body = await self._read(
-            partial(
-                self._client.get_users_mentions,
-                me,
-                since_id=state.get("since"),
-                pagination_token=state.get("token"),
-                max_results=size,
-                tweet_fields=[
-                    "created_at",
-                    "author_id",
-                    "in_reply_to_user_id",
-                    "referenced_tweets",
-                ],
-                expansions=["author_id"],
-                user_fields=["username"],
-                user_auth=True,
-            )
-        )
-        self._spend_usd += price * x_audience.objects(body)
-        events, said = self._parsed(lambda b: x_audience.mentions(b, me), body)
-        meta = body.get("meta") or {}
-        marks = (state.get("top"), meta.get("newest_id"), state.get("since"))
-        newest = max((int(i) for i in marks if i), default=None)
-        token = meta.get("next_token")
-        following: dict[str, Any] = {}
-        if token:
-            following = {"since": state.get("since"), "top": str(newest), "token": token}
-        elif newest is not None:  # the sweep is done: the next reads what is newer than it
-            following = {"since": str(newest)}
-        return AudiencePage(
-            source=source,
-            events=tuple(events),
-            conversations=tuple(said),
-            cursor=x_audience.dump_state({k: v for k, v in following.items() if v}),
-            more=token is not None,
-            reads=x_audience.objects(body),
-        )
-
-    async def _read_engagements(
-        self, state: dict[str, Any], posts: list[str], budget_usd: float | None
-    ) -> AudiencePage:
-        """One page of one post's liking users, reposters or quotes; past the last post the
-        cursor is None (the next run sweeps the recent posts again)."""
-        if not posts:
-            return AudiencePage(source="engagements")
-        post = state["post"] if state.get("post") in posts else posts[0]
-        endpoint = str(state.get("kind") or x_audience.ENGAGEMENT_KINDS[0])
-        price = self._prices.read
-        size = x_audience.page_size(endpoint, price=price, budget_usd=budget_usd)
-        call = {
-            "liking_users": self._client.get_liking_users,
-            "retweeted_by": self._client.get_retweeters,
-            "quote_tweets": self._client.get_quote_tweets,
-        }[endpoint]
-        extra: dict[str, Any] = {"user_fields": ["username"]}
-        if endpoint == "quote_tweets":
-            extra |= {"tweet_fields": ["created_at", "author_id"], "expansions": ["author_id"]}
-        body = await self._read(
-            partial(
-                call,
-                post,
-                max_results=size,
-                pagination_token=state.get("token") if state.get("post") == post else None,
-                user_auth=True,
-                **extra,
-            )
-        )
-        self._spend_usd += price * x_audience.objects(body)
-        now = self._now()
-        events = self._parsed(lambda b: x_audience.engagements(b, endpoint, post, now=now), body)
-        token = (body.get("meta") or {}).get("next_token")
-        following = (
-            {"post": post, "kind": endpoint, "token": token}
-            if token
-            else x_audience.next_engagement(posts, post, endpoint)
-        )
-        return AudiencePage(
-            source="engagements",
-            events=tuple(events),
-            cursor=x_audience.dump_state(following),
-            more=following is not None,
-            reads=x_audience.objects(body),
-        )
 
     async def _own_id(self) -> str:
         if self._user_id is None:

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from adapters.base import Prices
 from agent.audience_models import AudienceEvent, AudienceKind
-from agent.conversation_models import Conversation, ConversationKind, Follower
+from agent.conversation_models import AudiencePage, Conversation, ConversationKind, Follower
 from agent.errors import ReadBudgetExhausted
 
 X_AUDIENCE_SOURCES = ("mentions", "engagements", "followers")
@@ -181,3 +183,155 @@ def next_engagement(posts: Sequence[str], post: str, endpoint: str) -> dict[str,
     return (
         {"post": posts[index + 1], "kind": ENGAGEMENT_KINDS[0]} if index + 1 < len(posts) else None
     )
+
+
+class XAudienceReads:
+    """:class:`adapters.x.XPlatform`'s audience reads (the Platform protocol's
+    ``audience_sources`` and ``read_audience``), kept here beside their parsing; they use the
+    adapter's client, its translated and retried ``_read`` and its spend counter."""
+
+    _prices: Prices
+    _spend_usd: float
+    _client: Any
+    _now: Callable[[], datetime]
+
+    async def _read(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        raise NotImplementedError  # XPlatform's
+
+    def _parsed(self, parse: Callable[[Any], Any], obj: Any) -> Any:
+        raise NotImplementedError  # XPlatform's
+
+    async def _own_id(self) -> str:
+        raise NotImplementedError  # XPlatform's
+
+    # -- audience reads (issue 19 item 2, issue 21 item 2; adapters/py) --------------
+
+    @property
+    def audience_sources(self) -> tuple[str, ...]:
+        """``mentions``, ``engagements`` (liking users, reposters, quotes of recent posts) and
+        ``followers``; each metered (see :mod:`adapters.x_audience`). On pay-per-use the daemon
+        reads none unless ``audience.read.x_pay_per_use`` is on."""
+        return X_AUDIENCE_SOURCES
+
+    async def read_audience(
+        self,
+        source: str,
+        cursor: str | None,
+        *,
+        posts: Sequence[str] = (),
+        budget_usd: float | None = None,
+    ) -> AudiencePage:
+        """One page of ``source``, sized to ``budget_usd`` (``ReadBudgetExhausted`` before any
+        request when not even the endpoint's smallest page fits); billed per object returned."""
+        if source not in X_AUDIENCE_SOURCES:
+            raise ValueError(f"X reads {', '.join(X_AUDIENCE_SOURCES)}, not {source!r}")
+        price = self._prices.read
+        state = load_state(cursor)
+        if source == "engagements":
+            return await self._read_engagements(state, list(dict.fromkeys(posts)), budget_usd)
+        size = page_size(source, price=price, budget_usd=budget_usd)
+        me = await self._own_id()
+        if source == "followers":
+            body = await self._read(
+                partial(
+                    self._client.get_users_followers,
+                    me,
+                    max_results=size,
+                    pagination_token=state.get("token"),
+                    user_fields=["username"],
+                    user_auth=True,
+                )
+            )
+            self._spend_usd += price * objects(body)
+            people = self._parsed(followers, body)
+            token = (body.get("meta") or {}).get("next_token")
+            return AudiencePage(
+                source=source,
+                followers=tuple(people),
+                cursor=dump_state({"token": token} if token else None),
+                more=token is not None,
+                reads=objects(body),
+            )
+        body = await self._read(
+            partial(
+                self._client.get_users_mentions,
+                me,
+                since_id=state.get("since"),
+                pagination_token=state.get("token"),
+                max_results=size,
+                tweet_fields=[
+                    "created_at",
+                    "author_id",
+                    "in_reply_to_user_id",
+                    "referenced_tweets",
+                ],
+                expansions=["author_id"],
+                user_fields=["username"],
+                user_auth=True,
+            )
+        )
+        self._spend_usd += price * objects(body)
+        events, said = self._parsed(lambda b: mentions(b, me), body)
+        meta = body.get("meta") or {}
+        marks = (state.get("top"), meta.get("newest_id"), state.get("since"))
+        newest = max((int(i) for i in marks if i), default=None)
+        token = meta.get("next_token")
+        following: dict[str, Any] = {}
+        if token:
+            following = {"since": state.get("since"), "top": str(newest), "token": token}
+        elif newest is not None:  # the sweep is done: the next reads what is newer than it
+            following = {"since": str(newest)}
+        return AudiencePage(
+            source=source,
+            events=tuple(events),
+            conversations=tuple(said),
+            cursor=dump_state({k: v for k, v in following.items() if v}),
+            more=token is not None,
+            reads=objects(body),
+        )
+
+    async def _read_engagements(
+        self, state: dict[str, Any], posts: list[str], budget_usd: float | None
+    ) -> AudiencePage:
+        """One page of one post's liking users, reposters or quotes; past the last post the
+        cursor is None (the next run sweeps the recent posts again)."""
+        if not posts:
+            return AudiencePage(source="engagements")
+        post = state["post"] if state.get("post") in posts else posts[0]
+        endpoint = str(state.get("kind") or ENGAGEMENT_KINDS[0])
+        price = self._prices.read
+        size = page_size(endpoint, price=price, budget_usd=budget_usd)
+        call = {
+            "liking_users": self._client.get_liking_users,
+            "retweeted_by": self._client.get_retweeters,
+            "quote_tweets": self._client.get_quote_tweets,
+        }[endpoint]
+        extra: dict[str, Any] = {"user_fields": ["username"]}
+        if endpoint == "quote_tweets":
+            extra |= {"tweet_fields": ["created_at", "author_id"], "expansions": ["author_id"]}
+        body = await self._read(
+            partial(
+                call,
+                post,
+                max_results=size,
+                pagination_token=state.get("token") if state.get("post") == post else None,
+                user_auth=True,
+                **extra,
+            )
+        )
+        self._spend_usd += price * objects(body)
+        now = self._now()
+        events = self._parsed(lambda b: engagements(b, endpoint, post, now=now), body)
+        token = (body.get("meta") or {}).get("next_token")
+        following = (
+            {"post": post, "kind": endpoint, "token": token}
+            if token
+            else next_engagement(posts, post, endpoint)
+        )
+        return AudiencePage(
+            source="engagements",
+            events=tuple(events),
+            cursor=dump_state(following),
+            more=following is not None,
+            reads=objects(body),
+        )
