@@ -26,6 +26,8 @@ The audience behind it, its formulas and the scenario files that configure it ar
   replayed idempotency key creates nothing and bills nothing.
 - Deleting a post hides it from reads; the followers it brought stay (as on real platforms), and
   deleting an unknown post is a no-op.
+- Audience reads (``read_audience``: every simulated person's act, and who follows) are in
+  :mod:`adapters.sandbox_reads`; the people themselves in :mod:`adapters.sandbox_people`.
 
 Storage. The world lives in SQLite: ``:memory:`` when ``path`` is None (simulation), or a file in
 WAL mode with a busy timeout, so a world survives restarts and several processes can share it
@@ -74,9 +76,8 @@ from adapters.sandbox_model import (
     stable_uniform,
     to_us,
 )
-from adapters.sandbox_people import People, PersonEvent, PostDraw
-from agent.audience_models import AudienceEvent, AudienceKind
-from agent.conversation_models import AudiencePage, Conversation, ConversationKind, Follower
+from adapters.sandbox_people import People, PostDraw
+from adapters.sandbox_reads import SandboxAudienceReads
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -86,7 +87,6 @@ from agent.errors import (
     GrowthloopError,
     PlatformUnavailable,
     RateLimited,
-    ReadBudgetExhausted,
 )
 
 __all__ = [
@@ -492,7 +492,7 @@ class SandboxWorld:
         return stable_uniform(self._model.seed, account, kind, calls) < rate
 
 
-class SandboxPlatform:
+class SandboxPlatform(SandboxAudienceReads):
     """One account on a :class:`SandboxWorld`; implements :class:`adapters.base.Platform`."""
 
     name = "sandbox"
@@ -659,71 +659,6 @@ class SandboxPlatform:
     async def aclose(self) -> None:
         """Nothing to release: the world owns the storage (``SandboxWorld.close``)."""
 
-    # -- audience reads (issue 19 item 2, issue 21 item 2; adapters/sandbox_people.py) ----------
-
-    @property
-    def audience_sources(self) -> tuple[str, ...]:
-        """``notifications`` (every person-level event in order, unfollows included - unlike
-        Bluesky's and Mastodon's - so the simulation's truth is fully exposed) and
-        ``followers`` (who follows now, for reconciliation)."""
-        return AUDIENCE_SOURCES
-
-    async def read_audience(
-        self,
-        source: str,
-        cursor: str | None,
-        *,
-        posts: Sequence[str] = (),
-        budget_usd: float | None = None,
-    ) -> AudiencePage:
-        """One page of ``source`` from ``cursor`` (the number of items read before it); a
-        ``read_rate_limit`` fault raises ``RateLimited``; each object returned bills a read,
-        and where reads are priced a page is sized to ``budget_usd`` (``ReadBudgetExhausted``
-        before anything is read when not one object fits), as X's are."""
-        if source not in AUDIENCE_SOURCES:
-            raise ValueError(f"sandbox reads {', '.join(AUDIENCE_SOURCES)}, not {source!r}")
-        price, size = self._world._scenario.platform.prices.read, AUDIENCE_PAGE
-        if price > 0 and budget_usd is not None:
-            size = min(size, math.floor(budget_usd / price + 1e-9))
-            if size < 1:
-                raise ReadBudgetExhausted(
-                    f"sandbox: a read would pass the read budget ({budget_usd:.4f} USD left)"
-                )
-        await self._read_latency()
-        now_us, account = self._begin(("auth_failed", "read_rate_limit"))
-        world = self._world
-        try:
-            start = int(cursor or 0)
-        except ValueError:
-            start = 0
-        with world._guard():
-            people = world._people_of(account, now_us)
-        if source == "followers":
-            everyone = sorted(people.followers)
-            chunk = everyone[start : start + size]
-            self._bill_reads(len(chunk))
-            more = start + len(chunk) < len(everyone)
-            return AudiencePage(
-                source=source,
-                followers=tuple(Follower(user_id=p, handle=f"{p}.sim") for p in chunk),
-                cursor=str(start + len(chunk)) if more else None,
-                more=more,
-                reads=len(chunk),
-            )
-        events = people.events[start : start + size]
-        self._bill_reads(len(events))
-        end = start + len(events)
-        return AudiencePage(
-            source=source,
-            events=tuple(_audience_event(e) for e in events),
-            conversations=tuple(
-                _conversation(account.name, e) for e in events if e.kind == "reply"
-            ),
-            cursor=str(end),
-            more=end < len(people.events),
-            reads=len(events),
-        )
-
     # ---------------------------------------------------------------------------------- helpers
     async def _read_latency(self) -> None:
         latency = self._world._scenario.platform.read_latency_ms
@@ -824,32 +759,3 @@ class SandboxPlatform:
         )
         world._note_post(account.name, now_us, draw.follows)
         return PublishedPost(platform_post_id=post_id, text=text, posted_at=from_us(now_us))
-
-
-# -- audience reads -------------------------------------------------------------------------------
-
-AUDIENCE_SOURCES = ("notifications", "followers")
-AUDIENCE_PAGE = 100  # items per page of an audience read, as Mastodon's and Bluesky's at most
-
-
-def _audience_event(event: PersonEvent) -> AudienceEvent:
-    return AudienceEvent(
-        kind=AudienceKind(event.kind),
-        user_id=event.person,
-        handle=f"{event.person}.sim",
-        at=from_us(event.at_us),
-        source_id=f"n{event.seq}",
-        platform_post_id=event.post_id,
-    )
-
-
-def _conversation(account: str, event: PersonEvent) -> Conversation:
-    return Conversation(
-        kind=ConversationKind.REPLY,
-        platform_post_id=f"{account}-reply-{event.seq}",
-        parent_post_id=event.post_id,
-        author_id=event.person,
-        author_handle=f"{event.person}.sim",
-        text=event.text or "",
-        at=from_us(event.at_us),
-    )
