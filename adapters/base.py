@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from agent.conversation_models import AudiencePage
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlatformLimits:
@@ -187,6 +189,35 @@ class Platform(Protocol):
     async def delete(self, post_id: str) -> None: ...
 
     async def aclose(self) -> None: ...
+
+    # -- audience and conversation reads (issue 19 item 2, issue 21 item 2) ---------------------
+
+    @property
+    def audience_sources(self) -> tuple[str, ...]:
+        """The sources :meth:`read_audience` reads, cheapest complete first (e.g. Bluesky's
+        ``("notifications", "followers")``); empty where nothing can be read (or reading is off,
+        as X's is on pay-per-use by default)."""
+        ...
+
+    async def read_audience(
+        self,
+        source: str,
+        cursor: str | None,
+        *,
+        posts: Sequence[str] = (),
+        budget_usd: float | None = None,
+    ) -> AudiencePage:
+        """One page of ``source`` from ``cursor`` (None: the start): who followed and engaged,
+        the replies and mentions with their text, or a page of the follower list (``followers``).
+
+        ``posts`` are the account's recent platform post ids, for sources read per post (X's
+        liking users, Threads' replies). Each event and conversation carries the platform's id,
+        so a page read twice is stored once. ``budget_usd``: the most this page may cost where
+        reads are billed (None: no bound); a page that could cost more is refused before it is
+        requested (``ReadBudgetExhausted``). Raises a PlatformError (``RateLimited`` with its
+        reset time).
+        """
+        ...
 
 
 def env_name(prefix: str | None, name: str) -> str:

@@ -36,6 +36,7 @@ far below that, at a pace that does not look like spam.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -58,6 +59,8 @@ from adapters.base import (
     env_name,
 )
 from adapters.length import BLUESKY_MAX_GRAPHEMES, grapheme_length
+from agent.audience_models import AudienceEvent, AudienceKind
+from agent.conversation_models import AudiencePage, Conversation, ConversationKind, Follower
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -303,6 +306,73 @@ class BlueskyPlatform:
     async def aclose(self) -> None:
         await self._client.request.close()
 
+    # -- audience reads (issue 19 item 2, issue 21 item 2; docs/conversations.md) ---------------
+
+    @property
+    def audience_sources(self) -> tuple[str, ...]:
+        """``notifications`` (app.bsky.notification.listNotifications: follows, likes, reposts,
+        replies, quotes, mentions) and ``followers`` (app.bsky.graph.getFollowers, for the
+        unfollows no notification tells). Free."""
+        return BLUESKY_AUDIENCE_SOURCES
+
+    async def read_audience(
+        self,
+        source: str,
+        cursor: str | None,
+        *,
+        posts: Sequence[str] = (),
+        budget_usd: float | None = None,
+    ) -> AudiencePage:
+        """One page of ``source``. Notifications come newest first and page towards older ones,
+        so a read is a sweep from the newest down to the newest of the previous sweep; the
+        cursor (JSON) holds that mark, the newest seen in this sweep and the page cursor, so a
+        sweep cut by a crash or a rate limit resumes at its page."""
+        if source not in BLUESKY_AUDIENCE_SOURCES:
+            raise ValueError(f"Bluesky reads {', '.join(BLUESKY_AUDIENCE_SOURCES)}, not {source!r}")
+        did = await self._login()
+        if source == "followers":
+            page = await self._call(
+                self._client.app.bsky.graph.get_followers,
+                models.AppBskyGraphGetFollowers.Params(
+                    actor=did, limit=AUDIENCE_PAGE_SIZE, cursor=cursor or None
+                ),
+            )
+            found = _read(partial(_followers, page), what="getFollowers")
+            following = getattr(page, "cursor", None) if found else None
+            return AudiencePage(
+                source=source,
+                followers=tuple(found),
+                cursor=following,
+                more=following is not None,
+                reads=len(found),
+            )
+        state = _sweep_state(cursor)
+        page = await self._call(
+            self._client.app.bsky.notification.list_notifications,
+            models.AppBskyNotificationListNotifications.Params(
+                limit=AUDIENCE_PAGE_SIZE, cursor=state.get("page")
+            ),
+        )
+        items = _read(partial(_field, page, "notifications"), what="listNotifications")
+        until, top = _mark(state.get("until")), _mark(state.get("top"))
+        times = [_read(partial(_as_datetime, n.indexed_at), what="notification") for n in items]
+        fresh = [n for n, t in zip(items, times, strict=True) if until is None or t >= until]
+        events, said = _read(partial(_notifications, fresh), what="notification")
+        top = max([t for t in (top, *times) if t is not None], default=None)
+        following = getattr(page, "cursor", None)
+        done = following is None or not items or (until is not None and min(times) < until)
+        new_state = {"until": _iso(top)}
+        if not done:
+            new_state |= {"until": _iso(until), "top": _iso(top), "page": following}
+        return AudiencePage(
+            source=source,
+            events=tuple(events),
+            conversations=tuple(said),
+            cursor=json.dumps(new_state, sort_keys=True),
+            more=not done,
+            reads=len(items),
+        )
+
     # -- session --------------------------------------------------------------------------------
 
     def _remember_session(self, event: Any, session: Any) -> None:
@@ -514,3 +584,99 @@ def _detail(exc: BaseException) -> str:
     if error or message:
         return f"{error or 'Error'}: {message or ''}".strip()
     return str(exc) or type(exc).__name__
+
+
+# -- audience reads -------------------------------------------------------------------------------
+
+BLUESKY_AUDIENCE_SOURCES = ("notifications", "followers")
+AUDIENCE_PAGE_SIZE = 100  # the most listNotifications and getFollowers return per page
+_REASONS = {  # notification reason -> what it tells of a person
+    "follow": AudienceKind.FOLLOW,
+    "like": AudienceKind.LIKE,
+    "repost": AudienceKind.REPOST,
+    "reply": AudienceKind.REPLY,
+    "quote": AudienceKind.QUOTE,
+}
+
+
+def _sweep_state(cursor: str | None) -> dict[str, str | None]:
+    """The notifications cursor: ``until`` (the newest notification of the last whole sweep,
+    ISO time), ``top`` (the newest of this sweep) and ``page`` (listNotifications' cursor)."""
+    if not cursor:
+        return {}
+    try:
+        state = json.loads(cursor)
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _mark(value: str | None) -> datetime | None:
+    return None if value is None else _as_datetime(value)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="microseconds")
+
+
+def _followers(page: Any) -> list[Follower]:
+    return [
+        Follower(user_id=str(p.did), handle=str(p.handle) if p.handle else None)
+        for p in page.followers
+    ]
+
+
+def _record_field(record: Any, *names: str) -> Any:
+    """A field of a notification's record (a model or a plain mapping), following ``names``."""
+    value = record
+    for name in names:
+        if value is None:
+            return None
+        if isinstance(value, Mapping):
+            value = value.get(name)
+        else:
+            value = getattr(value, _snake(name), None)
+    return value
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _notifications(items: Sequence[Any]) -> tuple[list[AudienceEvent], list[Conversation]]:
+    """The events and the replies/mentions of a page of notifications."""
+    events: list[AudienceEvent] = []
+    said: list[Conversation] = []
+    for n in items:
+        reason = str(n.reason)
+        user, handle = str(n.author.did), str(n.author.handle) if n.author.handle else None
+        created = _record_field(n.record, "createdAt")
+        at = _as_datetime(created or n.indexed_at)
+        parent = _record_field(n.record, "reply", "parent", "uri")
+        subject = getattr(n, "reason_subject", None)
+        kind = _REASONS.get(reason)
+        if kind is not None:
+            post = parent if kind == AudienceKind.REPLY else subject
+            events.append(
+                AudienceEvent(
+                    kind=kind,
+                    user_id=user,
+                    handle=handle,
+                    at=at,
+                    source_id=str(n.uri),
+                    platform_post_id=str(post) if post else None,
+                )
+            )
+        if reason in ("reply", "mention"):
+            said.append(
+                Conversation(
+                    kind=ConversationKind.REPLY if reason == "reply" else ConversationKind.MENTION,
+                    platform_post_id=str(n.uri),
+                    parent_post_id=str(parent) if parent else None,
+                    author_id=user,
+                    author_handle=handle,
+                    text=str(_record_field(n.record, "text") or ""),
+                    at=at,
+                )
+            )
+    return events, said

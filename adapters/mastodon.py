@@ -59,6 +59,8 @@ from adapters.base import (
     env_name,
 )
 from adapters.length import MASTODON_DEFAULT_MAX_CHARS, URL_CHARS, mastodon_length
+from agent.audience_models import AudienceEvent, AudienceKind
+from agent.conversation_models import AudiencePage, Conversation, ConversationKind, Follower
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -294,6 +296,70 @@ class MastodonPlatform:
     async def aclose(self) -> None:
         await asyncio.to_thread(self._client.session.close)
 
+    # -- audience reads (issue 19 item 2, issue 21 item 2; docs/conversations.md) ---------------
+
+    @property
+    def audience_sources(self) -> tuple[str, ...]:
+        """``notifications`` (GET /api/v1/notifications: follow, favourite, reblog, mention -
+        replies are mentions answering our posts) and ``followers`` (for unfollows). Free."""
+        return MASTODON_AUDIENCE_SOURCES
+
+    async def read_audience(
+        self,
+        source: str,
+        cursor: str | None,
+        *,
+        posts: Sequence[str] = (),
+        budget_usd: float | None = None,
+    ) -> AudiencePage:
+        """One page of ``source``. Notifications are read forwards with ``min_id`` (the page
+        just newer than the cursor, the newest id read so far), so the cursor only grows and a
+        crash resumes after the last stored page; followers page with the ``max_id`` of the
+        ``Link: rel="next"`` header."""
+        if source not in MASTODON_AUDIENCE_SOURCES:
+            raise ValueError(
+                f"Mastodon reads {', '.join(MASTODON_AUDIENCE_SOURCES)}, not {source!r}"
+            )
+        if self._account_id is None:
+            await self.fetch_account()
+        me = self._account_id
+        assert me is not None
+        if source == "followers":
+            found = await self._call(
+                self._client.account_followers,
+                me,
+                max_id=cursor or None,
+                limit=FOLLOWERS_PAGE_SIZE,
+                scope="read:accounts",
+            )
+            people = [_parse(partial(_follower, a), what="account") for a in found]
+            following = getattr(found, "_pagination_next", None)
+            after = str(following["max_id"]) if following and people else None
+            return AudiencePage(
+                source=source,
+                followers=tuple(people),
+                cursor=after,
+                more=after is not None,
+                reads=len(people),
+            )
+        found = await self._call(
+            self._client.notifications,
+            min_id=cursor or "0",  # the first read starts at the oldest the server keeps
+            limit=NOTIFICATIONS_PAGE_SIZE,
+            types=list(NOTIFICATION_TYPES),
+            scope="read:notifications",
+        )
+        events, said = _parse(partial(_notifications, list(found), me), what="notification")
+        ids = [int(n["id"]) for n in found]
+        return AudiencePage(
+            source=source,
+            events=tuple(events),
+            conversations=tuple(said),
+            cursor=str(max(ids)) if ids else cursor,
+            more=len(ids) >= NOTIFICATIONS_PAGE_SIZE,
+            reads=len(ids),
+        )
+
     def _instance_info(self) -> Any:
         # Not Mastodon.py's instance(): its version detection recurses without end
         # (RecursionError) when the instance cannot be reached. Ask v2 (Mastodon >= 4.0), then v1.
@@ -517,3 +583,70 @@ def _never_sent(exc: MastodonNetworkError) -> bool:
         text = repr(cause)
         return "NewConnectionError" in text or "Connection refused" in text
     return False
+
+
+# -- audience reads -------------------------------------------------------------------------------
+
+MASTODON_AUDIENCE_SOURCES = ("notifications", "followers")
+NOTIFICATIONS_PAGE_SIZE = 80  # the most GET /api/v1/notifications returns per page
+FOLLOWERS_PAGE_SIZE = 80  # the most GET /api/v1/accounts/:id/followers returns per page
+NOTIFICATION_TYPES = ("follow", "favourite", "reblog", "mention")
+_TYPES = {
+    "follow": AudienceKind.FOLLOW,
+    "favourite": AudienceKind.LIKE,
+    "reblog": AudienceKind.REPOST,
+}
+
+
+def _follower(account: Mapping[str, Any]) -> Follower:
+    return Follower(user_id=str(account["id"]), handle=str(account["acct"]))
+
+
+def _notifications(
+    items: Sequence[Mapping[str, Any]], me: str
+) -> tuple[list[AudienceEvent], list[Conversation]]:
+    """The events and the replies/mentions of a page of notifications (``me``: our account id).
+    A mention answering one of our statuses is a reply."""
+    events: list[AudienceEvent] = []
+    said: list[Conversation] = []
+    for n in items:
+        kind, account, status = str(n["type"]), n["account"], n.get("status")
+        user, handle, at = str(account["id"]), str(account["acct"]), _as_datetime(n["created_at"])
+        source = f"notification:{n['id']}"
+        if kind in _TYPES:
+            events.append(
+                AudienceEvent(
+                    kind=_TYPES[kind],
+                    user_id=user,
+                    handle=handle,
+                    at=at,
+                    source_id=source,
+                    platform_post_id=str(status["id"]) if status else None,
+                )
+            )
+        elif kind == "mention" and status:
+            parent = status.get("in_reply_to_id")
+            reply = parent is not None and str(status.get("in_reply_to_account_id")) == me
+            if reply:
+                events.append(
+                    AudienceEvent(
+                        kind=AudienceKind.REPLY,
+                        user_id=user,
+                        handle=handle,
+                        at=at,
+                        source_id=source,
+                        platform_post_id=str(parent),
+                    )
+                )
+            said.append(
+                Conversation(
+                    kind=ConversationKind.REPLY if reply else ConversationKind.MENTION,
+                    platform_post_id=str(status["id"]),
+                    parent_post_id=str(parent) if parent is not None else None,
+                    author_id=user,
+                    author_handle=handle,
+                    text=html_to_text(str(status.get("content") or "")),
+                    at=at,
+                )
+            )
+    return events, said

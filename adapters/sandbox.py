@@ -26,6 +26,8 @@ The audience behind it, its formulas and the scenario files that configure it ar
   replayed idempotency key creates nothing and bills nothing.
 - Deleting a post hides it from reads; the followers it brought stay (as on real platforms), and
   deleting an unknown post is a no-op.
+- Audience reads (``read_audience``: every simulated person's act, and who follows) are in
+  :mod:`adapters.sandbox_reads`; the people themselves in :mod:`adapters.sandbox_people`.
 
 Storage. The world lives in SQLite: ``:memory:`` when ``path`` is None (simulation), or a file in
 WAL mode with a busy timeout, so a world survives restarts and several processes can share it
@@ -76,6 +78,8 @@ from adapters.sandbox_model import (
     stable_uniform,
     to_us,
 )
+from adapters.sandbox_people import People, PostDraw
+from adapters.sandbox_reads import SandboxAudienceReads
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -179,6 +183,7 @@ class SandboxWorld:
         self._live_posts: Counter[str] = Counter()
         self._calls: dict[tuple[str, str], int] = {}  # (account, fault kind) -> random draws so far
         self._faults_queued = self._path is not None  # another process may queue faults
+        self._people: dict[str, People] = {}  # account -> its simulated people (sandbox_people)
 
     # -------------------------------------------------------------------------------- public API
     @property
@@ -239,6 +244,45 @@ class SandboxWorld:
             reference_followers=ref,
             _model=model,
         )
+
+    def people(self, account: str, at: datetime) -> People:
+        """The account's simulated people played up to ``at`` (adapters/sandbox_people.py):
+        every person-level event and who follows. Benchmarks and tests only - the agent reads
+        what the platform exposes through ``SandboxPlatform.read_audience``."""
+        now_us = to_us(at)
+        with self._guard():
+            return self._people_of(self._account(account, now_us), now_us)
+
+    def _people_of(self, account: _Account, now_us: int) -> People:
+        people = self._people.get(account.name)
+        if people is None or now_us < people.now_us:  # a clock set back: play from the start
+            people = self._people[account.name] = People(
+                self._model,
+                account=account.name,
+                key=account.key,
+                initial=account.initial_followers,
+                created_us=account.created_us,
+            )
+        rows = self._db.execute(
+            "SELECT id, posted_us, likes, reposts, replies, quotes, follows FROM posts"
+            " WHERE account = ? AND posted_us >= ? AND posted_us <= ? ORDER BY posted_us, idx",
+            (account.name, people.posts_until_us, now_us),
+        ).fetchall()
+        people.advance(
+            now_us,
+            [
+                PostDraw(
+                    post_id=row[0],
+                    posted_us=row[1],
+                    totals=dict(
+                        zip(("likes", "reposts", "replies", "quotes"), row[2:6], strict=True)
+                    ),
+                    follows=row[6],
+                )
+                for row in rows
+            ],
+        )
+        return people
 
     def inject_fault(self, kind: str, *, count: int = 1, account: str | None = None) -> None:
         """Make the next ``count`` calls hit by ``kind`` fail (see :data:`FAULT_KINDS`).
@@ -452,7 +496,7 @@ class SandboxWorld:
         return stable_uniform(self._model.seed, account, kind, calls) < rate
 
 
-class SandboxPlatform:
+class SandboxPlatform(SandboxAudienceReads):
     """One account on a :class:`SandboxWorld`; implements :class:`adapters.base.Platform`."""
 
     name = "sandbox"

@@ -619,6 +619,49 @@ class AudienceModel:
         churned = series.cum_churn[whole] + math.floor(frac * series.churn[whole])
         return arrived - churned
 
+    # person-level draws (adapters/sandbox_people.py): the same curves and series, per event
+    def organic_hour(self, account_key: int, initial: int, hour: int) -> tuple[int, int]:
+        """(organic arrivals, churned followers) in whole sandbox hour ``hour`` (from 0)."""
+        series = self._organic.get(account_key)
+        if series is None:
+            series = self._organic[account_key] = _OrganicSeries()
+        self._cumulative(series, account_key, initial, hour + 1.0)
+        return series.arrivals[hour], series.churn[hour]
+
+    def first_ages(self, curve: str, total: int) -> np.ndarray:
+        """For k = 1..total, the first sandbox age (hours) at which ``floor(total * curve(age))``
+        reaches k: when a post's k-th like (``curve="accrued"``) or follower (``"arrived"``)
+        happens, so that counting people gives exactly the aggregate counters."""
+        if total <= 0:
+            return np.zeros(0)
+        wanted = np.arange(1, total + 1, dtype=float)
+        horizon = self.accrual_horizon_hours if curve == "accrued" else self.lag_horizon_hours
+        low, high = np.zeros(total), np.full(total, horizon)
+        for _ in range(48):  # bisection: horizon / 2**48, well under a microsecond
+            mid = (low + high) / 2
+            reached = total * self._curve(curve, mid) >= wanted
+            high = np.where(reached, mid, high)
+            low = np.where(reached, low, mid)
+        return high
+
+    def _curve(self, curve: str, ages: np.ndarray) -> np.ndarray:
+        """:meth:`accrued` or :meth:`arrived` of many ages at once."""
+        if curve == "accrued":
+            acc = self._acc
+            fast = 1.0 - np.exp(-ages / acc.tau_hours)
+            slow = 1.0 - np.exp(-ages / acc.slow_tau_hours)
+            values = (1.0 - acc.slow_fraction) * fast + acc.slow_fraction * slow
+            horizon = self.accrual_horizon_hours
+        else:
+            x = ages / self._lag.scale_hours
+            term, total = np.ones_like(x), np.ones_like(x)
+            for i in range(1, self._lag.shape):
+                term = term * x / i
+                total = total + term
+            values = 1.0 - np.exp(-x) * total
+            horizon = self.lag_horizon_hours
+        return np.where(ages >= horizon, 1.0, np.where(ages <= 0, 0.0, values))
+
     # expectations (ground truth)
     def table_at(self, day: float) -> Table:
         """Every arm's multipliers in force on ``day`` (treat as read-only: it may be shared)."""

@@ -89,6 +89,8 @@ from adapters.base import (
     env_name,
 )
 from adapters.length import THREADS_MAX_CHARS, threads_length
+from agent.audience_models import AudienceEvent, AudienceKind
+from agent.conversation_models import AudiencePage, Conversation, ConversationKind
 from agent.errors import (
     AmbiguousPublish,
     AuthFailed,
@@ -318,6 +320,55 @@ class ThreadsPlatform:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    # -- audience reads (issue 19 item 2, issue 21 item 2; docs/conversations.md) ---------------
+
+    @property
+    def audience_sources(self) -> tuple[str, ...]:
+        """``replies``: the replies to the account's recent posts (``GET /{media-id}/replies``,
+        needs ``threads_read_replies``). The Threads API names no liker, reposter or follower,
+        and gives a reply's author by username only. Free."""
+        return THREADS_AUDIENCE_SOURCES
+
+    async def read_audience(
+        self,
+        source: str,
+        cursor: str | None,
+        *,
+        posts: Sequence[str] = (),
+        budget_usd: float | None = None,
+    ) -> AudiencePage:
+        """One page of replies to one of ``posts`` (the newest first). The cursor (JSON) names
+        the post and its ``after`` cursor; past the last post it is None, so the next run
+        sweeps the posts again (a reply read again is stored once)."""
+        if source not in THREADS_AUDIENCE_SOURCES:
+            raise ValueError(f"Threads reads {', '.join(THREADS_AUDIENCE_SOURCES)}, not {source!r}")
+        ids = list(dict.fromkeys(posts))
+        state = _replies_state(cursor)
+        index = ids.index(state["post"]) if state.get("post") in ids else 0
+        if not ids:
+            return AudiencePage(source=source)
+        post = ids[index]
+        params = {"fields": REPLY_FIELDS, "limit": str(PAGE_SIZE), "reverse": "false"}
+        if state.get("post") == post and state.get("after"):
+            params["after"] = str(state["after"])
+        body = await self._read(f"{_node(post)}/replies", params=params)
+        events, said = _parsed(partial(_replies, body, post), what="replies")
+        after = _next_cursor(body)
+        if after is not None:
+            following: dict[str, str] | None = {"post": post, "after": after}
+        elif index + 1 < len(ids):
+            following = {"post": ids[index + 1]}
+        else:
+            following = None
+        return AudiencePage(
+            source=source,
+            events=tuple(events),
+            conversations=tuple(said),
+            cursor=json.dumps(following, sort_keys=True) if following else None,
+            more=following is not None,
+            reads=len(said),
+        )
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -571,3 +622,52 @@ def _next_cursor(body: Mapping[str, Any]) -> str | None:
     cursors = paging.get("cursors")
     after = cursors.get("after") if isinstance(cursors, Mapping) else None
     return str(after) if after else None
+
+
+# -- audience reads -------------------------------------------------------------------------------
+
+THREADS_AUDIENCE_SOURCES = ("replies",)
+REPLY_FIELDS = "id,text,username,timestamp,replied_to"
+
+
+def _replies_state(cursor: str | None) -> dict[str, str]:
+    if not cursor:
+        return {}
+    try:
+        state = json.loads(cursor)
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _replies(body: Mapping[str, Any], post: str) -> tuple[list[AudienceEvent], list[Conversation]]:
+    """The replies of a page of ``GET /{media-id}/replies``: a reply event each (the author
+    known by username only: Threads gives no user id) and the reply's text."""
+    events: list[AudienceEvent] = []
+    said: list[Conversation] = []
+    for item in body["data"]:
+        author = str(item["username"])
+        at = parse_time(str(item["timestamp"]))
+        parent = (item.get("replied_to") or {}).get("id") or post
+        events.append(
+            AudienceEvent(
+                kind=AudienceKind.REPLY,
+                user_id=author,
+                handle=author,
+                at=at,
+                source_id=f"reply:{item['id']}",
+                platform_post_id=str(parent),
+            )
+        )
+        said.append(
+            Conversation(
+                kind=ConversationKind.REPLY,
+                platform_post_id=str(item["id"]),
+                parent_post_id=str(parent),
+                author_id=author,
+                author_handle=author,
+                text=str(item.get("text") or ""),
+                at=at,
+            )
+        )
+    return events, said

@@ -61,6 +61,7 @@ from tenacity.wait import wait_random_exponential
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
+from adapters import x_audience
 from adapters.base import (
     FREE,
     AccountInfo,
@@ -364,7 +365,7 @@ def translate(
 # --- The adapter -----------------------------------------------------------------------------
 
 
-class XPlatform:
+class XPlatform(x_audience.XAudienceReads):
     """One X account (see the module docstring for behaviour)."""
 
     name = "x"

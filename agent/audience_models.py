@@ -130,6 +130,7 @@ class Forgotten:
 
     members: int
     interactions: int
+    conversations: int = 0  # replies and mentions they wrote (docs/conversations.md)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

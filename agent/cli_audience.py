@@ -138,7 +138,8 @@ def audience_forget(
     config: ConfigOption = None,
     account: AccountOption = None,
 ) -> None:
-    """Remove every row naming a person (member rows, interactions); exit 0 if none did."""
+    """Remove every row naming a person (member rows, interactions, the replies and mentions
+    they wrote); exit 0 if none did."""
     if not handle.strip().lstrip("@").strip():
         fail("Give the person's handle or platform user id, e.g. `audience forget @ann`.", 2)
     cfg = load(config)
@@ -154,11 +155,11 @@ def audience_forget(
 
     gone = with_store(cfg, work)
     where = f" in {account}" if account else ""
-    if not gone.members:
+    if not gone.members and not gone.conversations:
         out.print(f"nothing stored names {handle!r}{where}; nothing removed", highlight=False)
         return
     out.print(
-        f"[green]forgotten[/] {handle!r}{where}: {gone.members} member row(s) and "
-        f"{gone.interactions} interaction(s) removed",
+        f"[green]forgotten[/] {handle!r}{where}: {gone.members} member row(s), "
+        f"{gone.interactions} interaction(s) and {gone.conversations} conversation(s) removed",
         highlight=False,
     )

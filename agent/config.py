@@ -515,9 +515,35 @@ class AudienceTiers(_Section):
         return (("super_fan", self.super_fan), ("active", self.active), ("lurker", self.lurker))
 
 
+DEFAULT_AUDIENCE_READ_EVERY = timedelta(hours=1)  # between two reads of an account's sources
+DEFAULT_FOLLOWERS_EVERY = timedelta(days=1)  # between two follower-list reconciliations
+DEFAULT_READ_PAGES = 20  # pages per source and run (the rest waits for the next run)
+DEFAULT_FOLLOWER_PAGES = 500  # pages of one follower-list read (40,000-500,000 followers)
+DEFAULT_X_READ_BUDGET_USD = 5.0  # per account and month, when X's metered reads are on
+
+
+class AudienceRead(_Section):
+    """The audience and replies reads (docs/conversations.md): how often each account's sources
+    are read, and what X's metered reads may cost."""
+
+    every: Duration | None = DEFAULT_AUDIENCE_READ_EVERY  # null: never read
+    followers_every: Duration = DEFAULT_FOLLOWERS_EVERY
+    max_pages: int = Field(default=DEFAULT_READ_PAGES, gt=0)
+    followers_max_pages: int = Field(default=DEFAULT_FOLLOWER_PAGES, gt=0)
+    # The simulator reads the sandbox's people only when asked (benchmarks, tests): playing every
+    # person costs time the aggregate simulations do not need.
+    sandbox: bool = False
+    # X bills reads on pay-per-use: off unless turned on, and then within x_budget_usd a month
+    x_pay_per_use: bool = False
+    x_budget_usd: float = Field(default=DEFAULT_X_READ_BUDGET_USD, ge=0)
+
+    _positive_durations = field_validator("every", "followers_every")(_positive)
+
+
 class Audience(_Section):
     """Who follows and engages (docs/audience.md): scoring, tiers and how long it is kept."""
 
+    read: AudienceRead = AudienceRead()
     weights: AudienceWeights = AudienceWeights()
     tiers: AudienceTiers = AudienceTiers()
     # an act this old counts half in the engagement score; null: never decays (the plan's sum)

@@ -30,7 +30,9 @@ and never leak into ``agent/`` or ``learning/``::
         └── PermanentPlatformError       retrying will not help
             ├── AuthFailed               bad or insufficient credentials (names the permission)
             ├── DuplicateContent         the platform says this text was already posted
-            └── ContentRejected          too long, refused by the platform's rules
+            ├── ContentRejected          too long, refused by the platform's rules
+            └── ReadBudgetExhausted      a metered audience read (X) would pass the month's read
+                                         budget: refused before the request is sent
 """
 
 from __future__ import annotations
@@ -121,6 +123,11 @@ class DuplicateContent(PermanentPlatformError):
 
 class ContentRejected(PermanentPlatformError):
     """The platform refused the post's content (too long, against its rules)."""
+
+
+class ReadBudgetExhausted(PermanentPlatformError):
+    """A metered audience read would pass this month's read budget (``audience.read.x_budget_usd``);
+    nothing was requested."""
 
 
 class ShareError(GrowthloopError):

@@ -37,9 +37,18 @@ STEP_CYCLES = {
     "snapshot": ("poll", "attribute", "learn"),
     "account": ("followers",),
     # publish too: a post held past its time (see next_event) goes out at the hour after
-    "hour": ("publish", "plan", "poll", "followers", "attribute", "learn", "health"),
+    "hour": ("publish", "plan", "poll", "followers", "audience", "attribute", "learn", "health"),
 }
-ORDER = ("publish", "plan", "poll", "followers", "attribute", "learn", "health")  # in one step
+ORDER = (  # in one step
+    "publish",
+    "plan",
+    "poll",
+    "followers",
+    "audience",
+    "attribute",
+    "learn",
+    "health",
+)
 QUEUE_CHANGERS = {"plan", "publish", "poll"}  # cycles that can move the next post or snapshot
 
 

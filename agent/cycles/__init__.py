@@ -11,6 +11,7 @@ from datetime import datetime
 
 from agent.core import Agent
 from agent.cycles.attribute import attribute_cycle
+from agent.cycles.audience import audience_read_cycle
 from agent.cycles.health import health_cycle
 from agent.cycles.learn import learn_cycle
 from agent.cycles.plan import plan_cycle
@@ -24,6 +25,7 @@ CYCLES: dict[str, Cycle] = {
     "publish": publish_cycle,
     "poll": poll_cycle,
     "followers": followers_cycle,
+    "audience": audience_read_cycle,
     "attribute": attribute_cycle,
     "learn": learn_cycle,
     "health": health_cycle,

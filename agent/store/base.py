@@ -22,6 +22,8 @@ raises :class:`agent.errors.ConstraintViolation`; no error of SQLAlchemy's leave
 - :class:`InsightStore`: insights and recommendations (agent/insights.py) and the health rows
   they are computed from;
 - :class:`AudienceStore`: who follows and engages (docs/audience.md);
+- :class:`ConversationStore`: replies and mentions read, and where each audience source is read
+  from next (docs/conversations.md);
 - :class:`ExperimentStore`: planned experiments, their variants, the posts assigned to them and
   promotions of their winners (agent/experiments.py).
 """
@@ -41,6 +43,12 @@ from agent.audience_models import (
     Forgotten,
     MemberScore,
     Purged,
+)
+from agent.conversation_models import (
+    Conversation,
+    ConversationsRecorded,
+    ReadCursor,
+    StoredConversation,
 )
 from agent.models import (
     AccountInfo,
@@ -405,7 +413,8 @@ class AudienceStore(Protocol):
 
     async def forget_person(self, handle: str, *, account_id: int | None = None) -> Forgotten:
         """Remove every row naming the person (by handle, any case, ``@`` optional, or by
-        platform user id), in every account or one."""
+        platform user id), in every account or one: members, interactions and the replies and
+        mentions they wrote (``conversations``)."""
         ...
 
     async def purge_audience(self, *, before: datetime) -> Purged:
@@ -433,6 +442,33 @@ class AudienceStore(Protocol):
         since the epoch)``, by time: the daily scoring's read, lean enough for a year of a
         large audience."""
         ...
+
+
+class ConversationStore(Protocol):
+    """Replies to the account's posts and mentions of it (docs/conversations.md), each stored
+    once by its platform id; and each audience source's read cursor, written after the page it
+    follows is stored (agent/cycles/audience.py)."""
+
+    async def record_conversations(
+        self, account_id: int, items: Sequence[Conversation], *, now: datetime
+    ) -> ConversationsRecorded:
+        """Store each item not stored yet (by the account and its ``platform_post_id``), in one
+        transaction; ``content_id`` is set when ``parent_post_id`` is one of our posts."""
+        ...
+
+    async def conversations(
+        self, account_id: int, *, since: datetime | None = None
+    ) -> list[StoredConversation]:
+        """The account's replies and mentions (``at >= since``), by time."""
+        ...
+
+    async def read_cursor(self, account_id: int, source: str) -> ReadCursor | None:
+        """Where ``source`` is read from next and when that was written (None: never)."""
+        ...
+
+    async def set_read_cursor(
+        self, account_id: int, source: str, cursor: str | None, *, now: datetime
+    ) -> None: ...
 
 
 class ExperimentStore(Protocol):
@@ -527,6 +563,7 @@ class Store(
     SpendStore,
     InsightStore,
     AudienceStore,
+    ConversationStore,
     ExperimentStore,
     ThreadStore,
     Protocol,

@@ -22,6 +22,7 @@ learning, :mod:`agent.store.memory_operations` leases, the kill switch, health, 
 :mod:`agent.store.memory_queue` the queue a person lists, cancels and moves,
 :mod:`agent.store.memory_insights` the insights.
 :mod:`agent.store.memory_audience` the audience (members, interactions; docs/audience.md).
+:mod:`agent.store.memory_conversations` replies, mentions and read cursors (docs/conversations.md).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store.memory_audience import MemoryAudience
 from agent.store.memory_credits import MemoryCredits
+from agent.store.memory_conversations import MemoryConversations
 from agent.store.memory_experiments import MemoryExperiments
 from agent.store.memory_insights import MemoryInsights
 from agent.store.memory_metrics import MemoryMetrics
@@ -67,6 +69,7 @@ class MemoryStore(
     MemoryInsights,
     MemoryAudience,
     MemoryCredits,
+    MemoryConversations,
     MemoryExperiments,
     MemoryThreads,
 ):

@@ -139,10 +139,24 @@ class MemoryAudience(MemoryState):
             if (account_id is None or r["account_id"] == account_id)
             and ((r["handle"] or "").lower() == key or r["platform_user_id"] == raw)
         }
+        their_ids = {(rows[i]["account_id"], rows[i]["platform_user_id"]) for i in gone}
         removed = self._drop_interactions(lambda r: r["member_id"] in gone)
         self._drop_credits(lambda r: r["member_id"] in gone)
         self._drop_members(gone)
-        return Forgotten(members=len(gone), interactions=removed)
+        said = self._rows["conversations"]
+        wrote = [
+            i
+            for i, r in said.items()
+            if (account_id is None or r["account_id"] == account_id)
+            and (
+                (r["author_handle"] or "").lower() == key
+                or r["author_id"] == raw
+                or (r["account_id"], r["author_id"]) in their_ids
+            )
+        ]
+        for i in wrote:
+            del said[i]
+        return Forgotten(members=len(gone), interactions=removed, conversations=len(wrote))
 
     async def purge_audience(self, *, before: datetime) -> Purged:
         before = utc(before)

@@ -462,6 +462,41 @@ ARM_VIEWS = {
     "hour_performance": "hour",
 }
 
+# The replies inbox (issue 21, migration 0015, docs/conversations.md): one row per reply to the
+# account's posts or mention of it, unique per account by the platform's id of the reply (read
+# twice, stored once); public identifiers and public text only. content_id: our post it answers.
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("platform_post_id", sa.String(128), nullable=False),
+    sa.Column("parent_post_id", sa.String(128)),
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("content.id")),
+    sa.Column("author_id", sa.String(128), nullable=False),
+    sa.Column("author_handle", sa.String(200)),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("read_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "platform_post_id"),
+    sa.Index(None, "account_id", "at"),
+    sa.Index(None, "author_id"),
+    sa.Index(None, "author_handle"),
+    sa.Index(None, "content_id"),
+)
+
+# Where each audience source of an account is read from next (migration 0015): written after the
+# page before it is stored, so a crash re-reads one page at most (agent/cycles/audience.py).
+read_cursors = sa.Table(
+    "read_cursors",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("cursor", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # The reporting views of migration 0003 (daily health, leaderboards, ...; docs/operations.md).
 REPORT_VIEWS = (
     "daily_health",

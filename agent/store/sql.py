@@ -20,6 +20,7 @@ exactly-once publish protocol, :mod:`agent.store.sql_metrics` the polling, attri
 :mod:`agent.store.sql_queue` the queue a person lists, cancels and moves (``growthloop posts``),
 :mod:`agent.store.sql_insights` the insights (``growthloop insights``),
 :mod:`agent.store.sql_audience` the audience (members, interactions; docs/audience.md),
+:mod:`agent.store.sql_conversations` replies, mentions and read cursors (docs/conversations.md),
 :mod:`agent.store.sql_experiments` the planned experiments (``growthloop experiments``).
 """
 
@@ -39,6 +40,7 @@ from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
 from agent.store.sql_audience import SqlAudience
 from agent.store.sql_credits import SqlCredits
+from agent.store.sql_conversations import SqlConversations
 from agent.store.sql_experiments import SqlExperiments
 from agent.store.sql_insights import SqlInsights
 from agent.store.sql_metrics import SqlMetrics
@@ -96,6 +98,7 @@ class SqlStore(
     SqlInsights,
     SqlAudience,
     SqlCredits,
+    SqlConversations,
     SqlExperiments,
     SqlThreads,
 ):

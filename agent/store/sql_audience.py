@@ -35,7 +35,13 @@ from agent.store.audience_rows import (
     merged_member,
     new_events,
 )
-from agent.store.schema import audience_credits, audience_interactions, audience_members, content
+from agent.store.schema import (
+    audience_credits,
+    audience_interactions,
+    audience_members,
+    content,
+    conversations,
+)
 from agent.store.sql_state import SqlState
 
 _members, _interactions = audience_members, audience_interactions
@@ -271,16 +277,39 @@ class SqlAudience(SqlState):
         if account_id is not None:
             named = sa.and_(named, _members.c.account_id == account_id)
         who = sa.select(_members.c.id).where(named)
+        # a reply names them by its handle, or by the user id of a member row naming them
+        their_ids = (
+            sa.select(sa.literal(1))
+            .select_from(_members)
+            .where(
+                named,
+                _members.c.account_id == conversations.c.account_id,
+                _members.c.platform_user_id == conversations.c.author_id,
+            )
+            .exists()
+        )
+        wrote = sa.or_(
+            sa.func.lower(conversations.c.author_handle) == key,
+            conversations.c.author_id == handle.strip(),
+            their_ids,
+        )
+        if account_id is not None:
+            wrote = sa.and_(wrote, conversations.c.account_id == account_id)
 
         async def go(conn: AsyncConnection) -> Forgotten:
             await conn.execute(
                 audience_credits.delete().where(audience_credits.c.member_id.in_(who))
             )
+            said = await conn.execute(conversations.delete().where(wrote))
             removed = await conn.execute(
                 _interactions.delete().where(_interactions.c.member_id.in_(who))
             )
             members = await conn.execute(_members.delete().where(named))
-            return Forgotten(members=int(members.rowcount), interactions=int(removed.rowcount))
+            return Forgotten(
+                members=int(members.rowcount),
+                interactions=int(removed.rowcount),
+                conversations=int(said.rowcount),
+            )
 
         return await self._run(go)
 

@@ -13,7 +13,7 @@ policy, nothing for Supabase's ``anon`` and ``authenticated``), the view that of
 Frozen: literal SQL and SQLAlchemy only, nothing imported from growthloop.
 
 Revision ID: 0016
-Revises: 0014 (0015 when the audience reads are merged)
+Revises: 0015
 Create Date: 2026-12-07
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agent.audience import update_scores
 from agent.audience_models import AudienceEvent, AudienceKind
+from agent.conversation_models import Conversation, ConversationKind
 from agent.store.engine import create_engine
 from agent.store.sql import SqlStore
 from tests.acceptance.conftest import run_cli, write_config
@@ -59,6 +60,21 @@ async def fill(db: Path) -> None:
             for i in range(12)
         ]
         await store.record_audience(main, events, now=NOW)
+        await store.record_conversations(
+            main,
+            [
+                Conversation(
+                    kind=ConversationKind.MENTION,
+                    platform_post_id="m1",
+                    parent_post_id=None,
+                    author_id="u1",
+                    author_handle="Ann",
+                    text="@main hello from Ann",
+                    at=NOW - DAY,
+                )
+            ],
+            now=NOW,
+        )
         await update_scores(store, main, make_config().audience, now=NOW)
     finally:
         await store.close()
@@ -86,8 +102,9 @@ def test_audience_tables_and_forget(tmp_path: Path) -> None:
 
     gone = run_cli("audience", "forget", "@ann", "--config", config, cwd=tmp_path)
     assert gone.returncode == 0, gone.stderr
-    assert "1 member row(s) and 13 interaction(s) removed" in gone.stdout
+    assert "1 member row(s), 13 interaction(s) and 1 conversation(s) removed" in gone.stdout
     with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM conversations").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM audience_members").fetchone() == (1,)
         assert conn.execute(
             "SELECT count(*) FROM audience_members WHERE lower(handle) = 'ann'"

@@ -86,6 +86,8 @@ class BlueskyServer:
     order: list[str] = field(default_factory=list)  # rkeys, oldest first
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)  # in arrival order
+    follower_list: list[dict[str, Any]] = field(default_factory=list)  # getFollowers' order
     create_sessions: int = 0
     refreshes: int = 0
     access_tokens: set[str] = field(default_factory=set)
@@ -112,6 +114,10 @@ class BlueskyServer:
         app.router.add_get("/xrpc/app.bsky.feed.getPosts", self._get_posts)
         app.router.add_get("/xrpc/app.bsky.actor.getProfile", self._get_profile)
         app.router.add_get("/xrpc/app.bsky.feed.getAuthorFeed", self._get_author_feed)
+        app.router.add_get(
+            "/xrpc/app.bsky.notification.listNotifications", self._list_notifications
+        )
+        app.router.add_get("/xrpc/app.bsky.graph.getFollowers", self._get_followers)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -174,6 +180,63 @@ class BlueskyServer:
                 reply: dict[str, Any] | None = post["record"].get("reply")
                 return reply
         raise KeyError(uri)
+
+    def notify(
+        self,
+        reason: str,
+        who: str,
+        *,
+        subject: str | None = None,
+        text: str | None = None,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """A notification from ``who`` (their handle; DID ``did:plc:<who>``): ``follow``,
+        ``like``, ``repost`` (of ``subject``, our post's uri), ``reply`` (to ``subject``, with
+        ``text``), ``quote`` or ``mention``. Notifications are listed newest first."""
+        at = at or datetime.now(UTC)
+        did = f"did:plc:{who.split('.')[0]}"
+        collection = {
+            "follow": "app.bsky.graph.follow",
+            "like": "app.bsky.feed.like",
+            "repost": "app.bsky.feed.repost",
+        }.get(reason, "app.bsky.feed.post")
+        stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        uri = f"at://{did}/{collection}/3n{len(self.notifications):011d}"
+        record: dict[str, Any] = {"$type": collection, "createdAt": stamp}
+        if reason in ("like", "repost"):
+            record["subject"] = {"uri": subject, "cid": "bafyreisubject"}
+        elif reason == "follow":
+            record["subject"] = self.did
+        else:
+            record["text"] = text or ""
+            if reason == "reply":
+                ref = {"uri": subject, "cid": "bafyreisubject"}
+                record["reply"] = {"root": ref, "parent": ref}
+            if reason == "quote":
+                record["embed"] = {
+                    "$type": "app.bsky.embed.record",
+                    "record": {"uri": subject, "cid": "bafyreisubject"},
+                }
+        item: dict[str, Any] = {
+            "uri": uri,
+            "cid": f"bafyrei{len(self.notifications)}",
+            "author": {"did": did, "handle": who, "labels": []},
+            "reason": reason,
+            "record": record,
+            "isRead": False,
+            "indexedAt": stamp,
+            "labels": [],
+        }
+        if subject is not None and reason in ("like", "repost", "quote"):
+            item["reasonSubject"] = subject
+        self.notifications.append(item)
+        return item
+
+    def add_follower(self, who: str) -> None:
+        """``who`` (a handle) follows the account now (listed first by getFollowers)."""
+        self.follower_list.insert(
+            0, {"did": f"did:plc:{who.split('.')[0]}", "handle": who, "labels": []}
+        )
 
     def texts(self) -> list[str]:
         return [str(self.posts[r]["record"]["text"]) for r in self.order if r in self.posts]
@@ -385,6 +448,33 @@ class BlueskyServer:
         page = rkeys[start : start + limit]
         body: dict[str, Any] = {"feed": [{"post": self.posts[r]} for r in page]}
         if start + limit < len(rkeys):
+            body["cursor"] = str(start + limit)
+        return web.json_response(body)
+
+    async def _list_notifications(self, request: web.Request) -> web.Response:
+        """Newest first (by indexedAt, then uri), ``cursor`` = the sort key of the last item of
+        the previous page, as the AppView pages: a notification arriving meanwhile does not
+        shift the pages."""
+        limit = min(int(request.query.get("limit", "50")), 100)
+        ordered = sorted(self.notifications, key=lambda n: (n["indexedAt"], n["uri"]), reverse=True)
+        after = request.query.get("cursor")
+        if after:
+            stamp, uri = after.split("|", 1)
+            ordered = [n for n in ordered if (n["indexedAt"], n["uri"]) < (stamp, uri)]
+        page = ordered[:limit]
+        body: dict[str, Any] = {"notifications": page, "priority": False}
+        if len(ordered) > limit:
+            body["cursor"] = f"{page[-1]['indexedAt']}|{page[-1]['uri']}"
+        return web.json_response(body)
+
+    async def _get_followers(self, request: web.Request) -> web.Response:
+        if request.query.get("actor") not in (self.did, self.handle):
+            return _error(400, "InvalidRequest", "Profile not found")
+        limit = min(int(request.query.get("limit", "50")), 100)
+        start = int(request.query.get("cursor", "0"))
+        page = self.follower_list[start : start + limit]
+        body: dict[str, Any] = {"followers": page, "subject": self._author()}
+        if start + limit < len(self.follower_list):
             body["cursor"] = str(start + limit)
         return web.json_response(body)
 

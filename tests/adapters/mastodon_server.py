@@ -22,6 +22,7 @@ then the answer is delayed by ``delay`` seconds, past the client's timeout).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import re
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,10 @@ class MastodonServer:
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     idempotency: dict[str, str] = field(default_factory=dict)
+    notifications: list[dict[str, Any]] = field(default_factory=list)  # ids ascending
+    follower_list: list[tuple[int, dict[str, Any]]] = field(
+        default_factory=list
+    )  # (follow id, account)
     account_id: str = "109000000000000001"
     _next_id: int = 110000000000000000
     _runner: web.AppRunner | None = None
@@ -87,6 +92,8 @@ class MastodonServer:
         app.router.add_get("/api/v1/accounts/verify_credentials", self._verify_credentials)
         app.router.add_get("/api/v1/accounts/{id}/statuses", self._account_statuses)
         app.router.add_get("/api/v1/apps/verify_credentials", self._app_credentials)
+        app.router.add_get("/api/v1/notifications", self._notifications)
+        app.router.add_get("/api/v1/accounts/{id}/followers", self._followers)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -121,6 +128,44 @@ class MastodonServer:
         self.statuses[status_id] = status
         self.texts[status_id] = text
         return status
+
+    def notify(
+        self,
+        kind: str,
+        who: str,
+        *,
+        status_id: str | None = None,
+        text: str = "",
+        reply: bool = True,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """A notification from ``who`` (their acct): ``follow``, ``favourite`` or ``reblog``
+        (of our status ``status_id``), ``mention`` (a status of theirs with ``text``, answering
+        ``status_id`` when ``reply``)."""
+        self._next_id += 1
+        at = at or datetime.now(UTC)
+        account = _person(who)
+        item: dict[str, Any] = {
+            "id": str(self._next_id),
+            "type": kind,
+            "created_at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "account": account,
+            "group_key": f"ungrouped-{self._next_id}",
+        }
+        if kind in ("favourite", "reblog") and status_id is not None:
+            item["status"] = self.statuses[status_id]
+        elif kind == "mention":
+            self._next_id += 1
+            status = _status(str(self._next_id), f"@{self.username} {text}", at, account)
+            if reply and status_id is not None:
+                status |= {"in_reply_to_id": status_id, "in_reply_to_account_id": self.account_id}
+            item["status"] = status
+        self.notifications.append(item)
+        return item
+
+    def add_follower(self, who: str) -> None:
+        self._next_id += 1
+        self.follower_list.insert(0, (self._next_id, _person(who)))
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -308,6 +353,68 @@ class MastodonServer:
         if max_id is not None:
             ids = [i for i in ids if int(i) < int(max_id)]
         return web.json_response([self.statuses[i] for i in ids[:limit]])
+
+    async def _notifications(self, request: web.Request) -> web.Response:
+        """GET /api/v1/notifications: newest first; ``max_id``/``since_id`` bound the page from
+        above/below, ``min_id`` gives the page just newer than it; ``types[]`` filters; Link
+        headers carry ``max_id`` (next, older) and ``min_id`` (prev, newer)."""
+        limit = min(int(request.query.get("limit", "40")), 80)
+        types = request.query.getall("types[]", []) or request.query.getall("types", [])
+        items = [n for n in self.notifications if not types or n["type"] in types]
+        if "max_id" in request.query:
+            items = [n for n in items if int(n["id"]) < int(request.query["max_id"])]
+        if "since_id" in request.query:
+            items = [n for n in items if int(n["id"]) > int(request.query["since_id"])]
+        if "min_id" in request.query:
+            items = [n for n in items if int(n["id"]) > int(request.query["min_id"])][:limit]
+        else:
+            items = items[-limit:]
+        page = sorted(items, key=lambda n: int(n["id"]), reverse=True)
+        response = web.json_response(page)
+        if page:
+            url = f"{self.base_url}/api/v1/notifications"
+            response.headers["Link"] = (
+                f'<{url}?max_id={page[-1]["id"]}>; rel="next", '
+                f'<{url}?min_id={page[0]["id"]}>; rel="prev"'
+            )
+        return response
+
+    async def _followers(self, request: web.Request) -> web.Response:
+        if request.match_info["id"] != self.account_id:
+            return _error(404, "Record not found")
+        limit = min(int(request.query.get("limit", "40")), 80)
+        rows = self.follower_list
+        if "max_id" in request.query:
+            rows = [r for r in rows if r[0] < int(request.query["max_id"])]
+        page = rows[:limit]
+        response = web.json_response([account for _, account in page])
+        if len(rows) > limit:
+            url = f"{self.base_url}/api/v1/accounts/{self.account_id}/followers"
+            response.headers["Link"] = f'<{url}?max_id={page[-1][0]}>; rel="next"'
+        return response
+
+
+def _person(acct: str) -> dict[str, Any]:
+    """A remote account as Mastodon's API shows it (public fields only)."""
+    number = int(hashlib.sha256(acct.encode()).hexdigest()[:12], 16)
+    return {
+        "id": str(number),
+        "username": acct.split("@")[0],
+        "acct": acct,
+        "display_name": acct,
+        "locked": False,
+        "bot": False,
+        "created_at": "2024-01-01T00:00:00.000Z",
+        "note": "",
+        "url": f"https://example.invalid/@{acct}",
+        "avatar": "",
+        "header": "",
+        "followers_count": 1,
+        "following_count": 1,
+        "statuses_count": 1,
+        "emojis": [],
+        "fields": [],
+    }
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -82,6 +82,7 @@ class ThreadsServer:
     published: set[str] = field(default_factory=set)  # container ids already published
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)  # media id -> post
     insights: dict[str, dict[str, int]] = field(default_factory=dict)  # media id -> counters
+    replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # media id -> replies
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     faults: list[Fault] = field(default_factory=list)
     _next_id: int = 18000000000000000
@@ -103,6 +104,7 @@ class ThreadsServer:
         app.router.add_get(PREFIX + "/{node}/replies", self._replies)
         app.router.add_get(PREFIX + "/{node}/threads_insights", self._user_insights)
         app.router.add_get(PREFIX + "/{node}/insights", self._media_insights)
+        app.router.add_get(PREFIX + "/{node}/replies", self._replies)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -146,6 +148,25 @@ class ThreadsServer:
             ("views", "likes", "replies", "reposts", "quotes", "shares"), 0
         )
         return media_id
+
+    def add_reply(
+        self, media_id: str, username: str, text: str, *, at: datetime | None = None
+    ) -> str:
+        """``username`` replies to our post ``media_id`` (at ``at``, default now); its id."""
+        reply_id = self._new_id()
+        created = at or datetime.now(UTC)
+        self.replies.setdefault(media_id, []).append(
+            {
+                "id": reply_id,
+                "text": text,
+                "username": username,
+                "timestamp": created.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                "replied_to": {"id": media_id},
+                "root_post": {"id": media_id},
+                "is_reply": True,
+            }
+        )
+        return reply_id
 
     def paths(self) -> list[str]:
         """The request log as ``"METHOD /path"`` strings."""
@@ -264,6 +285,27 @@ class ThreadsServer:
         if creation_id in self.container_replies:
             self.posts[media_id]["_reply_to"] = self.container_replies[creation_id]
         return web.json_response({"id": media_id})
+
+    async def _replies(self, request: web.Request) -> web.Response:
+        """GET /{media-id}/replies: top-level replies, oldest first with ``reverse=false``,
+        cursor-paginated (``paging.cursors.after`` and ``paging.next`` while more remain)."""
+        media_id = request.match_info["node"]
+        if media_id not in self.posts:
+            return _not_found(media_id)
+        items = list(self.replies.get(media_id, []))
+        if request.query.get("reverse", "true") != "false":
+            items.reverse()
+        limit = min(int(request.query.get("limit", "25")), 100)
+        start = int(request.query.get("after", "0") or "0")
+        page = items[start : start + limit]
+        fields = request.query.get("fields", "id").split(",")
+        body: dict[str, Any] = {
+            "data": [{k: v for k, v in r.items() if k in fields or k == "id"} for r in page],
+            "paging": {"cursors": {"before": str(start), "after": str(start + len(page))}},
+        }
+        if start + limit < len(items):
+            body["paging"]["next"] = f"{self.base_url}{request.path}?after={start + len(page)}"
+        return web.json_response(body)
 
     async def _threads(self, request: web.Request) -> web.Response:
         """The account's threads (``GET /me/threads``): top-level posts, not its replies."""

@@ -3,7 +3,10 @@ shapes of the real API (templates: tweepy's recorded cassettes and X's OpenAPI s
 switchable failure modes.
 
 Endpoints: ``POST /2/tweets``, ``DELETE /2/tweets/{id}``, ``GET /2/tweets``, ``GET /2/users/me``,
-``GET /2/users/{id}/tweets``. Every request must carry an OAuth 1.0a ``Authorization`` header.
+``GET /2/users/{id}/tweets``; the audience reads ``GET /2/users/{id}/mentions``,
+``GET /2/tweets/{id}/liking_users``, ``/retweeted_by``, ``/quote_tweets`` and
+``GET /2/users/{id}/followers`` (pages bounded by the spec's ``max_results``: 400 outside them).
+Every request must carry an OAuth 1.0a ``Authorization`` header.
 
 Replies: ``POST /2/tweets`` takes ``reply: {"in_reply_to_tweet_id": ...}`` (what tweepy sends for
 ``in_reply_to_tweet_id``); the parent must exist (else 403, as X answers a reply to a deleted or
@@ -42,6 +45,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -128,6 +132,13 @@ class XServer:
     responses: list[tuple[str, int, Any]] = field(default_factory=list)  # (route, status, json)
     create_bodies: list[Any] = field(default_factory=list)  # JSON bodies of POST /2/tweets
     base_url: str = ""
+    # the audience (test helpers: mention, like, retweet, quote, follow)
+    people: dict[str, str] = field(default_factory=dict)  # user id -> username
+    mentions: list[dict[str, Any]] = field(default_factory=list)  # post objects, oldest first
+    likes: dict[str, list[str]] = field(default_factory=dict)  # post id -> user ids, newest first
+    retweets: dict[str, list[str]] = field(default_factory=dict)
+    quotes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # post id -> posts
+    follower_ids: list[str] = field(default_factory=list)  # newest first
     _runner: web.AppRunner | None = None
     _next_id: int = FIRST_ID
 
@@ -140,6 +151,10 @@ class XServer:
         app.router.add_get("/2/tweets", self._lookup)
         app.router.add_get("/2/users/me", self._me)
         app.router.add_get("/2/users/{id}/tweets", self._timeline)
+        app.router.add_get("/2/users/{id}/mentions", self._mentions)
+        app.router.add_get("/2/users/{id}/followers", self._followers)
+        for kind in ("liking_users", "retweeted_by", "quote_tweets"):
+            app.router.add_get(f"/2/tweets/{{id}}/{kind}", partial(self._engaged, kind))
         self._runner = web.AppRunner(app, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -174,6 +189,56 @@ class XServer:
         )
         self.posts[post_id].reply_to = reply_to
         return post_id
+
+    def person(self, username: str) -> str:
+        """The user id of ``username`` (made up, stable)."""
+        user_id = str(2_000_000_000 + sum(ord(c) * 31**i for i, c in enumerate(username)) % 10**9)
+        self.people[user_id] = username
+        return user_id
+
+    def mention(self, username: str, text: str, *, reply_to: str | None = None) -> str:
+        """``username`` posts ``text`` naming us (answering our post ``reply_to``)."""
+        post_id = str(self._next_id)
+        self._next_id += 1
+        post: dict[str, Any] = {
+            "id": post_id,
+            "text": f"@{USERNAME} {text}",
+            "author_id": self.person(username),
+            "created_at": self.now().strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "edit_history_tweet_ids": [post_id],
+        }
+        if reply_to is not None:
+            post |= {
+                "in_reply_to_user_id": USER_ID,
+                "referenced_tweets": [{"type": "replied_to", "id": reply_to}],
+                "conversation_id": reply_to,
+            }
+        self.mentions.append(post)
+        return post_id
+
+    def engage(self, kind: str, post_id: str, username: str) -> None:
+        """``username`` likes (``like``), reposts (``retweet``) or quotes (``quote``) our post."""
+        user = self.person(username)
+        if kind == "like":
+            self.likes.setdefault(post_id, []).insert(0, user)
+        elif kind == "retweet":
+            self.retweets.setdefault(post_id, []).insert(0, user)
+        else:
+            quote_id = str(self._next_id)
+            self._next_id += 1
+            self.quotes.setdefault(post_id, []).insert(
+                0,
+                {
+                    "id": quote_id,
+                    "text": f"look at this {quote_id}",
+                    "author_id": user,
+                    "created_at": self.now().strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                    "edit_history_tweet_ids": [quote_id],
+                },
+            )
+
+    def follow(self, username: str) -> None:
+        self.follower_ids.insert(0, self.person(username))
 
     # -- plumbing --
 
@@ -377,6 +442,102 @@ class XServer:
                 "listed_count": 0,
             }
         return self._respond(route, 200, {"data": user})
+
+    def _bounded(
+        self, route: str, request: web.Request, low: int, high: int, default: int
+    ) -> int | web.Response:
+        size = int(request.query.get("max_results", str(default)))
+        if not low <= size <= high:
+            return self._respond(
+                route,
+                400,
+                {
+                    "errors": [
+                        {
+                            "parameters": {"max_results": [str(size)]},
+                            "message": f"The `max_results` query parameter value [{size}] is not "
+                            f"between {low} and {high}",
+                        }
+                    ],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request",
+                },
+            )
+        return size
+
+    def _users(self, ids: list[str]) -> list[dict[str, Any]]:
+        return [{"id": i, "name": self.people[i], "username": self.people[i]} for i in ids]
+
+    def _paged(
+        self, route: str, request: web.Request, items: list[Any], size: int
+    ) -> tuple[list[Any], dict[str, Any]]:
+        offset = int(request.query.get("pagination_token", "0"))
+        page = items[offset : offset + size]
+        meta: dict[str, Any] = {"result_count": len(page)}
+        if offset + size < len(items):
+            meta["next_token"] = str(offset + size)
+        return page, meta
+
+    async def _mentions(self, request: web.Request) -> web.Response:
+        """Newest first; ``since_id`` keeps the newer ones; offset ``pagination_token``."""
+        route = "GET /2/users/:id/mentions"
+        answer, _ = self._gate(route, request)
+        if answer is not None:
+            return answer
+        size = self._bounded(route, request, 5, 100, 10)
+        if isinstance(size, web.Response):
+            return size
+        posts = sorted(self.mentions, key=lambda p: int(p["id"]), reverse=True)
+        if "since_id" in request.query:
+            posts = [p for p in posts if int(p["id"]) > int(request.query["since_id"])]
+        page, meta = self._paged(route, request, posts, size)
+        if page:
+            meta.update(newest_id=page[0]["id"], oldest_id=page[-1]["id"])
+        body: dict[str, Any] = {"meta": meta}
+        if page:
+            body["data"] = page
+            authors = list(dict.fromkeys(p["author_id"] for p in page))
+            body["includes"] = {"users": self._users(authors)}
+        return self._respond(route, 200, body)
+
+    async def _engaged(self, kind: str, request: web.Request) -> web.Response:
+        route = f"GET /2/tweets/:id/{kind}"
+        answer, _ = self._gate(route, request)
+        if answer is not None:
+            return answer
+        low, high = (10, 100) if kind == "quote_tweets" else (1, 100)
+        size = self._bounded(route, request, low, high, 10 if kind == "quote_tweets" else 100)
+        if isinstance(size, web.Response):
+            return size
+        post_id = request.match_info["id"]
+        if kind == "quote_tweets":
+            page, meta = self._paged(route, request, self.quotes.get(post_id, []), size)
+            body: dict[str, Any] = {"meta": meta}
+            if page:
+                authors = list(dict.fromkeys(q["author_id"] for q in page))
+                body |= {"data": page, "includes": {"users": self._users(authors)}}
+            return self._respond(route, 200, body)
+        source = self.likes if kind == "liking_users" else self.retweets
+        page, meta = self._paged(route, request, source.get(post_id, []), size)
+        body = {"meta": meta}
+        if page:
+            body["data"] = self._users(page)
+        return self._respond(route, 200, body)
+
+    async def _followers(self, request: web.Request) -> web.Response:
+        route = "GET /2/users/:id/followers"
+        answer, _ = self._gate(route, request)
+        if answer is not None:
+            return answer
+        size = self._bounded(route, request, 1, 1000, 100)
+        if isinstance(size, web.Response):
+            return size
+        page, meta = self._paged(route, request, self.follower_ids, size)
+        body: dict[str, Any] = {"meta": meta}
+        if page:
+            body["data"] = self._users(page)
+        return self._respond(route, 200, body)
 
     async def _timeline(self, request: web.Request) -> web.Response:
         route = "GET /2/users/:id/tweets"

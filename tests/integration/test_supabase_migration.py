@@ -34,7 +34,7 @@ from tests.conftest import (
 )
 
 TABLES = {*metadata.tables, "alembic_version"}
-# tables of later migrations (0008, 0010, 0011, 0012, 0013, 0014, 0016)
+# tables of later migrations (0008, 0010, 0011, 0012, 0013, 0014, 0015, 0016)
 AFTER_0006 = {
     "account_suspensions",
     "platform_spend",
@@ -47,6 +47,8 @@ AFTER_0006 = {
     "audience_credits",
     "thread_parts",
     "thread_part_snapshots",
+    "conversations",
+    "read_cursors",
 }
 RETIRED = "growthloop\\_%"  # the Supabase API store's functions (0005), dropped by 0006
 

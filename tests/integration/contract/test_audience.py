@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from agent.audience_models import AudienceEvent, AudienceKind, MemberScore, Tier
+from agent.conversation_models import Conversation, ConversationKind
 from agent.errors import ConstraintViolation
 from agent.store.schema import AUDIENCE_VIEWS, audience_interactions, audience_members
 from agent.store.sql import SqlStore
@@ -36,6 +37,19 @@ def event(kind: AudienceKind, user: str, at_day: float, **overrides: Any) -> Aud
         "source_id": f"{kind}:{user}:{at_day}",
     }
     return AudienceEvent(**(values | overrides))
+
+
+def said(reply_id: str, user: str, handle: str | None, parent: str | None) -> Conversation:
+    """A reply (a mention when ``parent`` is None) by ``user``, whose text names ``user`` too."""
+    return Conversation(
+        kind=ConversationKind.REPLY if parent else ConversationKind.MENTION,
+        platform_post_id=reply_id,
+        parent_post_id=parent,
+        author_id=user,
+        author_handle=handle,
+        text=f"thanks from {user}",
+        at=T0 + DAY,
+    )
 
 
 async def test_a_batch_is_stored_once_by_source_id(store: SqlStore) -> None:
@@ -174,7 +188,7 @@ async def rows_naming(store: SqlStore, *names: str) -> dict[str, int]:
     (any case)."""
     found: dict[str, int] = {}
     async with inspected(store) as engine, engine.connect() as conn:
-        relations = ["audience_members", "audience_interactions", *AUDIENCE_VIEWS]
+        relations = ["audience_members", "audience_interactions", "conversations", *AUDIENCE_VIEWS]
         for relation in relations:
             rows = (await conn.execute(sa.text(f"SELECT * FROM {relation}"))).all()
             found[relation] = sum(
@@ -196,14 +210,24 @@ async def test_forget_leaves_no_row_naming_the_person(store: SqlStore) -> None:
     ]
     await store.record_audience(main, [*ann, event(K.LIKE, "bob", 1, content_id=post.id)], now=T0)
     await store.record_audience(other, [event(K.FOLLOW, "ann", 3)], now=T0)
+    await store.record_conversations(
+        main,
+        [
+            said("r1", "ann", "@Ann.example", post.platform_post_id),
+            said("r2", "bob", "bob.x", None),
+        ],
+        now=T0,
+    )
+    await store.record_conversations(other, [said("m1", "ann", None, None)], now=T0)
     assert sum((await rows_naming(store, "ann.example", "ann")).values()) > 0
 
     gone = await store.forget_person("@ANN.example")
 
-    assert (gone.members, gone.interactions) == (2, 4)
+    assert (gone.members, gone.interactions, gone.conversations) == (2, 4, 2)
     assert await rows_naming(store, "ann.example", "ann") == dict.fromkeys(
-        ["audience_members", "audience_interactions", *AUDIENCE_VIEWS], 0
+        ["audience_members", "audience_interactions", "conversations", *AUDIENCE_VIEWS], 0
     )
+    assert [c.author_id for c in await store.conversations(main)] == ["bob"]
     assert [m.user_id for m in await store.audience_members(main)] == ["bob"]
     assert await count(store, audience_interactions) == 1
 
