@@ -33,8 +33,8 @@ from typing import Any
 
 from agent.models import NewContent, Post, PostStatus, QueueState
 from agent.store.memory_audience import MemoryAudience
-from agent.store.memory_credits import MemoryCredits
 from agent.store.memory_conversations import MemoryConversations
+from agent.store.memory_credits import MemoryCredits
 from agent.store.memory_experiments import MemoryExperiments
 from agent.store.memory_insights import MemoryInsights
 from agent.store.memory_metrics import MemoryMetrics

@@ -39,8 +39,8 @@ from agent.store import queries
 from agent.store.rows import post_from_row
 from agent.store.schema import content, performance_snapshots
 from agent.store.sql_audience import SqlAudience
-from agent.store.sql_credits import SqlCredits
 from agent.store.sql_conversations import SqlConversations
+from agent.store.sql_credits import SqlCredits
 from agent.store.sql_experiments import SqlExperiments
 from agent.store.sql_insights import SqlInsights
 from agent.store.sql_metrics import SqlMetrics
