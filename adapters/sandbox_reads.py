@@ -35,7 +35,9 @@ def _audience_event(event: PersonEvent) -> AudienceEvent:
         handle=f"{event.person}.sim",
         at=from_us(event.at_us),
         source_id=f"n{event.seq}",
-        platform_post_id=event.post_id,
+        # as on every real platform, a follow does not say which post brought it (the people
+        # model knows; giving it away would hand attribution the answer)
+        platform_post_id=None if event.kind in ("follow", "unfollow") else event.post_id,
     )
 
 

@@ -114,10 +114,18 @@ async def test_every_exposed_event_is_stored_once_and_retention_matches_the_trut
         (i.source_id, str(i.kind), members[i.member_id].user_id, i.at, i.platform_post_id)
         for i in stored
     ) == sorted(
-        (f"n{e.seq}", e.kind, e.person, EPOCH + timedelta(microseconds=e.at_us), e.post_id)
+        (
+            f"n{e.seq}",
+            e.kind,
+            e.person,
+            EPOCH + timedelta(microseconds=e.at_us),
+            None if e.kind in ("follow", "unfollow") else e.post_id,  # exposed as a platform does
+        )
         for e in truth
     )
     assert all(i.content_id is not None for i in stored if i.platform_post_id)
+    # regression: the sandbox told which post brought each follow, which no platform does
+    assert all(i.platform_post_id is None for i in stored if i.kind in ("follow", "unfollow"))
     replies = [e for e in truth if e.kind == "reply"]
     said = await store.conversations(main)
     assert sorted((c.author_id, c.parent_post_id, c.text) for c in said) == sorted(
