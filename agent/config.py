@@ -242,6 +242,11 @@ class Learning(_Section):
     # joint: split a dimension's history where an arm's results clearly dropped (a GLR statistic
     # over this threshold, see docs/learning.md); null: never
     change_threshold: float | None = Field(default=None, gt=0)
+    # joint: once that drop statistic passes this threshold (a gate), forget older posts with a
+    # half-life of forget_half_life_days from then on (docs/learning.md, "Gated forgetting"); null:
+    # never
+    forget_threshold: float | None = Field(default=None, gt=0)
+    forget_half_life_days: float = Field(default=30.0, gt=0)
     # joint: followers per post grow with the account's followers when posted (a learned
     # elasticity), so an arm played while the account grew is not mistaken for a better one
     audience_covariate: bool = True

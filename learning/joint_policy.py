@@ -43,6 +43,8 @@ CHANGES_PER_PLAN = 3  # at most this many splits found in one plan (a restart fi
 # never fold, high_frequency (10 a day, 900 posts) does from day 40.
 FOLD_WINDOW = 300
 FOLD_BATCH = 100
+# Gated forgetting (issue 17 item 3, docs/learning.md "Drift"): the half-life once the gate opens
+FORGET_HALF_LIFE_DAYS = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +68,8 @@ class JointState:
     )
     eras: Mapping[int, tuple[int, Mapping[str, str]]] = field(default_factory=dict)
     fold: Fold | None = None
+    # when the forgetting gate opened (Joint.forget_threshold; None: not yet)
+    forgetting: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -162,6 +166,8 @@ class Joint:
     ``provisional``: use in-flight posts' partial engagement (scaled to its expected final).
     ``change_threshold``: split a dimension's history where one of its arms' followers per post
     dropped this clearly (:mod:`learning.drift`; None: never).
+    ``forget_threshold``: once the same drop statistic passes this (the gate), forget older
+    posts with a half-life of ``forget_half_life_days`` from then on (None: never).
     """
 
     name: str = "joint"
@@ -172,6 +178,8 @@ class Joint:
     provisional: bool = True
     exploration: float = 0.6  # scale of the posterior spread in a Thompson draw (1: plain)
     change_threshold: float | None = None
+    forget_threshold: float | None = None
+    forget_half_life_days: float = FORGET_HALF_LIFE_DAYS
     audience: bool = True  # model followers per post as growing with the account's audience
     negbin: bool = True  # negative binomial counts (variance mu + mu^2/k), else quasi-Poisson
     carry_auxiliary: bool = True  # draws carry the auxiliary model's uncertainty (JointPosterior)
@@ -228,15 +236,42 @@ class Joint:
         """The posterior of the model fit on ``history`` (after looking for changes, when that is
         on), and the state for the next call."""
         state = JointState() if state is None else state
+        if state.forgetting is not None:
+            return self._forgetful(history, catalogue, now, state)
         for _ in range(CHANGES_PER_PLAN):
             posterior, done, rows, auxiliary_rows, state = self._fit(history, catalogue, now, state)
             change, state = self._detect(posterior, catalogue, done, rows, auxiliary_rows, state)
+            if self._gate_opens(state):
+                return self._forgetful(history, catalogue, now, replace(state, forgetting=now))
             if change is None:
                 return replace(posterior, carry=self.carry_auxiliary), state
             # the design and every cached row change
             state = JointState(changes=(*state.changes, change), peak=state.peak)
         posterior, *_, state = self._fit(history, catalogue, now, state)
         return replace(posterior, carry=self.carry_auxiliary), state
+
+    def _gate_opens(self, state: JointState) -> bool:
+        """Whether the drop statistic seen so far opens the forgetting gate."""
+        gate = self.forget_threshold
+        return gate is not None and self.half_life_days is None and state.peak > gate
+
+    def _forgetful(
+        self, history: Sequence[Outcome], catalogue: Catalogue, now: datetime, state: JointState
+    ) -> tuple[JointPosterior, JointState]:
+        """The posterior once the gate is open: the same model with a half-life of
+        ``forget_half_life_days`` (its rows' weights change at every plan: no cached rows, no
+        fold), and no further test."""
+        forgetful = replace(
+            self,
+            half_life_days=self.forget_half_life_days,
+            forget_threshold=None,
+            change_threshold=None,
+        )
+        opened = state.forgetting
+        if state.rows or state.fold is not None:
+            state = replace(state, rows={}, fold=None)
+        posterior, *_, state = forgetful._fit(history, catalogue, now, state)
+        return replace(posterior, carry=self.carry_auxiliary), replace(state, forgetting=opened)
 
     def _fit(
         self, history: Sequence[Outcome], catalogue: Catalogue, now: datetime, state: JointState
@@ -269,7 +304,7 @@ class Joint:
             folded = self._usable_fold(state, done, signal, full, interaction, covariate)
             m = 0 if folded is None else folded.objective.count
             # with change detection on, every post's rows are needed (its scan); else the window's
-            every = folded is None or self.change_threshold is not None
+            every = folded is None or self._testing()
             finals, finished_auxiliary, kept = self._finished_rows(
                 done if every else done[m:], signal, now, work
             )
@@ -388,7 +423,7 @@ class Joint:
     ) -> tuple[Change | None, JointState]:
         """The clearest drop in one arm's posts since its dimension's last split, if any passes
         the threshold (:func:`learning.drift.detect`), and the state with the peak seen."""
-        if self.change_threshold is None or len(done) < 2 * MIN_CHANGE_POSTS:
+        if not self._testing() or len(done) < 2 * MIN_CHANGE_POSTS:
             return None, state
         order = sorted(range(len(done)), key=lambda i: done[i].posted_at)
         times = [done[i].posted_at for i in order]
@@ -406,9 +441,15 @@ class Joint:
                 best = change
         if best is not None:  # how close the history came to a split (reports, calibration)
             state = replace(state, peak=max(state.peak, best.statistic))
-        if best is not None and best.statistic > self.change_threshold:
+        threshold = self.change_threshold
+        if best is not None and threshold is not None and best.statistic > threshold:
             return best, state
         return None, state
+
+    def _testing(self) -> bool:
+        """Whether plans scan for drops (to split at them, or to open the forgetting gate)."""
+        gated = self.forget_threshold is not None and self.half_life_days is None
+        return self.change_threshold is not None or gated
 
     def _finished_rows(
         self,
