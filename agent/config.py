@@ -256,13 +256,23 @@ class Learning(_Section):
     # joint: a Thompson draw also samples the auxiliary model's effects the follower prior is
     # centred on, so an arm tried once or twice is not given up on the auxiliary's point estimate
     carry_auxiliary: bool = True
-    interaction: bool = True  # joint: a formula x hook pairwise term
+    interaction: bool = True  # joint: pairwise terms (formula x hook by default)
+    # joint: the pairs of dimensions given pairwise terms when interaction is on (docs/learning.md)
+    interaction_pairs: list[tuple[str, str]] = [("formula", "hook")]
     provisional: bool = True  # joint: in-flight posts' engagement counts early
     learn_topics: bool = True  # joint: choose the topic too (else uniformly at random)
     learn_hours: bool = True  # joint: choose the posting hour within the cadence's next slot
     exploration: float = Field(default=0.6, gt=0, le=1)  # joint: posterior spread in a draw
 
     _positive_durations = field_validator("attribution_window")(_positive)
+
+    @field_validator("interaction_pairs")
+    @classmethod
+    def _two_dimensions(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for first, second in value:
+            if first == second:
+                raise ValueError(f"a pair needs two different dimensions, not {first} twice")
+        return value
 
     @field_validator("discount")
     @classmethod

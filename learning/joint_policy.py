@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from learning.design import Design
+from learning.design import Design, Pairs, pair_sets
 from learning.drift import Change, Series, detect
 from learning.estimates import DRAWS, ArmEstimate, Estimates, p_best, posts_per_arm, ranked
 from learning.folded import Folded, fold
@@ -174,7 +174,7 @@ class Joint:
     learns_hours: ClassVar[bool] = True
     objective: str = "followers"
     half_life_days: float | None = None
-    interaction: tuple[str, str] | None = ("formula", "hook")
+    interaction: Pairs | None = ("formula", "hook")
     provisional: bool = True
     exploration: float = 0.6  # scale of the posterior spread in a Thompson draw (1: plain)
     change_threshold: float | None = None
@@ -278,9 +278,7 @@ class Joint:
     ) -> tuple[JointPosterior, list[Outcome], list[Row], list[Row] | None, JointState]:
         """The posterior, the finished posts, their objective and auxiliary rows, the state."""
         done = finished(history)
-        interaction = self.interaction
-        if interaction is not None and not all(d in catalogue for d in interaction):
-            interaction = None
+        interaction = _interaction(self.interaction, catalogue)
         full = _with_eras(catalogue, state.changes)
         retired = frozenset(full) - frozenset(catalogue)
         ref = self._reference(history)
@@ -335,7 +333,7 @@ class Joint:
         done: Sequence[Outcome],
         signal: Callable[[Outcome], float],
         catalogue: Mapping[str, Sequence[str]],
-        interaction: tuple[str, str] | None,
+        interaction: Pairs | None,
         covariate: bool,
     ) -> Fold | None:
         """The state's fold, if this plan may use it: its posts still the first finished ones,
@@ -372,7 +370,7 @@ class Joint:
         catalogue: Mapping[str, Sequence[str]],
         rows: Sequence[Row],
         auxiliary_rows: Sequence[Row] | None,
-        interaction: tuple[str, str] | None,
+        interaction: Pairs | None,
         state: FitState,
         covariate: bool,
         folded: Fold | None = None,
@@ -590,6 +588,16 @@ class Joint:
         return Estimates(model=self.name, unit=unit(self.objective), dimensions=dimensions)
 
 
+def _interaction(wanted: Pairs | None, catalogue: Catalogue) -> Pairs | None:
+    """The pairs of dimensions given interaction terms, of those ``wanted`` whose dimensions
+    are both in ``catalogue`` (as given when all are: one pair stays one pair)."""
+    sets = pair_sets(wanted)
+    kept = tuple(p for p in sets if p[0] in catalogue and p[1] in catalogue)
+    if not kept:
+        return None
+    return wanted if len(kept) == len(sets) else kept
+
+
 def _splits(changes: Sequence[Change]) -> dict[str, list[datetime]]:
     out: dict[str, list[datetime]] = {}
     for change in changes:
@@ -658,7 +666,7 @@ def _bucket(hours: float | None) -> int:
 def _design(
     fit_state: FitState,
     catalogue: Mapping[str, Sequence[str]],
-    interaction: tuple[str, str] | None,
+    interaction: Pairs | None,
     covariate: bool,
 ) -> Design:
     """The design :func:`fit_joint` will use (the state's, when it still fits)."""
