@@ -135,6 +135,10 @@ def test_the_interaction_term_finds_a_pair_the_main_effects_miss() -> None:
     assert (best_additive["formula"], best_additive["hook"]) != ("f3", "h3")
 
 
+def _value(design: Design, theta: np.ndarray, arms: dict[str, str]) -> float:
+    return float(sum(theta[c] for c in design.columns(arms)[1:]))
+
+
 ALL_PAIRS = (("content_type", "formula"), ("content_type", "hook"), ("formula", "hook"))
 
 
@@ -176,12 +180,8 @@ def test_a_joint_choice_over_three_pairs_is_the_best_combination() -> None:
         theta = rng.normal(size=design.size)
         chosen = posterior.best(theta, allowed=allowed)
 
-        def value(ct: str, f: str, h: str) -> float:
-            cols = design.columns({"content_type": ct, "formula": f, "hook": h})
-            return float(sum(theta[c] for c in cols[1:]))
-
         combos = [
-            (value(ct, f, h), (ct, f, h))
+            (_value(design, theta, {"content_type": ct, "formula": f, "hook": h}), (ct, f, h))
             for ct in allowed["content_type"]
             for f in allowed["formula"]
             for h in allowed["hook"]
