@@ -45,6 +45,9 @@ Sigma^-1 F)_q``. Without that term the intervals were far too narrow (80 % inter
 56-70 %, standardised errors had a standard deviation of 1.6-2.4). ``followers_gained`` is the
 mean clipped at 0: the *total* followers the post caused, including those the kernel says arrive
 after the attribution window (the window only decides when a post is ready to be attributed).
+Small gains (a prior mean below ``SMALL_PRIOR_MEAN``) are reported as the median of the
+posterior over whole followers instead (:func:`integer_posterior`), with the confidence and
+interval read from it.
 
 **Confidence, defined.** With posterior mean ``m``, standard deviation ``sd`` and the reported
 ``g_hat = max(m, 0)``::
