@@ -5,7 +5,8 @@ the expected reward is::
 
     E[y_i] = exp(alpha + sum_d beta[d, a_i(d)] + gamma[a_i(formula), a_i(hook)])
 
-``gamma`` (the pairwise formula x hook term) is optional and kept small by a tight prior. The
+``gamma`` (pairwise terms: formula x hook by default, any pairs of dimensions given, see
+:func:`learning.design.pair_sets`) is optional and kept small by a learned prior. The
 likelihood is negative binomial (``negbin``; variance ``mu + mu^2 / k``, ``k`` by maximum
 likelihood) with a Huber score, so a viral outlier counts at most ``HUBER_C`` standard
 deviations, or quasi-Poisson: Poisson deviance weighted by ``1 / phi``, with ``phi`` (>= 1) the

@@ -162,7 +162,8 @@ class Joint:
 
     ``objective``: "followers" (engagement is then auxiliary evidence) or "engagement".
     ``half_life_days``: posts this old count half (None: never forget).
-    ``interaction``: the pair of dimensions given a pairwise term (None: additive only).
+    ``interaction``: the pair, or pairs, of dimensions given pairwise terms (None: additive
+    only; :func:`learning.design.pair_sets`).
     ``provisional``: use in-flight posts' partial engagement (scaled to its expected final).
     ``change_threshold``: split a dimension's history where one of its arms' followers per post
     dropped this clearly (:mod:`learning.drift`; None: never).
