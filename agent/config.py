@@ -263,6 +263,11 @@ class Learning(_Section):
     # joint: split a dimension's history where an arm's results clearly dropped (a GLR statistic
     # over this threshold, see docs/learning.md); null: never
     change_threshold: float | None = Field(default=None, gt=0)
+    # joint: once that drop statistic passes this threshold (a gate), forget older posts with a
+    # half-life of forget_half_life_days from then on (docs/learning.md, "Gated forgetting"); null:
+    # never
+    forget_threshold: float | None = Field(default=None, gt=0)
+    forget_half_life_days: float = Field(default=30.0, gt=0)
     # joint: followers per post grow with the account's followers when posted (a learned
     # elasticity), so an arm played while the account grew is not mistaken for a better one
     audience_covariate: bool = True
@@ -272,13 +277,23 @@ class Learning(_Section):
     # joint: a Thompson draw also samples the auxiliary model's effects the follower prior is
     # centred on, so an arm tried once or twice is not given up on the auxiliary's point estimate
     carry_auxiliary: bool = True
-    interaction: bool = True  # joint: a formula x hook pairwise term
+    interaction: bool = True  # joint: pairwise terms (formula x hook by default)
+    # joint: the pairs of dimensions given pairwise terms when interaction is on (docs/learning.md)
+    interaction_pairs: list[tuple[str, str]] = [("formula", "hook")]
     provisional: bool = True  # joint: in-flight posts' engagement counts early
     learn_topics: bool = True  # joint: choose the topic too (else uniformly at random)
     learn_hours: bool = True  # joint: choose the posting hour within the cadence's next slot
     exploration: float = Field(default=0.6, gt=0, le=1)  # joint: posterior spread in a draw
 
     _positive_durations = field_validator("attribution_window")(_positive)
+
+    @field_validator("interaction_pairs")
+    @classmethod
+    def _two_dimensions(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for first, second in value:
+            if first == second:
+                raise ValueError(f"a pair needs two different dimensions, not {first} twice")
+        return value
 
     @field_validator("discount")
     @classmethod

@@ -22,6 +22,7 @@ from agent import schedule
 from agent.config import Account, ActiveHours, Config
 from agent.core import Agent
 from agent.models import DIMENSIONS, FORMATS, Observation
+from learning.design import Pairs
 from learning.estimates import Estimates
 from learning.joint import JointPosterior
 from learning.joint_policy import FitMemo
@@ -43,6 +44,15 @@ HOURS_AFTER_POSTS = 30
 POLICY_CACHE = "policy"  # agent.caches key of the configured policy (see policy_for)
 
 
+def interaction_pairs(pairs: list[tuple[str, str]]) -> Pairs | None:
+    """``learning.interaction_pairs`` as the joint policy takes it (one pair as one pair)."""
+    if not pairs:
+        return None
+    if len(pairs) == 1:
+        return (pairs[0][0], pairs[0][1])
+    return tuple((a, b) for a, b in pairs)
+
+
 def joint_policy(config: Config, memo: FitMemo | None = None) -> Joint:
     """The joint learner with the configured settings (``memo``: fits it may share between
     accounts, see :class:`learning.joint_policy.FitMemo`)."""
@@ -50,10 +60,12 @@ def joint_policy(config: Config, memo: FitMemo | None = None) -> Joint:
     return Joint(
         objective=learning.objective,
         half_life_days=learning.half_life_days,
-        interaction=("formula", "hook") if learning.interaction else None,
+        interaction=interaction_pairs(learning.interaction_pairs) if learning.interaction else None,
         provisional=learning.provisional,
         exploration=learning.exploration,
         change_threshold=learning.change_threshold,
+        forget_threshold=learning.forget_threshold,
+        forget_half_life_days=learning.forget_half_life_days,
         audience=learning.audience_covariate,
         negbin=learning.negative_binomial,
         carry_auxiliary=learning.carry_auxiliary,

@@ -141,11 +141,20 @@ def plan(
     return time.process_time() - began, state
 
 
+ALL_PAIRS = (("content_type", "formula"), ("content_type", "hook"), ("formula", "hook"))
+
+
 def measure(
-    posts_n: int, plans: int, profile: bool = False, window: int | None = FOLD_WINDOW
+    posts_n: int,
+    plans: int,
+    profile: bool = False,
+    window: int | None = FOLD_WINDOW,
+    all_pairs: bool = False,
 ) -> dict[str, Any]:
     config = load_config()
     policy = replace(joint_policy(config), fold_window=window)  # None: fit every post
+    if all_pairs:  # a pairwise term for every pair of content type, formula and hook
+        policy = replace(policy, interaction=ALL_PAIRS)
     catalogue = catalogue_for(config, config.accounts[0])
     posts = build_posts(posts_n + WARM + plans + IN_FLIGHT + 1, catalogue, HOURS, SEED)
     start = posts_n - WARM
@@ -235,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         "--no-fold", action="store_true", help="fit every post (the learner before issue 17)"
     )
     parser.add_argument("--window", type=int, default=FOLD_WINDOW, help="Joint.fold_window")
+    parser.add_argument(
+        "--all-pairs", action="store_true", help="pair terms for content type, formula and hook"
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -245,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.posts:
         print(f"plan_cost: {n} posts, {args.plans} plans ...", file=sys.stderr, flush=True)
         began = time.perf_counter()
-        result = measure(n, args.plans, profile=args.profile == n, window=window)
+        result = measure(
+            n, args.plans, profile=args.profile == n, window=window, all_pairs=args.all_pairs
+        )
         results.append(result)
         print(
             f"plan_cost: {n} posts: median {result['median_ms']:.1f} ms, "

@@ -45,6 +45,9 @@ Sigma^-1 F)_q``. Without that term the intervals were far too narrow (80 % inter
 56-70 %, standardised errors had a standard deviation of 1.6-2.4). ``followers_gained`` is the
 mean clipped at 0: the *total* followers the post caused, including those the kernel says arrive
 after the attribution window (the window only decides when a post is ready to be attributed).
+Small gains (a prior mean below ``SMALL_PRIOR_MEAN``) are reported as the median of the
+posterior over whole followers instead (:func:`integer_posterior`), with the confidence and
+interval read from it.
 
 **Confidence, defined.** With posterior mean ``m``, standard deviation ``sd`` and the reported
 ``g_hat = max(m, 0)``::
@@ -102,6 +105,14 @@ PRIOR_FLOOR = 0.25  # S0: prior variance that even a post with no covariates kee
 INTERVAL_LEVEL = 0.8  # of the stored posterior interval
 TOLERANCE = 0.25  # relative half-width of the event the confidence gives the probability of
 MIN_READINGS = 6
+# Small gains (issue 17 item 5): where a post's prior mean is below SMALL_PRIOR_MEAN followers
+# and its posterior reaches at most SMALL_SUPPORT, the reported gain is the median of the
+# posterior over whole followers (negative binomial prior x the series' Gaussian likelihood),
+# the estimate with the least expected absolute error; the Gaussian mean of a post that most
+# likely caused 0 followers is a fraction that is wrong for every post (docs/learning.md).
+SMALL_PRIOR_MEAN = 5.0
+SMALL_SUPPORT = 60
+SMALL_MU_FLOOR = 0.02  # a prior mean of 0 (no covariate) still allows a follower
 PROVISIONAL = (2.0, 1.0)  # (k, noise) while the kernel is chosen
 
 
@@ -391,6 +402,57 @@ def _design(ids: list[str], covariates: Mapping[str, Sequence[float]] | None) ->
     return np.column_stack([ones, np.array(rows, dtype=float).reshape(len(ids), width)])
 
 
+def integer_posterior(
+    prior_mean: float, shape: float, prior_var: float, mean: float, var: float
+) -> np.ndarray | None:
+    """The posterior over whole followers ``g = 0 .. n`` of a post whose Gaussian posterior is
+    ``N(mean, var)`` under the Gaussian prior ``N(prior_mean, prior_var)``: the series' Gaussian
+    likelihood (the posterior over the prior) times a negative binomial prior of the same mean
+    and shape ``shape``. None where it does not apply: a prior mean of ``SMALL_PRIOR_MEAN`` or
+    more, or a posterior reaching beyond ``SMALL_SUPPORT``."""
+    sd = math.sqrt(max(var, 1e-12))
+    if prior_mean >= SMALL_PRIOR_MEAN or mean + 6.0 * sd > SMALL_SUPPORT:
+        return None
+    top = int(
+        min(
+            SMALL_SUPPORT,
+            math.ceil(max(mean + 6.0 * sd, prior_mean + 6.0 * math.sqrt(prior_var), 3.0)),
+        )
+    )
+    g = np.arange(top + 1, dtype=float)
+    mu = max(prior_mean, SMALL_MU_FLOOR)
+    k = shape
+    log_prior = (
+        special.gammaln(g + k)
+        - special.gammaln(k)
+        - special.gammaln(g + 1.0)
+        + k * math.log(k / (k + mu))
+        + g * math.log(mu / (k + mu))
+    )
+    precision = 1.0 / max(var, 1e-12) - 1.0 / max(prior_var, 1e-12)
+    log_lik = np.zeros_like(g)
+    if precision > 1e-9:  # the series' own information about g (none: the prior alone)
+        centre = (mean / max(var, 1e-12) - prior_mean / max(prior_var, 1e-12)) / precision
+        log_lik = -0.5 * precision * np.square(g - centre)
+    log_post = log_prior + log_lik
+    post = np.exp(log_post - float(np.max(log_post)))
+    return post / float(np.sum(post))
+
+
+def integer_summary(post: np.ndarray, level: float) -> tuple[float, float, float, float]:
+    """(median, confidence, low, high) of a posterior over whole followers: the median, the
+    probability of ``|g - median| <= max(1, TOLERANCE * median)``, and the central ``level``
+    interval."""
+    cdf = np.cumsum(post)
+    median = float(np.searchsorted(cdf, 0.5))
+    g = np.arange(len(post), dtype=float)
+    tol = max(1.0, TOLERANCE * median)
+    conf = float(np.sum(post[np.abs(g - median) <= tol + 1e-9]))
+    low = float(np.searchsorted(cdf, (1.0 - level) / 2.0))
+    high = float(np.searchsorted(cdf, 1.0 - (1.0 - level) / 2.0))
+    return median, min(conf, 1.0), low, min(high, float(len(post) - 1))
+
+
 def _estimates(
     targets: Sequence[PostEvent],
     fit: _Fit,
@@ -428,11 +490,16 @@ def _estimates(
             continue
         m, s = float(mean[i]), float(sd[i])
         neighbours = int(np.count_nonzero(np.abs(starts - t0) < width)) - 1
+        gained, conf = max(m, 0.0), confidence(m, s)
+        low, high = max(0.0, m - z * s), max(0.0, m + z * s)
+        post = integer_posterior(float(fit.mu[i]), fit.hyper[0], float(fit.s2[i]), m, s * s)
+        if post is not None:
+            gained, conf, low, high = integer_summary(post, INTERVAL_LEVEL)
         out.append(
             AttributionEstimate(
                 post_id=target.post_id,
-                followers_gained=max(m, 0.0),
-                confidence=confidence(m, s),
+                followers_gained=gained,
+                confidence=conf,
                 method=METHOD,
                 window_hours=width,
                 inputs={
@@ -440,8 +507,9 @@ def _estimates(
                     **{f"coefficient_{j}": float(v) for j, v in enumerate(fit.theta[1:])},
                     "posterior_mean": m,
                     "standard_error": s,
-                    "interval_low": max(0.0, m - z * s),
-                    "interval_high": max(0.0, m + z * s),
+                    "interval_low": low,
+                    "interval_high": high,
+                    "whole_followers": 1.0 if post is not None else 0.0,
                     "interval_level": INTERVAL_LEVEL,
                     "confidence_tolerance": TOLERANCE,
                     "prior_mean": float(fit.mu[i]),

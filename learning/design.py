@@ -92,15 +92,31 @@ class Layout:
         return x[:, : self.size]
 
 
+Pairs = tuple[str, str] | tuple[tuple[str, str], ...]
+
+
+def pair_sets(pairs: Pairs | None) -> tuple[tuple[str, str], ...]:
+    """The pairs of dimensions given interaction terms: ``None`` none, ``("formula", "hook")``
+    one, ``(("content_type", "formula"), ...)`` several."""
+    if not pairs:
+        return ()
+    if isinstance(pairs[0], str):
+        first, second = pairs
+        return ((str(first), str(second)),)
+    return tuple((str(p[0]), str(p[1])) for p in pairs)
+
+
 @dataclass(slots=True)
 class Design:
-    """Columns of the model: an intercept, one per (dimension, arm), one per (formula, hook)."""
+    """Columns of the model: an intercept, one per (dimension, arm), one per pair of arms of
+    each pair of dimensions in ``pairs`` (:func:`pair_sets`)."""
 
     catalogue: Mapping[str, Sequence[str]]
-    pairs: tuple[str, str] | None = None
+    pairs: Pairs | None = None
     covariate: bool = False  # a last column for the audience covariate (Row.z)
     index: dict[tuple[str, str], int] = field(default_factory=dict)
-    pair_index: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (first dimension, its arm, second dimension, its arm) -> column
+    pair_index: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     size: int = 1
     z_col: int | None = None
     # a memo of pure functions of the catalogue, never state: a post's key -> its columns, and
@@ -117,11 +133,10 @@ class Design:
             for arm in arms:
                 self.index[(dimension, arm)] = col
                 col += 1
-        if self.pairs is not None:
-            first, second = self.pairs
+        for first, second in pair_sets(self.pairs):
             for a in self.catalogue.get(first, ()):
                 for b in self.catalogue.get(second, ()):
-                    self.pair_index[(a, b)] = col
+                    self.pair_index[(first, a, second, b)] = col
                     col += 1
         self.z_col = None
         if self.covariate:
@@ -131,13 +146,14 @@ class Design:
 
     def labels(self) -> tuple[Hashable, ...]:
         """What each column is, in column order: ``("intercept",)``, ``("arm", dimension, arm)``,
-        ``("pair", first arm, second arm)``, ``("covariate",)`` (a fold made in one design is
+        ``("pair", first dimension, its arm, second dimension, its arm)``, ``("covariate",)`` (a
+        fold made in one design is
         placed in another by these, :mod:`learning.folded`)."""
         out: list[Hashable] = [("intercept",)] * self.size
         for (dimension, arm), col in self.index.items():
             out[col] = ("arm", dimension, arm)
-        for (first, second), col in self.pair_index.items():
-            out[col] = ("pair", first, second)
+        for key, col in self.pair_index.items():
+            out[col] = ("pair", *key)
         if self.z_col is not None:
             out[self.z_col] = ("covariate",)
         return tuple(out)
@@ -149,8 +165,9 @@ class Design:
             col = self.index.get((dimension, arm))
             if col is not None:
                 cols.append(col)
-        if self.pairs is not None:
-            col = self.pair_index.get((arms.get(self.pairs[0], ""), arms.get(self.pairs[1], "")))
+        for first, second in pair_sets(self.pairs):
+            key = (first, arms.get(first, ""), second, arms.get(second, ""))
+            col = self.pair_index.get(key)
             if col is not None:
                 cols.append(col)
         return cols
@@ -160,7 +177,8 @@ class Design:
     ) -> Layout:
         """The design matrix of these posts' arms (row i: ``rows[i]``), as its 1s' columns.
         ``keys[i]`` identifies row i's post (None: unknown, its columns are looked up anew)."""
-        width = 2 + len(self.catalogue)  # intercept, a column per dimension, the pair
+        # the intercept, a column per dimension, one per pair of dimensions
+        width = 1 + len(self.catalogue) + max(len(pair_sets(self.pairs)), 1)
         cols = np.full((len(rows), width), self.size, dtype=np.intp)
         if keys is None:
             for i, arms in enumerate(rows):

@@ -5,7 +5,8 @@ the expected reward is::
 
     E[y_i] = exp(alpha + sum_d beta[d, a_i(d)] + gamma[a_i(formula), a_i(hook)])
 
-``gamma`` (the pairwise formula x hook term) is optional and kept small by a tight prior. The
+``gamma`` (pairwise terms: formula x hook by default, any pairs of dimensions given, see
+:func:`learning.design.pair_sets`) is optional and kept small by a learned prior. The
 likelihood is negative binomial (``negbin``; variance ``mu + mu^2 / k``, ``k`` by maximum
 likelihood) with a Huber score, so a viral outlier counts at most ``HUBER_C`` standard
 deviations, or quasi-Poisson: Poisson deviance weighted by ``1 / phi``, with ``phi`` (>= 1) the
@@ -35,7 +36,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from learning.design import Design, Layout, Row
+from learning.design import Design, Layout, Pairs, Row, pair_sets
 from learning.fit import Fit, fit
 from learning.folded import Folded
 
@@ -158,22 +159,39 @@ class JointPosterior:
             for d, arms in design.catalogue.items()
             if d not in self.retired
         }
+        sets = [
+            (first, second)
+            for first, second in pair_sets(design.pairs)
+            if options.get(first) and options.get(second)
+        ]
+        paired = [d for d in options if any(d in pair for pair in sets)]
         chosen: dict[str, str] = {}
         for dimension, arms in options.items():
-            if design.pairs is not None and dimension in design.pairs:
+            if dimension in paired or not arms:
                 continue
             chosen[dimension] = max(arms, key=lambda a: theta[design.index[(dimension, a)]])
-        if design.pairs is not None:
-            first, second = design.pairs
-            best_pair, best_value = None, -math.inf
-            for a in options.get(first, ()):
-                for b in options.get(second, ()):
-                    value = theta[design.index[(first, a)]] + theta[design.index[(second, b)]]
-                    value += theta[design.pair_index[(a, b)]]
-                    if value > best_value:
-                        best_pair, best_value = (a, b), value
-            if best_pair is not None:
-                chosen[first], chosen[second] = best_pair
+        if paired:
+            # jointly over the paired dimensions' arms: their effects plus every pair term,
+            # broadcast over one axis per dimension (first maximum in the arms' order, as the
+            # loops over pairs this replaces)
+            lists = [list(options[d]) for d in paired]
+            total = np.zeros([len(a) for a in lists])
+            for axis, (dimension, names) in enumerate(zip(paired, lists, strict=True)):
+                shape = [1] * len(paired)
+                shape[axis] = len(names)
+                total = total + theta[[design.index[(dimension, a)] for a in names]].reshape(shape)
+            for first, second in sets:
+                i, j = paired.index(first), paired.index(second)
+                cols = [
+                    [design.pair_index[(first, a, second, b)] for b in lists[j]] for a in lists[i]
+                ]
+                shape = [1] * len(paired)
+                shape[i], shape[j] = len(lists[i]), len(lists[j])
+                block = theta[np.asarray(cols, dtype=np.intp)]
+                total = total + (block if i < j else block.T).reshape(shape)
+            at = np.unravel_index(int(np.argmax(total)), total.shape)
+            for dimension, names, k in zip(paired, lists, at, strict=True):
+                chosen[dimension] = names[int(k)]
         return chosen
 
     def contrasts(self, dimension: str) -> tuple[list[str], np.ndarray]:
@@ -267,7 +285,7 @@ def fit_joint(
     objective_rows: Sequence[Row],
     engagement_rows: Sequence[Row] | None,
     *,
-    interaction: tuple[str, str] | None = None,
+    interaction: Pairs | None = None,
     state: FitState | None = None,
     covariate: bool = False,
     negbin: bool = False,
@@ -389,14 +407,27 @@ def _pair_spread(own: Fit) -> float:
     the Thompson draws; a real interaction widens the prior.
     """
     design = own.design
-    assert design.pairs is not None
-    na = len(design.catalogue.get(design.pairs[0], ()))
-    nb = len(design.catalogue.get(design.pairs[1], ()))
-    cols = np.array(list(design.pair_index.values()))  # first-dimension-major, like kron below
-    # double-centred pair effects: the part no main effect can explain (identified)
-    centring = np.kron(np.eye(na) - 1.0 / na, np.eye(nb) - 1.0 / nb)
-    g = centring @ own.mean[cols]
-    u = np.clip(np.diag(centring @ own.cov[np.ix_(cols, cols)] @ centring.T), 1e-6, None)
+    gs, us = [], []
+    for first, second in pair_sets(design.pairs):
+        na = len(design.catalogue.get(first, ()))
+        nb = len(design.catalogue.get(second, ()))
+        if not na or not nb:
+            continue
+        # first-dimension-major, like kron below
+        cols = np.array(
+            [
+                design.pair_index[(first, a, second, b)]
+                for a in design.catalogue[first]
+                for b in design.catalogue[second]
+            ]
+        )
+        # double-centred pair effects: the part no main effect can explain (identified)
+        centring = np.kron(np.eye(na) - 1.0 / na, np.eye(nb) - 1.0 / nb)
+        gs.append(centring @ own.mean[cols])
+        us.append(np.clip(np.diag(centring @ own.cov[np.ix_(cols, cols)] @ centring.T), 1e-6, None))
+    if not gs:
+        return PAIR_SD_BOUNDS[0]
+    g, u = np.concatenate(gs), np.concatenate(us)
     keep = u < 0.5 * PAIR_SD_WIDE**2
     if int(keep.sum()) < 5:
         return PAIR_SD_BOUNDS[0]

@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from learning.design import Design
+from learning.design import Design, Pairs, pair_sets
 from learning.drift import Change, Series, detect
 from learning.estimates import DRAWS, ArmEstimate, Estimates, p_best, posts_per_arm, ranked
 from learning.folded import Folded, fold
@@ -43,6 +43,8 @@ CHANGES_PER_PLAN = 3  # at most this many splits found in one plan (a restart fi
 # never fold, high_frequency (10 a day, 900 posts) does from day 40.
 FOLD_WINDOW = 300
 FOLD_BATCH = 100
+# Gated forgetting (issue 17 item 3, docs/learning.md "Drift"): the half-life once the gate opens
+FORGET_HALF_LIFE_DAYS = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +68,8 @@ class JointState:
     )
     eras: Mapping[int, tuple[int, Mapping[str, str]]] = field(default_factory=dict)
     fold: Fold | None = None
+    # when the forgetting gate opened (Joint.forget_threshold; None: not yet)
+    forgetting: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -158,20 +162,25 @@ class Joint:
 
     ``objective``: "followers" (engagement is then auxiliary evidence) or "engagement".
     ``half_life_days``: posts this old count half (None: never forget).
-    ``interaction``: the pair of dimensions given a pairwise term (None: additive only).
+    ``interaction``: the pair, or pairs, of dimensions given pairwise terms (None: additive
+    only; :func:`learning.design.pair_sets`).
     ``provisional``: use in-flight posts' partial engagement (scaled to its expected final).
     ``change_threshold``: split a dimension's history where one of its arms' followers per post
     dropped this clearly (:mod:`learning.drift`; None: never).
+    ``forget_threshold``: once the same drop statistic passes this (the gate), forget older
+    posts with a half-life of ``forget_half_life_days`` from then on (None: never).
     """
 
     name: str = "joint"
     learns_hours: ClassVar[bool] = True
     objective: str = "followers"
     half_life_days: float | None = None
-    interaction: tuple[str, str] | None = ("formula", "hook")
+    interaction: Pairs | None = ("formula", "hook")
     provisional: bool = True
     exploration: float = 0.6  # scale of the posterior spread in a Thompson draw (1: plain)
     change_threshold: float | None = None
+    forget_threshold: float | None = None
+    forget_half_life_days: float = FORGET_HALF_LIFE_DAYS
     audience: bool = True  # model followers per post as growing with the account's audience
     negbin: bool = True  # negative binomial counts (variance mu + mu^2/k), else quasi-Poisson
     carry_auxiliary: bool = True  # draws carry the auxiliary model's uncertainty (JointPosterior)
@@ -228,9 +237,13 @@ class Joint:
         """The posterior of the model fit on ``history`` (after looking for changes, when that is
         on), and the state for the next call."""
         state = JointState() if state is None else state
+        if state.forgetting is not None:
+            return self._forgetful(history, catalogue, now, state)
         for _ in range(CHANGES_PER_PLAN):
             posterior, done, rows, auxiliary_rows, state = self._fit(history, catalogue, now, state)
             change, state = self._detect(posterior, catalogue, done, rows, auxiliary_rows, state)
+            if self._gate_opens(state):
+                return self._forgetful(history, catalogue, now, replace(state, forgetting=now))
             if change is None:
                 return replace(posterior, carry=self.carry_auxiliary), state
             # the design and every cached row change
@@ -238,14 +251,35 @@ class Joint:
         posterior, *_, state = self._fit(history, catalogue, now, state)
         return replace(posterior, carry=self.carry_auxiliary), state
 
+    def _gate_opens(self, state: JointState) -> bool:
+        """Whether the drop statistic seen so far opens the forgetting gate."""
+        gate = self.forget_threshold
+        return gate is not None and self.half_life_days is None and state.peak > gate
+
+    def _forgetful(
+        self, history: Sequence[Outcome], catalogue: Catalogue, now: datetime, state: JointState
+    ) -> tuple[JointPosterior, JointState]:
+        """The posterior once the gate is open: the same model with a half-life of
+        ``forget_half_life_days`` (its rows' weights change at every plan: no cached rows, no
+        fold), and no further test."""
+        forgetful = replace(
+            self,
+            half_life_days=self.forget_half_life_days,
+            forget_threshold=None,
+            change_threshold=None,
+        )
+        opened = state.forgetting
+        if state.rows or state.fold is not None:
+            state = replace(state, rows={}, fold=None)
+        posterior, *_, state = forgetful._fit(history, catalogue, now, state)
+        return replace(posterior, carry=self.carry_auxiliary), replace(state, forgetting=opened)
+
     def _fit(
         self, history: Sequence[Outcome], catalogue: Catalogue, now: datetime, state: JointState
     ) -> tuple[JointPosterior, list[Outcome], list[Row], list[Row] | None, JointState]:
         """The posterior, the finished posts, their objective and auxiliary rows, the state."""
         done = finished(history)
-        interaction = self.interaction
-        if interaction is not None and not all(d in catalogue for d in interaction):
-            interaction = None
+        interaction = _interaction(self.interaction, catalogue)
         full = _with_eras(catalogue, state.changes)
         retired = frozenset(full) - frozenset(catalogue)
         ref = self._reference(history)
@@ -269,7 +303,7 @@ class Joint:
             folded = self._usable_fold(state, done, signal, full, interaction, covariate)
             m = 0 if folded is None else folded.objective.count
             # with change detection on, every post's rows are needed (its scan); else the window's
-            every = folded is None or self.change_threshold is not None
+            every = folded is None or self._testing()
             finals, finished_auxiliary, kept = self._finished_rows(
                 done if every else done[m:], signal, now, work
             )
@@ -300,7 +334,7 @@ class Joint:
         done: Sequence[Outcome],
         signal: Callable[[Outcome], float],
         catalogue: Mapping[str, Sequence[str]],
-        interaction: tuple[str, str] | None,
+        interaction: Pairs | None,
         covariate: bool,
     ) -> Fold | None:
         """The state's fold, if this plan may use it: its posts still the first finished ones,
@@ -337,7 +371,7 @@ class Joint:
         catalogue: Mapping[str, Sequence[str]],
         rows: Sequence[Row],
         auxiliary_rows: Sequence[Row] | None,
-        interaction: tuple[str, str] | None,
+        interaction: Pairs | None,
         state: FitState,
         covariate: bool,
         folded: Fold | None = None,
@@ -388,7 +422,7 @@ class Joint:
     ) -> tuple[Change | None, JointState]:
         """The clearest drop in one arm's posts since its dimension's last split, if any passes
         the threshold (:func:`learning.drift.detect`), and the state with the peak seen."""
-        if self.change_threshold is None or len(done) < 2 * MIN_CHANGE_POSTS:
+        if not self._testing() or len(done) < 2 * MIN_CHANGE_POSTS:
             return None, state
         order = sorted(range(len(done)), key=lambda i: done[i].posted_at)
         times = [done[i].posted_at for i in order]
@@ -406,9 +440,15 @@ class Joint:
                 best = change
         if best is not None:  # how close the history came to a split (reports, calibration)
             state = replace(state, peak=max(state.peak, best.statistic))
-        if best is not None and best.statistic > self.change_threshold:
+        threshold = self.change_threshold
+        if best is not None and threshold is not None and best.statistic > threshold:
             return best, state
         return None, state
+
+    def _testing(self) -> bool:
+        """Whether plans scan for drops (to split at them, or to open the forgetting gate)."""
+        gated = self.forget_threshold is not None and self.half_life_days is None
+        return self.change_threshold is not None or gated
 
     def _finished_rows(
         self,
@@ -549,6 +589,16 @@ class Joint:
         return Estimates(model=self.name, unit=unit(self.objective), dimensions=dimensions)
 
 
+def _interaction(wanted: Pairs | None, catalogue: Catalogue) -> Pairs | None:
+    """The pairs of dimensions given interaction terms, of those ``wanted`` whose dimensions
+    are both in ``catalogue`` (as given when all are: one pair stays one pair)."""
+    sets = pair_sets(wanted)
+    kept = tuple(p for p in sets if p[0] in catalogue and p[1] in catalogue)
+    if not kept:
+        return None
+    return wanted if len(kept) == len(sets) else kept
+
+
 def _splits(changes: Sequence[Change]) -> dict[str, list[datetime]]:
     out: dict[str, list[datetime]] = {}
     for change in changes:
@@ -617,7 +667,7 @@ def _bucket(hours: float | None) -> int:
 def _design(
     fit_state: FitState,
     catalogue: Mapping[str, Sequence[str]],
-    interaction: tuple[str, str] | None,
+    interaction: Pairs | None,
     covariate: bool,
 ) -> Design:
     """The design :func:`fit_joint` will use (the state's, when it still fits)."""

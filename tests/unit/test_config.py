@@ -160,6 +160,25 @@ def test_retired_learning_discount_is_refused_unless_it_is_the_old_default() -> 
         make_config(learning={"discount": 0.99})
 
 
+def test_interaction_pairs_become_the_joint_policys_pairs(tmp_path: Path) -> None:
+    from agent.learner import joint_policy
+
+    assert joint_policy(make_config()).interaction == ("formula", "hook")
+    every = [["content_type", "formula"], ["content_type", "hook"], ["formula", "hook"]]
+    policy = joint_policy(make_config(learning={"interaction_pairs": every}))
+    assert policy.interaction == (
+        ("content_type", "formula"),
+        ("content_type", "hook"),
+        ("formula", "hook"),
+    )
+    raw = example_raw()
+    raw["learning"]["interaction_pairs"] = [["hook", "hook"]]
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, raw))
+    assert "learning.interaction_pairs" in str(err.value)
+    assert "two different dimensions" in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("section", "key", "value"),
     [

@@ -272,3 +272,38 @@ def test_profile_clicks_credit_the_followers_that_engagement_hides() -> None:
         np.mean(by_clicks),
         np.mean(by_engagement),
     )
+
+
+def test_small_gains_are_reported_as_the_median_whole_follower() -> None:
+    """Issue 17 item 5: where a post most likely caused no follower, the Gaussian posterior mean
+    is a fraction that is wrong for every post; the median of the posterior over whole followers
+    has the least expected absolute error."""
+    from learning.deconvolution import integer_posterior, integer_summary
+
+    rng = np.random.default_rng(11)
+    k, mu = 2.0, 0.7
+    prior_var = mu + mu * mu / k + 0.25
+    truths = rng.negative_binomial(k, k / (k + mu), size=4000).astype(float)
+    noise_var = 0.5  # the series' noise about a post's gain, as large as the gain
+    seen = truths + rng.normal(0.0, math.sqrt(noise_var), size=truths.size)
+    var = 1.0 / (1.0 / prior_var + 1.0 / noise_var)  # the Gaussian posterior
+    means = var * (mu / prior_var + seen / noise_var)
+    medians = []
+    for m in means:
+        post = integer_posterior(mu, k, prior_var, float(m), var)
+        assert post is not None and abs(float(post.sum()) - 1.0) < 1e-9
+        medians.append(integer_summary(post, 0.8)[0])
+    gaussian_mae = float(np.mean(np.abs(np.maximum(means, 0.0) - truths)))
+    integer_mae = float(np.mean(np.abs(np.array(medians) - truths)))
+    assert integer_mae < 0.85 * gaussian_mae
+
+
+def test_the_integer_posterior_follows_clear_evidence_and_leaves_large_gains_alone() -> None:
+    from learning.deconvolution import integer_posterior, integer_summary
+
+    post = integer_posterior(0.5, 2.0, 1.0, 4.0, 0.05)  # the series says 4, sharply
+    assert post is not None
+    median, conf, low, high = integer_summary(post, 0.8)
+    assert median == 4.0 and conf > 0.9 and low <= 4.0 <= high
+    assert integer_posterior(20.0, 2.0, 220.0, 25.0, 30.0) is None  # large gains: Gaussian mean
+    assert integer_posterior(2.0, 2.0, 4.25, 80.0, 4.0) is None  # beyond the support

@@ -201,3 +201,47 @@ def test_a_viral_post_early_in_an_arms_series_is_not_a_drop() -> None:
 
     assert uncapped > 50.0
     assert found is not None and found.statistic < 15.0
+
+
+def test_the_forgetting_gate_opens_on_a_drop_and_the_learner_moves() -> None:
+    """Gated forgetting (learning.forget_threshold): a clear drop opens the gate, from then on
+    older posts fade with the half-life and the learner leaves the arm that fell."""
+    past = _drifting_history(days=75, change_day=45)
+    now = START + timedelta(days=75)
+    gated = Joint(interaction=None, forget_threshold=20.0)
+    posterior, state = gated.posterior(past, CATALOGUE, now)
+    assert state.forgetting == now
+    assert state.changes == ()  # no split: the whole history is still one era
+    assert posterior.fit.n < 0.5 * len(past)  # weighted: 30-day half-life over 75 days
+
+    moved = _picks(gated, past, now)
+    stuck = _picks(Joint(interaction=None), past, now)
+    assert stuck["a"] > 0.8 * sum(stuck.values())
+    assert moved["a"] < 0.5 * sum(moved.values())
+
+
+def test_the_forgetting_gate_stays_shut_without_a_change() -> None:
+    past = _drifting_history(days=75, change_day=10_000)
+    gated = Joint(interaction=None, forget_threshold=20.0)
+    posterior, state = gated.posterior(past, CATALOGUE, START + timedelta(days=75))
+    assert state.forgetting is None
+    assert 0.0 < state.peak < 20.0  # the test ran, and noise stayed under the gate
+    assert posterior.fit.n == pytest.approx(len(past))  # nothing forgotten
+
+
+def test_an_open_gate_stays_open_and_a_restart_opens_it_again() -> None:
+    past = _drifting_history(days=75, change_day=45)
+    gated = Joint(interaction=None, forget_threshold=20.0)
+    state = None
+    opened = None
+    for day in range(40, 76, 5):  # plan after plan, as the history grows
+        now = START + timedelta(days=day)
+        _posterior, state = gated.posterior(
+            [o for o in past if o.posted_at < now], CATALOGUE, now, state
+        )
+        if opened is None and state.forgetting is not None:
+            opened = state.forgetting
+    assert opened is not None and opened > START + timedelta(days=45)
+    assert state is not None and state.forgetting == opened  # kept, not re-tested
+    _posterior, restarted = gated.posterior(past, CATALOGUE, START + timedelta(days=75))
+    assert restarted.forgetting is not None

@@ -135,6 +135,60 @@ def test_the_interaction_term_finds_a_pair_the_main_effects_miss() -> None:
     assert (best_additive["formula"], best_additive["hook"]) != ("f3", "h3")
 
 
+def _value(design: Design, theta: np.ndarray, arms: dict[str, str]) -> float:
+    return float(sum(theta[c] for c in design.columns(arms)[1:]))
+
+
+ALL_PAIRS = (("content_type", "formula"), ("content_type", "hook"), ("formula", "hook"))
+
+
+def test_pair_terms_for_every_pair_of_dimensions_find_a_content_type_x_formula_pair() -> None:
+    """Issue 17 item 4: in generated worlds two of three pairs join a content type with a
+    formula or a hook, which a formula x hook term cannot see. c and f3 are average alone
+    (slightly below), 3x together: better than the best arms alone (a, f1)."""
+    rng = np.random.default_rng(3)
+    effects = {**TRUE, ("content_type", "c"): -0.05, ("formula", "f3"): -0.05}
+    posts = []
+    for arms, _y in draw_posts(2000, rng, effects=effects):
+        log_mu = math.log(3.0) + sum(effects[(d, a)] for d, a in arms.items())
+        if (arms["content_type"], arms["formula"]) == ("c", "f3"):
+            log_mu += math.log(3.0)
+        posts.append(Row(arms, float(rng.poisson(math.exp(log_mu)))))
+
+    one = fit_joint(CATALOGUE, posts, None, interaction=("formula", "hook"))[0]
+    every = fit_joint(CATALOGUE, posts, None, interaction=ALL_PAIRS)[0]
+
+    best_one, best_every = one.best(one.fit.mean), every.best(every.fit.mean)
+    assert (best_every["content_type"], best_every["formula"]) == ("c", "f3")
+    assert (best_one["content_type"], best_one["formula"]) != ("c", "f3")
+    assert every.tau_pair > 0.1 and one.tau_pair < 0.05  # the interaction only the new terms see
+
+
+def test_a_joint_choice_over_three_pairs_is_the_best_combination() -> None:
+    """best() with several pairs maximises over every combination of the paired dimensions'
+    arms (checked against enumerating them), within the allowed arms."""
+    design = Design(CATALOGUE, ALL_PAIRS)
+    rng = np.random.default_rng(9)
+    posterior = JointPosterior(
+        fit=fit(design, [], prior_mean=np.zeros(design.size), prior_sd=np.ones(design.size)),
+        rho=0.0,
+        tau=0.5,
+        engagement=None,
+    )
+    allowed = {**CATALOGUE, "formula": ["f1", "f3"]}
+    for _ in range(20):
+        theta = rng.normal(size=design.size)
+        chosen = posterior.best(theta, allowed=allowed)
+
+        combos = [
+            (_value(design, theta, {"content_type": ct, "formula": f, "hook": h}), (ct, f, h))
+            for ct in allowed["content_type"]
+            for f in allowed["formula"]
+            for h in allowed["hook"]
+        ]
+        assert (chosen["content_type"], chosen["formula"], chosen["hook"]) == max(combos)[1]
+
+
 def test_engagement_evidence_sharpens_follower_effects_when_they_agree() -> None:
     """Few follower counts, many engagements with the same arm effects: borrowing helps."""
     errors_alone, errors_joint = [], []
