@@ -30,13 +30,16 @@ def scores_of(
 ) -> list[MemberScore]:
     """Every member's score and tier from their interactions ``(member id, kind, at)``."""
     return scores_at(
-        settings, members, [(m, str(k), at.timestamp()) for m, k, at in interactions], now=now
+        settings,
+        [m.id for m in members],
+        [(m, str(k), at.timestamp()) for m, k, at in interactions],
+        now=now,
     )
 
 
 async def update_scores(store: Store, account_id: int, settings: Audience, *, now: datetime) -> int:
     """Recompute and write the account's engagement scores and tiers; the members written."""
-    members = await store.audience_members(account_id)
+    members = await store.audience_member_ids(account_id)
     if not members:
         return 0
     found = await store.audience_activity(account_id)
@@ -46,7 +49,7 @@ async def update_scores(store: Store, account_id: int, settings: Audience, *, no
 
 def scores_at(
     settings: Audience,
-    members: list[AudienceMember],
+    members: list[int],
     activity: list[tuple[int, str, float]],
     *,
     now: datetime,
@@ -62,10 +65,10 @@ def scores_at(
         weights=settings.weights.model_dump(),
         half_life_days=half_life.total_seconds() / SECONDS_PER_DAY if half_life else None,
     )
-    values = [scores.get(m.id, 0.0) for m in members]
+    values = [scores.get(m, 0.0) for m in members]
     tiers = maths.tiers_of(values, settings.tiers.thresholds())
     return [
-        MemberScore(member_id=m.id, score=v, tier=Tier(t))
+        MemberScore(member_id=m, score=v, tier=Tier(t))
         for m, v, t in zip(members, values, tiers, strict=True)
     ]
 

@@ -435,6 +435,10 @@ class AudienceStore(Protocol):
         """The account's stored credits (of one model), by follow time."""
         ...
 
+    async def audience_member_ids(self, account_id: int) -> list[int]:
+        """The ids of the account's members, ascending."""
+        ...
+
     async def audience_activity(
         self, account_id: int, *, since: datetime | None = None
     ) -> list[tuple[int, str, float]]:

@@ -87,3 +87,8 @@ class MemoryCredits(MemoryState):
             key=lambda r: (r["at"], r["id"]),
         )
         return [(int(r["member_id"]), str(r["kind"]), r["at"].timestamp()) for r in rows]
+
+    async def audience_member_ids(self, account_id: int) -> list[int]:
+        return sorted(
+            i for i, r in self._rows["audience_members"].items() if r["account_id"] == account_id
+        )

@@ -7,7 +7,7 @@ the memory store is in :mod:`agent.store.audience_rows`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,18 +49,6 @@ _UPDATE_MEMBER = (
     _members.update()
     .where(_members.c.id == sa.bindparam("member_id"))
     .values({k: sa.bindparam(f"new_{k}") for k in (*MEMBER_STATE, "updated_at")})
-)
-_SET_SCORE = (
-    _members.update()
-    .where(
-        _members.c.id == sa.bindparam("member_id"),
-        _members.c.account_id == sa.bindparam("in_account"),
-    )
-    .values(
-        engagement_score=sa.bindparam("new_score"),
-        tier=sa.bindparam("new_tier"),
-        updated_at=sa.bindparam("now"),
-    )
 )
 
 
@@ -234,21 +222,10 @@ class SqlAudience(SqlState):
     ) -> int:
         """Write each member's engagement score and tier; members of other accounts (or gone)
         are left alone. Returns the rows written."""
-        values = [
-            {
-                "member_id": s.member_id,
-                "in_account": account_id,
-                "new_score": float(s.score),
-                "new_tier": str(s.tier),
-                "now": now,
-            }
-            for s in scores
-        ]
-
         ids = sorted({s.member_id for s in scores})
 
         async def go(conn: AsyncConnection) -> int:
-            if not values:
+            if not scores:
                 return 0
             mine = 0
             for part in chunks(ids):  # (an executemany's rowcount is not reliable on asyncpg)
@@ -260,7 +237,7 @@ class SqlAudience(SqlState):
                     )
                     or 0
                 )
-            await conn.execute(_SET_SCORE, values)
+            await _write_scores(conn, self.backend, account_id, scores, now)
             return mine
 
         return await self._run(go)
@@ -337,3 +314,31 @@ class SqlAudience(SqlState):
             return Purged(interactions=int(old.rowcount), members=int(gone.rowcount))
 
         return await self._run(go)
+
+
+async def _write_scores(
+    conn: AsyncConnection,
+    backend: str,
+    account_id: int,
+    scores: Sequence[MemberScore],
+    now: datetime,
+) -> None:
+    """One UPDATE per member, sent as a single executemany at the driver: a daily upkeep
+    rewrites every member of an audience of hundreds of thousands, where SQLAlchemy's per-row
+    parameter processing cost more than the database's work (the timestamp in each dialect's
+    stored form: UTCDateTime's)."""
+    if backend == "sqlite":  # UTCDateTime's SQLite form: naive UTC text
+        at: Any = now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        sql = (
+            "UPDATE audience_members SET engagement_score = ?, tier = ?, updated_at = ? "
+            "WHERE id = ? AND account_id = ?"
+        )
+    else:
+        at = now.astimezone(UTC)
+        sql = (
+            "UPDATE audience_members SET engagement_score = $1, tier = $2, updated_at = $3 "
+            "WHERE id = $4 AND account_id = $5"
+        )
+    rows = [(float(s.score), str(s.tier), at, int(s.member_id), account_id) for s in scores]
+    for part in chunks(rows, 20_000):
+        await conn.exec_driver_sql(sql, list(part))

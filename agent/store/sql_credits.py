@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agent.store.schema import audience_credits, audience_interactions
+from agent.store.schema import audience_credits, audience_interactions, audience_members
 from agent.store.sql_state import SqlState
 from learning.touch import Credit
 
@@ -98,5 +98,18 @@ class SqlCredits(SqlState):
         async def go(conn: AsyncConnection) -> list[tuple[int, str, float]]:
             result = await conn.execute(query)
             return [(int(m), str(k), float(t)) for m, k, t in result.tuples()]
+
+        return await self._run(go)
+
+    async def audience_member_ids(self, account_id: int) -> list[int]:
+        """The ids of the account's members, ascending (what scoring needs of them)."""
+        query = (
+            sa.select(audience_members.c.id)
+            .where(audience_members.c.account_id == account_id)
+            .order_by(audience_members.c.id)
+        )
+
+        async def go(conn: AsyncConnection) -> list[int]:
+            return [int(i) for i in (await conn.execute(query)).scalars()]
 
         return await self._run(go)

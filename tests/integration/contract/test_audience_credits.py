@@ -148,3 +148,7 @@ async def test_the_lean_activity_read_is_the_interactions(store: SqlStore) -> No
         assert seconds == pytest.approx(i.at.timestamp(), abs=1e-3)
     since = await store.audience_activity(main, since=T0 + DAY)
     assert [k for _, k, _ in since] == ["like", "reply"]
+    assert await store.audience_member_ids(main) == sorted(
+        m.id for m in await store.audience_members(main)
+    )
+    assert len(await store.audience_member_ids(other)) == 1
