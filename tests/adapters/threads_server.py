@@ -104,7 +104,6 @@ class ThreadsServer:
         app.router.add_get(PREFIX + "/{node}/replies", self._replies)
         app.router.add_get(PREFIX + "/{node}/threads_insights", self._user_insights)
         app.router.add_get(PREFIX + "/{node}/insights", self._media_insights)
-        app.router.add_get(PREFIX + "/{node}/replies", self._replies)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -287,6 +286,13 @@ class ThreadsServer:
         return web.json_response({"id": media_id})
 
     async def _replies(self, request: web.Request) -> web.Response:
+        """GET /{node}/replies: the account's own replies for ``me`` (or its user id), else the
+        replies to a media object."""
+        if request.match_info["node"] in ("me", USER_ID):
+            return self._listing(request, replies=True)
+        return await self._media_replies(request)
+
+    async def _media_replies(self, request: web.Request) -> web.Response:
         """GET /{media-id}/replies: top-level replies, oldest first with ``reverse=false``,
         cursor-paginated (``paging.cursors.after`` and ``paging.next`` while more remain)."""
         media_id = request.match_info["node"]
@@ -310,10 +316,6 @@ class ThreadsServer:
     async def _threads(self, request: web.Request) -> web.Response:
         """The account's threads (``GET /me/threads``): top-level posts, not its replies."""
         return self._listing(request, replies=False)
-
-    async def _replies(self, request: web.Request) -> web.Response:
-        """The account's replies (``GET /me/replies``): a thread's later parts among them."""
-        return self._listing(request, replies=True)
 
     def replies_to(self, media_id: str) -> str | None:
         """The media id a post replies to (None: a top-level post), for tests."""
