@@ -65,6 +65,8 @@ class Choice:
     policy: str  # the deciding policy's name, stored with the post
     # an experiment's variants (agent/experiments.py): what they pinned, their assignments
     assigned: experiments.Assigned = field(default_factory=experiments.Assigned)
+    # the arms promotions retired for the account, by dimension: a redraft never takes them
+    retired: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def arm_choice(self) -> ArmChoice:
@@ -207,7 +209,12 @@ async def choose(
         arms["voice"] = next(iter(voice))
     if prompt:
         arms["prompt"] = next(iter(prompt))
-    return Choice(arms={**arms, **assigned.arms}, policy=policy, assigned=assigned)
+    return Choice(
+        arms={**arms, **assigned.arms},
+        policy=policy,
+        assigned=assigned,
+        retired={d: frozenset(v) for d, v in retired.items()},
+    )
 
 
 def vary(agent: Agent, account: Account, choice: Choice, attempt: int) -> Choice:
@@ -224,10 +231,11 @@ def vary(agent: Agent, account: Account, choice: Choice, attempt: int) -> Choice
     for dimension in ("topic", "hook")[:attempt]:
         if dimension in choice.assigned.arms:
             continue  # an experiment's variant: kept
-        others = [arm for arm in options[dimension] if arm != arms.get(dimension)]
+        gone = choice.retired.get(dimension, frozenset())
+        others = [a for a in options[dimension] if a != arms.get(dimension) and a not in gone]
         if others:
             arms[dimension] = agent.random.choice(others)
-    return Choice(arms=arms, policy=choice.policy, assigned=choice.assigned)
+    return Choice(arms=arms, policy=choice.policy, assigned=choice.assigned, retired=choice.retired)
 
 
 async def write(

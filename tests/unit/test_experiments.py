@@ -465,3 +465,19 @@ def test_a_format_experiment_needs_threads_on() -> None:
         update={"threads": config.threads.model_copy(update={"enabled": True})}
     )
     experiment_spec.check_values(spec, threads)  # single and thread are the format's arms
+
+
+async def test_a_redraft_never_takes_a_retired_hook(tmp_path: Path) -> None:
+    """Regression: a redraft drew its new hook from the whole catalogue, so a hook a promoted
+    experiment retired came back whenever the gate refused a first draft."""
+    async with make_harness(tmp_path) as h:
+        account = h.agent.config.accounts[0]
+        hooks = h.agent.config.catalogues.arms()["hook"]
+        keep = hooks[0]
+        choice = Choice(
+            arms={"content_type": "how_to", "formula": "x", "hook": keep, "topic": "t"},
+            policy="joint",
+            retired={"hook": frozenset(hooks[2:])},
+        )
+        drawn = {vary(h.agent, account, choice, attempt).arms["hook"] for attempt in (2, 3) * 30}
+    assert drawn == {hooks[1]}  # not the current hook, never a retired one
