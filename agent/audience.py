@@ -8,10 +8,18 @@ the store and hands it the rows.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.audience_models import AudienceKind, AudienceMember, MemberScore, Purged, Tier
+from agent.audience_models import (
+    AudienceInteraction,
+    AudienceKind,
+    AudienceMember,
+    MemberScore,
+    Purged,
+    Tier,
+)
 from agent.config import Audience
 from agent.store.base import Store
 from learning import audience as maths
@@ -88,11 +96,7 @@ async def update_credits(
         for i in found
         if i.kind == AudienceKind.FOLLOW and i.at >= since
     ]
-    touches = [
-        maths.Touch(member_id=i.member_id, content_id=i.content_id, at=i.at)
-        for i in found
-        if i.content_id is not None and i.kind not in (AudienceKind.FOLLOW, AudienceKind.UNFOLLOW)
-    ]
+    touches = touches_of(found)
     credits = touch.credit(follows, touches, window=window, half_life=settings.touch_half_life)
     return await store.replace_audience_credits(account_id, credits, since=since)
 
@@ -113,6 +117,15 @@ class AudienceReport:
     cohorts: list[maths.Cohort]
     churn: list[maths.WeekChurn]
     by_arm: dict[tuple[str, str], maths.Kept]
+
+
+def touches_of(found: Iterable[AudienceInteraction]) -> list[maths.Touch]:
+    """The interactions with one of our posts (not follows or unfollows), as touches."""
+    return [
+        maths.Touch(member_id=i.member_id, content_id=i.content_id, at=i.at)
+        for i in found
+        if i.content_id is not None and i.kind not in (AudienceKind.FOLLOW, AudienceKind.UNFOLLOW)
+    ]
 
 
 def spans_of(members: list[AudienceMember]) -> list[maths.Span]:
@@ -142,11 +155,7 @@ async def report(
         for i in found
         if i.kind == AudienceKind.FOLLOW and by_id[i.member_id].followed_at == i.at
     ]
-    touches = [
-        maths.Touch(member_id=i.member_id, content_id=i.content_id, at=i.at)
-        for i in found
-        if i.content_id is not None and i.kind not in (AudienceKind.FOLLOW, AudienceKind.UNFOLLOW)
-    ]
+    touches = touches_of(found)
     kept = maths.followers_kept(follows, maths.credit_last_touch(follows, touches), now=now)
     arms: dict[int, dict[str, str]] = {}
     for content_id in kept:

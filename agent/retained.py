@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent.audience import touches_of
 from agent.audience_models import AudienceKind
 from learning import audience as maths
 
@@ -56,11 +57,7 @@ async def retained_followers(
         for i in found
         if i.kind == AudienceKind.FOLLOW
     ]
-    touches = [
-        maths.Touch(member_id=i.member_id, content_id=i.content_id, at=i.at)
-        for i in found
-        if i.content_id is not None and i.kind not in (AudienceKind.FOLLOW, AudienceKind.UNFOLLOW)
-    ]
+    touches = touches_of(found)
     credited = maths.credit_last_touch(follows, touches)
     out = dict.fromkeys(due, 0.0)
     stay = timedelta(days=RETAINED_DAYS)

@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.sandbox_model import Scenario
+from agent.audience import touches_of
 from agent.audience_models import AudienceKind
 from agent.clock import VirtualClock
 from agent.config import DEFAULT_CONFIG, Config, load_config
@@ -80,12 +81,7 @@ async def run_one(base: Config, scenario_ref: str, seed: int, days: float) -> di
                     for i in found
                     if i.kind == AudienceKind.FOLLOW
                 ]
-                touches = [
-                    maths.Touch(member_id=i.member_id, content_id=i.content_id, at=i.at)
-                    for i in found
-                    if i.content_id is not None
-                    and i.kind not in (AudienceKind.FOLLOW, AudienceKind.UNFOLLOW)
-                ]
+                touches = touches_of(found)
                 given = touch.credit(
                     follows,
                     touches,
